@@ -1,0 +1,62 @@
+"""imagegen: a team's image-generation studio. This module is the public face of the engine."""
+
+from imagegen.catalog import Catalog, ModelSpec
+from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
+from imagegen.errors import (
+    BadImage,
+    ContentRejected,
+    Forbidden,
+    ImagegenError,
+    InvalidRequest,
+    LedgerUnavailable,
+    LimitReached,
+    ModelUnavailable,
+    NotFound,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    SettingsError,
+    StorageError,
+)
+from imagegen.history import HistoryFilter, HistoryPage
+from imagegen.ledger import Allowance
+from imagegen.request import GenerationRequest, GenerationResult, Usage, new_request_id
+from imagegen.settings import Settings
+from imagegen.studio import STAGES, Plan, Studio
+
+__all__ = [
+    "STAGES",
+    "Allowance",
+    "BadImage",
+    "Catalog",
+    "ContentRejected",
+    "DirectedPrompt",
+    "DirectorOptions",
+    "Forbidden",
+    "GenerationRequest",
+    "GenerationResult",
+    "HistoryFilter",
+    "HistoryPage",
+    "ImagegenError",
+    "InvalidRequest",
+    "LedgerUnavailable",
+    "LimitReached",
+    "ModelSpec",
+    "ModelUnavailable",
+    "NotFound",
+    "Plan",
+    "PresetBook",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
+    "Settings",
+    "SettingsError",
+    "StorageError",
+    "Studio",
+    "Usage",
+    "direct",
+    "load_presets",
+    "new_request_id",
+]

@@ -1,0 +1,208 @@
+"""The admin's figures: aggregated in SQL over the generation log, returned as pandas frames."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+from imagegen.db import Database
+from imagegen.errors import InvalidRequest, LedgerUnavailable
+from imagegen.ledger import to_usd
+from imagegen.settings import Settings
+
+FAILED = ("refunded", "ambiguous", "expired")
+EXPORT_COLUMNS = (
+    "id",
+    "user",
+    "day",
+    "created_at",
+    "preset",
+    "model",
+    "size",
+    "quality",
+    "n",
+    "output_format",
+    "status",
+    "error_code",
+    "estimated_micros",
+    "actual_micros",
+    "input_text_tokens",
+    "input_image_tokens",
+    "output_tokens",
+    "direct_ms",
+    "reserve_ms",
+    "render_ms",
+    "verify_ms",
+    "store_ms",
+    "total_ms",
+    "provider",
+    "prompt",
+    "directed_prompt",
+)
+
+
+@dataclass(frozen=True)
+class Today:
+    day: str
+    spend_usd: float
+    in_flight_usd: float
+    budget_usd: float
+    images: int
+    requests: int
+    active_users: int
+    failed_share: float
+    refunded_share: float
+    median_render_s: float | None
+
+
+class Analytics:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def _today(self) -> date:
+        return datetime.now(self.settings.tz).date()
+
+    def _since(self, days: int) -> str:
+        return (self._today() - timedelta(days=days - 1)).isoformat()
+
+    def _frame(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        try:
+            cursor = self.db.connection().execute(sql, params)
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(f"The generation log cannot be read ({exc}).") from exc
+        columns = [d[0] for d in cursor.description]
+        return pd.DataFrame([tuple(r) for r in cursor.fetchall()], columns=columns)
+
+    def today(self) -> Today:
+        day = self._today().isoformat()
+        row = self.db.query(
+            "SELECT COUNT(*) AS requests, "
+            "COALESCE(SUM(CASE WHEN status = 'committed' THEN n END), 0) AS images, "
+            "COUNT(DISTINCT user) AS users, "
+            "COALESCE(SUM(status IN ('refunded', 'ambiguous', 'expired')), 0) AS failed, "
+            "COALESCE(SUM(status = 'refunded'), 0) AS refunded "
+            "FROM generations WHERE day = ?",
+            (day,),
+        )[0]
+        team = self.db.query("SELECT reserved_micros, committed_micros FROM team_day WHERE day = ?", (day,))
+        budget = self.db.query("SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'")
+        requests = row["requests"]
+        return Today(
+            day=day,
+            spend_usd=to_usd(team[0]["committed_micros"]) if team else 0.0,
+            in_flight_usd=to_usd(team[0]["reserved_micros"]) if team else 0.0,
+            budget_usd=to_usd(budget[0][0]) if budget else float(self.settings.daily_budget_usd),
+            images=row["images"],
+            requests=requests,
+            active_users=row["users"],
+            failed_share=row["failed"] / requests if requests else 0.0,
+            refunded_share=row["refunded"] / requests if requests else 0.0,
+            median_render_s=self._median("render_ms", "day = ? AND status = 'committed'", (day,)),
+        )
+
+    def _median(self, column: str, where: str, params: tuple) -> float | None:
+        rows = self.db.query(
+            f"SELECT {column} FROM generations WHERE {where} AND {column} IS NOT NULL "  # noqa: S608 (fixed names)
+            f"ORDER BY {column} LIMIT 2 - (SELECT COUNT(*) FROM generations WHERE {where} AND {column} IS NOT NULL) % 2 "
+            f"OFFSET (SELECT (COUNT(*) - 1) / 2 FROM generations WHERE {where} AND {column} IS NOT NULL)",
+            params * 3,
+        )
+        if not rows:
+            return None
+        return sum(r[0] for r in rows) / len(rows) / 1000
+
+    def median_render_seconds(self, model: str, quality: str, recent: int = 50) -> float | None:
+        """The median render time of the last `recent` successful generations of this model and quality."""
+        rows = self.db.query(
+            "SELECT render_ms FROM (SELECT render_ms FROM generations WHERE model = ? AND quality = ? "
+            "AND status = 'committed' AND render_ms IS NOT NULL ORDER BY created_at DESC LIMIT ?) ORDER BY render_ms",
+            (model, quality, recent),
+        )
+        if not rows:
+            return None
+        values = [r[0] for r in rows]
+        middle = len(values) // 2
+        median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+        return median / 1000
+
+    def spend_per_day_by_model(self, days: int = 30) -> pd.DataFrame:
+        return self._frame(
+            "SELECT day, model, SUM(actual_micros) / 1e6 AS spend_usd, SUM(n) AS images FROM generations "
+            "WHERE day >= ? AND status IN ('committed', 'ambiguous') GROUP BY day, model ORDER BY day, model",
+            (self._since(days),),
+        )
+
+    def spend_per_user(self, days: int = 30, top: int = 10) -> pd.DataFrame:
+        return self._frame(
+            "SELECT user, SUM(actual_micros) / 1e6 AS spend_usd, SUM(CASE WHEN status = 'committed' THEN n END) AS images "
+            "FROM generations WHERE day >= ? AND status IN ('committed', 'ambiguous') "
+            "GROUP BY user ORDER BY spend_usd DESC, user LIMIT ?",
+            (self._since(days), top),
+        )
+
+    def quota_today(self) -> pd.DataFrame:
+        frame = self._frame(
+            "SELECT u.user, u.images_committed AS committed, u.images_reserved AS in_flight, "
+            "COALESCE(l.value, ?) AS quota FROM user_day u "
+            "LEFT JOIN limits l ON l.kind = 'quota' AND l.subject = u.user WHERE u.day = ? ORDER BY u.user",
+            (self.settings.daily_quota, self._today().isoformat()),
+        )
+        if len(frame):
+            frame["remaining"] = (frame["quota"] - frame["committed"] - frame["in_flight"]).clip(lower=0)
+        return frame
+
+    def renders_per_preset(self, days: int = 30) -> pd.DataFrame:
+        return self._frame(
+            "SELECT preset, COUNT(*) AS renders FROM generations WHERE day >= ? AND status = 'committed' "
+            "GROUP BY preset ORDER BY renders DESC",
+            (self._since(days),),
+        )
+
+    def render_time_per_model(self, days: int = 30) -> pd.DataFrame:
+        return self._frame(
+            "SELECT model, COUNT(*) AS renders, AVG(render_ms) / 1000.0 AS mean_s, "
+            "MAX(CASE WHEN rank * 2 >= total AND rank * 2 <= total + 2 THEN render_ms END) / 1000.0 AS median_s, "
+            "MAX(CASE WHEN rank * 10 <= total * 9 THEN render_ms END) / 1000.0 AS p90_s FROM ("
+            "  SELECT model, render_ms, ROW_NUMBER() OVER (PARTITION BY model ORDER BY render_ms) AS rank, "
+            "  COUNT(*) OVER (PARTITION BY model) AS total FROM generations "
+            "  WHERE day >= ? AND status = 'committed' AND render_ms IS NOT NULL"
+            ") GROUP BY model ORDER BY model",
+            (self._since(days),),
+        )
+
+    def recent(self, limit: int = 50) -> pd.DataFrame:
+        return self._frame(
+            "SELECT created_at, user, model, preset, size, quality, n, status, error_code, "
+            "actual_micros / 1e6 AS cost_usd, render_ms FROM generations ORDER BY created_at DESC LIMIT ?",
+            (limit,),
+        )
+
+    def usage_by_day_and_user(self, days: int = 7) -> pd.DataFrame:
+        return self._frame(
+            "SELECT day, user, SUM(CASE WHEN status = 'committed' THEN n ELSE 0 END) AS images, "
+            "COUNT(*) AS requests, SUM(status IN ('refunded', 'ambiguous', 'expired')) AS failed, "
+            "ROUND(COALESCE(SUM(actual_micros), 0) / 1e6, 6) AS spend_usd "
+            "FROM generations WHERE day >= ? GROUP BY day, user ORDER BY day DESC, user",
+            (self._since(days),),
+        )
+
+    def export_csv(self, since: date, until: date) -> str:
+        """The log between two days (inclusive) as CSV, oldest first."""
+        if until < since:
+            raise InvalidRequest("The export's end date is before its start date.")
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_COLUMNS)
+        cursor = self.db.connection().execute(
+            f"SELECT {', '.join(EXPORT_COLUMNS)} FROM generations WHERE day BETWEEN ? AND ? ORDER BY created_at",  # noqa: S608
+            (since.isoformat(), until.isoformat()),
+        )
+        for row in cursor:
+            writer.writerow(tuple(row))
+        return out.getvalue()

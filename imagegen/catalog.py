@@ -1,0 +1,268 @@
+"""Models, sizes, qualities, limits, prices and lifecycles, read from models.toml."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from imagegen.errors import InvalidRequest
+from imagegen.request import GenerationRequest, Usage
+
+CATALOG_FILE = Path(__file__).with_name("models.toml")
+MILLION = Decimal(1_000_000)
+STANDARD_SQUARE = 1024 * 1024
+STANDARD_OTHER = 1536 * 1024
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    multiple: int
+    min_edge: int
+    max_edge: int
+    max_pixels: int
+    min_aspect: float
+    max_aspect: float
+    experimental_above: int
+    allow_auto: bool
+
+    def describe(self) -> str:
+        return (
+            f"any WxH with both sides multiples of {self.multiple}, {self.min_edge} to {self.max_edge} px, "
+            f"aspect 1:3 to 3:1, at most {self.max_pixels:,} pixels" + (", or auto" if self.allow_auto else "")
+        )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    label: str
+    family: str
+    lifecycle: str
+    shutdown: date | None
+    replacement: str
+    sizes: tuple[str, ...]
+    size_rule: SizeRule | None
+    default_size: str
+    qualities: tuple[str, ...]
+    default_quality: str
+    n_max: int
+    prompt_max: int
+    formats: tuple[str, ...]
+    backgrounds: tuple[str, ...]
+    returns: str
+    streams_partials: bool
+    per_image: dict[str, dict[str, Decimal]]
+    tokens: dict[str, Decimal]
+
+    def lifecycle_on(self, day: date) -> str:
+        if self.lifecycle == "deprecated" and self.shutdown and day >= self.shutdown:
+            return "shut_down"
+        return self.lifecycle
+
+    def describe_sizes(self) -> str:
+        return self.size_rule.describe() if self.size_rule else ", ".join(self.sizes)
+
+    def parse_size(self, size: str) -> tuple[int, int] | None:
+        """The (width, height) a size asks for, None for "auto"; refuses what the model cannot make."""
+        size = size.strip().lower()
+        if self.size_rule is None:
+            if size not in self.sizes:
+                raise InvalidRequest(f"{self.id} cannot make {size!r}: choose one of {self.describe_sizes()}.")
+            return None if size == "auto" else _split_size(size)
+        rule = self.size_rule
+        if size == "auto" and rule.allow_auto:
+            return None
+        dims = _split_size(size) if _looks_like_size(size) else None
+        if dims is None:
+            raise InvalidRequest(f"Size {size!r} is not WIDTHxHEIGHT: {self.id} takes {rule.describe()}.")
+        width, height = dims
+        fits = (
+            width % rule.multiple == 0
+            and height % rule.multiple == 0
+            and rule.min_edge <= min(width, height)
+            and max(width, height) <= rule.max_edge
+            and width * height <= rule.max_pixels
+            and rule.min_aspect <= width / height <= rule.max_aspect
+        )
+        if not fits:
+            raise InvalidRequest(f"{self.id} cannot make {size}: it takes {rule.describe()}.")
+        return dims
+
+    def is_experimental_size(self, size: str) -> bool:
+        if self.size_rule is None or not _looks_like_size(size):
+            return False
+        width, height = _split_size(size)
+        return width * height > self.size_rule.experimental_above
+
+
+class Catalog:
+    def __init__(self, models: dict[str, ModelSpec], output_tokens: dict[str, tuple[int, int]]) -> None:
+        self._models = models
+        self._output_tokens = output_tokens
+
+    @classmethod
+    def load(cls, path: Path = CATALOG_FILE) -> Catalog:
+        return _load(path)
+
+    def models(self) -> list[ModelSpec]:
+        return list(self._models.values())
+
+    def get(self, model_id: str) -> ModelSpec:
+        try:
+            return self._models[model_id]
+        except KeyError:
+            known = ", ".join(self._models)
+            raise InvalidRequest(f"Unknown model {model_id!r}: choose one of {known}.") from None
+
+    def validate(self, request: GenerationRequest, prompt: str, *, custom_endpoint: bool, today: date) -> list[str]:
+        """Refuse what the model cannot serve; return warnings for what it serves reluctantly."""
+        spec = self.get(request.model)
+        warnings = self._lifecycle_warnings(spec, custom_endpoint=custom_endpoint, today=today)
+        spec.parse_size(request.size)
+        if spec.is_experimental_size(request.size):
+            warnings.append(f"{request.size} is above 2560x1440: {spec.id} treats such sizes as experimental.")
+        if request.quality not in spec.qualities:
+            raise InvalidRequest(
+                f"{spec.id} has no quality {request.quality!r}: choose one of {', '.join(spec.qualities)}."
+            )
+        if not isinstance(request.n, int) or not 1 <= request.n <= spec.n_max:
+            raise InvalidRequest(f"{spec.id} makes 1 to {spec.n_max} images per request, not {request.n}.")
+        if request.output_format not in spec.formats:
+            raise InvalidRequest(
+                f"{spec.id} cannot return {request.output_format!r}: choose one of {', '.join(spec.formats)}."
+            )
+        if request.background not in ("", "auto") and request.background not in spec.backgrounds:
+            raise InvalidRequest(f"{spec.id} cannot set the background; leave it on auto.")
+        if request.background == "transparent" and request.output_format == "jpeg":
+            raise InvalidRequest("A transparent background needs png or webp output; jpeg has no transparency.")
+        if request.compression is not None:
+            if request.output_format == "png":
+                raise InvalidRequest("Compression applies to jpeg and webp only; png is lossless.")
+            if not 0 <= request.compression <= 100:
+                raise InvalidRequest(f"Compression is 0 to 100 percent, not {request.compression}.")
+        if len(prompt) > spec.prompt_max:
+            raise InvalidRequest(
+                f"The prompt has {len(prompt):,} characters; {spec.id} takes at most {spec.prompt_max:,}."
+            )
+        return warnings
+
+    def _lifecycle_warnings(self, spec: ModelSpec, *, custom_endpoint: bool, today: date) -> list[str]:
+        status = spec.lifecycle_on(today)
+        instead = f" Use {spec.replacement} instead." if spec.replacement else ""
+        if status == "shut_down":
+            when = f" on {spec.shutdown.isoformat()}" if spec.shutdown else ""
+            if not custom_endpoint:
+                raise InvalidRequest(f"{spec.id} was shut down at OpenAI{when}.{instead}")
+            return [f"{spec.id} was shut down at OpenAI{when}; using it because a compatible server serves it."]
+        if status == "deprecated" and spec.shutdown:
+            return [f"{spec.id} is deprecated and shuts down on {spec.shutdown.isoformat()}.{instead}"]
+        return []
+
+    def estimate_cost(self, request: GenerationRequest, prompt: str | None = None) -> Decimal:
+        """The price of a request before the call, rounded up to the cent's hundredth."""
+        spec = self.get(request.model)
+        dims = _estimation_dims(spec, request.size)
+        per_image = self._table_price(spec, request.quality, request.size, dims)
+        if per_image is None:
+            per_image = self._token_price(spec, request.quality, dims, prompt or request.prompt, request.n)
+        return _round_up(per_image * request.n)
+
+    def actual_cost(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Decimal:
+        """What the provider charged: from usage tokens where it reports them, else the estimate."""
+        spec = self.get(request.model)
+        if usage is None or not spec.tokens or (usage.output_tokens == 0 and usage.input_text_tokens == 0):
+            return estimate
+        rates = spec.tokens
+        cost = (
+            Decimal(usage.input_text_tokens) * rates.get("text_in", Decimal(0))
+            + Decimal(usage.input_image_tokens) * rates.get("image_in", Decimal(0))
+            + Decimal(usage.output_tokens) * rates.get("image_out", Decimal(0))
+        ) / MILLION
+        return _round_up(cost)
+
+    def expected_output_tokens(self, quality: str, dims: tuple[int, int]) -> int:
+        square, other = self._output_tokens.get(quality, self._output_tokens["high"])
+        width, height = dims
+        base, reference = (square, STANDARD_SQUARE) if width == height else (other, STANDARD_OTHER)
+        return math.ceil(base * max(1.0, width * height / reference))
+
+    def _table_price(self, spec: ModelSpec, quality: str, size: str, dims: tuple[int, int]) -> Decimal | None:
+        table = spec.per_image.get(quality)
+        if not table:
+            return None
+        width, height = dims
+        shape = "square" if width == height else "other"
+        price = table.get(size) or table.get(shape) or max(table.values())
+        reference = STANDARD_SQUARE if width == height else STANDARD_OTHER
+        return price * Decimal(max(1.0, width * height / reference)).quantize(Decimal("0.0001"))
+
+    def _token_price(self, spec: ModelSpec, quality: str, dims: tuple[int, int], prompt: str, n: int) -> Decimal:
+        if not spec.tokens:
+            return Decimal(0)
+        # A generous guess at the prompt's tokens (3 characters each), so the reservation errs high.
+        prompt_tokens = Decimal(math.ceil(len(prompt) / 3)) / Decimal(n)
+        output = Decimal(self.expected_output_tokens(quality, dims))
+        return (prompt_tokens * spec.tokens["text_in"] + output * spec.tokens["image_out"]) / MILLION
+
+
+def _looks_like_size(size: str) -> bool:
+    parts = size.split("x")
+    return len(parts) == 2 and all(p.isdigit() and 0 < len(p) <= 5 for p in parts)
+
+
+def _split_size(size: str) -> tuple[int, int]:
+    width, height = size.split("x")
+    return int(width), int(height)
+
+
+def _estimation_dims(spec: ModelSpec, size: str) -> tuple[int, int]:
+    if _looks_like_size(size):
+        return _split_size(size)
+    return (1536, 1024)  # "auto" may choose the larger standard size: estimate for it
+
+
+def _round_up(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.000001"), rounding=ROUND_CEILING)
+
+
+def _decimal_map(raw: dict[str, Any]) -> dict[str, Decimal]:
+    return {str(k): Decimal(str(v)) for k, v in raw.items()}
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> Catalog:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    rules = {name: SizeRule(**rule) for name, rule in data.get("size_rules", {}).items()}
+    models: dict[str, ModelSpec] = {}
+    for raw in data["models"]:
+        rule_name = raw.get("size_rule")
+        shutdown = raw.get("shutdown")
+        models[raw["id"]] = ModelSpec(
+            id=raw["id"],
+            label=raw.get("label", raw["id"]),
+            family=raw["family"],
+            lifecycle=raw["lifecycle"],
+            shutdown=date.fromisoformat(shutdown) if shutdown else None,
+            replacement=raw.get("replacement", ""),
+            sizes=tuple(raw.get("sizes", ())),
+            size_rule=rules[rule_name] if rule_name else None,
+            default_size=raw["default_size"],
+            qualities=tuple(raw["qualities"]),
+            default_quality=raw["default_quality"],
+            n_max=int(raw["n_max"]),
+            prompt_max=int(raw["prompt_max"]),
+            formats=tuple(raw["formats"]),
+            backgrounds=tuple(raw.get("backgrounds", ())),
+            returns=raw["returns"],
+            streams_partials=bool(raw["streams_partials"]),
+            per_image={q: _decimal_map(t) for q, t in raw.get("per_image", {}).items()},
+            tokens=_decimal_map(raw.get("tokens", {})),
+        )
+    output_tokens = {q: (int(v[0]), int(v[1])) for q, v in data["output_tokens"].items()}
+    return Catalog(models, output_tokens)

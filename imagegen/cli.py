@@ -1,0 +1,210 @@
+"""The command line for admins and scripts: python -m imagegen COMMAND."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import json
+import logging
+import sys
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from imagegen.analytics import Analytics
+from imagegen.errors import ImagegenError, InvalidRequest
+from imagegen.ledger import to_usd
+from imagegen.request import GenerationRequest
+from imagegen.settings import Settings
+from imagegen.studio import Studio
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+        if args.command in ("models", "presets"):
+            return args.handler(args, settings, None)
+        return args.handler(args, settings, Studio(settings))
+    except ImagegenError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"status": "failed", "error": exc.code, "message": exc.message, "charged": exc.charged}))
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # the last word for scripts: say what broke, exit 1
+        logging.getLogger("imagegen").exception("command failed")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m imagegen", description="imagegen: the team's image studio.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="generate an image from a prompt")
+    gen.add_argument("prompt")
+    gen.add_argument("--user", default=None, help="who is generating (default: IMAGEGEN_LOCAL_USER)")
+    gen.add_argument("--preset", default="photo")
+    gen.add_argument("--size", default="")
+    gen.add_argument("--quality", default="")
+    gen.add_argument("--model", default="")
+    gen.add_argument("--n", type=int, default=1)
+    gen.add_argument("--format", dest="output_format", default="png", choices=("png", "jpeg", "webp"))
+    gen.add_argument("--background", default="", choices=("", "auto", "opaque", "transparent"))
+    gen.add_argument("--compression", type=int, default=None)
+    gen.add_argument("--lighting", default="")
+    gen.add_argument("--camera", default="")
+    gen.add_argument("--raw", action="store_true", help="send the prompt exactly as typed")
+    gen.add_argument("--request-id", default=None, help="idempotency key: the same id never charges twice")
+    gen.add_argument("--json", action="store_true", help="print one JSON object")
+    gen.set_defaults(handler=_generate)
+
+    sub.add_parser("models", help="list the models and their limits").set_defaults(handler=_models)
+    sub.add_parser("presets", help="list the Director's presets").set_defaults(handler=_presets)
+
+    quota = sub.add_parser("quota", help="show or set a user's daily image quota")
+    quota.add_argument("user", nargs="?")
+    quota.add_argument("--set", dest="value", type=int)
+    quota.set_defaults(handler=_quota)
+
+    budget = sub.add_parser("budget", help="show or set the team's daily budget in USD")
+    budget.add_argument("--set", dest="value")
+    budget.set_defaults(handler=_budget)
+
+    usage = sub.add_parser("usage", help="spend and images per day and user")
+    usage.add_argument("--days", type=int, default=7)
+    usage.add_argument("--csv", action="store_true")
+    usage.set_defaults(handler=_usage)
+
+    reconcile = sub.add_parser("reconcile", help="upload spooled images, expire stale reservations")
+    reconcile.add_argument("--check", action="store_true", help="also check the ledger's invariants")
+    reconcile.set_defaults(handler=_reconcile)
+
+    sub.add_parser("reindex", help="rebuild the gallery index from storage").set_defaults(handler=_reindex)
+    return parser
+
+
+def _generate(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    fields = {
+        "prompt": args.prompt,
+        "preset": args.preset,
+        "size": args.size,
+        "quality": args.quality,
+        "model": args.model,
+        "n": args.n,
+        "output_format": args.output_format,
+        "background": args.background,
+        "compression": args.compression,
+        "raw": args.raw,
+        "lighting": args.lighting,
+        "camera": args.camera,
+    }
+    if args.request_id:
+        fields["request_id"] = args.request_id
+    result = studio.generate(GenerationRequest(**fields), args.user or settings.local_user)
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str))
+    else:
+        for warning in result.warnings:
+            print(f"note: {warning}", file=sys.stderr)
+        print(f"{result.image_key}  ${result.cost_usd:.4f}  {result.model} {result.size} {result.quality}")
+        print(f"prompt sent: {result.directed_prompt}")
+        if result.pending_upload:
+            print("note: storage is unreachable; the image is kept locally and uploads on the next reconcile.")
+    return 0
+
+
+def _models(args: argparse.Namespace, settings: Settings, _studio: Studio | None) -> int:
+    from imagegen.catalog import Catalog
+
+    today = date.today()
+    for spec in Catalog.load().models():
+        status = spec.lifecycle_on(today)
+        when = f" (shutdown {spec.shutdown})" if spec.shutdown and status != "active" else ""
+        print(f"{spec.id:24} {status}{when}")
+        print(f"    sizes: {spec.describe_sizes()}; qualities: {', '.join(spec.qualities)}; n <= {spec.n_max}")
+    return 0
+
+
+def _presets(args: argparse.Namespace, settings: Settings, _studio: Studio | None) -> int:
+    from imagegen.director import load_presets
+
+    for name, preset in load_presets().presets.items():
+        print(f"{name:14} {preset.label}: {preset.description}")
+    return 0
+
+
+def _quota(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    if args.value is not None:
+        if not args.user:
+            raise InvalidRequest("Name the user: python -m imagegen quota USER --set N")
+        studio.ledger.set_quota(args.user, args.value, by=_operator())
+    users = (
+        [args.user]
+        if args.user
+        else sorted({o["user"] for o in studio.ledger.quota_overrides()} | {settings.local_user})
+    )
+    for user in users:
+        allowance = studio.ledger.allowance(user)
+        print(
+            f"{user}: {allowance.images_used} used, {allowance.images_in_flight} in flight, quota {allowance.quota} today"
+        )
+    return 0
+
+
+def _budget(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    if args.value is not None:
+        try:
+            amount = Decimal(args.value)
+        except InvalidOperation:
+            raise InvalidRequest(f"{args.value!r} is not an amount in US dollars.") from None
+        studio.ledger.set_budget(amount, by=_operator())
+    allowance = studio.ledger.allowance(settings.local_user)
+    print(
+        f"team budget ${allowance.budget_usd:.2f} today: ${to_usd(allowance.spent_micros):.4f} spent, "
+        f"${to_usd(allowance.in_flight_micros):.4f} in flight, ${allowance.budget_left_usd:.4f} left"
+    )
+    return 0
+
+
+def _usage(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    if not 1 <= args.days <= 3660:
+        raise InvalidRequest("--days is 1 to 3660.")
+    frame = Analytics(studio.db, settings).usage_by_day_and_user(args.days)
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(frame.columns)
+        writer.writerows(frame.itertuples(index=False))
+    else:
+        print(frame.to_string(index=False) if len(frame) else "no generations in that period")
+    return 0
+
+
+def _reconcile(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    outcome = studio.reconcile()
+    print(
+        f"uploaded {len(outcome['uploaded'])}, still pending {len(outcome['pending'])}, "
+        f"expired reservations {len(outcome['expired'])}"
+    )
+    if args.check:
+        problems = studio.ledger.check_invariants()
+        for problem in problems:
+            print(f"invariant broken: {problem}")
+        if problems:
+            return 1
+        print("invariants hold: no quota or budget overshot, the log's sums equal the counters")
+    return 0 if not outcome["pending"] else 1
+
+
+def _reindex(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    print(f"indexed {studio.library.reindex()} images from {studio.library.store.name} storage")
+    return 0
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"

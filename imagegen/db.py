@@ -1,0 +1,240 @@
+"""The SQLite file every part of the engine shares: connections, write transactions, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from imagegen.errors import LedgerUnavailable
+
+BUSY_TIMEOUT_MS = 5000
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+class Database:
+    """One SQLite file in WAL mode; a connection per thread; writes begin IMMEDIATE."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except (sqlite3.Error, OSError) as exc:
+                raise LedgerUnavailable(f"The database at {self.path} cannot be opened ({exc}).") from exc
+            self._local.conn = conn
+        if not self._migrated:
+            with self._migrate_lock:
+                if not self._migrated:
+                    self.migrate(conn)
+                    self._migrated = True
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the write lock from its first statement."""
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(_unavailable(exc)) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerUnavailable(_unavailable(exc)) from exc
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        try:
+            return self.connection().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(_unavailable(exc)) from exc
+
+    def migrate(self, conn: sqlite3.Connection | None = None) -> list[str]:
+        """Apply the migrations this file has not had yet; return their names."""
+        conn = conn or self.connection()
+        applied: list[str] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+            done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+            wrapped = sqlite_utils.Database(conn)
+            for name, step in MIGRATIONS:
+                if name not in done:
+                    step(wrapped)
+                    conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+                    applied.append(name)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerUnavailable(_unavailable(exc)) from exc
+        return applied
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _unavailable(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return "The database is read-only, so nothing can be generated or charged. Ask an admin to fix its permissions."
+    if "locked" in text or "busy" in text:
+        return "The database is busy and did not free up in time. Nothing was generated or charged; try again."
+    return f"The database cannot be used ({text}). Nothing was generated or charged."
+
+
+# The schema, one small step at a time; each runs once per database file, in order.
+
+
+@migration
+def m001_ledger(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE generations (
+            id TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            day TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            preset TEXT NOT NULL,
+            model TEXT NOT NULL,
+            size TEXT NOT NULL,
+            quality TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            output_format TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            directed_prompt TEXT NOT NULL,
+            estimated_micros INTEGER NOT NULL,
+            actual_micros INTEGER,
+            input_text_tokens INTEGER,
+            input_image_tokens INTEGER,
+            output_tokens INTEGER,
+            status TEXT NOT NULL,
+            error_code TEXT,
+            error_message TEXT,
+            expires_at REAL NOT NULL,
+            settled_at TEXT,
+            quota_images INTEGER NOT NULL,
+            budget_micros INTEGER NOT NULL,
+            direct_ms INTEGER, reserve_ms INTEGER, render_ms INTEGER, verify_ms INTEGER,
+            store_ms INTEGER, total_ms INTEGER,
+            image_keys TEXT,
+            revised_prompt TEXT,
+            provider TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX generations_day ON generations (day, model)")
+    db.execute("CREATE INDEX generations_user_day ON generations (user, day)")
+    db.execute("CREATE INDEX generations_open ON generations (status, expires_at)")
+    db.execute("CREATE INDEX generations_created ON generations (created_at)")
+    db.execute(
+        """CREATE TABLE user_day (
+            user TEXT NOT NULL, day TEXT NOT NULL,
+            images_reserved INTEGER NOT NULL DEFAULT 0,
+            images_committed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (user, day)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE team_day (
+            day TEXT PRIMARY KEY,
+            reserved_micros INTEGER NOT NULL DEFAULT 0,
+            committed_micros INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE limits (
+            kind TEXT NOT NULL, subject TEXT NOT NULL, value INTEGER NOT NULL,
+            set_by TEXT NOT NULL, set_at TEXT NOT NULL,
+            PRIMARY KEY (kind, subject)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE limit_changes (
+            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
+            old_value INTEGER, new_value INTEGER NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL
+        )"""
+    )
+
+
+@migration
+def m002_images_index(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE images (
+            key TEXT PRIMARY KEY,
+            id TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            model TEXT NOT NULL,
+            preset TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            directed_prompt TEXT NOT NULL,
+            revised_prompt TEXT,
+            thumb_key TEXT NOT NULL,
+            record_key TEXT NOT NULL,
+            pending INTEGER NOT NULL DEFAULT 0,
+            record TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX images_newest ON images (created_at DESC, key DESC)")
+    db.execute("CREATE INDEX images_user ON images (user, created_at DESC)")
+
+
+@migration
+def m003_jobs(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            status TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            stages TEXT NOT NULL DEFAULT '[]',
+            request TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            error_code TEXT,
+            charged INTEGER,
+            partials INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            heartbeat_at REAL,
+            owner TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_user ON jobs (user, created_at DESC)")
+    db.execute("CREATE INDEX jobs_open ON jobs (status, heartbeat_at)")

@@ -1,0 +1,178 @@
+"""The Director: expands a short prompt with style, lighting, camera, mood and detail keywords."""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from imagegen.errors import InvalidRequest
+
+PRESETS_FILE = Path(__file__).with_name("presets.toml")
+FACETS = ("style", "lighting", "camera", "mood", "detail")  # most important first
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    label: str
+    description: str
+    template: str
+    facets: dict[str, tuple[str, ...]]
+    background: str = "auto"
+    palette: tuple[str, ...] = ("#444444", "#888888", "#bbbbbb", "#eeeeee")
+    composition: str = "centered"
+
+
+@dataclass(frozen=True)
+class DirectorOptions:
+    raw: bool = False
+    lighting: str = ""
+    camera: str = ""
+
+
+@dataclass(frozen=True)
+class Addition:
+    facet: str
+    text: str
+
+
+@dataclass(frozen=True)
+class DirectedPrompt:
+    text: str
+    user_prompt: str
+    preset: str
+    additions: tuple[Addition, ...] = ()
+    dropped: tuple[Addition, ...] = ()
+    segments: tuple[tuple[str, str | None], ...] = field(default=())
+
+    @property
+    def added_keywords(self) -> list[str]:
+        return [a.text for a in self.additions]
+
+
+@dataclass(frozen=True)
+class PresetBook:
+    presets: dict[str, Preset]
+    lighting_choices: tuple[str, ...]
+    camera_choices: tuple[str, ...]
+
+    def get(self, name: str) -> Preset:
+        try:
+            return self.presets[name]
+        except KeyError:
+            raise InvalidRequest(f"Unknown preset {name!r}: choose one of {', '.join(self.presets)}.") from None
+
+
+def load_presets(path: Path = PRESETS_FILE) -> PresetBook:
+    return _load(path)
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> PresetBook:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    presets: dict[str, Preset] = {}
+    for name, raw in data["presets"].items():
+        template = raw["template"]
+        if not template.startswith("{prompt}"):
+            raise ValueError(f"preset {name}: the template must start with {{prompt}}")
+        presets[name] = Preset(
+            name=name,
+            label=raw["label"],
+            description=raw["description"],
+            template=template,
+            facets={facet: tuple(raw.get(facet, ())) for facet in FACETS},
+            background=raw.get("background", "auto"),
+            palette=tuple(raw.get("palette", Preset.palette)),
+            composition=raw.get("composition", "centered"),
+        )
+    return PresetBook(presets, tuple(data["lighting_choices"]), tuple(data["camera_choices"]))
+
+
+def normalise(prompt: str) -> str:
+    return " ".join(prompt.split())
+
+
+def direct(prompt: str, preset: Preset, options: DirectorOptions, limit: int) -> DirectedPrompt:
+    """The exact text to send: the user's words first, then the preset's additions that fit."""
+    user = normalise(prompt)
+    if not user:
+        raise InvalidRequest("The prompt is empty: describe the image you want, for example 'a red bicycle'.")
+    if len(user) > limit:
+        raise InvalidRequest(
+            f"The prompt has {len(user):,} characters; this model takes at most {limit:,}. Shorten it."
+        )
+    if options.raw:
+        return DirectedPrompt(text=user, user_prompt=user, preset=preset.name, segments=((user, None),))
+
+    candidates = _candidate_additions(user, preset, options)
+    kept = list(candidates)
+    dropped: list[Addition] = []
+    segments = _render(user, preset.template, kept)
+    while _length(segments) > limit and kept:
+        victim = _least_important(kept)
+        kept.remove(victim)
+        dropped.append(victim)
+        segments = _render(user, preset.template, kept)
+    return DirectedPrompt(
+        text="".join(text for text, _ in segments),
+        user_prompt=user,
+        preset=preset.name,
+        additions=tuple(kept),
+        dropped=tuple(dropped),
+        segments=tuple(segments),
+    )
+
+
+def _candidate_additions(user: str, preset: Preset, options: DirectorOptions) -> list[Addition]:
+    overrides = {"lighting": options.lighting, "camera": options.camera}
+    seen: set[str] = set()
+    additions: list[Addition] = []
+    for facet in FACETS:
+        override = normalise(overrides.get(facet, ""))
+        keywords = [override] if override else list(preset.facets.get(facet, ()))
+        for keyword in keywords:
+            key = keyword.casefold()
+            if not keyword or key in seen or _already_written(user, keyword):
+                continue
+            seen.add(key)
+            additions.append(Addition(facet, keyword))
+    return additions
+
+
+def _already_written(user: str, keyword: str) -> bool:
+    pattern = r"(?<!\w)" + r"\s+".join(re.escape(word) for word in keyword.split()) + r"(?!\w)"
+    return re.search(pattern, user, flags=re.IGNORECASE) is not None
+
+
+def _least_important(kept: list[Addition]) -> Addition:
+    # The last keyword of the least important facet still present.
+    return max(reversed(kept), key=lambda a: FACETS.index(a.facet))
+
+
+def _render(user: str, template: str, additions: list[Addition]) -> list[tuple[str, str | None]]:
+    by_facet: dict[str, list[str]] = {}
+    for addition in additions:
+        by_facet.setdefault(addition.facet, []).append(addition.text)
+    segments: list[tuple[str, str | None]] = []
+    for literal, name, _spec, _conv in string.Formatter().parse(template):
+        if name == "prompt":
+            segments.append((literal + user, None))
+            continue
+        words = by_facet.get(name or "", [])
+        if name and words:
+            segments.append((literal, None))
+            for i, word in enumerate(words):
+                if i:
+                    segments.append((", ", None))
+                segments.append((word, name))
+        elif name is None and literal.strip():
+            segments.append((literal, None))
+    return [(text, facet) for text, facet in segments if text]
+
+
+def _length(segments: list[tuple[str, str | None]]) -> int:
+    return sum(len(text) for text, _ in segments)

@@ -1,0 +1,221 @@
+"""The team's images: kept in the object store, found through an index rebuildable from the store alone."""
+
+from __future__ import annotations
+
+import base64
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from imagegen.db import Database
+from imagegen.errors import InvalidRequest, NotFound, StorageError
+from imagegen.request import CONTENT_TYPES
+from imagegen.spool import Spool
+from imagegen.storage import IMMUTABLE, NO_CACHE, ObjectStore, check_key
+
+PAGE_SIZE = 24
+RECORD_FILE = "record.json"
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    user: str = ""
+    model: str = ""
+    preset: str = ""
+    since: date | None = None
+    until: date | None = None
+    text: str = ""
+
+
+@dataclass
+class HistoryPage:
+    items: list[dict[str, Any]]
+    next_token: str | None = None
+    filters: HistoryFilter = field(default_factory=HistoryFilter)
+
+
+class Library:
+    def __init__(self, store: ObjectStore, db: Database, prefix: str, spool: Spool) -> None:
+        self.store = store
+        self.db = db
+        self.prefix = prefix
+        self.spool = spool
+
+    # -- keeping ---------------------------------------------------------------------------------
+
+    def keep(self, record: dict[str, Any], original: bytes, thumbnail: bytes) -> None:
+        """Put the original, its thumbnail and its record; index it once all three are stored."""
+        self.store.put(record["key"], original, CONTENT_TYPES[record["format"]], IMMUTABLE)
+        self.store.put(record["thumb_key"], thumbnail, "image/webp", IMMUTABLE)
+        self.store.put(record["record_key"], json.dumps(record, indent=1).encode(), "application/json", NO_CACHE)
+        self.index(record, pending=False)
+
+    def index(self, record: dict[str, Any], *, pending: bool) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO images (key, id, request_id, user, created_at, model, preset, prompt, directed_prompt, "
+                "revised_prompt, thumb_key, record_key, pending, record) VALUES "
+                "(:key, :id, :request_id, :user, :created_at, :model, :preset, :prompt, :directed_prompt, "
+                ":revised_prompt, :thumb_key, :record_key, :pending, :record) "
+                "ON CONFLICT (key) DO UPDATE SET pending = excluded.pending, record = excluded.record",
+                {**{k: record.get(k) for k in _INDEXED}, "pending": int(pending), "record": json.dumps(record)},
+            )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def page(
+        self, filters: HistoryFilter = HistoryFilter(), page_token: str | None = None, size: int = PAGE_SIZE
+    ) -> HistoryPage:
+        """Newest first, `size` at a time; reads only the index rows of this page."""
+        where, params = _conditions(filters)
+        if page_token:
+            created_at, key = _decode_token(page_token)
+            where.append("(created_at < ? OR (created_at = ? AND key < ?))")
+            params += [created_at, created_at, key]
+        sql = "SELECT record, pending FROM images"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, key DESC LIMIT ?"
+        rows = self.db.query(sql, (*params, size + 1))
+        items = [{**json.loads(r["record"]), "pending": bool(r["pending"])} for r in rows[:size]]
+        token = _encode_token(items[-1]["created_at"], items[-1]["key"]) if len(rows) > size else None
+        return HistoryPage(items, token, filters)
+
+    def count(self, filters: HistoryFilter = HistoryFilter()) -> int:
+        where, params = _conditions(filters)
+        sql = "SELECT COUNT(*) FROM images" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self.db.query(sql, tuple(params))[0][0])
+
+    def record(self, key: str) -> dict[str, Any]:
+        rows = self.db.query("SELECT record, pending FROM images WHERE key = ?", (check_key(key, self.prefix),))
+        if not rows:
+            raise NotFound("That image is not in the gallery (it may have been deleted).")
+        return {**json.loads(rows[0]["record"]), "pending": bool(rows[0]["pending"])}
+
+    def records_for_request(self, request_id: str) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT record FROM images WHERE request_id = ? ORDER BY key", (request_id,))
+        return [json.loads(r["record"]) for r in rows]
+
+    def choices(self, column: str) -> list[str]:
+        if column not in ("user", "model", "preset"):
+            raise ValueError(column)
+        return [r[0] for r in self.db.query(f"SELECT DISTINCT {column} FROM images ORDER BY {column}")]  # noqa: S608
+
+    def original(self, record: dict[str, Any]) -> bytes:
+        return self._bytes(record, record["key"], "file")
+
+    def thumbnail(self, record: dict[str, Any]) -> bytes:
+        return self._bytes(record, record["thumb_key"], "thumb_file")
+
+    def _bytes(self, record: dict[str, Any], key: str, spool_name: str) -> bytes:
+        if record.get("pending"):
+            entry = self.spool.get(record["request_id"])
+            if entry is not None:
+                return (entry.folder / record[spool_name]).read_bytes()
+        return self.store.get(key)
+
+    def url(self, record: dict[str, Any], which: str = "thumb_key") -> str | None:
+        """A short-lived URL the browser can load straight from S3; None when bytes must be served."""
+        if record.get("pending"):
+            return None
+        return self.store.url(record[which])
+
+    # -- changing --------------------------------------------------------------------------------
+
+    def delete(self, key: str) -> dict[str, Any]:
+        record = self.record(key)
+        self.store.delete([record["key"], record["thumb_key"], record["record_key"]])
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM images WHERE key = ?", (record["key"],))
+        return record
+
+    def reindex(self, workers: int = 16) -> int:
+        """Rebuild the index from the records in the store alone."""
+        record_keys = [k for k in self.store.list_keys(self.prefix + "users/") if k.endswith("/" + RECORD_FILE)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            records = list(pool.map(lambda k: json.loads(self.store.get(k)), record_keys))
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM images WHERE pending = 0")
+            conn.executemany(
+                "INSERT INTO images (key, id, request_id, user, created_at, model, preset, prompt, directed_prompt, "
+                "revised_prompt, thumb_key, record_key, pending, record) VALUES "
+                "(:key, :id, :request_id, :user, :created_at, :model, :preset, :prompt, :directed_prompt, "
+                ":revised_prompt, :thumb_key, :record_key, 0, :record) "
+                "ON CONFLICT (key) DO UPDATE SET pending = 0, record = excluded.record",
+                [{**{k: r.get(k) for k in _INDEXED}, "record": json.dumps(r)} for r in records],
+            )
+        return len(records)
+
+    def upload_pending(self, request_id: str) -> int:
+        """Upload a spooled request's images; returns how many were stored. Raises StorageError."""
+        entry = self.spool.get(request_id)
+        if entry is None:
+            return 0
+        records = entry.data.get("records", [])
+        for record in records:
+            original = (entry.folder / record["file"]).read_bytes()
+            thumb = (entry.folder / record["thumb_file"]).read_bytes()
+            self.keep(_public(record), original, thumb)
+        self.spool.remove(request_id)
+        return len(records)
+
+
+_INDEXED = (
+    "key",
+    "id",
+    "request_id",
+    "user",
+    "created_at",
+    "model",
+    "preset",
+    "prompt",
+    "directed_prompt",
+    "revised_prompt",
+    "thumb_key",
+    "record_key",
+)
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("file", "thumb_file", "pending")}
+
+
+def _conditions(filters: HistoryFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column in ("user", "model", "preset"):
+        value = getattr(filters, column)
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if filters.since:
+        where.append("created_at >= ?")
+        params.append(filters.since.isoformat())
+    if filters.until:
+        where.append("created_at < ?")
+        params.append((filters.until + timedelta(days=1)).isoformat())
+    text = filters.text.strip()
+    if text:
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(
+            "(prompt LIKE ? ESCAPE '\\' OR directed_prompt LIKE ? ESCAPE '\\' OR COALESCE(revised_prompt, '') LIKE ? ESCAPE '\\')"
+        )
+        params += [like, like, like]
+    return where, params
+
+
+def _encode_token(created_at: str, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at, key]).encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    try:
+        created_at, key = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(created_at), str(key)
+    except (ValueError, TypeError):
+        raise InvalidRequest("That page link is not valid any more: start from the first page.") from None
+
+
+__all__ = ["HistoryFilter", "HistoryPage", "Library", "StorageError"]

@@ -1,0 +1,71 @@
+"""Checking images that come back, and making thumbnails."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image
+
+from imagegen.errors import BadImage
+
+#: the largest image the studio accepts: 4x the biggest size any model makes
+MAX_PIXELS = 4 * 3840 * 2160
+THUMBNAIL_EDGE = 384
+PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+
+
+def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, int] | None) -> Image.Image:
+    """Open an image and prove it is what was asked for, without trusting its header's claims."""
+    if not data:
+        raise BadImage("The provider sent an empty image. You may have been charged; try again.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise BadImage(f"The provider sent a {width}x{height} image, larger than any model makes.")
+            image.load()
+    except BadImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImage("The provider sent an image too large to open safely.") from None
+    except Exception as exc:  # PIL raises many kinds for broken data
+        raise BadImage(f"The provider sent data that is not a readable image ({type(exc).__name__}).") from None
+    actual_format = PIL_FORMATS.get(image.format or "", (image.format or "unknown").lower())
+    if actual_format != expected_format:
+        raise BadImage(f"The provider sent a {actual_format} image where {expected_format} was asked for.")
+    if expected_size is not None and image.size != expected_size:
+        raise BadImage(
+            f"The provider sent a {width}x{height} image where {expected_size[0]}x{expected_size[1]} was asked for."
+        )
+    return image
+
+
+def make_thumbnail(image: Image.Image, edge: int = THUMBNAIL_EDGE) -> bytes:
+    """A small WebP of about `edge` pixels on the long side, keeping transparency."""
+    thumb = image.copy()
+    if thumb.mode not in ("RGB", "RGBA"):
+        thumb = thumb.convert("RGBA" if "A" in thumb.getbands() or "transparency" in thumb.info else "RGB")
+    thumb.thumbnail((edge, edge), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    out = io.BytesIO()
+    thumb.save(out, format="WEBP", quality=78, method=2)
+    return out.getvalue()
+
+
+def encode(image: Image.Image, output_format: str, compression: int | None = None) -> bytes:
+    out = io.BytesIO()
+    if output_format == "jpeg":
+        image = image.convert("RGB")
+        image.save(out, format="JPEG", quality=_quality(compression))
+    elif output_format == "webp":
+        image.save(out, format="WEBP", quality=_quality(compression))
+    else:
+        image.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def _quality(compression: int | None) -> int:
+    # The API's output_compression is "percent compression"; 100 (its default) means best quality.
+    return 90 if compression is None else max(1, min(95, compression))

@@ -1,0 +1,467 @@
+"""Quotas, the team budget, reservations and the generation log, enforced atomically in SQLite.
+
+Every generation goes reserve -> commit | refund | ambiguous | expire. A reservation is admitted by
+one write transaction (BEGIN IMMEDIATE) whose conditional UPDATEs charge the user's image count and
+the team's spend only when both stay within their limits, and whose log row is written in the same
+transaction: the counters and the log cannot disagree, and no burst can overshoot.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from imagegen.db import Database
+from imagegen.errors import InvalidRequest, LimitReached
+from imagegen.request import Usage
+from imagegen.settings import Settings
+
+MICROS = Decimal(1_000_000)
+OPEN, COMMITTED, REFUNDED, AMBIGUOUS, EXPIRED = "reserved", "committed", "refunded", "ambiguous", "expired"
+
+
+def to_micros(usd: Decimal | float) -> int:
+    return int((Decimal(str(usd)) * MICROS).to_integral_value())
+
+
+def to_usd(micros: int | None) -> float:
+    return float(Decimal(micros or 0) / MICROS)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    request_id: str
+    user: str
+    day: str
+    n: int
+    estimated_micros: int
+    status: str
+    #: True when this request id had been seen before: nothing new was charged
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What a user may still spend today, for the page to show before the click."""
+
+    user: str
+    day: str
+    quota: int
+    images_used: int
+    images_in_flight: int
+    budget_micros: int
+    spent_micros: int
+    in_flight_micros: int
+    resets_at: datetime
+
+    @property
+    def images_left(self) -> int:
+        return max(0, self.quota - self.images_used - self.images_in_flight)
+
+    @property
+    def budget_left_usd(self) -> float:
+        return to_usd(max(0, self.budget_micros - self.spent_micros - self.in_flight_micros))
+
+    @property
+    def budget_usd(self) -> float:
+        return to_usd(self.budget_micros)
+
+    def blocker(self, n: int, cost_micros: int) -> str | None:
+        """Which limit a request of n images at this cost would hit, as a sentence; None if it fits."""
+        reset = self.resets_at.strftime("%H:%M %Z on %d %b")
+        if self.images_left < n:
+            return f"Daily image quota reached: {self.images_left} of {self.quota} left today. It resets at {reset}."
+        if to_usd(cost_micros) > self.budget_left_usd:
+            return (
+                f"Team budget reached: ${self.budget_left_usd:.2f} of ${self.budget_usd:.2f} left today, "
+                f"this needs ${to_usd(cost_micros):.2f}. It resets at {reset}."
+            )
+        return None
+
+
+class Ledger:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    # -- the day ---------------------------------------------------------------------------------
+
+    def today(self, now: datetime | None = None) -> date:
+        now = now or datetime.now(self.settings.tz)
+        return now.astimezone(self.settings.tz).date()
+
+    def resets_at(self, day: date) -> datetime:
+        return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=self.settings.tz)
+
+    # -- limits ----------------------------------------------------------------------------------
+
+    def quota_for(self, user: str, conn: sqlite3.Connection | None = None) -> int:
+        row = (
+            (conn or self.db.connection())
+            .execute("SELECT value FROM limits WHERE kind = 'quota' AND subject = ?", (user,))
+            .fetchone()
+        )
+        return int(row[0]) if row else self.settings.daily_quota
+
+    def budget_micros(self, conn: sqlite3.Connection | None = None) -> int:
+        row = (
+            (conn or self.db.connection())
+            .execute("SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'")
+            .fetchone()
+        )
+        return int(row[0]) if row else to_micros(self.settings.daily_budget_usd)
+
+    def set_quota(self, user: str, images: int, *, by: str) -> None:
+        if not user.strip():
+            raise InvalidRequest("Name the user whose quota to set.")
+        if not isinstance(images, int) or not 0 <= images <= 100_000:
+            raise InvalidRequest(f"A daily quota is 0 to 100000 images, not {images}.")
+        self._set_limit("quota", user.strip(), images, by)
+
+    def set_budget(self, usd: Decimal | float, *, by: str) -> None:
+        amount = Decimal(str(usd))
+        if not amount.is_finite() or not 0 <= amount <= 1_000_000:
+            raise InvalidRequest(f"A daily team budget is $0 to $1,000,000, not {usd}.")
+        self._set_limit("budget", "team", to_micros(amount), by)
+
+    def _set_limit(self, kind: str, subject: str, value: int, by: str) -> None:
+        now = _utc_iso()
+        with self.db.write() as conn:
+            old = conn.execute("SELECT value FROM limits WHERE kind = ? AND subject = ?", (kind, subject)).fetchone()
+            conn.execute(
+                "INSERT INTO limits (kind, subject, value, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, subject) DO UPDATE SET value = excluded.value, set_by = excluded.set_by, "
+                "set_at = excluded.set_at",
+                (kind, subject, value, by, now),
+            )
+            conn.execute(
+                "INSERT INTO limit_changes (kind, subject, old_value, new_value, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, subject, old[0] if old else None, value, by, now),
+            )
+
+    def quota_overrides(self) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            "SELECT subject AS user, value AS quota, set_by, set_at FROM limits WHERE kind = 'quota' ORDER BY subject"
+        )
+        return [dict(r) for r in rows]
+
+    def limit_changes(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM limit_changes ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
+    def allowance(self, user: str, now: datetime | None = None) -> Allowance:
+        day = self.today(now)
+        conn = self.db.connection()
+        mine = conn.execute(
+            "SELECT images_reserved, images_committed FROM user_day WHERE user = ? AND day = ?", (user, day.isoformat())
+        ).fetchone()
+        team = conn.execute(
+            "SELECT reserved_micros, committed_micros FROM team_day WHERE day = ?", (day.isoformat(),)
+        ).fetchone()
+        return Allowance(
+            user=user,
+            day=day.isoformat(),
+            quota=self.quota_for(user, conn),
+            images_used=mine[1] if mine else 0,
+            images_in_flight=mine[0] if mine else 0,
+            budget_micros=self.budget_micros(conn),
+            spent_micros=team[1] if team else 0,
+            in_flight_micros=team[0] if team else 0,
+            resets_at=self.resets_at(day),
+        )
+
+    # -- reserve -> commit | refund | ambiguous | expire ------------------------------------------
+
+    def reserve(
+        self,
+        *,
+        request_id: str,
+        user: str,
+        n: int,
+        estimated_micros: int,
+        details: dict[str, Any],
+        now: datetime | None = None,
+    ) -> Reservation:
+        """Admit the request only if the user's quota and the team's budget both have room; atomically."""
+        day = self.today(now)
+        day_key = day.isoformat()
+        with self.db.write() as conn:
+            seen = conn.execute(
+                "SELECT user, day, n, estimated_micros, status FROM generations WHERE id = ?", (request_id,)
+            ).fetchone()
+            if seen is not None:
+                return Reservation(
+                    request_id,
+                    seen["user"],
+                    seen["day"],
+                    seen["n"],
+                    seen["estimated_micros"],
+                    seen["status"],
+                    duplicate=True,
+                )
+            quota = self.quota_for(user, conn)
+            budget = self.budget_micros(conn)
+            conn.execute("INSERT OR IGNORE INTO user_day (user, day) VALUES (?, ?)", (user, day_key))
+            admitted = conn.execute(
+                "UPDATE user_day SET images_reserved = images_reserved + :n "
+                "WHERE user = :user AND day = :day AND images_reserved + images_committed + :n <= :quota "
+                "RETURNING images_reserved",
+                {"n": n, "user": user, "day": day_key, "quota": quota},
+            ).fetchone()
+            if admitted is None:
+                used = conn.execute(
+                    "SELECT images_reserved + images_committed FROM user_day WHERE user = ? AND day = ?",
+                    (user, day_key),
+                ).fetchone()[0]
+                left = max(0, quota - used)
+                raise LimitReached(
+                    f"Daily image quota reached: {left} of {quota} images left today for {user}, and this asks for {n}. "
+                    f"It resets at {_clock(self.resets_at(day))}.",
+                    limit="quota",
+                    remaining=left,
+                    resets_at=self.resets_at(day),
+                )
+            conn.execute("INSERT OR IGNORE INTO team_day (day) VALUES (?)", (day_key,))
+            funded = conn.execute(
+                "UPDATE team_day SET reserved_micros = reserved_micros + :cost "
+                "WHERE day = :day AND reserved_micros + committed_micros + :cost <= :budget RETURNING reserved_micros",
+                {"cost": estimated_micros, "day": day_key, "budget": budget},
+            ).fetchone()
+            if funded is None:
+                spent = conn.execute(
+                    "SELECT reserved_micros + committed_micros FROM team_day WHERE day = ?", (day_key,)
+                ).fetchone()[0]
+                left_usd = to_usd(max(0, budget - spent))
+                raise LimitReached(
+                    f"Team budget reached: ${left_usd:.2f} of ${to_usd(budget):.2f} left today, and this needs "
+                    f"${to_usd(estimated_micros):.2f}. It resets at {_clock(self.resets_at(day))}.",
+                    limit="budget",
+                    remaining=left_usd,
+                    resets_at=self.resets_at(day),
+                )
+            conn.execute(
+                "INSERT INTO generations (id, user, day, created_at, preset, model, size, quality, n, output_format, "
+                "prompt, directed_prompt, estimated_micros, status, expires_at, quota_images, budget_micros, provider) "
+                "VALUES (:id, :user, :day, :created_at, :preset, :model, :size, :quality, :n, :output_format, "
+                ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, :quota, :budget, :provider)",
+                {
+                    "id": request_id,
+                    "user": user,
+                    "day": day_key,
+                    "created_at": _utc_iso(),
+                    "preset": details.get("preset", ""),
+                    "model": details.get("model", ""),
+                    "size": details.get("size", ""),
+                    "quality": details.get("quality", ""),
+                    "n": n,
+                    "output_format": details.get("output_format", ""),
+                    "prompt": details.get("prompt", ""),
+                    "directed_prompt": details.get("directed_prompt", ""),
+                    "estimated_micros": estimated_micros,
+                    "status": OPEN,
+                    "expires_at": time.time() + self.settings.reservation_ttl,
+                    "quota": quota,
+                    "budget": budget,
+                    "provider": details.get("provider", ""),
+                },
+            )
+        return Reservation(request_id, user, day_key, n, estimated_micros, OPEN)
+
+    def commit(
+        self,
+        request_id: str,
+        *,
+        actual_micros: int,
+        usage: Usage | None = None,
+        timings_ms: dict[str, int] | None = None,
+        image_keys: list[str] | None = None,
+        revised_prompt: str | None = None,
+    ) -> bool:
+        """Record what was really charged. A reservation that expired meanwhile is charged all the same:
+        the image was paid for. Returns False when the request was settled already."""
+        timings = timings_ms or {}
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT user, day, n, estimated_micros, status FROM generations WHERE id = ?", (request_id,)
+            ).fetchone()
+            if row is None or row["status"] not in (OPEN, EXPIRED):
+                return False
+            if row["status"] == OPEN:
+                self._release(conn, row)
+            conn.execute(
+                "UPDATE user_day SET images_committed = images_committed + ? WHERE user = ? AND day = ?",
+                (row["n"], row["user"], row["day"]),
+            )
+            conn.execute(
+                "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?", (actual_micros, row["day"])
+            )
+            conn.execute(
+                "UPDATE generations SET status = ?, actual_micros = ?, input_text_tokens = ?, input_image_tokens = ?, "
+                "output_tokens = ?, settled_at = ?, image_keys = ?, revised_prompt = ?, direct_ms = ?, reserve_ms = ?, "
+                "render_ms = ?, verify_ms = ?, store_ms = ?, total_ms = ? WHERE id = ?",
+                (
+                    COMMITTED,
+                    actual_micros,
+                    usage.input_text_tokens if usage else None,
+                    usage.input_image_tokens if usage else None,
+                    usage.output_tokens if usage else None,
+                    _utc_iso(),
+                    json.dumps(image_keys or []),
+                    revised_prompt,
+                    timings.get("direct"),
+                    timings.get("reserve"),
+                    timings.get("render"),
+                    timings.get("verify"),
+                    timings.get("store"),
+                    timings.get("total"),
+                    request_id,
+                ),
+            )
+        return True
+
+    def record_timings(self, request_id: str, timings_ms: dict[str, int]) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE generations SET store_ms = ?, total_ms = ? WHERE id = ?",
+                (timings_ms.get("store"), timings_ms.get("total"), request_id),
+            )
+
+    def refund(
+        self, request_id: str, *, error_code: str, message: str, timings_ms: dict[str, int] | None = None
+    ) -> bool:
+        """Return the reservation: the provider definitely did not charge."""
+        return self._close(request_id, REFUNDED, error_code, message, timings_ms or {}, charge_estimate=False)
+
+    def record_ambiguous(
+        self, request_id: str, *, error_code: str, message: str, timings_ms: dict[str, int] | None = None
+    ) -> bool:
+        """The provider may have billed without delivering: keep the estimated spend, return the images."""
+        return self._close(request_id, AMBIGUOUS, error_code, message, timings_ms or {}, charge_estimate=True)
+
+    def _close(
+        self,
+        request_id: str,
+        status: str,
+        error_code: str,
+        message: str,
+        timings: dict[str, int],
+        *,
+        charge_estimate: bool,
+    ) -> bool:
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT user, day, n, estimated_micros, status FROM generations WHERE id = ?", (request_id,)
+            ).fetchone()
+            if row is None or row["status"] != OPEN:
+                return False
+            self._release(conn, row)
+            charged = row["estimated_micros"] if charge_estimate else 0
+            if charged:
+                conn.execute(
+                    "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?", (charged, row["day"])
+                )
+            conn.execute(
+                "UPDATE generations SET status = ?, actual_micros = ?, error_code = ?, error_message = ?, settled_at = ?, "
+                "render_ms = ?, total_ms = ? WHERE id = ?",
+                (
+                    status,
+                    charged,
+                    error_code,
+                    message[:500],
+                    _utc_iso(),
+                    timings.get("render"),
+                    timings.get("total"),
+                    request_id,
+                ),
+            )
+        return True
+
+    def expire_stale(self, now: float | None = None) -> list[str]:
+        """Release reservations whose worker never settled them (a crash) once their TTL has passed."""
+        now = time.time() if now is None else now
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "SELECT id, user, day, n, estimated_micros, status FROM generations WHERE status = ? AND expires_at < ?",
+                (OPEN, now),
+            ).fetchall()
+            for row in rows:
+                self._release(conn, row)
+                conn.execute(
+                    "UPDATE generations SET status = ?, error_code = 'expired', settled_at = ?, "
+                    "error_message = 'No worker settled this request in time; its reservation was released.' WHERE id = ?",
+                    (EXPIRED, _utc_iso(), row["id"]),
+                )
+        return [row["id"] for row in rows]
+
+    @staticmethod
+    def _release(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
+        conn.execute(
+            "UPDATE user_day SET images_reserved = images_reserved - ? WHERE user = ? AND day = ?",
+            (row["n"], row["user"], row["day"]),
+        )
+        conn.execute(
+            "UPDATE team_day SET reserved_micros = reserved_micros - ? WHERE day = ?",
+            (row["estimated_micros"], row["day"]),
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def generation(self, request_id: str) -> dict[str, Any] | None:
+        rows = self.db.query("SELECT * FROM generations WHERE id = ?", (request_id,))
+        return dict(rows[0]) if rows else None
+
+    def open_reservations(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.query("SELECT * FROM generations WHERE status = ?", (OPEN,))]
+
+    def check_invariants(self) -> list[str]:
+        """Every way the counters and the log could disagree or a limit be overshot; empty when sound."""
+        problems: list[str] = []
+        conn = self.db.connection()
+        for row in conn.execute(
+            "SELECT u.user, u.day, u.images_reserved, u.images_committed, "
+            "COALESCE((SELECT SUM(n) FROM generations g WHERE g.user = u.user AND g.day = u.day AND g.status = 'reserved'), 0) AS log_reserved, "
+            "COALESCE((SELECT SUM(n) FROM generations g WHERE g.user = u.user AND g.day = u.day AND g.status = 'committed'), 0) AS log_committed, "
+            "COALESCE((SELECT MAX(quota_images) FROM generations g WHERE g.user = u.user AND g.day = u.day), 0) AS quota "
+            "FROM user_day u"
+        ):
+            if row["images_reserved"] + row["images_committed"] > row["quota"]:
+                problems.append(
+                    f"{row['user']} on {row['day']}: {row['images_reserved'] + row['images_committed']} images over quota {row['quota']}"
+                )
+            if (row["images_reserved"], row["images_committed"]) != (row["log_reserved"], row["log_committed"]):
+                problems.append(
+                    f"{row['user']} on {row['day']}: counters {row['images_reserved']}/{row['images_committed']} "
+                    f"but log {row['log_reserved']}/{row['log_committed']} (reserved/committed images)"
+                )
+        for row in conn.execute(
+            "SELECT t.day, t.reserved_micros, t.committed_micros, "
+            "COALESCE((SELECT SUM(estimated_micros) FROM generations g WHERE g.day = t.day AND g.status = 'reserved'), 0) AS log_reserved, "
+            "COALESCE((SELECT SUM(actual_micros) FROM generations g WHERE g.day = t.day AND g.status IN ('committed', 'ambiguous')), 0) AS log_committed, "
+            "COALESCE((SELECT MAX(budget_micros) FROM generations g WHERE g.day = t.day), 0) AS budget, "
+            "COALESCE((SELECT SUM(MAX(actual_micros - estimated_micros, 0)) FROM generations g WHERE g.day = t.day AND g.status = 'committed'), 0) AS overrun "
+            "FROM team_day t"
+        ):
+            total = row["reserved_micros"] + row["committed_micros"]
+            if total > row["budget"] + row["overrun"]:
+                problems.append(
+                    f"team on {row['day']}: ${to_usd(total):.6f} reserved+spent over budget ${to_usd(row['budget']):.2f}"
+                )
+            if (row["reserved_micros"], row["committed_micros"]) != (row["log_reserved"], row["log_committed"]):
+                problems.append(
+                    f"team on {row['day']}: counters {row['reserved_micros']}/{row['committed_micros']} "
+                    f"but log {row['log_reserved']}/{row['log_committed']} (reserved/spent micro-dollars)"
+                )
+        return problems
+
+
+def _utc_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _clock(moment: datetime) -> str:
+    return moment.strftime("%H:%M %Z on %d %b")

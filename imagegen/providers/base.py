@@ -1,0 +1,43 @@
+"""The one small interface every image backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from imagegen.catalog import ModelSpec
+from imagegen.request import GenerationRequest, Usage
+
+#: called with (partial index, preview image bytes) as previews arrive
+PartialCallback = Callable[[int, bytes], None]
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    request: GenerationRequest
+    prompt: str
+    spec: ModelSpec
+    user_tag: str
+    style_hint: str = "photo"
+
+
+@dataclass
+class RenderedImage:
+    data: bytes
+    revised_prompt: str | None = None
+
+
+@dataclass
+class RenderOutput:
+    images: list[RenderedImage]
+    usage: Usage | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Provider(Protocol):
+    name: str
+    #: shown beside every result, so nobody mistakes an offline placeholder for a real render
+    label: str
+
+    def render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput: ...

@@ -1,0 +1,146 @@
+"""The embedded default: a deterministic placeholder image, drawn locally with no network, for $0."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+
+from PIL import Image, ImageDraw, ImageFilter
+
+from imagegen import imaging
+from imagegen.director import load_presets
+from imagegen.providers import register
+from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
+from imagegen.settings import Settings
+
+PARTIAL_STEPS = 3
+AUTO_SIZE = (1024, 1024)
+
+
+class OfflineProvider:
+    name = "offline"
+    label = "Offline renderer: a local placeholder, not a real model ($0)"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput:
+        dims = job.spec.parse_size(job.request.size) or AUTO_SIZE
+        images = []
+        for index in range(job.request.n):
+            seed = _seed(job.prompt, job.style_hint, dims, index)
+            picture = draw(seed, dims, job.style_hint, transparent=job.request.background == "transparent")
+            if index == 0:
+                self._emit_partials(picture, on_partial)
+            images.append(RenderedImage(imaging.encode(picture, job.request.output_format, job.request.compression)))
+        return RenderOutput(images=images, notes=[self.label])
+
+    def _emit_partials(self, picture: Image.Image, on_partial: PartialCallback) -> None:
+        step_delay = self.delay / (PARTIAL_STEPS + 1)
+        small = picture.copy()
+        small.thumbnail((256, 256))
+        for step in range(PARTIAL_STEPS):
+            time.sleep(step_delay)
+            blur = 12 - 4 * step
+            preview = small.filter(ImageFilter.GaussianBlur(blur))
+            on_partial(step, imaging.encode(preview.convert("RGB"), "jpeg", 70))
+        time.sleep(step_delay)
+
+
+def _seed(prompt: str, preset: str, dims: tuple[int, int], index: int) -> int:
+    digest = hashlib.sha256(f"{preset}\n{dims}\n{index}\n{prompt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def draw(seed: int, dims: tuple[int, int], preset_name: str, *, transparent: bool = False) -> Image.Image:
+    """A picture that depends only on its inputs: the preset's palette and composition, the prompt's seed."""
+    book = load_presets()
+    preset = book.presets.get(preset_name) or next(iter(book.presets.values()))
+    rng = random.Random(seed)
+    palette = [_hex(c) for c in preset.palette]
+    rng.shuffle(palette)
+    width, height = dims
+    # Drawn small and scaled up: the offline renderer should cost far less than the engine around it.
+    scale = max(1, max(width, height) // 512)
+    w, h = max(1, width // scale), max(1, height // scale)
+    mode = "RGBA" if transparent else "RGB"
+    canvas = Image.new(mode, (w, h), (0, 0, 0, 0) if transparent else palette[0])
+    pen = ImageDraw.Draw(canvas)
+    if not transparent:
+        for y in range(h):
+            t = y / max(1, h - 1)
+            pen.line([(0, y), (w, y)], fill=_mix(palette[0], palette[1], t))
+    _COMPOSITIONS.get(preset.composition, _centered)(pen, rng, w, h, palette)
+    return canvas.resize((width, height), Image.Resampling.NEAREST) if scale > 1 else canvas
+
+
+def _centered(pen: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, palette: list) -> None:
+    r = min(w, h) * rng.uniform(0.25, 0.38)
+    cx, cy = w / 2, h / 2
+    pen.ellipse([cx - r, cy - r, cx + r, cy + r], fill=palette[2])
+    r2 = r * rng.uniform(0.35, 0.6)
+    pen.rectangle([cx - r2, cy - r2, cx + r2, cy + r2], fill=palette[3])
+
+
+def _horizon(pen: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, palette: list) -> None:
+    horizon = h * rng.uniform(0.55, 0.75)
+    sun = min(w, h) * rng.uniform(0.08, 0.15)
+    sx = w * rng.uniform(0.2, 0.8)
+    pen.ellipse([sx - sun, horizon - 2.2 * sun, sx + sun, horizon - 0.2 * sun], fill=palette[3])
+    points = [(0, h)] + [(x, horizon - rng.uniform(0, h * 0.12)) for x in range(0, w + 40, 40)] + [(w, h)]
+    pen.polygon(points, fill=palette[2])
+
+
+def _diagonal(pen: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, palette: list) -> None:
+    for i in range(6):
+        offset = rng.uniform(-w, w)
+        pen.polygon(
+            [(offset, h), (offset + w * 0.3, h), (offset + w, 0), (offset + w * 0.7, 0)], fill=palette[2 + i % 2]
+        )
+
+
+def _radial(pen: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, palette: list) -> None:
+    for i in range(8):
+        r = min(w, h) * rng.uniform(0.05, 0.25)
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        pen.ellipse([x - r, y - r, x + r, y + r], fill=palette[(i % 3) + 1])
+
+
+def _grid(pen: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, palette: list) -> None:
+    cell = max(8, min(w, h) // 6)
+    for gx in range(0, w, cell):
+        for gy in range(0, h, cell):
+            if rng.random() < 0.4:
+                pen.rectangle([gx + 2, gy + 2, gx + cell - 2, gy + cell - 2], fill=palette[rng.randrange(1, 4)])
+
+
+def _pixel(pen: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, palette: list) -> None:
+    block = max(4, min(w, h) // 24)
+    for gx in range(0, w, block):
+        for gy in range(h // 2, h, block):
+            pen.rectangle([gx, gy, gx + block - 1, gy + block - 1], fill=palette[rng.randrange(1, 4)])
+
+
+_COMPOSITIONS = {
+    "centered": _centered,
+    "horizon": _horizon,
+    "diagonal": _diagonal,
+    "radial": _radial,
+    "grid": _grid,
+    "pixel": _pixel,
+}
+
+
+def _hex(color: str) -> tuple[int, int, int]:
+    color = color.lstrip("#")
+    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
+
+
+def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
+    return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
+
+
+@register("offline")
+def _make(settings: Settings) -> OfflineProvider:
+    return OfflineProvider(settings.offline_delay)

@@ -1,0 +1,204 @@
+"""OpenAI, Azure OpenAI and any OpenAI-compatible server, through the official SDK."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import openai
+
+from imagegen.errors import (
+    BadImage,
+    ContentRejected,
+    InvalidRequest,
+    ModelUnavailable,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from imagegen.providers import register
+from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
+from imagegen.request import Usage
+from imagegen.settings import Settings
+
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+DOWNLOAD_TIMEOUT = 30.0
+PARTIAL_IMAGES = 2
+CONTENT_CODES = {"content_policy_violation", "moderation_blocked", "content_filter"}
+
+
+class OpenAIImages:
+    name = "openai"
+    label = "OpenAI Images API"
+
+    def __init__(self, client: openai.OpenAI, *, trusted_hosts: set[str]) -> None:
+        self.client = client
+        self.trusted_hosts = trusted_hosts
+
+    def render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput:
+        params = self._params(job)
+        try:
+            if job.spec.streams_partials:
+                return self._render_streaming(params, on_partial)
+            response = self.client.images.generate(**params)
+        except openai.APIError as exc:
+            raise translate_error(exc) from exc
+        images = [RenderedImage(self._image_bytes(item), item.revised_prompt) for item in response.data or []]
+        return RenderOutput(images=images, usage=_usage(response.usage))
+
+    def _params(self, job: RenderJob) -> dict[str, Any]:
+        request = job.request
+        params: dict[str, Any] = {
+            "model": request.model,
+            "prompt": job.prompt,
+            "n": request.n,
+            "size": request.size,
+            "quality": request.quality,
+        }
+        if job.spec.family == "gpt-image":
+            params["output_format"] = request.output_format
+            params["safety_identifier"] = job.user_tag
+            if request.background and request.background != "auto":
+                params["background"] = request.background
+            if request.compression is not None:
+                params["output_compression"] = request.compression
+        else:
+            params["user"] = job.user_tag
+        return params
+
+    def _render_streaming(self, params: dict[str, Any], on_partial: PartialCallback) -> RenderOutput:
+        images: list[RenderedImage] = []
+        usage = Usage()
+        stream = self.client.images.generate(**params, stream=True, partial_images=PARTIAL_IMAGES)
+        with stream:
+            for event in stream:
+                if event.type == "image_generation.partial_image":
+                    on_partial(event.partial_image_index, _b64(event.b64_json))
+                elif event.type == "image_generation.completed":
+                    images.append(RenderedImage(_b64(event.b64_json)))
+                    usage = usage + (_usage(event.usage) or Usage())
+        return RenderOutput(images=images, usage=usage)
+
+    def _image_bytes(self, item: Any) -> bytes:
+        if item.b64_json:
+            return _b64(item.b64_json)
+        if item.url:
+            return self.download(item.url)
+        raise BadImage("The provider answered without an image. You may have been charged; try again.")
+
+    def download(self, url: str) -> bytes:
+        """Fetch a provider URL at once: it expires within the hour."""
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme != "https" and parsed.hostname not in self.trusted_hosts:
+            raise BadImage(f"The provider's image URL is not https or from its own host ({parsed.hostname}).")
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as answer:  # noqa: S310 (scheme checked)
+                content_type = answer.headers.get_content_type()
+                if not content_type.startswith("image/"):
+                    raise BadImage(f"The provider's image URL returned {content_type}, not an image.")
+                data = answer.read(MAX_DOWNLOAD_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            raise BadImage(
+                f"The provider's image URL answered {exc.code}: it may have expired. You were probably charged."
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise BadImage(
+                f"Could not download the image from the provider ({exc}). You were probably charged."
+            ) from None
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise BadImage("The provider's image is larger than 64 MiB; refused.")
+        return data
+
+
+def translate_error(exc: openai.APIError) -> ProviderError | InvalidRequest | ContentRejected:
+    """The SDK's errors as the engine's own, each with what the user can do about it."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderTimeout(
+            "The image service did not answer in time. It may still finish and bill the request; "
+            "check the gallery before trying again."
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderUnavailable("Could not reach the image service. You were not charged; try again shortly.")
+    code = _error_code(exc)
+    message = _error_message(exc)
+    if isinstance(exc, openai.RateLimitError):
+        return RateLimited("The image service is rate limiting us. You were not charged; wait a minute and retry.")
+    if code in CONTENT_CODES:
+        return ContentRejected(
+            "The image service refused this prompt under its content policy. You were not charged; rephrase the prompt."
+        )
+    if code == "model_not_found" or isinstance(exc, openai.NotFoundError):
+        return ModelUnavailable(f"The image service does not offer this model ({message}). Choose another model.")
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return ProviderUnavailable(
+            f"The image service refused our credentials ({message}). Ask an admin to check the API key."
+        )
+    if isinstance(exc, openai.BadRequestError):
+        return InvalidRequest(f"The image service refused the request: {message}")
+    if isinstance(exc, openai.InternalServerError):
+        return ProviderUnavailable("The image service failed on its side. You were not charged; try again shortly.")
+    return ProviderUnavailable(f"The image service answered with an error ({message}). Try again shortly.")
+
+
+def _error_code(exc: openai.APIError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("error", body) if isinstance(body.get("error", body), dict) else body
+    return str(getattr(exc, "code", None) or inner.get("code") or "")
+
+
+def _error_message(exc: openai.APIError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("error", body) if isinstance(body.get("error", body), dict) else body
+    return str(inner.get("message") or exc.message)[:300]
+
+
+def _b64(data: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadImage("The provider's base64 image data is corrupt. You may have been charged; try again.") from None
+
+
+def _usage(raw: Any) -> Usage | None:
+    if raw is None:
+        return None
+    details = getattr(raw, "input_tokens_details", None)
+    return Usage(
+        input_text_tokens=int(getattr(details, "text_tokens", 0) or 0),
+        input_image_tokens=int(getattr(details, "image_tokens", 0) or 0),
+        output_tokens=int(getattr(raw, "output_tokens", 0) or 0),
+    )
+
+
+@register("openai")
+def _make_openai(settings: Settings) -> OpenAIImages:
+    client = openai.OpenAI(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url or None,
+        timeout=settings.provider_timeout,
+    )
+    return OpenAIImages(client, trusted_hosts=_hosts(settings.openai_base_url))
+
+
+@register("azure")
+def _make_azure(settings: Settings) -> OpenAIImages:
+    client = openai.AzureOpenAI(
+        azure_endpoint=settings.azure_endpoint,
+        api_key=settings.azure_api_key,
+        api_version=settings.openai_api_version or "2025-04-01-preview",
+        timeout=settings.provider_timeout,
+    )
+    provider = OpenAIImages(client, trusted_hosts=_hosts(settings.azure_endpoint))
+    provider.name = "azure"
+    provider.label = "Azure OpenAI"
+    return provider
+
+
+def _hosts(url: str) -> set[str]:
+    host = urllib.parse.urlsplit(url).hostname if url else None
+    return {host} if host else set()

@@ -1,0 +1,91 @@
+"""What a user asks for, and what they get back."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FORMATS = ("png", "jpeg", "webp")
+BACKGROUNDS = ("auto", "opaque", "transparent")
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    preset: str = "photo"
+    model: str = ""
+    size: str = ""
+    quality: str = ""
+    n: int = 1
+    output_format: str = "png"
+    background: str = ""
+    compression: int | None = None
+    raw: bool = False
+    lighting: str = ""
+    camera: str = ""
+    request_id: str = field(default_factory=new_request_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Usage:
+    input_text_tokens: int = 0
+    input_image_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_text_tokens + other.input_text_tokens,
+            self.input_image_tokens + other.input_image_tokens,
+            self.output_tokens + other.output_tokens,
+        )
+
+
+@dataclass
+class GenerationResult:
+    id: str
+    status: str
+    user: str
+    prompt: str
+    directed_prompt: str
+    additions: list[str]
+    preset: str
+    model: str
+    size: str
+    quality: str
+    n: int
+    output_format: str
+    background: str
+    estimated_cost_usd: float
+    cost_usd: float
+    image_keys: list[str]
+    created_at: str
+    revised_prompt: str | None = None
+    usage: Usage | None = None
+    timings_ms: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    pending_upload: bool = False
+    provider: str = ""
+
+    @property
+    def image_key(self) -> str:
+        return self.image_keys[0] if self.image_keys else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["image_key"] = self.image_key
+        data["format"] = self.output_format
+        return data

@@ -1,0 +1,179 @@
+"""Where images live: an S3 bucket or a local folder, with the same key layout in both.
+
+Each image is three objects under one folder-like key:
+    {prefix}users/{user-slug}/{inverted-time}-{image-id}/original.{ext}
+                                                        /thumb.webp
+                                                        /record.json
+The inverted time makes a plain listing newest first; the user slug keeps users apart and is derived
+(never copied) from the user's name, so no input can steer a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from imagegen.errors import InvalidRequest, NotFound, StorageError
+from imagegen.settings import Settings
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+NO_CACHE = "no-cache"
+PRESIGN_SECONDS = 900
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_KEY = re.compile(r"^[a-z0-9/_.-]{1,400}$")
+_INVERT_FROM = 10**13
+
+
+class ObjectStore(Protocol):
+    name: str
+
+    def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def delete(self, keys: list[str]) -> None: ...
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+    def url(self, key: str, expires: int = PRESIGN_SECONDS) -> str | None: ...
+
+
+def user_slug(user: str) -> str:
+    """A key-safe, collision-free name for a user: readable ASCII plus a hash of the exact name."""
+    folded = unicodedata.normalize("NFKD", user).encode("ascii", "ignore").decode().lower()
+    readable = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:40].strip("-") or "user"
+    return f"{readable}-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
+
+
+def image_folder(prefix: str, user: str, created_at: datetime, image_id: str) -> str:
+    if not _ID.match(image_id):
+        raise InvalidRequest(f"Image id {image_id!r} may hold only letters, digits, '-' and '_'.")
+    inverted = _INVERT_FROM - int(created_at.timestamp() * 1000)
+    return f"{prefix}users/{user_slug(user)}/{inverted:013d}-{image_id.lower()}/"
+
+
+def check_key(key: str, prefix: str) -> str:
+    """Refuse a key that did not come from this layout (a page parameter, say)."""
+    if not key.startswith(prefix + "users/") or not _KEY.match(key) or ".." in key or "//" in key:
+        raise NotFound(f"No image at {key!r}.")
+    return key
+
+
+class LocalStore:
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise NotFound(f"No image at {key!r}.")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"Could not write {key} to {self.root} ({exc}).") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"No image at {key!r}.") from None
+        except OSError as exc:
+            raise StorageError(f"Could not read {key} ({exc}).") from exc
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            folder = path.parent
+            while folder != self.root.resolve() and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.exists():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                yield path.relative_to(self.root).as_posix()
+
+    def url(self, key: str, expires: int = PRESIGN_SECONDS) -> str | None:
+        return None
+
+
+class S3Store:
+    name = "s3"
+
+    def __init__(self, bucket: str, *, endpoint_url: str = "", client: object | None = None) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.client = client or boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            config=Config(
+                connect_timeout=3,
+                read_timeout=15,
+                retries={"max_attempts": 3, "mode": "standard"},
+                signature_version="s3v4",
+            ),
+        )
+
+    def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, CacheControl=cache_control
+            )
+        except Exception as exc:  # botocore raises many kinds; all mean "not stored"
+            raise StorageError(f"Could not upload {key} to s3://{self.bucket} ({exc}).") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise NotFound(f"No image at {key!r}.") from None
+        except Exception as exc:
+            raise StorageError(f"Could not read {key} from s3://{self.bucket} ({exc}).") from exc
+
+    def delete(self, keys: list[str]) -> None:
+        try:
+            self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
+        except Exception as exc:
+            raise StorageError(f"Could not delete from s3://{self.bucket} ({exc}).") from exc
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+        except Exception as exc:
+            raise StorageError(f"Could not list s3://{self.bucket}/{prefix} ({exc}).") from exc
+
+    def url(self, key: str, expires: int = PRESIGN_SECONDS) -> str | None:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+        )
+
+
+def make_object_store(settings: Settings) -> ObjectStore:
+    if settings.storage == "s3":
+        return S3Store(settings.s3_bucket, endpoint_url=settings.s3_endpoint_url)
+    return LocalStore(settings.local_store_dir)
