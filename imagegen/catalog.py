@@ -199,6 +199,9 @@ class Catalog:
         width, height = dims
         shape = "square" if width == height else "other"
         price = table.get(size) or table.get(shape) or max(table.values())
+        if spec.size_rule is None:
+            return price
+        # Free sizes beyond the standard ones are priced in proportion to their pixels.
         reference = STANDARD_SQUARE if width == height else STANDARD_OTHER
         return price * Decimal(max(1.0, width * height / reference)).quantize(Decimal("0.0001"))
 

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from imagegen import Settings, Studio
+from tests.fakes.openai_server import FakeImagesAPI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited early with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def offline_settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, provider="offline", offline_delay=0)
+
+
+@pytest.fixture
+def studio(offline_settings: Settings) -> Studio:
+    return Studio(offline_settings)
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeImagesAPI]:
+    api = FakeImagesAPI().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeImagesAPI) -> FakeImagesAPI:
+    fake_openai_server.reset()
+    return fake_openai_server
+
+
+@pytest.fixture
+def openai_settings(data_dir: Path, fake_openai: FakeImagesAPI) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        provider="openai",
+        openai_api_key="sk-test",
+        openai_base_url=fake_openai.base_url,
+        provider_timeout=1.0,
+        daily_budget_usd=Decimal("5"),
+    )
+
+
+@pytest.fixture
+def openai_studio(openai_settings: Settings) -> Studio:
+    return Studio(openai_settings)
+
+
+class MotoServer:
+    """moto's S3 as a real HTTP endpoint on 127.0.0.1, which tests can stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(moto: MotoServer) -> str:
+    import boto3
+
+    name = f"imagegen-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto.endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_settings(data_dir: Path, moto: MotoServer, bucket: str) -> Settings:
+    return Settings(
+        data_dir=data_dir, provider="offline", offline_delay=0, storage="s3", s3_bucket=bucket,
+        s3_endpoint_url=moto.endpoint,
+    )
+
+
+@pytest.fixture
+def s3_studio(s3_settings: Settings) -> Studio:
+    return Studio(s3_settings)
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imagegen", *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEGEN_", "OPENAI_", "AZURE_"))}
+    env.update(IMAGEGEN_DATA_DIR=str(data_dir), IMAGEGEN_OFFLINE_DELAY="0", PYTHONPATH=str(ROOT))
+    env.update(extra)
+    return env

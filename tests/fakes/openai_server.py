@@ -1,0 +1,223 @@
+"""A fake of the OpenAI Images API that speaks its HTTP protocol, for the real SDK to talk to.
+
+Each POST /v1/images/generations takes the next scripted behaviour (or `default`):
+  "b64"             JSON with base64 images of the size and format asked for, plus usage
+  "url"             JSON with URLs to this server that expire after `url_ttl` seconds (403 after)
+  "stream"          answered as SSE when the request says stream=true: partial images then completed
+  "429"             one 429 with a short retry-after, then the next behaviour
+  "500"             a server error
+  "slow"            sleeps `slow_seconds` before answering b64 (past the client's timeout)
+  "content_policy"  400 moderation_blocked
+  "model_not_found" 404 model_not_found
+  "wrong_size"      a valid PNG of the wrong size
+  "not_image"       base64 of bytes that are no image
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image
+
+PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+@lru_cache(maxsize=32)
+def image_bytes(size: str, output_format: str = "png", color: tuple[int, int, int] = (40, 120, 200)) -> bytes:
+    width, height = (1024, 1024) if size in ("auto", "") else map(int, size.split("x"))
+    picture = Image.new("RGB", (width, height), color)
+    for x in range(0, width, 64):  # some structure, so the image compresses like a real one, not to nothing
+        picture.paste((x % 255, 80, 160), (x, 0, min(width, x + 16), height))
+    out = io.BytesIO()
+    picture.save(out, format=PIL_FORMAT[output_format])
+    return out.getvalue()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up on a slow answer is part of the script
+
+
+class FakeImagesAPI:
+    def __init__(self) -> None:
+        self.default = "b64"
+        self.script: deque[str] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.url_ttl = 3600.0
+        self.slow_seconds = 5.0
+        self.answer_delay = 0.0
+        self.urls: dict[str, tuple[bytes, float]] = {}
+        self.lock = threading.Lock()
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/v1"
+
+    def start(self) -> FakeImagesAPI:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def then(self, *behaviours: str) -> FakeImagesAPI:
+        self.script.extend(behaviours)
+        return self
+
+    def reset(self) -> None:
+        with self.lock:
+            self.script.clear()
+            self.requests.clear()
+            self.default = "b64"
+            self.url_ttl = 3600.0
+            self.answer_delay = 0.0
+
+    def next_behaviour(self) -> str:
+        with self.lock:
+            return self.script.popleft() if self.script else self.default
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                token = self.path.rsplit("/", 1)[-1]
+                found = api.urls.get(token)
+                if not self.path.startswith("/files/") or found is None:
+                    return self._json(404, {"error": {"message": "no such file", "code": "not_found"}})
+                data, expires = found
+                if time.time() > expires:
+                    return self._send(403, b"<Error>Request has expired</Error>", "application/xml")
+                self._send(200, data, "image/png")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with api.lock:
+                    api.requests.append(body)
+                if not self.path.endswith("/images/generations"):
+                    return self._json(404, {"error": {"message": "unknown path", "code": "not_found"}})
+                behaviour = api.next_behaviour()
+                if api.answer_delay:
+                    time.sleep(api.answer_delay)
+                if behaviour == "429":
+                    return self._json(
+                        429, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
+                        headers={"retry-after-ms": "20"},
+                    )
+                if behaviour == "500":
+                    return self._json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
+                if behaviour == "content_policy":
+                    return self._json(400, {"error": {
+                        "message": "Your request was rejected by the safety system.", "type": "image_generation_user_error",
+                        "code": "moderation_blocked", "param": None,
+                    }})
+                if behaviour == "model_not_found":
+                    return self._json(404, {"error": {
+                        "message": f"The model `{body.get('model')}` does not exist or you do not have access to it.",
+                        "type": "invalid_request_error", "code": "model_not_found", "param": None,
+                    }})
+                if behaviour == "slow":
+                    time.sleep(api.slow_seconds)
+                if body.get("stream"):
+                    return self._stream(body)
+                self._json(200, self._answer(body, behaviour))
+
+            def _answer(self, body: dict[str, Any], behaviour: str) -> dict[str, Any]:
+                size = body.get("size") or "1024x1024"
+                fmt = body.get("output_format") or "png"
+                n = int(body.get("n") or 1)
+                data = []
+                for _ in range(n):
+                    payload = image_bytes(size, fmt)
+                    if behaviour == "wrong_size":
+                        payload = image_bytes("512x512", fmt)
+                    if behaviour == "not_image":
+                        payload = b"this is not an image at all"
+                    if behaviour == "url":
+                        token = secrets.token_hex(8)
+                        api.urls[token] = (payload, time.time() + api.url_ttl)
+                        port = self.server.server_address[1]
+                        data.append({"url": f"http://127.0.0.1:{port}/files/{token}", "revised_prompt": "REVISED " + body["prompt"][:50]})
+                    else:
+                        data.append({"b64_json": base64.b64encode(payload).decode()})
+                answer: dict[str, Any] = {"created": int(time.time()), "data": data}
+                if str(body.get("model", "")).startswith("gpt-image"):
+                    answer.update(
+                        size=size, quality=body.get("quality", "medium"), output_format=fmt,
+                        usage={
+                            "input_tokens": 50, "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+                            "output_tokens": 1056 * n, "total_tokens": 50 + 1056 * n,
+                        },
+                    )
+                return answer
+
+            def _stream(self, body: dict[str, Any]) -> None:
+                size = body.get("size") or "1024x1024"
+                fmt = body.get("output_format") or "png"
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.send_header("connection", "close")
+                self.end_headers()
+                common = {"background": body.get("background", "auto"), "created_at": int(time.time()),
+                          "output_format": fmt, "quality": body.get("quality", "medium"), "size": size}
+                preview = base64.b64encode(image_bytes("256x256", "png", (200, 200, 200))).decode()
+                for index in range(int(body.get("partial_images") or 0)):
+                    self._event({"type": "image_generation.partial_image", "partial_image_index": index,
+                                 "b64_json": preview, **common})
+                for _ in range(int(body.get("n") or 1)):
+                    self._event({
+                        "type": "image_generation.completed", "b64_json": base64.b64encode(image_bytes(size, fmt)).decode(),
+                        "usage": {"input_tokens": 50, "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+                                  "output_tokens": 1056, "total_tokens": 1106},
+                        **common,
+                    })
+                self.close_connection = True
+
+            def _event(self, payload: dict[str, Any]) -> None:
+                self.wfile.write(f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n".encode())
+                self.wfile.flush()
+
+            def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+            def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+if __name__ == "__main__":  # run standalone for the app or a benchmark: prints its base URL
+    import sys
+
+    api = FakeImagesAPI()
+    api.answer_delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    api.start()
+    print(api.base_url, flush=True)
+    api.thread.join()
