@@ -11,7 +11,6 @@ import sys
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from imagegen.analytics import Analytics
 from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.ledger import to_usd
 from imagegen.request import GenerationRequest
@@ -172,6 +171,8 @@ def _budget(args: argparse.Namespace, settings: Settings, studio: Studio) -> int
 def _usage(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
     if not 1 <= args.days <= 3660:
         raise InvalidRequest("--days is 1 to 3660.")
+    from imagegen.analytics import Analytics  # pandas is slow to import: only for this command
+
     frame = Analytics(studio.db, settings).usage_by_day_and_user(args.days)
     if args.csv:
         writer = csv.writer(sys.stdout)

@@ -65,6 +65,9 @@ class Database:
             raise LedgerUnavailable(_unavailable(exc)) from exc
         try:
             yield conn
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise LedgerUnavailable(_unavailable(exc)) from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise

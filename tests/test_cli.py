@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT, cli_env, run_cli
+
+
+def test_generate_prints_one_json_object_with_the_contract_fields(data_dir):
+    done = run_cli("generate", "a red bicycle", "--user", "ann", "--preset", "cinematic", "--json", env=cli_env(data_dir))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for field in ("id", "status", "user", "prompt", "directed_prompt", "revised_prompt", "model", "size", "quality",
+                  "format", "cost_usd", "image_key"):
+        assert field in result
+    assert result["status"] == "succeeded" and result["user"] == "ann"
+    assert result["directed_prompt"].startswith("a red bicycle, cinematic film still")
+    assert (data_dir / "images" / result["image_key"]).is_file()
+
+
+def test_raw_and_options_reach_the_request(data_dir):
+    done = run_cli("generate", "  a   fox ", "--raw", "--size", "1536x1024", "--format", "webp", "--json",
+                   env=cli_env(data_dir))
+    result = json.loads(done.stdout)
+    assert result["directed_prompt"] == "a fox"
+    assert result["size"] == "1536x1024" and result["format"] == "webp"
+
+
+def test_invalid_input_exits_2_and_changes_nothing(data_dir):
+    for args in (["   "], ["a fox", "--size", "1000x1000"], ["a fox", "--preset", "nope"], ["a fox", "--n", "9"]):
+        done = run_cli("generate", *args, env=cli_env(data_dir))
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.startswith("error: ")
+    assert not (data_dir / "images").exists()
+    assert not (data_dir / "spool").exists()
+
+
+def test_a_bad_setting_exits_2_with_the_variable_named(data_dir):
+    done = run_cli("generate", "a fox", env=cli_env(data_dir, IMAGEGEN_DAILY_QUOTA="many"))
+    assert done.returncode == 2 and "IMAGEGEN_DAILY_QUOTA" in done.stderr
+
+
+def test_a_content_refusal_exits_4(data_dir, fake_openai):
+    fake_openai.default = "content_policy"
+    env = cli_env(data_dir, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_openai.base_url)
+    done = run_cli("generate", "something", "--json", env=env)
+    assert done.returncode == 4
+    assert json.loads(done.stdout.splitlines()[0])["error"] == "content_rejected"
+
+
+def test_a_provider_failure_exits_1(data_dir, fake_openai):
+    fake_openai.default = "500"
+    env = cli_env(data_dir, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_openai.base_url)
+    assert run_cli("generate", "something", env=env).returncode == 1
+
+
+def test_models_and_presets_are_listed(data_dir):
+    models = run_cli("models", env=cli_env(data_dir))
+    assert "gpt-image-2.6-flare" in models.stdout and "shut_down" in models.stdout
+    presets = run_cli("presets", env=cli_env(data_dir))
+    assert len(presets.stdout.splitlines()) >= 12
+
+
+def test_quota_budget_usage_and_reconcile(data_dir):
+    env = cli_env(data_dir)
+    assert run_cli("quota", "ann", "--set", "1", env=env).returncode == 0
+    assert run_cli("generate", "a fox", "--user", "ann", env=env).returncode == 0
+    refused = run_cli("generate", "a wolf", "--user", "ann", env=env)
+    assert refused.returncode == 3 and "Daily image quota reached" in refused.stderr
+    assert "quota 1" in run_cli("quota", "ann", env=env).stdout
+    assert "team budget $3.00" in run_cli("budget", "--set", "3", env=env).stdout
+    assert run_cli("budget", "--set", "lots", env=env).returncode == 2
+    usage = run_cli("usage", "--csv", env=env)
+    assert usage.stdout.splitlines()[0] == "day,user,images,requests,failed,spend_usd"
+    assert ",ann,1,1,0," in usage.stdout
+    check = run_cli("reconcile", "--check", env=env)
+    assert check.returncode == 0 and "invariants hold" in check.stdout
+
+
+def test_32_concurrent_generate_processes_admit_exactly_the_quota(data_dir):
+    env = cli_env(data_dir)
+    run_cli("quota", "--help", env=env)
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "imagegen", "generate", f"fox {i}", "--user", "ann"],
+                         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for i in range(32)
+    ]
+    codes = [p.wait(timeout=120) for p in procs]
+    assert codes.count(0) == 5 and codes.count(3) == 27
+    assert run_cli("reconcile", "--check", env=env).returncode == 0

@@ -1,0 +1,227 @@
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from imagegen import GenerationRequest, LedgerUnavailable, LimitReached, Settings, Studio
+from imagegen.db import Database
+from imagegen.ledger import Ledger
+
+REPEATS = int(os.environ.get("IMAGEGEN_BURST_REPEATS", "20"))
+
+
+def make_ledger(path, **settings) -> Ledger:
+    return Ledger(Database(path), Settings(data_dir=path.parent, **settings))
+
+
+def reserve(ledger: Ledger, request_id: str, user="ann", n=1, micros=0, now=None):
+    return ledger.reserve(request_id=request_id, user=user, n=n, estimated_micros=micros, details={"model": "m"}, now=now)
+
+
+def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
+    db = Database(tmp_path / "x.db")
+    conn = db.connection()
+    names = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
+    assert names == {"m001_ledger", "m002_images_index", "m003_jobs"}
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(user_day)")]
+    assert columns == ["user", "day", "images_reserved", "images_committed"]
+    assert [r[1] for r in conn.execute("PRAGMA table_info(team_day)")] == ["day", "reserved_micros", "committed_micros"]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.migrate() == []  # a second run changes nothing
+
+
+def test_the_quota_admits_exactly_its_size_and_says_when_it_resets(tmp_path):
+    ledger = make_ledger(tmp_path / "l.db", daily_quota=2)
+    reserve(ledger, "r1")
+    reserve(ledger, "r2")
+    with pytest.raises(LimitReached) as refused:
+        reserve(ledger, "r3")
+    assert refused.value.limit == "quota" and refused.value.remaining == 0
+    assert "0 of 2 images left" in refused.value.message and "resets at 00:00" in refused.value.message
+    assert ledger.generation("r3") is None  # a refusal writes nothing
+
+
+def test_the_budget_refuses_what_does_not_fit_and_names_it(tmp_path):
+    ledger = make_ledger(tmp_path / "l.db", daily_quota=100, daily_budget_usd=Decimal("0.10"))
+    reserve(ledger, "a", micros=60_000)
+    with pytest.raises(LimitReached, match=r"Team budget reached: \$0.04 of \$0.10 left.*needs \$0.06"):
+        reserve(ledger, "b", micros=60_000)
+    reserve(ledger, "c", micros=40_000)
+
+
+def test_commit_refund_and_ambiguous_move_the_counters_and_the_log_together(tmp_path):
+    ledger = make_ledger(tmp_path / "l.db", daily_quota=10)
+    for rid in ("ok", "refund", "maybe"):
+        reserve(ledger, rid, micros=50_000)
+    ledger.commit("ok", actual_micros=31_930)
+    ledger.refund("refund", error_code="content_rejected", message="no")
+    ledger.record_ambiguous("maybe", error_code="provider_timeout", message="slow")
+    allowance = ledger.allowance("ann")
+    assert (allowance.images_used, allowance.images_in_flight) == (1, 0)
+    assert allowance.spent_micros == 31_930 + 50_000 and allowance.in_flight_micros == 0
+    assert ledger.check_invariants() == []
+    assert not ledger.commit("ok", actual_micros=1)  # settling twice changes nothing
+    assert not ledger.refund("ok", error_code="x", message="x")
+    assert ledger.allowance("ann").spent_micros == 81_930
+
+
+def test_a_stale_reservation_expires_after_its_ttl(tmp_path):
+    ledger = make_ledger(tmp_path / "l.db", daily_quota=1, reservation_ttl=60)
+    reserve(ledger, "crashed", micros=10)
+    with pytest.raises(LimitReached):
+        reserve(ledger, "next")
+    assert ledger.expire_stale(now=time.time() + 30) == []
+    assert ledger.expire_stale(now=time.time() + 61) == ["crashed"]
+    assert ledger.generation("crashed")["status"] == "expired"
+    reserve(ledger, "next")
+    assert ledger.check_invariants() == []
+
+
+def test_the_day_rolls_over_at_midnight_in_the_configured_time_zone(tmp_path):
+    tz = ZoneInfo("America/Los_Angeles")
+    ledger = make_ledger(tmp_path / "l.db", daily_quota=1, timezone="America/Los_Angeles")
+    late = datetime(2026, 11, 24, 23, 59, tzinfo=tz)  # 07:59 UTC on the 25th
+    reserve(ledger, "late", now=late)
+    with pytest.raises(LimitReached) as refused:
+        reserve(ledger, "same-day", now=datetime(2026, 11, 24, 23, 59, 30, tzinfo=tz))
+    assert refused.value.resets_at == datetime(2026, 11, 25, 0, 0, tzinfo=tz)
+    reserve(ledger, "next-day", now=datetime(2026, 11, 25, 0, 0, 1, tzinfo=tz))
+    assert ledger.generation("late")["day"] == "2026-11-24"
+    assert ledger.generation("next-day")["day"] == "2026-11-25"
+
+
+def test_a_resubmitted_request_id_is_never_charged_twice(studio):
+    request = GenerationRequest("a fox", request_id="double-click-1")
+    first = studio.generate(request, "ann")
+    second = studio.generate(request, "ann")
+    assert second.image_keys == first.image_keys
+    assert studio.allowance("ann").images_used == 1
+    assert len(studio.history().items) == 1
+
+
+def test_admin_overrides_take_effect_and_are_recorded(tmp_path):
+    ledger = make_ledger(tmp_path / "l.db", daily_quota=1)
+    ledger.set_quota("ann", 3, by="boss")
+    ledger.set_budget(Decimal("2.5"), by="boss")
+    assert ledger.quota_for("ann") == 3 and ledger.quota_for("bob") == 1
+    assert ledger.budget_micros() == 2_500_000
+    changes = ledger.limit_changes()
+    assert [(c["kind"], c["new_value"], c["set_by"]) for c in changes] == [("budget", 2_500_000, "boss"), ("quota", 3, "boss")]
+    for rid in ("1", "2", "3"):
+        reserve(ledger, rid)
+
+
+def test_a_read_only_database_fails_closed(tmp_path):
+    """The data folder and database are read-only to the process (as root: a child that drops to nobody)."""
+    folder = Path(tempfile.mkdtemp(prefix="imagegen-ro-"))
+    settings = Settings(data_dir=folder / "data", provider="offline", offline_delay=0)
+    Studio(settings).db.connection()
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            try:
+                Studio(settings).generate(GenerationRequest("a fox"), "ann")
+            except LedgerUnavailable as exc:
+                code = 0 if ("read-only" in exc.message or "cannot be" in exc.message) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not settings.spool_dir.exists()
+    assert Studio(settings).db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    shutil.rmtree(folder)
+
+
+def test_a_database_locked_past_the_timeout_fails_closed_and_generates_nothing(offline_settings):
+    studio = Studio(offline_settings)
+    studio.db.busy_timeout_ms = 200
+    studio.db.connection()
+    blocker = sqlite3.connect(offline_settings.db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        fresh = Studio(offline_settings)
+        fresh.db.busy_timeout_ms = 200
+        with pytest.raises(LedgerUnavailable, match="busy"):
+            fresh.generate(GenerationRequest("a fox"), "ann")
+    finally:
+        blocker.execute("ROLLBACK")
+    assert studio.history().items == []
+    assert not offline_settings.spool_dir.exists() or not any(offline_settings.spool_dir.iterdir())
+
+
+# -- bursts: many processes and threads at once on one file -----------------------------------------
+
+
+def _burst_worker(path, settings_kw, user_of, micros, start, results, worker):
+    ledger = make_ledger(path, **settings_kw)
+    outcomes = []
+
+    def one(i):
+        start.wait()
+        try:
+            reserve(ledger, f"w{worker}-t{i}", user=user_of(worker, i), micros=micros)
+            outcomes.append("admitted")
+        except LimitReached:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(outcomes)
+
+
+def same_user(worker, i):
+    return "ann"
+
+
+def many_users(worker, i):
+    return f"user{worker}-{i}"
+
+
+def burst(path, settings_kw, user_of, micros):
+    ctx = multiprocessing.get_context("fork")
+    make_ledger(path, **settings_kw).db.connection()  # migrate once before the burst
+    start, results = ctx.Barrier(64), ctx.Queue()
+    procs = [ctx.Process(target=_burst_worker, args=(path, settings_kw, user_of, micros, start, results, w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    outcomes = [o for _ in procs for o in results.get(timeout=60)]
+    for p in procs:
+        p.join(timeout=60)
+    return outcomes.count("admitted"), outcomes.count("refused")
+
+
+@pytest.mark.parametrize("round_", range(REPEATS))
+def test_a_64_way_burst_for_one_user_admits_exactly_the_quota(tmp_path, round_):
+    path = tmp_path / "burst.db"
+    assert burst(path, {"daily_quota": 5}, same_user, 0) == (5, 59)
+    assert make_ledger(path).check_invariants() == []
+
+
+@pytest.mark.parametrize("round_", range(REPEATS))
+def test_a_64_way_burst_against_the_team_budget_admits_exactly_what_fits(tmp_path, round_):
+    path = tmp_path / "burst.db"
+    settings_kw = {"daily_quota": 100, "daily_budget_usd": Decimal("0.50")}
+    assert burst(path, settings_kw, many_users, 100_000) == (5, 59)
+    ledger = make_ledger(path, **settings_kw)
+    assert ledger.check_invariants() == []
+    assert ledger.allowance("x").in_flight_micros == 500_000

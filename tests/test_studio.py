@@ -1,0 +1,93 @@
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from imagegen import GenerationRequest, InvalidRequest, LimitReached, Settings, Studio
+
+
+def test_a_generation_keeps_the_image_its_thumbnail_and_full_metadata(studio, data_dir):
+    result = studio.generate(GenerationRequest("a red bicycle", preset="cinematic", size="1536x1024"), "ann")
+    record = studio.library.record(result.image_key)
+    original = Image.open(io.BytesIO(studio.library.original(record)))
+    thumb = Image.open(io.BytesIO(studio.library.thumbnail(record)))
+    assert original.size == (1536, 1024)
+    assert thumb.format == "WEBP" and max(thumb.size) == 384
+    stored = json.loads((data_dir / "images" / record["record_key"]).read_text())
+    for field in ("user", "created_at", "prompt", "directed_prompt", "revised_prompt", "preset", "model", "size",
+                  "quality", "format", "cost_usd", "usage", "timings_ms", "id", "request_id", "key", "thumb_key"):
+        assert field in stored, field
+    assert stored["directed_prompt"] == result.directed_prompt
+    assert set(stored["timings_ms"]) >= {"direct", "reserve", "render", "verify"}
+    assert not (data_dir / "spool" / result.id).exists()
+    row = studio.ledger.generation(result.id)
+    assert row["status"] == "committed" and json.loads(row["image_keys"]) == [result.image_key]
+    assert row["render_ms"] is not None and row["store_ms"] is not None
+
+
+def test_n_images_are_kept_separately(studio):
+    result = studio.generate(GenerationRequest("a fox", n=3), "ann")
+    assert len(result.image_keys) == 3 and len(set(result.image_keys)) == 3
+    assert studio.allowance("ann").images_used == 3
+
+
+def test_presets_default_the_background_and_format_rules_hold(studio):
+    logo = studio.generate(GenerationRequest("acme", preset="logo"), "ann")
+    assert logo.background == "transparent"
+    picture = Image.open(io.BytesIO(studio.library.original(studio.library.record(logo.image_key))))
+    assert picture.mode == "RGBA"
+    jpeg_logo = studio.plan(GenerationRequest("acme", preset="logo", output_format="jpeg"))
+    assert jpeg_logo.request.background == "auto"
+    with pytest.raises(InvalidRequest, match="png or webp"):
+        studio.plan(GenerationRequest("acme", background="transparent", output_format="jpeg"))
+
+
+@pytest.mark.parametrize(
+    ("request_", "user", "message"),
+    [
+        (GenerationRequest(""), "ann", "empty"),
+        (GenerationRequest("a fox", size="12x12"), "ann", "cannot make"),
+        (GenerationRequest("a fox", output_format="tiff"), "ann", "not one of"),
+        (GenerationRequest("a fox", request_id="../../etc"), "ann", "request id"),
+        (GenerationRequest("a fox", model="gpt-image-2"), "ann", "needs a provider"),
+        (GenerationRequest("a fox"), "  ", "user name is required"),
+        (GenerationRequest("a fox"), "x" * 201, "at most 200"),
+    ],
+)
+def test_bad_input_gets_a_clear_message_and_changes_nothing(studio, data_dir, request_, user, message):
+    with pytest.raises(InvalidRequest, match=message):
+        studio.generate(request_, user)
+    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    assert not (data_dir / "images").exists() and not (data_dir / "spool").exists()
+
+
+def test_the_plan_shows_the_prompt_cost_and_warnings_before_spending(openai_studio):
+    plan = openai_studio.plan(GenerationRequest("a car", model="gpt-image-1-mini", quality="high", size="1536x1024"))
+    assert plan.directed.text.startswith("a car, professional photograph")
+    assert float(plan.estimated_cost) == pytest.approx(0.052)
+    assert "2026-12-01" in plan.warnings[0]
+    assert openai_studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+
+
+def test_the_quota_stops_generation_before_the_provider_is_called(offline_settings):
+    studio = Studio(Settings(**{**offline_settings.__dict__, "daily_quota": 1}))
+    studio.generate(GenerationRequest("one"), "ann")
+    with pytest.raises(LimitReached, match="Daily image quota reached"):
+        studio.generate(GenerationRequest("two"), "ann")
+    studio.generate(GenerationRequest("three"), "bob")
+    assert len(studio.history().items) == 2
+
+
+def test_an_unexpected_render_failure_settles_the_reservation(studio):
+    class Broken:
+        name, label = "broken", "broken"
+
+        def render(self, job, on_partial):
+            raise RuntimeError("boom")
+
+    studio.provider = Broken()
+    with pytest.raises(Exception, match="RuntimeError"):
+        studio.generate(GenerationRequest("a fox", request_id="broken-render"), "ann")
+    assert studio.ledger.generation("broken-render")["status"] == "ambiguous"
+    assert studio.ledger.check_invariants() == []
