@@ -132,7 +132,11 @@ def bucket(moto: MotoServer) -> str:
 @pytest.fixture
 def s3_settings(data_dir: Path, moto: MotoServer, bucket: str) -> Settings:
     return Settings(
-        data_dir=data_dir, provider="offline", offline_delay=0, storage="s3", s3_bucket=bucket,
+        data_dir=data_dir,
+        provider="offline",
+        offline_delay=0,
+        storage="s3",
+        s3_bucket=bucket,
         s3_endpoint_url=moto.endpoint,
     )
 

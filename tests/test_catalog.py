@@ -20,8 +20,16 @@ def req(**kw) -> GenerationRequest:
 
 def test_the_catalog_covers_the_models_teams_use(catalog):
     ids = {m.id for m in catalog.models()}
-    assert {"gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2", "gpt-image-1.5", "gpt-image-1-mini",
-            "dall-e-3", "dall-e-2", "offline"} <= ids
+    assert {
+        "gpt-image-2.6-flare",
+        "gpt-image-2.6-sunburst",
+        "gpt-image-2",
+        "gpt-image-1.5",
+        "gpt-image-1-mini",
+        "dall-e-3",
+        "dall-e-2",
+        "offline",
+    } <= ids
 
 
 def test_lifecycles_follow_the_calendar(catalog):

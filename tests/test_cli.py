@@ -6,11 +6,25 @@ from tests.conftest import ROOT, cli_env, run_cli
 
 
 def test_generate_prints_one_json_object_with_the_contract_fields(data_dir):
-    done = run_cli("generate", "a red bicycle", "--user", "ann", "--preset", "cinematic", "--json", env=cli_env(data_dir))
+    done = run_cli(
+        "generate", "a red bicycle", "--user", "ann", "--preset", "cinematic", "--json", env=cli_env(data_dir)
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    for field in ("id", "status", "user", "prompt", "directed_prompt", "revised_prompt", "model", "size", "quality",
-                  "format", "cost_usd", "image_key"):
+    for field in (
+        "id",
+        "status",
+        "user",
+        "prompt",
+        "directed_prompt",
+        "revised_prompt",
+        "model",
+        "size",
+        "quality",
+        "format",
+        "cost_usd",
+        "image_key",
+    ):
         assert field in result
     assert result["status"] == "succeeded" and result["user"] == "ann"
     assert result["directed_prompt"].startswith("a red bicycle, cinematic film still")
@@ -18,8 +32,9 @@ def test_generate_prints_one_json_object_with_the_contract_fields(data_dir):
 
 
 def test_raw_and_options_reach_the_request(data_dir):
-    done = run_cli("generate", "  a   fox ", "--raw", "--size", "1536x1024", "--format", "webp", "--json",
-                   env=cli_env(data_dir))
+    done = run_cli(
+        "generate", "  a   fox ", "--raw", "--size", "1536x1024", "--format", "webp", "--json", env=cli_env(data_dir)
+    )
     result = json.loads(done.stdout)
     assert result["directed_prompt"] == "a fox"
     assert result["size"] == "1536x1024" and result["format"] == "webp"
@@ -80,8 +95,13 @@ def test_32_concurrent_generate_processes_admit_exactly_the_quota(data_dir):
     env = cli_env(data_dir)
     run_cli("quota", "--help", env=env)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "imagegen", "generate", f"fox {i}", "--user", "ann"],
-                         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "imagegen", "generate", f"fox {i}", "--user", "ann"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for i in range(32)
     ]
     codes = [p.wait(timeout=120) for p in procs]

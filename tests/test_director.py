@@ -90,8 +90,12 @@ words = st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", "P",
 
 
 @settings(max_examples=300, deadline=None)
-@given(prompt=words, preset=st.sampled_from(sorted(BOOK.presets)), limit=st.integers(min_value=1, max_value=400),
-       raw=st.booleans())
+@given(
+    prompt=words,
+    preset=st.sampled_from(sorted(BOOK.presets)),
+    limit=st.integers(min_value=1, max_value=400),
+    raw=st.booleans(),
+)
 def test_properties_the_users_words_survive_in_order_and_the_limit_holds(prompt, preset, limit, raw):
     normalised = " ".join(prompt.split())
     options = DirectorOptions(raw=raw)

@@ -24,7 +24,9 @@ def make_ledger(path, **settings) -> Ledger:
 
 
 def reserve(ledger: Ledger, request_id: str, user="ann", n=1, micros=0, now=None):
-    return ledger.reserve(request_id=request_id, user=user, n=n, estimated_micros=micros, details={"model": "m"}, now=now)
+    return ledger.reserve(
+        request_id=request_id, user=user, n=n, estimated_micros=micros, details={"model": "m"}, now=now
+    )
 
 
 def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
@@ -115,7 +117,10 @@ def test_admin_overrides_take_effect_and_are_recorded(tmp_path):
     assert ledger.quota_for("ann") == 3 and ledger.quota_for("bob") == 1
     assert ledger.budget_micros() == 2_500_000
     changes = ledger.limit_changes()
-    assert [(c["kind"], c["new_value"], c["set_by"]) for c in changes] == [("budget", 2_500_000, "boss"), ("quota", 3, "boss")]
+    assert [(c["kind"], c["new_value"], c["set_by"]) for c in changes] == [
+        ("budget", 2_500_000, "boss"),
+        ("quota", 3, "boss"),
+    ]
     for rid in ("1", "2", "3"):
         reserve(ledger, rid)
 
@@ -201,7 +206,10 @@ def burst(path, settings_kw, user_of, micros):
     ctx = multiprocessing.get_context("fork")
     make_ledger(path, **settings_kw).db.connection()  # migrate once before the burst
     start, results = ctx.Barrier(64), ctx.Queue()
-    procs = [ctx.Process(target=_burst_worker, args=(path, settings_kw, user_of, micros, start, results, w)) for w in range(4)]
+    procs = [
+        ctx.Process(target=_burst_worker, args=(path, settings_kw, user_of, micros, start, results, w))
+        for w in range(4)
+    ]
     for p in procs:
         p.start()
     outcomes = [o for _ in procs for o in results.get(timeout=60)]

@@ -11,14 +11,19 @@ SPEC = Catalog.load().get("offline")
 
 
 def render(size="1024x1024", fmt="png", background="auto", prompt="a fox", preset="photo", n=1, delay=0.0):
-    request = GenerationRequest(prompt, preset=preset, model="offline", size=size, quality="auto", n=n,
-                                output_format=fmt, background=background)
+    request = GenerationRequest(
+        prompt, preset=preset, model="offline", size=size, quality="auto", n=n, output_format=fmt, background=background
+    )
     partials = []
-    output = OfflineProvider(delay).render(RenderJob(request, prompt, SPEC, "tag", preset), lambda i, b: partials.append(i))
+    output = OfflineProvider(delay).render(
+        RenderJob(request, prompt, SPEC, "tag", preset), lambda i, b: partials.append(i)
+    )
     return output, partials
 
 
-@pytest.mark.parametrize(("size", "fmt"), [("1024x1024", "png"), ("1536x1024", "jpeg"), ("1024x1536", "webp"), ("400x256", "png")])
+@pytest.mark.parametrize(
+    ("size", "fmt"), [("1024x1024", "png"), ("1536x1024", "jpeg"), ("1024x1536", "webp"), ("400x256", "png")]
+)
 def test_it_renders_exactly_the_size_and_format_asked(size, fmt):
     output, _ = render(size, fmt)
     picture = Image.open(io.BytesIO(output.images[0].data))

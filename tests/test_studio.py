@@ -15,8 +15,25 @@ def test_a_generation_keeps_the_image_its_thumbnail_and_full_metadata(studio, da
     assert original.size == (1536, 1024)
     assert thumb.format == "WEBP" and max(thumb.size) == 384
     stored = json.loads((data_dir / "images" / record["record_key"]).read_text())
-    for field in ("user", "created_at", "prompt", "directed_prompt", "revised_prompt", "preset", "model", "size",
-                  "quality", "format", "cost_usd", "usage", "timings_ms", "id", "request_id", "key", "thumb_key"):
+    for field in (
+        "user",
+        "created_at",
+        "prompt",
+        "directed_prompt",
+        "revised_prompt",
+        "preset",
+        "model",
+        "size",
+        "quality",
+        "format",
+        "cost_usd",
+        "usage",
+        "timings_ms",
+        "id",
+        "request_id",
+        "key",
+        "thumb_key",
+    ):
         assert field in stored, field
     assert stored["directed_prompt"] == result.directed_prompt
     assert set(stored["timings_ms"]) >= {"direct", "reserve", "render", "verify"}

@@ -121,21 +121,36 @@ class FakeImagesAPI:
                     time.sleep(api.answer_delay)
                 if behaviour == "429":
                     return self._json(
-                        429, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
+                        429,
+                        {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
                         headers={"retry-after-ms": "20"},
                     )
                 if behaviour == "500":
                     return self._json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
                 if behaviour == "content_policy":
-                    return self._json(400, {"error": {
-                        "message": "Your request was rejected by the safety system.", "type": "image_generation_user_error",
-                        "code": "moderation_blocked", "param": None,
-                    }})
+                    return self._json(
+                        400,
+                        {
+                            "error": {
+                                "message": "Your request was rejected by the safety system.",
+                                "type": "image_generation_user_error",
+                                "code": "moderation_blocked",
+                                "param": None,
+                            }
+                        },
+                    )
                 if behaviour == "model_not_found":
-                    return self._json(404, {"error": {
-                        "message": f"The model `{body.get('model')}` does not exist or you do not have access to it.",
-                        "type": "invalid_request_error", "code": "model_not_found", "param": None,
-                    }})
+                    return self._json(
+                        404,
+                        {
+                            "error": {
+                                "message": f"The model `{body.get('model')}` does not exist or you do not have access to it.",
+                                "type": "invalid_request_error",
+                                "code": "model_not_found",
+                                "param": None,
+                            }
+                        },
+                    )
                 if behaviour == "slow":
                     time.sleep(api.slow_seconds)
                 if body.get("stream"):
@@ -157,16 +172,25 @@ class FakeImagesAPI:
                         token = secrets.token_hex(8)
                         api.urls[token] = (payload, time.time() + api.url_ttl)
                         port = self.server.server_address[1]
-                        data.append({"url": f"http://127.0.0.1:{port}/files/{token}", "revised_prompt": "REVISED " + body["prompt"][:50]})
+                        data.append(
+                            {
+                                "url": f"http://127.0.0.1:{port}/files/{token}",
+                                "revised_prompt": "REVISED " + body["prompt"][:50],
+                            }
+                        )
                     else:
                         data.append({"b64_json": base64.b64encode(payload).decode()})
                 answer: dict[str, Any] = {"created": int(time.time()), "data": data}
                 if str(body.get("model", "")).startswith("gpt-image"):
                     answer.update(
-                        size=size, quality=body.get("quality", "medium"), output_format=fmt,
+                        size=size,
+                        quality=body.get("quality", "medium"),
+                        output_format=fmt,
                         usage={
-                            "input_tokens": 50, "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
-                            "output_tokens": 1056 * n, "total_tokens": 50 + 1056 * n,
+                            "input_tokens": 50,
+                            "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+                            "output_tokens": 1056 * n,
+                            "total_tokens": 50 + 1056 * n,
                         },
                     )
                 return answer
@@ -179,19 +203,37 @@ class FakeImagesAPI:
                 self.send_header("cache-control", "no-cache")
                 self.send_header("connection", "close")
                 self.end_headers()
-                common = {"background": body.get("background", "auto"), "created_at": int(time.time()),
-                          "output_format": fmt, "quality": body.get("quality", "medium"), "size": size}
+                common = {
+                    "background": body.get("background", "auto"),
+                    "created_at": int(time.time()),
+                    "output_format": fmt,
+                    "quality": body.get("quality", "medium"),
+                    "size": size,
+                }
                 preview = base64.b64encode(image_bytes("256x256", "png", (200, 200, 200))).decode()
                 for index in range(int(body.get("partial_images") or 0)):
-                    self._event({"type": "image_generation.partial_image", "partial_image_index": index,
-                                 "b64_json": preview, **common})
+                    self._event(
+                        {
+                            "type": "image_generation.partial_image",
+                            "partial_image_index": index,
+                            "b64_json": preview,
+                            **common,
+                        }
+                    )
                 for _ in range(int(body.get("n") or 1)):
-                    self._event({
-                        "type": "image_generation.completed", "b64_json": base64.b64encode(image_bytes(size, fmt)).decode(),
-                        "usage": {"input_tokens": 50, "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
-                                  "output_tokens": 1056, "total_tokens": 1106},
-                        **common,
-                    })
+                    self._event(
+                        {
+                            "type": "image_generation.completed",
+                            "b64_json": base64.b64encode(image_bytes(size, fmt)).decode(),
+                            "usage": {
+                                "input_tokens": 50,
+                                "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+                                "output_tokens": 1056,
+                                "total_tokens": 1106,
+                            },
+                            **common,
+                        }
+                    )
                 self.close_connection = True
 
             def _event(self, payload: dict[str, Any]) -> None:
