@@ -1,5 +1,6 @@
 """imagegen: a team's image-generation studio. This module is the public face of the engine."""
 
+from imagegen.analytics import Analytics
 from imagegen.catalog import Catalog, ModelSpec
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
 from imagegen.errors import (
@@ -20,6 +21,7 @@ from imagegen.errors import (
     StorageError,
 )
 from imagegen.history import HistoryFilter, HistoryPage
+from imagegen.jobs import Job, JobRunner
 from imagegen.ledger import Allowance
 from imagegen.request import GenerationRequest, GenerationResult, Usage, new_request_id
 from imagegen.settings import Settings
@@ -28,6 +30,7 @@ from imagegen.studio import STAGES, Plan, Studio
 __all__ = [
     "STAGES",
     "Allowance",
+    "Analytics",
     "BadImage",
     "Catalog",
     "ContentRejected",
@@ -40,6 +43,8 @@ __all__ = [
     "HistoryPage",
     "ImagegenError",
     "InvalidRequest",
+    "Job",
+    "JobRunner",
     "LedgerUnavailable",
     "LimitReached",
     "ModelSpec",

@@ -117,20 +117,6 @@ class Analytics:
             return None
         return sum(r[0] for r in rows) / len(rows) / 1000
 
-    def median_render_seconds(self, model: str, quality: str, recent: int = 50) -> float | None:
-        """The median render time of the last `recent` successful generations of this model and quality."""
-        rows = self.db.query(
-            "SELECT render_ms FROM (SELECT render_ms FROM generations WHERE model = ? AND quality = ? "
-            "AND status = 'committed' AND render_ms IS NOT NULL ORDER BY created_at DESC LIMIT ?) ORDER BY render_ms",
-            (model, quality, recent),
-        )
-        if not rows:
-            return None
-        values = [r[0] for r in rows]
-        middle = len(values) // 2
-        median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-        return median / 1000
-
     def spend_per_day_by_model(self, days: int = 30) -> pd.DataFrame:
         return self._frame(
             "SELECT day, model, SUM(actual_micros) / 1e6 AS spend_usd, SUM(n) AS images FROM generations "

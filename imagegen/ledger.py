@@ -415,6 +415,20 @@ class Ledger:
         rows = self.db.query("SELECT * FROM generations WHERE id = ?", (request_id,))
         return dict(rows[0]) if rows else None
 
+    def median_render_seconds(self, model: str, quality: str, recent: int = 50) -> float | None:
+        """The median render time of the last `recent` successful generations of this model and quality."""
+        rows = self.db.query(
+            "SELECT render_ms FROM (SELECT render_ms FROM generations WHERE model = ? AND quality = ? "
+            "AND status = 'committed' AND render_ms IS NOT NULL ORDER BY created_at DESC LIMIT ?) ORDER BY render_ms",
+            (model, quality, recent),
+        )
+        if not rows:
+            return None
+        values = [r[0] for r in rows]
+        middle = len(values) // 2
+        median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+        return median / 1000
+
     def open_reservations(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.query("SELECT * FROM generations WHERE status = ?", (OPEN,))]
 

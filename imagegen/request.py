@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,6 +35,13 @@ class GenerationRequest:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_stable_id(self, user: str, nonce: str) -> GenerationRequest:
+        """The same form, by the same user, in the same round gets the same id: a double click or a
+        resubmitted form finds the first request instead of paying twice."""
+        fields = {k: v for k, v in asdict(self).items() if k != "request_id"}
+        digest = hashlib.sha256(json.dumps([user, nonce, fields], sort_keys=True).encode()).hexdigest()
+        return GenerationRequest(**fields, request_id=digest[:32])
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:

@@ -1,0 +1,304 @@
+"""Generations run in the background, outside any page's script run, with their state in the database.
+
+A page submits a request and polls its job; a rerun, a click elsewhere or a closed tab does not stop
+it. Job ids are request ids, so a double click or a resubmitted form finds the job it already made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagegen.errors import ImagegenError, InvalidRequest, LimitReached
+from imagegen.request import GenerationRequest
+from imagegen.studio import Studio
+
+log = logging.getLogger("imagegen.jobs")
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+HEARTBEAT_SECONDS = 5.0
+#: a running job whose owner has not beaten for this long belongs to a process that died
+STALE_SECONDS = 60.0
+
+
+@dataclass
+class Job:
+    id: str
+    user: str
+    status: str
+    stage: str
+    stages: list[dict[str, Any]]
+    request: GenerationRequest
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    error_code: str | None = None
+    charged: bool | None = None
+    partials: int = 0
+    preview_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.status in (QUEUED, RUNNING)
+
+    def elapsed(self, now: float | None = None) -> float:
+        end = self.finished_at or (now or time.time())
+        return max(0.0, end - (self.started_at or self.created_at))
+
+    def latest_partial(self) -> Path | None:
+        if not self.partials or self.preview_dir is None:
+            return None
+        path = self.preview_dir / f"partial-{self.partials - 1}.img"
+        return path if path.exists() else None
+
+
+class JobRunner:
+    def __init__(self, studio: Studio, workers: int | None = None) -> None:
+        self.studio = studio
+        self.db = studio.db
+        self.workers = workers or studio.settings.workers
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="imagegen-job")
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True, name="imagegen-heartbeat")
+        self._beat.start()
+
+    # -- submitting ------------------------------------------------------------------------------
+
+    def submit(self, request: GenerationRequest, user: str) -> str:
+        """Queue a generation; bad input and an exhausted limit are refused here, before any row."""
+        plan = self.studio.plan(request)
+        blocker = self.studio.allowance(user).blocker(plan.request.n, plan.estimated_micros)
+        if blocker:
+            allowance = self.studio.allowance(user)
+            raise LimitReached(
+                blocker, limit="quota" if "quota" in blocker else "budget", remaining=0, resets_at=allowance.resets_at
+            )
+        with self.db.write() as conn:
+            created = conn.execute(
+                "INSERT INTO jobs (id, user, status, stage, request, created_at, owner, heartbeat_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
+                (
+                    request.request_id,
+                    user,
+                    QUEUED,
+                    "queued",
+                    json.dumps(request.to_dict()),
+                    time.time(),
+                    self.owner,
+                    time.time(),
+                ),
+            ).fetchone()
+        if created is None:
+            existing = self.job(request.request_id)
+            if existing is None or existing.user != user:
+                raise InvalidRequest("That request id belongs to another request; submit again.")
+            return request.request_id
+        self._enqueue(request.request_id)
+        return request.request_id
+
+    def _enqueue(self, job_id: str) -> None:
+        with self._lock:
+            self._running.add(job_id)
+        self.pool.submit(self._run, job_id)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _run(self, job_id: str) -> None:
+        try:
+            job = self.job(job_id)
+            if job is None or job.status != QUEUED:
+                return
+            self._update(job_id, status=RUNNING, started_at=time.time(), owner=self.owner)
+            progress = _Progress(self, job_id)
+            try:
+                result = self.studio.generate(job.request, job.user, progress)
+            except ImagegenError as exc:
+                self._finish(job_id, FAILED, error=exc.message, error_code=exc.code, charged=exc.charged)
+            except Exception as exc:
+                log.exception("job %s failed", job_id)
+                self._finish(
+                    job_id,
+                    FAILED,
+                    error=f"Something went wrong ({type(exc).__name__}). An admin can see the log.",
+                    error_code="internal",
+                    charged=None,
+                )
+            else:
+                self._finish(
+                    job_id, SUCCEEDED, result=json.dumps(result.to_dict(), default=str), charged=result.cost_usd > 0
+                )
+        finally:
+            with self._lock:
+                self._running.discard(job_id)
+
+    def _finish(self, job_id: str, status: str, **fields: Any) -> None:
+        self._update(
+            job_id, status=status, stage="done" if status == SUCCEEDED else "failed", finished_at=time.time(), **fields
+        )
+
+    def _update(self, job_id: str, **fields: Any) -> None:
+        fields["heartbeat_at"] = time.time()
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        with self.db.write() as conn:
+            conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))  # noqa: S608
+
+    def record_stage(self, job_id: str, stage: str, details: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            row = conn.execute("SELECT stages FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            stages = json.loads(row[0]) if row else []
+            stages.append({"stage": stage, "at": time.time(), **details})
+            conn.execute(
+                "UPDATE jobs SET stage = ?, stages = ?, heartbeat_at = ? WHERE id = ?",
+                (stage, json.dumps(stages), time.time(), job_id),
+            )
+
+    def record_partial(self, job_id: str, index: int, image: bytes) -> None:
+        folder = self.preview_dir(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"partial-{index}.img").write_bytes(image)
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE jobs SET partials = ?, heartbeat_at = ? WHERE id = ?", (index + 1, time.time(), job_id)
+            )
+
+    def preview_dir(self, job_id: str) -> Path:
+        return self.studio.settings.previews_dir / job_id
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            with self._lock:
+                running = list(self._running)
+            if running:
+                try:
+                    with self.db.write() as conn:
+                        conn.executemany(
+                            "UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [(time.time(), j) for j in running]
+                        )
+                except ImagegenError:
+                    log.warning("job heartbeat could not be written")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> Job | None:
+        rows = self.db.query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return self._job(rows[0]) if rows else None
+
+    def jobs_for(self, user: str, limit: int = 5) -> list[Job]:
+        rows = self.db.query("SELECT * FROM jobs WHERE user = ? ORDER BY created_at DESC LIMIT ?", (user, limit))
+        return [self._job(r) for r in rows]
+
+    def _job(self, row: Any) -> Job:
+        return Job(
+            id=row["id"],
+            user=row["user"],
+            status=row["status"],
+            stage=row["stage"],
+            stages=json.loads(row["stages"]),
+            request=GenerationRequest.from_dict(json.loads(row["request"])),
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            result=json.loads(row["result"]) if row["result"] else None,
+            error=row["error"],
+            error_code=row["error_code"],
+            charged=None if row["charged"] is None else bool(row["charged"]),
+            partials=row["partials"],
+            preview_dir=self.preview_dir(row["id"]),
+        )
+
+    # -- after a crash ---------------------------------------------------------------------------
+
+    def recover(self, stale_after: float = STALE_SECONDS) -> dict[str, list[str]]:
+        """Settle the jobs a dead process left: queued ones run again, running ones are settled from the
+        ledger and the spool (a paid image is kept and shown; an unfinished render is recorded as possibly
+        billed)."""
+        cutoff = time.time() - stale_after
+        rows = self.db.query(
+            "SELECT id, status FROM jobs WHERE status IN (?, ?) AND owner != ? AND heartbeat_at < ?",
+            (QUEUED, RUNNING, self.owner, cutoff),
+        )
+        if not rows:
+            return {"requeued": [], "succeeded": [], "failed": []}
+        self.studio.reconcile()
+        outcome: dict[str, list[str]] = {"requeued": [], "succeeded": [], "failed": []}
+        for row in rows:
+            job_id = row["id"]
+            generation = self.studio.ledger.generation(job_id)
+            if row["status"] == QUEUED and generation is None:
+                self._update(job_id, owner=self.owner)
+                self._enqueue(job_id)
+                outcome["requeued"].append(job_id)
+            elif generation is not None and generation["status"] == "committed":
+                result = self.studio.result_of(job_id)
+                self._finish(
+                    job_id, SUCCEEDED, result=json.dumps(result.to_dict(), default=str), charged=result.cost_usd > 0
+                )
+                outcome["succeeded"].append(job_id)
+            else:
+                charged = False
+                if generation is not None and generation["status"] == "reserved":
+                    self.studio.ledger.record_ambiguous(
+                        job_id, error_code="interrupted", message="The server restarted while this image was rendering."
+                    )
+                    charged = generation["estimated_micros"] > 0
+                message = "The server restarted while this image was rendering." + (
+                    " The provider may have billed it; check the gallery before retrying."
+                    if charged
+                    else " You were not charged."
+                )
+                self._finish(job_id, FAILED, error=message, error_code="interrupted", charged=charged)
+                outcome["failed"].append(job_id)
+        return outcome
+
+    def prune_previews(self, older_than: float = 86_400) -> None:
+        root = self.studio.settings.previews_dir
+        if not root.exists():
+            return
+        cutoff = time.time() - older_than
+        for folder in root.iterdir():
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def wait(self, job_id: str, timeout: float = 60.0) -> Job:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.job(job_id)
+            if job is not None and not job.active:
+                return job
+            time.sleep(0.02)
+        raise TimeoutError(f"job {job_id} still running after {timeout}s")
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.pool.shutdown(wait=True)
+
+
+class _Progress:
+    def __init__(self, runner: JobRunner, job_id: str) -> None:
+        self.runner = runner
+        self.job_id = job_id
+
+    def __call__(self, stage: str, details: dict[str, Any]) -> None:
+        try:
+            if stage == "partial":
+                self.runner.record_partial(self.job_id, details["index"], details["image"])
+            else:
+                self.runner.record_stage(
+                    self.job_id, stage, {k: v for k, v in details.items() if isinstance(v, str | int | float)}
+                )
+        except ImagegenError:
+            log.warning("progress of job %s could not be recorded", self.job_id)

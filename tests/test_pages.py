@@ -1,0 +1,234 @@
+"""The pages through Streamlit's AppTest, against the offline provider and a real data folder."""
+
+import json
+import re
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from imagegen import GenerationRequest, JobRunner, Settings, Studio
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def env(monkeypatch, data_dir):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "IMAGEGEN_PROVIDER", "IMAGEGEN_STORAGE", "IMAGEGEN_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IMAGEGEN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("IMAGEGEN_OFFLINE_DELAY", "0")
+    monkeypatch.setenv("IMAGEGEN_LOCAL_USER", "ann")
+    return monkeypatch
+
+
+def app(prompt: str | None = None, user: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    if prompt is not None:
+        at.session_state["g_prompt_value"] = prompt
+    if user is not None:
+        at.user = user
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+    parts += [w.value for w in at.warning] + [s.value for s in at.subheader] + [i.value for i in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def wait_until_idle(at: AppTest, timeout: float = 20) -> AppTest:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if "Latest result" in texts(at) or at.error:
+            return at
+        time.sleep(0.1)
+    raise AssertionError("the job never finished")
+
+
+def test_the_preview_shows_the_directed_prompt_the_cost_and_what_is_left(env):
+    at = app("a car")
+    assert not at.exception
+    shown = texts(at)
+    assert re.search(r'data-facet="style"[^>]*>professional photograph</mark>', shown)
+    assert "a car, " in shown and "keywords added by the Director" in shown
+    assert metric(at, "Estimated cost") == "$0.00"
+    assert metric(at, "Your images left today") == "5 / 5"
+    assert metric(at, "Team budget left") == "$10.00 / $10.00"
+    at.selectbox(key="g_preset").set_value("watercolor").run()
+    assert "watercolor painting" in texts(at)
+    at.toggle(key="g_raw").set_value(True).run()
+    assert "<mark" not in texts(at)
+
+
+def test_generating_shows_the_result_and_spends_the_quota(env):
+    at = app("a lighthouse at dusk")
+    at.button[0].click().run()
+    at = wait_until_idle(at)
+    assert not at.exception
+    assert "Latest result" in texts(at)
+    assert len(at.get("image")) >= 1
+    assert metric(at, "Your images left today") == "4 / 5"
+    assert any(b.label == "Generate again with these settings" for b in at.button)
+
+
+def test_the_status_shows_each_stage_while_rendering(env):
+    env.setenv("IMAGEGEN_OFFLINE_DELAY", "2")
+    at = app("a slow fox")
+    at.button[0].click().run()
+    seen = set()
+    deadline = time.time() + 20
+    while time.time() < deadline and "Latest result" not in texts(at):
+        seen |= {line for line in texts(at).splitlines() if "Directing" in line or "Rendering" in line}
+        time.sleep(0.2)
+        at.run()
+    assert any("✓ Directing" in s for s in seen)
+    assert any("◐ Rendering" in s for s in seen)
+    assert "Latest result" in texts(at)
+
+
+def test_when_the_quota_is_spent_the_button_is_disabled_and_says_why(env):
+    Studio(Settings.from_env()).ledger.set_quota("ann", 0, by="test")
+    at = app("a fox")
+    assert at.button[0].disabled
+    assert "Daily image quota reached: 0 of 0 left today" in texts(at) and "resets at" in texts(at)
+
+
+def test_bad_input_is_explained_and_the_button_stays_off(env):
+    at = app("a fox")
+    at.selectbox(key="g_size").set_value("Custom...").run()
+    at.text_input[0].set_value("1000x1000").run()
+    assert "multiples of 16" in texts(at)
+    assert at.button[0].disabled
+
+
+def test_a_double_click_starts_one_generation(env):
+    env.setenv("IMAGEGEN_OFFLINE_DELAY", "1")
+    at = app("one fox")
+    at.button[0].click().run()
+    at.button[0].click().run()
+    wait_until_idle(at)
+    studio = Studio(Settings.from_env())
+    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 1
+
+
+def test_a_job_survives_reruns_and_two_users_at_once(data_dir):
+    settings = Settings(data_dir=data_dir, offline_delay=0.5)
+    runner = JobRunner(Studio(settings), workers=2)
+    first = runner.submit(GenerationRequest("ann's fox"), "ann")
+    second = runner.submit(GenerationRequest("bob's owl"), "bob")
+    # A "rerun" is a new runner handle on the same database: the job is found from there.
+    elsewhere = JobRunner(Studio(settings), workers=1)
+    assert elsewhere.job(first).status in ("queued", "running")
+    assert runner.wait(first).status == "succeeded" and runner.wait(second).status == "succeeded"
+    assert [j.user for j in elsewhere.jobs_for("bob")] == ["bob"]
+    assert elsewhere.job(first).result["user"] == "ann"
+    assert "rendering" in [s["stage"] for s in elsewhere.job(first).stages]
+    assert elsewhere.job(first).partials == 3
+
+
+def test_jobs_left_by_a_dead_process_are_settled_at_start_up(data_dir):
+    settings = Settings(data_dir=data_dir, offline_delay=0)
+    studio = Studio(settings)
+    stale = time.time() - 3600
+    with studio.db.write() as conn:
+        for job_id, status in (("queuedjob1", "queued"), ("runningjob", "running")):
+            conn.execute(
+                "INSERT INTO jobs (id, user, status, stage, request, created_at, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    job_id,
+                    "ann",
+                    status,
+                    status,
+                    json.dumps(GenerationRequest("a fox", request_id=job_id).to_dict()),
+                    stale,
+                    "dead-host:1",
+                    stale,
+                ),
+            )
+    studio.ledger.reserve(request_id="runningjob", user="ann", n=1, estimated_micros=0, details={})
+    runner = JobRunner(Studio(settings))
+    outcome = runner.recover()
+    assert outcome["requeued"] == ["queuedjob1"] and outcome["failed"] == ["runningjob"]
+    assert runner.wait("queuedjob1").status == "succeeded"
+    interrupted = runner.job("runningjob")
+    assert interrupted.status == "failed" and "restarted" in interrupted.error and interrupted.charged is False
+    assert studio.ledger.check_invariants() == []
+
+
+def test_a_non_admin_has_no_admin_page_and_cannot_open_it(env):
+    env.setenv("IMAGEGEN_AUTH", "proxy")
+    env.setenv("IMAGEGEN_ADMINS", "boss@example.com")
+    at = app(user={"email": "bob@example.com"})
+    assert "Signed in as **bob@example.com**" in texts(at) and "(admin)" not in texts(at)
+    with pytest.raises(ValueError, match="Known pages: .*generate.*gallery.py'\\]"):
+        at.switch_page("pages/admin.py")
+    assert not any(m.label == "Spent today" for m in at.metric)
+
+
+def test_the_admin_page_refuses_a_direct_visit_by_a_non_admin(env):
+    env.setenv("IMAGEGEN_AUTH", "proxy")
+    at = AppTest.from_file(str(ROOT / "pages" / "admin.py"), default_timeout=30)
+    from ui.identity import Viewer
+
+    at.session_state["viewer"] = Viewer("bob@example.com", False)
+    at.run()
+    assert "Only admins may open this page." in texts(at)
+    assert not at.metric
+
+
+def test_an_admin_sees_every_figure_and_a_quota_set_there_takes_effect(env):
+    studio = Studio(Settings.from_env())
+    studio.generate(GenerationRequest("a fox"), "ann")
+    at = app()
+    at.switch_page("pages/admin.py").run()
+    assert not at.exception
+    labels = {m.label for m in at.metric}
+    assert {"Spent today", "Images today", "Active users", "Failed / refunded", "Median render"} <= labels
+    assert metric(at, "Images today") == "1"
+    shown = texts(at)
+    for title in (
+        "Spend per day by model",
+        "Spend per user",
+        "Quota use today",
+        "Renders per preset",
+        "Render time per model",
+        "Recent generations",
+    ):
+        assert title in shown
+    assert len(at.get("vega_lite_chart")) >= 5
+    at.text_input[0].set_value("ann")
+    at.number_input[0].set_value(1)
+    at.button(key="FormSubmitter:quota-Set quota").click().run()
+    assert "ann may now make 1 images a day." in [s.value for s in at.success][0]
+    assert studio.ledger.allowance("ann").quota == 1
+    at = app("another fox")
+    at.switch_page("pages/generate.py").run()
+    assert at.button[0].disabled and "Daily image quota reached" in texts(at)
+
+
+def test_a_non_owner_sees_no_delete_in_the_detail_view(env):
+    env.setenv("IMAGEGEN_AUTH", "proxy")
+    studio = Studio(Settings.from_env())
+    result = studio.generate(GenerationRequest("ann's fox"), "ann@example.com")
+    at = app(user={"email": "bob@example.com"})
+    at.switch_page("pages/gallery.py").run()
+    at.session_state["gallery_open"] = result.image_key
+    at.run()
+    assert "ann's fox" in texts(at)
+    assert not any(t.label == "Delete..." for t in at.toggle)
+    owner = app(user={"email": "ann@example.com"})
+    owner.switch_page("pages/gallery.py").run()
+    owner.session_state["gallery_open"] = result.image_key
+    owner.run()
+    assert any(t.label == "Delete..." for t in owner.toggle)
+
+
+def test_an_empty_gallery_says_how_to_make_the_first_image(env):
+    at = app()
+    at.switch_page("pages/gallery.py").run()
+    assert "No images yet" in texts(at)
