@@ -11,12 +11,12 @@ settings = runtime.settings()
 viewer = current_viewer(settings)
 st.session_state["viewer"] = viewer
 
-pages = [
-    st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
-    st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
-]
+pages = {
+    "pages/generate.py": st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
+    "pages/gallery.py": st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+}
 if viewer.is_admin:
-    pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/monitoring:"))
+    pages["pages/admin.py"] = st.Page("pages/admin.py", title="Admin", icon=":material/monitoring:")
 
 with st.sidebar:
     st.caption(f"Signed in as **{viewer.name}**" + (" (admin)" if viewer.is_admin else ""))
@@ -25,4 +25,8 @@ with st.sidebar:
     if settings.auth == "oidc":
         st.button("Sign out", on_click=st.logout)
 
-st.navigation(pages).run()
+current = st.navigation(list(pages.values()))
+resume = st.session_state.pop("resume_page", "")
+if resume in pages:
+    st.switch_page(pages[resume])
+current.run()

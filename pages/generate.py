@@ -114,10 +114,10 @@ with preview:
 
     allowance = studio.allowance(me.name)
     estimate = float(plan.estimated_cost) if plan else 0.0
-    cost, images, budget = st.columns(3)
+    cost, images = st.columns(2)
     cost.metric("Estimated cost", widgets.usd(estimate) if plan else "-")
     images.metric("Your images left today", f"{allowance.images_left} / {allowance.quota}")
-    budget.metric("Team budget left", f"{widgets.usd(allowance.budget_left_usd)} / {widgets.usd(allowance.budget_usd)}")
+    st.metric("Team budget left", f"{widgets.usd(allowance.budget_left_usd)} / {widgets.usd(allowance.budget_usd)}")
     blocker = allowance.blocker(request.n, plan.estimated_micros if plan else 0)
     if blocker:
         st.error(blocker)
@@ -175,7 +175,7 @@ def show_result(job) -> None:
             columns[index % len(columns)].warning("This image was deleted from the gallery.")
             continue
         with columns[index % len(columns)]:
-            st.image(studio.library.original(record), caption=widgets.result_caption(result))
+            st.image(studio.library.original(record), caption=widgets.result_caption(result), width=560)
             st.download_button(
                 "Download",
                 studio.library.original(record),

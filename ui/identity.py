@@ -38,8 +38,25 @@ def current_viewer(settings: Settings) -> Viewer:
 
 
 def viewer() -> Viewer:
-    """The viewer app.py resolved for this run."""
+    """The viewer app.py resolved for this run.
+
+    Streamlit runs a page script without app.py when a server's very first request is a deep link and a
+    `pages/` folder exists; then app.py is run first, and it comes back to the page asked for.
+    """
+    if "viewer" not in st.session_state:
+        st.session_state["resume_page"] = _calling_page()
+        st.switch_page("app.py")
     return st.session_state["viewer"]
+
+
+def _calling_page() -> str:
+    import inspect
+
+    for frame in inspect.stack():
+        path = frame.filename.replace("\\", "/")
+        if "/pages/" in path:
+            return "pages/" + path.rsplit("/pages/", 1)[1]
+    return ""
 
 
 def require_admin() -> Viewer:

@@ -1,0 +1,85 @@
+"""End to end: a person in Chromium, against `streamlit run` on a free port."""
+
+import re
+
+import pytest
+
+from imagegen import GenerationRequest, Settings, Studio
+from tests.e2e.conftest import shot
+
+pytestmark = pytest.mark.e2e
+
+
+def prompt_box(page):
+    return page.get_by_placeholder("a cyberpunk cat on a neon skateboard")
+
+
+def preview(page):
+    return page.locator(".directed-prompt")
+
+
+@pytest.mark.server_env(IMAGEGEN_OFFLINE_DELAY="4")
+def test_type_see_the_preview_generate_and_come_back_after_navigating_away(server, page):
+    page.goto(server.url)
+    prompt_box(page).click()
+    prompt_box(page).press_sequentially("a lighthouse", delay=30)
+    page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('a lighthouse,')")
+    first = preview(page).inner_text()
+    prompt_box(page).press_sequentially(" at dusk", delay=30)
+    page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('a lighthouse at dusk,')")
+    assert preview(page).inner_text() != first
+    assert "professional photograph" in preview(page).inner_text()
+    shot(page, "generate-preview")
+
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("◐ Rendering").first.wait_for()
+    shot(page, "generate-rendering")
+    # Navigate away mid-render, then come back: the job went on without the page.
+    page.get_by_role("link", name="Gallery").click()
+    page.get_by_role("heading", name="Gallery").wait_for()
+    page.get_by_role("link", name="Generate").click()
+    page.get_by_text("Latest result").wait_for(timeout=30_000)
+    page.locator("[data-testid='stImage'] img").first.wait_for()
+    assert page.get_by_text(re.compile("Your images left today")).count() >= 1
+    assert "4 / 5" in page.locator("[data-testid='stMetric']").nth(1).inner_text()
+    shot(page, "generate-result")
+
+
+def test_gallery_browse_open_download_and_use_the_settings(server, page, tmp_path):
+    studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
+    for prompt, preset in (("a red fox in snow", "photo"), ("a castle", "pixel"), ("a teapot", "product")):
+        studio.generate(GenerationRequest(prompt, preset=preset), "ann")
+    page.goto(server.url + "/gallery")
+    page.get_by_role("heading", name="Gallery").wait_for()
+    page.get_by_text("3 images").wait_for()
+    page.locator("[data-testid='stImage'] img").nth(2).wait_for()
+    assert page.locator("[data-testid='stImage'] img").count() == 3
+    shot(page, "gallery")
+    page.get_by_role("button", name="Open").last.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("a red fox in snow").first.wait_for()
+    with page.expect_download() as download:
+        dialog.get_by_role("button", name="Download original").click()
+    assert download.value.suggested_filename.endswith(".png")
+    assert download.value.path().stat().st_size > 1000
+    shot(page, "gallery-detail")
+    dialog.get_by_role("button", name="Use these settings").click()
+    page.get_by_role("heading", name="Generate").wait_for()
+    page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('a red fox in snow,')")
+
+
+def test_the_admin_page_charts_render(server, page, tmp_path):
+    studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
+    for user in ("ann", "bob", "ann"):
+        studio.generate(GenerationRequest("a lantern", preset="cinematic"), user)
+    page.goto(server.url + "/admin")
+    page.get_by_role("heading", name="Admin").wait_for()
+    page.get_by_text("Spend per day by model").wait_for()
+    charts = page.locator("[data-testid='stVegaLiteChart']")
+    charts.first.wait_for()
+    page.wait_for_function(
+        'document.querySelectorAll(\'[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg\').length >= 5'
+    )
+    assert charts.count() >= 5
+    assert "3" in page.locator("[data-testid='stMetric']").nth(1).inner_text()
+    shot(page, "admin")
