@@ -76,7 +76,13 @@ with left:
             .encode(
                 x=alt.X("images:Q", stack=True),
                 y=alt.Y("user:N", title=None),
-                color=alt.Color("part:N", sort=["committed", "in_flight", "remaining"]),
+                color=alt.Color(
+                    "part:N",
+                    sort=["committed", "in_flight", "remaining"],
+                    scale=alt.Scale(
+                        domain=["committed", "in_flight", "remaining"], range=["#3a5ccc", "#f4a261", "#dde3ea"]
+                    ),
+                ),
                 tooltip=["user", "part", "images"],
             ),
             use_container_width=True,

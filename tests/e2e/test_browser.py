@@ -1,6 +1,7 @@
 """End to end: a person in Chromium, against `streamlit run` on a free port."""
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -72,6 +73,24 @@ def test_the_admin_page_charts_render(server, page, tmp_path):
     studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
     for user in ("ann", "bob", "ann"):
         studio.generate(GenerationRequest("a lantern", preset="cinematic"), user)
+    # Priced history over the last days, written through the ledger as real generations would be.
+    now = datetime.now(UTC)
+    models = [("gpt-image-2.6-flare", 31_000), ("gpt-image-2.6-sunburst", 63_000), ("gpt-image-2", 53_000)]
+    for day in range(8):
+        for index, (model, cost) in enumerate(models):
+            for user in ("ann", "bob", "chen", "dara")[: 1 + (day + index) % 4]:
+                rid = f"seed-{day}-{index}-{user}"
+                studio.ledger.reserve(
+                    request_id=rid,
+                    user=user,
+                    n=1,
+                    estimated_micros=cost,
+                    now=now - timedelta(days=day),
+                    details={"model": model, "preset": ["photo", "logo", "anime"][index], "quality": "medium"},
+                )
+                studio.ledger.commit(
+                    rid, actual_micros=cost - 1000 * index, timings_ms={"render": 9000 + 4000 * index + 300 * day}
+                )
     page.goto(server.url + "/admin")
     page.get_by_role("heading", name="Admin").wait_for()
     page.get_by_text("Spend per day by model").wait_for()
@@ -81,5 +100,7 @@ def test_the_admin_page_charts_render(server, page, tmp_path):
         'document.querySelectorAll(\'[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg\').length >= 5'
     )
     assert charts.count() >= 5
-    assert "3" in page.locator("[data-testid='stMetric']").nth(1).inner_text()
+    assert (
+        page.locator("[data-testid='stMetric']").nth(1).inner_text().endswith("9")
+    )  # 3 offline + 1 + 2 + 3 seeded today
     shot(page, "admin")
