@@ -7,6 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from imagegen.db import Database
@@ -45,10 +46,11 @@ class Library:
 
     # -- keeping ---------------------------------------------------------------------------------
 
-    def keep(self, record: dict[str, Any], original: bytes, thumbnail: bytes) -> None:
-        """Put the original, its thumbnail and its record; index it once all three are stored."""
-        self.store.put(record["key"], original, CONTENT_TYPES[record["format"]], IMMUTABLE)
-        self.store.put(record["thumb_key"], thumbnail, "image/webp", IMMUTABLE)
+    def keep(self, record: dict[str, Any], original: Path, thumbnail: Path) -> None:
+        """Put the original, its thumbnail and its record from their spooled files; index it once all
+        three are stored."""
+        self.store.put_file(record["key"], original, CONTENT_TYPES[record["format"]], IMMUTABLE)
+        self.store.put_file(record["thumb_key"], thumbnail, "image/webp", IMMUTABLE)
         self.store.put(record["record_key"], json.dumps(record, indent=1).encode(), "application/json", NO_CACHE)
         self.index(record, pending=False)
 
@@ -155,9 +157,7 @@ class Library:
             return 0
         records = entry.data.get("records", [])
         for record in records:
-            original = (entry.folder / record["file"]).read_bytes()
-            thumb = (entry.folder / record["thumb_file"]).read_bytes()
-            self.keep(_public(record), original, thumb)
+            self.keep(_public(record), entry.folder / record["file"], entry.folder / record["thumb_file"])
         self.spool.remove(request_id)
         return len(records)
 

@@ -45,10 +45,12 @@ def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, in
 
 def make_thumbnail(image: Image.Image, edge: int = THUMBNAIL_EDGE) -> bytes:
     """A small WebP of about `edge` pixels on the long side, keeping transparency."""
-    thumb = image.copy()
-    if thumb.mode not in ("RGB", "RGBA"):
-        thumb = thumb.convert("RGBA" if "A" in thumb.getbands() or "transparency" in thumb.info else "RGB")
-    thumb.thumbnail((edge, edge), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    source = image
+    if source.mode not in ("RGB", "RGBA"):
+        source = source.convert("RGBA" if "A" in source.getbands() or "transparency" in source.info else "RGB")
+    scale = min(1.0, edge / max(source.size))
+    size = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
+    thumb = source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0) if scale < 1 else source
     out = io.BytesIO()
     thumb.save(out, format="WEBP", quality=78, method=2)
     return out.getvalue()

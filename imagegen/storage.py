@@ -35,6 +35,7 @@ class ObjectStore(Protocol):
     name: str
 
     def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None: ...
+    def put_file(self, key: str, path: Path, content_type: str, cache_control: str) -> None: ...
     def get(self, key: str) -> bytes: ...
     def delete(self, keys: list[str]) -> None: ...
     def list_keys(self, prefix: str) -> Iterator[str]: ...
@@ -84,6 +85,23 @@ class LocalStore:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"Could not write {key} to {self.root} ({exc}).") from exc
+
+    def put_file(self, key: str, path: Path, content_type: str, cache_control: str) -> None:
+        """Keep a file that is already durable (a spool entry): linked, not copied, when it can be."""
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = target.with_name(f".tmp-{target.name}-{os.getpid()}")
+            staging.unlink(missing_ok=True)
+            try:
+                os.link(path, staging)
+            except OSError:  # another filesystem: copy instead
+                self.put(key, Path(path).read_bytes(), content_type, cache_control)
+                return
+            os.replace(staging, target)
+            _sync_dir(target.parent)
         except OSError as exc:
             raise StorageError(f"Could not write {key} to {self.root} ({exc}).") from exc
 
@@ -143,6 +161,9 @@ class S3Store:
         except Exception as exc:  # botocore raises many kinds; all mean "not stored"
             raise StorageError(f"Could not upload {key} to s3://{self.bucket} ({exc}).") from exc
 
+    def put_file(self, key: str, path: Path, content_type: str, cache_control: str) -> None:
+        self.put(key, Path(path).read_bytes(), content_type, cache_control)
+
     def get(self, key: str) -> bytes:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -171,6 +192,14 @@ class S3Store:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
         )
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def make_object_store(settings: Settings) -> ObjectStore:

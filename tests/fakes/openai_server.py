@@ -32,11 +32,16 @@ PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
 @lru_cache(maxsize=32)
-def image_bytes(size: str, output_format: str = "png", color: tuple[int, int, int] = (40, 120, 200)) -> bytes:
+def image_bytes(
+    size: str, output_format: str = "png", color: tuple[int, int, int] = (40, 120, 200), photo_like: bool = False
+) -> bytes:
     width, height = (1024, 1024) if size in ("auto", "") else map(int, size.split("x"))
     picture = Image.new("RGB", (width, height), color)
-    for x in range(0, width, 64):  # some structure, so the image compresses like a real one, not to nothing
+    for x in range(0, width, 64):
         picture.paste((x % 255, 80, 160), (x, 0, min(width, x + 16), height))
+    if photo_like:  # grain, so the PNG weighs what a rendered photo does (megabytes, not kilobytes)
+        grain = Image.effect_noise((width, height), 40).convert("RGB")
+        picture = Image.blend(picture, grain, 0.35)
     out = io.BytesIO()
     picture.save(out, format=PIL_FORMAT[output_format])
     return out.getvalue()
@@ -57,6 +62,7 @@ class FakeImagesAPI:
         self.url_ttl = 3600.0
         self.slow_seconds = 5.0
         self.answer_delay = 0.0
+        self.photo_like = False
         self.urls: dict[str, tuple[bytes, float]] = {}
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -163,7 +169,7 @@ class FakeImagesAPI:
                 n = int(body.get("n") or 1)
                 data = []
                 for _ in range(n):
-                    payload = image_bytes(size, fmt)
+                    payload = image_bytes(size, fmt, photo_like=api.photo_like)
                     if behaviour == "wrong_size":
                         payload = image_bytes("512x512", fmt)
                     if behaviour == "not_image":
@@ -224,7 +230,7 @@ class FakeImagesAPI:
                     self._event(
                         {
                             "type": "image_generation.completed",
-                            "b64_json": base64.b64encode(image_bytes(size, fmt)).decode(),
+                            "b64_json": base64.b64encode(image_bytes(size, fmt, photo_like=api.photo_like)).decode(),
                             "usage": {
                                 "input_tokens": 50,
                                 "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
