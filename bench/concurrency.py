@@ -26,8 +26,11 @@ def main() -> None:
     api.answer_delay = ANSWER_AFTER
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(
-            IMAGEGEN_DATA_DIR=str(Path(tmp) / "data"), OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=api.base_url,
-            IMAGEGEN_DAILY_BUDGET_USD="1000", IMAGEGEN_LOCAL_USER="user0",
+            IMAGEGEN_DATA_DIR=str(Path(tmp) / "data"),
+            OPENAI_API_KEY="sk-bench",
+            OPENAI_BASE_URL=api.base_url,
+            IMAGEGEN_DAILY_BUDGET_USD="1000",
+            IMAGEGEN_LOCAL_USER="user0",
         )
         os.environ.pop("IMAGEGEN_PROVIDER", None)
         settings = Settings.from_env()
@@ -73,11 +76,17 @@ def main() -> None:
             ("images kept", f"{kept} / {USERS}"),
             ("wall time until all are kept", f"{wall:6.2f} s"),
             ("ideal: 2 s x ceil(20 / workers)", f"{ideal:6.2f} s   ratio {wall / ideal:.2f}x"),
-            ("Generate page rerun during the burst", f"median {statistics.median(reruns) * 1000:.0f} ms, max {max(reruns) * 1000:.0f} ms over {len(reruns)} reruns"),
+            (
+                "Generate page rerun during the burst",
+                f"median {statistics.median(reruns) * 1000:.0f} ms, max {max(reruns) * 1000:.0f} ms over {len(reruns)} reruns",
+            ),
         ],
     )
     verdict(kept == USERS and wall / ideal <= 1.3, f"{wall / ideal:.2f}x the ideal (target <= 1.3x)")
-    verdict(statistics.median(reruns) < 0.3, f"median rerun {statistics.median(reruns) * 1000:.0f} ms during the burst (target < 300 ms)")
+    verdict(
+        statistics.median(reruns) < 0.3,
+        f"median rerun {statistics.median(reruns) * 1000:.0f} ms during the burst (target < 300 ms)",
+    )
 
 
 if __name__ == "__main__":

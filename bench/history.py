@@ -32,8 +32,11 @@ VARIANTS = 8
 
 def start_moto() -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for_port(port, process)
     return process, f"http://127.0.0.1:{port}"
 
@@ -50,19 +53,44 @@ def seed(studio: Studio, client, bucket: str) -> None:
         image_id = f"{index:08x}{'0' * 24}-0"
         folder = image_folder(studio.settings.s3_prefix, user, created, image_id)
         record = {
-            "id": image_id, "request_id": image_id[:-2], "index": 0, "key": folder + "original.png",
-            "thumb_key": folder + "thumb.webp", "record_key": folder + "record.json", "user": user,
-            "created_at": created.isoformat(timespec="milliseconds"), "prompt": f"creature number {index}",
-            "directed_prompt": f"creature number {index}, professional photograph", "revised_prompt": None,
-            "preset": ["photo", "anime", "logo"][index % 3], "model": "gpt-image-2.6-flare", "size": "1024x1024",
-            "quality": "medium", "format": "png", "cost_usd": 0.03,
+            "id": image_id,
+            "request_id": image_id[:-2],
+            "index": 0,
+            "key": folder + "original.png",
+            "thumb_key": folder + "thumb.webp",
+            "record_key": folder + "record.json",
+            "user": user,
+            "created_at": created.isoformat(timespec="milliseconds"),
+            "prompt": f"creature number {index}",
+            "directed_prompt": f"creature number {index}, professional photograph",
+            "revised_prompt": None,
+            "preset": ["photo", "anime", "logo"][index % 3],
+            "model": "gpt-image-2.6-flare",
+            "size": "1024x1024",
+            "quality": "medium",
+            "format": "png",
+            "cost_usd": 0.03,
         }
         variant = index % VARIANTS
         # Full-size originals where a first page can show them; a stand-in elsewhere keeps moto's memory small.
         original = originals[variant] if index >= IMAGES - 48 else b"original elsewhere"
-        client.put_object(Bucket=bucket, Key=record["key"], Body=original, ContentType="image/png", CacheControl=IMMUTABLE)
-        client.put_object(Bucket=bucket, Key=record["thumb_key"], Body=thumbs[variant], ContentType="image/webp", CacheControl=IMMUTABLE)
-        client.put_object(Bucket=bucket, Key=record["record_key"], Body=json.dumps(record).encode(), ContentType="application/json", CacheControl=NO_CACHE)
+        client.put_object(
+            Bucket=bucket, Key=record["key"], Body=original, ContentType="image/png", CacheControl=IMMUTABLE
+        )
+        client.put_object(
+            Bucket=bucket,
+            Key=record["thumb_key"],
+            Body=thumbs[variant],
+            ContentType="image/webp",
+            CacheControl=IMMUTABLE,
+        )
+        client.put_object(
+            Bucket=bucket,
+            Key=record["record_key"],
+            Body=json.dumps(record).encode(),
+            ContentType="application/json",
+            CacheControl=NO_CACHE,
+        )
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, range(IMAGES)))
@@ -82,7 +110,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             client = boto3.client("s3", endpoint_url=endpoint)
             client.create_bucket(Bucket="bench")
-            studio = Studio(Settings(data_dir=Path(tmp), storage="s3", s3_bucket="bench", s3_endpoint_url=endpoint, offline_delay=0))
+            studio = Studio(
+                Settings(data_dir=Path(tmp), storage="s3", s3_bucket="bench", s3_endpoint_url=endpoint, offline_delay=0)
+            )
             began = time.perf_counter()
             seed(studio, client, "bench")
             seeded = time.perf_counter() - began
@@ -122,8 +152,14 @@ def main() -> None:
             ("reindex from the bucket alone", f"{reindex:8.1f} s"),
             ("first page, ours (index + 24 presigned URLs), median", f"{ours * 1000:8.1f} ms"),
             ("first page, naive (list + read every record)", f"{naive * 1000:8.1f} ms   {naive / ours:,.0f}x ours"),
-            ("bytes for 24 items, ours (thumbnails)", f"{thumb_bytes / 1024:8.0f} KiB (fetched in {thumbs_time * 1000:.0f} ms)"),
-            ("bytes for 24 items, naive (full-size originals)", f"{naive_bytes / 1024:8.0f} KiB   {naive_bytes / thumb_bytes:,.0f}x ours"),
+            (
+                "bytes for 24 items, ours (thumbnails)",
+                f"{thumb_bytes / 1024:8.0f} KiB (fetched in {thumbs_time * 1000:.0f} ms)",
+            ),
+            (
+                "bytes for 24 items, naive (full-size originals)",
+                f"{naive_bytes / 1024:8.0f} KiB   {naive_bytes / thumb_bytes:,.0f}x ours",
+            ),
         ],
     )
     verdict(ours < 0.3, f"first page in {ours * 1000:.1f} ms (target < 300 ms)")

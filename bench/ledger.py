@@ -116,8 +116,10 @@ def main() -> None:
         [(f"{n:2d} processes", f"{rate:8,.0f} reservations/s") for n, rate in rates.items()]
         + [
             (f"64-way bursts x{BURSTS}, quota 5: overshoot (ours)", f"max {max(ours)}, total {sum(ours)}"),
-            (f"64-way bursts x{BURSTS}, quota 5: overshoot (naive read-then-write)",
-             f"max {max(naive)}, total {sum(naive)} (+{100 * sum(naive) / (5 * BURSTS):.0f}%)"),
+            (
+                f"64-way bursts x{BURSTS}, quota 5: overshoot (naive read-then-write)",
+                f"max {max(naive)}, total {sum(naive)} (+{100 * sum(naive) / (5 * BURSTS):.0f}%)",
+            ),
         ],
     )
     verdict(rates[4] >= 5000, f"{rates[4]:,.0f} reservations/s at 4 processes (target >= 5,000)")

@@ -68,12 +68,22 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             floor = floor_seconds(png, folder)
-            openai_studio = Studio(Settings(
-                data_dir=folder / "openai", provider="openai", openai_api_key="sk-bench", openai_base_url=api.base_url,
-                daily_quota=10_000, daily_budget_usd=Decimal(100_000),
-            ))
-            fake = engine_seconds(openai_studio, lambda i: GenerationRequest(
-                f"bench {i}", model="gpt-image-2.6-flare", size="1536x1024", quality="low", raw=True))
+            openai_studio = Studio(
+                Settings(
+                    data_dir=folder / "openai",
+                    provider="openai",
+                    openai_api_key="sk-bench",
+                    openai_base_url=api.base_url,
+                    daily_quota=10_000,
+                    daily_budget_usd=Decimal(100_000),
+                )
+            )
+            fake = engine_seconds(
+                openai_studio,
+                lambda i: GenerationRequest(
+                    f"bench {i}", model="gpt-image-2.6-flare", size="1536x1024", quality="low", raw=True
+                ),
+            )
             offline_studio = Studio(Settings(data_dir=folder / "offline", offline_delay=0, daily_quota=10_000))
             offline = engine_seconds(offline_studio, lambda i: GenerationRequest(f"bench {i}", size="1536x1024"))
     finally:

@@ -33,7 +33,12 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
     db = Database(tmp_path / "x.db")
     conn = db.connection()
     names = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-    assert names == {"m001_ledger", "m002_images_index", "m003_jobs"}
+    assert names == {"m001_ledger", "m002_images_index", "m003_jobs", "m004_analytics_indexes"}
+    indexes = {
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'generations'")
+    }
+    assert {"generations_spend", "generations_users", "generations_presets", "generations_render"} <= indexes
+    assert "generations_day" not in indexes
     columns = [r[1] for r in conn.execute("PRAGMA table_info(user_day)")]
     assert columns == ["user", "day", "images_reserved", "images_committed"]
     assert [r[1] for r in conn.execute("PRAGMA table_info(team_day)")] == ["day", "reserved_micros", "committed_micros"]
