@@ -126,3 +126,35 @@ def test_a_shut_down_model_at_openai_is_refused_before_any_call(data_dir, fake_o
         studio.generate(dalle(), "ann")
     assert fake_openai.requests == []
     assert studio.ledger.open_reservations() == [] and studio.db.query("SELECT * FROM generations") == []
+
+
+def test_azure_goes_through_the_same_sdk_to_its_deployment_path(data_dir, fake_openai):
+    from imagegen import Settings, Studio
+
+    endpoint = fake_openai.base_url.removesuffix("/v1")
+    studio = Studio(
+        Settings(
+            data_dir=data_dir,
+            provider="azure",
+            azure_endpoint=endpoint,
+            azure_api_key="az-key",
+            openai_api_version="2025-04-01-preview",
+            provider_timeout=2.0,
+        )
+    )
+    result = studio.generate(gpt(model="gpt-image-2.6-flare"), "ann")
+    assert result.provider == "azure" and result.status == "succeeded"
+    assert fake_openai.requests[-1]["prompt"] == result.directed_prompt
+    assert fake_openai.requests[-1]["_path"].startswith("/openai/deployments/gpt-image-2.6-flare/images/generations")
+
+
+def test_secrets_are_never_logged_or_shown(openai_studio, fake_openai, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    fake_openai.default = "500"
+    with pytest.raises(ProviderUnavailable) as raised:
+        openai_studio.generate(gpt(), "ann")
+    assert "sk-test" not in raised.value.message
+    assert "sk-test" not in caplog.text
+    assert "sk-test" not in repr(openai_studio.settings)

@@ -232,3 +232,14 @@ def test_an_empty_gallery_says_how_to_make_the_first_image(env):
     at = app()
     at.switch_page("pages/gallery.py").run()
     assert "No images yet" in texts(at)
+
+
+def test_no_page_shows_the_api_key(env, fake_openai):
+    env.setenv("OPENAI_API_KEY", "sk-very-secret-key")
+    env.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    at = app("a fox")
+    for page in ("pages/generate.py", "pages/gallery.py", "pages/admin.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        rendered = str(at._tree)
+        assert "sk-very-secret-key" not in rendered

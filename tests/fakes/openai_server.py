@@ -25,6 +25,7 @@ from collections import deque
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from PIL import Image
 
@@ -119,8 +120,8 @@ class FakeImagesAPI:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with api.lock:
-                    api.requests.append(body)
-                if not self.path.endswith("/images/generations"):
+                    api.requests.append({**body, "_path": self.path})
+                if not urlsplit(self.path).path.endswith("/images/generations"):
                     return self._json(404, {"error": {"message": "unknown path", "code": "not_found"}})
                 behaviour = api.next_behaviour()
                 if api.answer_delay:
