@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imagegen.files import sync_dir, write_synced
+
 ENTRY_FILE = "entry.json"
 
 
@@ -44,15 +46,15 @@ class Spool:
         staging.mkdir()
         entries = []
         for name, payload in images:
-            _write_synced(staging / name, payload)
+            write_synced(staging / name, payload)
             entries.append({"file": name, "bytes": len(payload)})
         data = {**data, "images": entries, "request_id": request_id}
-        _write_synced(staging / ENTRY_FILE, json.dumps(data).encode())
-        _sync_dir(staging)
+        write_synced(staging / ENTRY_FILE, json.dumps(data).encode())
+        sync_dir(staging)
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
-        _sync_dir(self.root)
+        sync_dir(self.root)
         return SpoolEntry(request_id, final, data)
 
     def get(self, request_id: str) -> SpoolEntry | None:
@@ -70,23 +72,8 @@ class Spool:
         return [e for e in entries if e is not None]
 
     def update(self, entry: SpoolEntry) -> None:
-        _write_synced(entry.folder / ".entry.tmp", json.dumps(entry.data).encode())
+        write_synced(entry.folder / ".entry.tmp", json.dumps(entry.data).encode())
         os.replace(entry.folder / ".entry.tmp", entry.folder / ENTRY_FILE)
 
     def remove(self, request_id: str) -> None:
         shutil.rmtree(self.root / request_id, ignore_errors=True)
-
-
-def _write_synced(path: Path, payload: bytes) -> None:
-    with open(path, "wb") as out:
-        out.write(payload)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

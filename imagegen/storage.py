@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
+import threading
 import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from imagegen.errors import InvalidRequest, NotFound, StorageError
+from imagegen.files import sync_dir, write_synced
 from imagegen.settings import Settings
 
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -79,12 +80,9 @@ class LocalStore:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
+            staging = path.with_name(f".tmp-{path.name}-{os.getpid()}-{threading.get_ident()}")
+            write_synced(staging, data)
+            os.replace(staging, path)
         except OSError as exc:
             raise StorageError(f"Could not write {key} to {self.root} ({exc}).") from exc
 
@@ -93,7 +91,7 @@ class LocalStore:
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            staging = target.with_name(f".tmp-{target.name}-{os.getpid()}")
+            staging = target.with_name(f".tmp-{target.name}-{os.getpid()}-{threading.get_ident()}")
             staging.unlink(missing_ok=True)
             try:
                 os.link(path, staging)
@@ -101,7 +99,7 @@ class LocalStore:
                 self.put(key, Path(path).read_bytes(), content_type, cache_control)
                 return
             os.replace(staging, target)
-            _sync_dir(target.parent)
+            sync_dir(target.parent)
         except OSError as exc:
             raise StorageError(f"Could not write {key} to {self.root} ({exc}).") from exc
 
@@ -192,14 +190,6 @@ class S3Store:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
         )
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_object_store(settings: Settings) -> ObjectStore:
