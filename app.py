@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import runtime
+from ui import runtime, widgets
 from ui.identity import current_viewer
 
 st.set_page_config(page_title="imagegen", page_icon=":frame_with_picture:", layout="wide")
@@ -19,7 +19,7 @@ if viewer.is_admin:
     pages["pages/admin.py"] = st.Page("pages/admin.py", title="Admin", icon=":material/monitoring:")
 
 with st.sidebar:
-    st.caption(f"Signed in as **{viewer.name}**" + (" (admin)" if viewer.is_admin else ""))
+    st.caption(f"Signed in as **{widgets.plain(viewer.name)}**" + (" (admin)" if viewer.is_admin else ""))
     if settings.provider == "offline":
         st.info("Offline mode: images are local placeholders at $0. Set OPENAI_API_KEY for real renders.")
     if settings.auth == "oidc":

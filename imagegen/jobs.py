@@ -179,7 +179,15 @@ class JobRunner:
         return self.studio.settings.previews_dir / job_id
 
     def _heartbeat(self) -> None:
+        beats = 0
         while not self._stop.wait(HEARTBEAT_SECONDS):
+            beats += 1
+            if beats % round(STALE_SECONDS / HEARTBEAT_SECONDS) == 0:
+                # A process that died after this one started leaves jobs only a later sweep can settle.
+                try:
+                    self.recover()
+                except Exception:
+                    log.exception("periodic job recovery failed")
             with self._lock:
                 running = list(self._running)
             if running:

@@ -51,18 +51,21 @@ def detail(key: str) -> None:
     except ImagegenError as exc:
         st.error(exc.message)
         return
-    st.image(library.url(record, "key") or library.original(record))
-    st.markdown(f"**Prompt:** {record['prompt']}")
-    st.markdown("**Directed prompt (what was sent):**")
-    st.code(record["directed_prompt"], language=None, wrap_lines=True)
-    if record.get("revised_prompt"):
-        st.markdown(f"**Revised by the model:** {record['revised_prompt']}")
-    st.caption(
-        f"{record['preset']} · {record['model']} · {record['size']} · {record['quality']} · "
-        f"{widgets.usd(record.get('cost_usd') or 0)} · by {record['user']} · {record['created_at'][:19].replace('T', ' ')} UTC"
-    )
-    if record.get("pending"):
-        st.warning("Not uploaded to storage yet: kept on the server and uploaded at the next reconcile.")
+    picture, about = st.columns([3, 2])
+    picture.image(library.url(record, "key") or library.original(record), use_container_width=True)
+    with about:
+        st.markdown(f"**Prompt:** {widgets.plain(record['prompt'])}")
+        st.markdown("**Directed prompt (what was sent):**")
+        st.code(record["directed_prompt"], language=None, wrap_lines=True)
+        if record.get("revised_prompt"):
+            st.markdown(f"**Revised by the model:** {widgets.plain(record['revised_prompt'])}")
+        st.caption(
+            f"{record['preset']} · {record['model']} · {record['size']} · {record['quality']} · "
+            f"{widgets.usd(record.get('cost_usd') or 0)} · by {widgets.plain(record['user'])} · "
+            f"{record['created_at'][:19].replace('T', ' ')} UTC"
+        )
+        if record.get("pending"):
+            st.warning("Not uploaded to storage yet: kept on the server and uploaded at the next reconcile.")
     download, reuse, remove = st.columns(3)
     download.download_button(
         "Download original",
@@ -118,7 +121,7 @@ else:
         with columns[index % 4]:
             url = library.url(item)
             st.image(url or library.thumbnail(item), use_container_width=True)
-            st.caption(f"{item['prompt'][:60]} · {item['user']}")
+            st.caption(f"{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")
             if st.button("Open", key=f"open-{item['key']}"):
                 state["gallery_open"] = item["key"]
     if next_token and st.button("Load more"):

@@ -184,7 +184,7 @@ def show_result(job) -> None:
                 key=f"download-{key}",
             )
     if result.get("revised_prompt"):
-        st.caption(f"The model revised the prompt to: {result['revised_prompt']}")
+        st.caption(f"The model revised the prompt to: {widgets.plain(result['revised_prompt'])}")
     if result.get("pending_upload"):
         st.warning("Storage is unreachable: the image is kept on this server and uploads automatically later.")
     st.caption(

@@ -164,7 +164,7 @@ def test_a_non_admin_has_no_admin_page_and_cannot_open_it(env):
     env.setenv("IMAGEGEN_AUTH", "proxy")
     env.setenv("IMAGEGEN_ADMINS", "boss@example.com")
     at = app(user={"email": "bob@example.com"})
-    assert "Signed in as **bob@example.com**" in texts(at) and "(admin)" not in texts(at)
+    assert "Signed in as **bob@example\\.com**" in texts(at) and "(admin)" not in texts(at)
     with pytest.raises(ValueError, match="Known pages: .*generate.*gallery.py'\\]"):
         at.switch_page("pages/admin.py")
     assert not any(m.label == "Spent today" for m in at.metric)
@@ -243,3 +243,12 @@ def test_no_page_shows_the_api_key(env, fake_openai):
         assert not at.exception
         rendered = str(at._tree)
         assert "sk-very-secret-key" not in rendered
+
+
+def test_prompts_are_shown_as_text_never_as_markdown(env):
+    studio = Studio(Settings.from_env())
+    studio.generate(GenerationRequest("![tracker](http://example.com/t.png) **bold**", raw=True), "ann")
+    at = app()
+    at.switch_page("pages/gallery.py").run()
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("\\!\\[tracker\\]\\(http\\://example\\.com/t\\.png\\) \\*\\*bold") for c in captions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import time
 from typing import Any
 
@@ -47,6 +48,14 @@ def directed_prompt(directed: DirectedPrompt, limit: int) -> None:
     added = len(directed.additions)
     dropped = f", {len(directed.dropped)} dropped to fit" if directed.dropped else ""
     st.caption(f"{len(directed.text):,} / {limit:,} characters · {added} keywords added by the Director{dropped}")
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: str) -> str:
+    """User text made inert for st.markdown and st.caption: no links, images, emphasis or HTML."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
 def usd(amount: float) -> str:
