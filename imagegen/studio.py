@@ -227,7 +227,17 @@ class Studio:
             files.append((record["thumb_file"], imaging.make_thumbnail(picture)))
         for record in records:
             record["timings_ms"] = clock.timings()
-        self.spool.write(request.request_id, files, {"records": records, "actual_micros": to_micros(actual)})
+        try:
+            self.spool.write(request.request_id, files, {"records": records, "actual_micros": to_micros(actual)})
+        except OSError as exc:
+            log.exception("spooling %s failed", request.request_id)
+            self.ledger.commit(request.request_id, actual_micros=to_micros(actual), usage=output.usage)
+            failure = StorageError(
+                f"The image was made and paid for, but this server could not save it ({exc.strerror}). "
+                "Ask an admin to free disk space; you were charged."
+            )
+            failure.charged = True
+            raise failure from exc
         clock.lap("spool")
         keys = [r["key"] for r in records]
         # Charged before the upload: from here on a crash leaves a spooled, paid image that reconcile
@@ -403,6 +413,3 @@ class _Clock:
         result = {name: round(seconds * 1000) for name, seconds in self.laps.items()}
         result["total"] = round((time.perf_counter() - self.start) * 1000)
         return result
-
-    def seconds(self) -> dict[str, float]:
-        return dict(self.laps, total=time.perf_counter() - self.start)

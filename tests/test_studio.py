@@ -4,7 +4,7 @@ import json
 import pytest
 from PIL import Image
 
-from imagegen import GenerationRequest, InvalidRequest, LimitReached, Settings, Studio
+from imagegen import GenerationRequest, InvalidRequest, LimitReached, Settings, StorageError, Studio
 
 
 def test_a_generation_keeps_the_image_its_thumbnail_and_full_metadata(studio, data_dir):
@@ -107,4 +107,14 @@ def test_an_unexpected_render_failure_settles_the_reservation(studio):
     with pytest.raises(Exception, match="RuntimeError"):
         studio.generate(GenerationRequest("a fox", request_id="broken-render"), "ann")
     assert studio.ledger.generation("broken-render")["status"] == "ambiguous"
+    assert studio.ledger.check_invariants() == []
+
+
+def test_an_image_that_cannot_be_saved_is_still_charged_and_said_so(studio, data_dir):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "spool").write_text("a file where the spool folder should be")
+    with pytest.raises(StorageError, match="paid for, but this server could not save it") as raised:
+        studio.generate(GenerationRequest("a fox", request_id="unsaveable"), "ann")
+    assert raised.value.charged
+    assert studio.ledger.generation("unsaveable")["status"] == "committed"
     assert studio.ledger.check_invariants() == []
