@@ -40,7 +40,7 @@ test: $(DEV_STAMP) chromium lint
 	$(PY) -m pytest
 
 bench: $(DEV_STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
