@@ -39,6 +39,7 @@ with form:
         debounce=150,
         placeholder="a cyberpunk cat on a neon skateboard",
     )
+    state["g_prompt_value"] = prompt or ""  # kept for when the user comes back from another page
     presets = studio.presets.presets
     preset = st.selectbox("Style preset", list(presets), format_func=lambda p: presets[p].label, key="g_preset")
     st.caption(presets[preset].description)

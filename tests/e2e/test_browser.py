@@ -40,6 +40,7 @@ def test_type_see_the_preview_generate_and_come_back_after_navigating_away(serve
     page.get_by_role("heading", name="Gallery").wait_for()
     page.get_by_role("link", name="Generate").click()
     page.get_by_text("Latest result").wait_for(timeout=30_000)
+    assert prompt_box(page).input_value() == "a lighthouse at dusk"  # the prompt came back too
     page.locator("[data-testid='stImage'] img").first.wait_for()
     assert page.get_by_text(re.compile("Your images left today")).count() >= 1
     assert "4 / 5" in page.locator("[data-testid='stMetric']").nth(1).inner_text()
