@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagegen.errors import ImagegenError, InvalidRequest, LimitReached
+from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.request import GenerationRequest
 from imagegen.studio import Studio
 
@@ -81,12 +81,9 @@ class JobRunner:
     def submit(self, request: GenerationRequest, user: str) -> str:
         """Queue a generation; bad input and an exhausted limit are refused here, before any row."""
         plan = self.studio.plan(request)
-        blocker = self.studio.allowance(user).blocker(plan.request.n, plan.estimated_micros)
-        if blocker:
-            allowance = self.studio.allowance(user)
-            raise LimitReached(
-                blocker, limit="quota" if "quota" in blocker else "budget", remaining=0, resets_at=allowance.resets_at
-            )
+        refusal = self.studio.allowance(user).refusal(plan.request.n, plan.estimated_micros)
+        if refusal is not None:
+            raise refusal
         with self.db.write() as conn:
             created = conn.execute(
                 "INSERT INTO jobs (id, user, status, stage, request, created_at, owner, heartbeat_at) "

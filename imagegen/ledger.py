@@ -71,15 +71,24 @@ class Allowance:
     def budget_usd(self) -> float:
         return to_usd(self.budget_micros)
 
-    def blocker(self, n: int, cost_micros: int) -> str | None:
-        """Which limit a request of n images at this cost would hit, as a sentence; None if it fits."""
-        reset = self.resets_at.strftime("%H:%M %Z on %d %b")
+    def refusal(self, n: int, cost_micros: int) -> LimitReached | None:
+        """The limit a request of n images at this cost would hit, as the error reserve would raise;
+        None if it fits. A preview for the page: only reserve decides."""
+        reset = _clock(self.resets_at)
         if self.images_left < n:
-            return f"Daily image quota reached: {self.images_left} of {self.quota} left today. It resets at {reset}."
+            return LimitReached(
+                f"Daily image quota reached: {self.images_left} of {self.quota} left today. It resets at {reset}.",
+                limit="quota",
+                remaining=self.images_left,
+                resets_at=self.resets_at,
+            )
         if to_usd(cost_micros) > self.budget_left_usd:
-            return (
+            return LimitReached(
                 f"Team budget reached: ${self.budget_left_usd:.2f} of ${self.budget_usd:.2f} left today, "
-                f"this needs ${to_usd(cost_micros):.2f}. It resets at {reset}."
+                f"this needs ${to_usd(cost_micros):.2f}. It resets at {reset}.",
+                limit="budget",
+                remaining=self.budget_left_usd,
+                resets_at=self.resets_at,
             )
         return None
 

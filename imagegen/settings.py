@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -131,8 +132,11 @@ class Settings:
 
 def _normalise_prefix(prefix: str) -> str:
     prefix = prefix.strip().strip("/")
-    if any(part in ("", ".", "..") for part in prefix.split("/")):
-        raise SettingsError("IMAGEGEN_S3_PREFIX must be a plain path such as 'imagegen/'.")
+    parts = prefix.split("/")
+    if any(part in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9._-]+", part) for part in parts):
+        raise SettingsError(
+            "IMAGEGEN_S3_PREFIX must be a plain path of letters, digits, '.', '_' and '-', such as 'imagegen/'."
+        )
     return prefix + "/"
 
 

@@ -28,7 +28,9 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 PRESIGN_SECONDS = 900
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_KEY = re.compile(r"^[a-z0-9/_.-]{1,400}$")
+_KEY_REST = re.compile(
+    r"^[a-z0-9-]{1,60}/[0-9]{13}-[a-z0-9_-]{1,80}/(original\.(png|jpeg|webp)|thumb\.webp|record\.json)$"
+)
 _INVERT_FROM = 10**13
 
 
@@ -59,7 +61,8 @@ def image_folder(prefix: str, user: str, created_at: datetime, image_id: str) ->
 
 def check_key(key: str, prefix: str) -> str:
     """Refuse a key that did not come from this layout (a page parameter, say)."""
-    if not key.startswith(prefix + "users/") or not _KEY.match(key) or ".." in key or "//" in key:
+    root = prefix + "users/"
+    if not key.startswith(root) or not _KEY_REST.match(key[len(root) :]):
         raise NotFound(f"No image at {key!r}.")
     return key
 

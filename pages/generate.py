@@ -5,7 +5,7 @@ import uuid
 import streamlit as st
 from st_keyup import st_keyup
 
-from imagegen import GenerationRequest, ImagegenError, InvalidRequest, LimitReached
+from imagegen import GenerationRequest, ImagegenError, InvalidRequest
 from ui import runtime, widgets
 from ui.identity import viewer
 
@@ -119,13 +119,15 @@ with preview:
     cost.metric("Estimated cost", widgets.usd(estimate) if plan else "-")
     images.metric("Your images left today", f"{allowance.images_left} / {allowance.quota}")
     st.metric("Team budget left", f"{widgets.usd(allowance.budget_left_usd)} / {widgets.usd(allowance.budget_usd)}")
-    blocker = allowance.blocker(request.n, plan.estimated_micros if plan else 0)
-    if blocker:
-        st.error(blocker)
+    refusal = allowance.refusal(request.n, plan.estimated_micros if plan else 0)
+    if refusal is not None:
+        st.error(refusal.message)
     if studio.settings.provider == "offline":
         st.caption("Offline renderer: a local placeholder image, $0. Configure OPENAI_API_KEY for real renders.")
 
-    clicked = st.button("Generate", type="primary", disabled=plan is None or bool(blocker), use_container_width=True)
+    clicked = st.button(
+        "Generate", type="primary", disabled=plan is None or refusal is not None, use_container_width=True
+    )
 
 if clicked and plan is not None:
     existing = runner.job(request.request_id)
@@ -135,8 +137,6 @@ if clicked and plan is not None:
         request = request.with_stable_id(me.name, state["generate_nonce"])
     try:
         runner.submit(request, me.name)
-    except LimitReached as exc:
-        st.error(exc.message)
     except ImagegenError as exc:
         st.error(exc.message)
 

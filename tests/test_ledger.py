@@ -238,3 +238,15 @@ def test_a_64_way_burst_against_the_team_budget_admits_exactly_what_fits(tmp_pat
     ledger = make_ledger(path, **settings_kw)
     assert ledger.check_invariants() == []
     assert ledger.allowance("x").in_flight_micros == 500_000
+
+
+def test_the_allowance_previews_which_limit_a_request_would_hit(tmp_path):
+    ledger = make_ledger(tmp_path / "l.db", daily_quota=2, daily_budget_usd=Decimal("0.10"))
+    reserve(ledger, "one", micros=50_000)
+    allowance = ledger.allowance("ann")
+    assert allowance.images_left == 1 and allowance.budget_left_usd == pytest.approx(0.05)
+    assert allowance.refusal(1, 50_000) is None
+    over_quota = allowance.refusal(2, 0)
+    assert over_quota.limit == "quota" and "1 of 2 left today" in over_quota.message
+    over_budget = allowance.refusal(1, 60_000)
+    assert over_budget.limit == "budget" and "$0.05 of $0.10 left" in over_budget.message

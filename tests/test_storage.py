@@ -192,3 +192,12 @@ def test_a_process_killed_between_the_answer_and_the_upload_loses_nothing(data_d
     assert item["prompt"] == "a paid fox" and not item["pending"]
     assert studio.library.original(item)
     assert studio.ledger.check_invariants() == []
+
+
+def test_a_custom_prefix_with_capitals_still_finds_its_images(offline_settings):
+    studio = Studio(Settings(**{**offline_settings.__dict__, "s3_prefix": "Team/Images/"}))
+    result = studio.generate(GenerationRequest("a fox"), "ann")
+    assert result.image_key.startswith("Team/Images/users/")
+    assert studio.library.record(result.image_key)["prompt"] == "a fox"
+    with pytest.raises(NotFound):
+        studio.library.record(result.image_key.replace("original.png", "../../../etc/passwd"))
