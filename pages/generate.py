@@ -145,25 +145,20 @@ active = [j for j in jobs if j.active]
 
 
 @st.fragment(run_every=0.5 if active else None)
-def show_jobs() -> None:
-    current = runner.jobs_for(me.name, limit=4)
-    running = [j for j in current if j.active]
+def show_running_jobs() -> None:
+    """Polls the database while jobs run; the whole page reruns when the last one ends."""
+    running = [j for j in runner.jobs_for(me.name, limit=4) if j.active]
     for job in running:
         widgets.job_status(job, studio.ledger.median_render_seconds(job.request.model, job.request.quality or ""))
-    finished = next((j for j in current if not j.active), None)
-    if running and not active:
-        st.rerun()  # a job started elsewhere: poll from now on
-    if active and not running:
-        st.rerun(scope="app")  # the last job just finished: refresh the quota and the result
-    if finished is not None:
-        show_result(finished)
+    if bool(running) != bool(active):
+        st.rerun(scope="app")  # one started elsewhere, or the last one finished: quota and result change
 
 
 def show_result(job) -> None:
     st.divider()
     if job.status == "failed":
-        charged = "You may have been charged." if job.charged else "You were not charged."
-        st.error(f"{job.error} {'' if 'charged' in (job.error or '') else charged}")
+        st.error(job.error)
+        st.caption("You may have been charged for this request." if job.charged else "You were not charged.")
         return
     result = job.result or {}
     st.subheader("Latest result")
@@ -175,11 +170,12 @@ def show_result(job) -> None:
         except ImagegenError:
             columns[index % len(columns)].warning("This image was deleted from the gallery.")
             continue
+        original = studio.library.original(record)
         with columns[index % len(columns)]:
-            st.image(studio.library.original(record), caption=widgets.result_caption(result), width=560)
+            st.image(original, caption=widgets.result_caption(result), width=560)
             st.download_button(
                 "Download",
-                studio.library.original(record),
+                original,
                 file_name=key.rsplit("/", 2)[-2] + "." + record["format"],
                 mime=f"image/{record['format']}",
                 key=f"download-{key}",
@@ -201,4 +197,7 @@ def show_result(job) -> None:
         st.switch_page("pages/gallery.py")
 
 
-show_jobs()
+show_running_jobs()
+latest = next((j for j in jobs if not j.active), None)
+if latest is not None:
+    show_result(latest)

@@ -252,3 +252,19 @@ def test_prompts_are_shown_as_text_never_as_markdown(env):
     at.switch_page("pages/gallery.py").run()
     captions = [c.value for c in at.caption]
     assert any(c.startswith("\\!\\[tracker\\]\\(http\\://example\\.com/t\\.png\\) \\*\\*bold") for c in captions)
+
+
+def test_a_failed_generation_says_what_happened_and_that_nothing_was_charged(env, fake_openai):
+    env.setenv("OPENAI_API_KEY", "sk-test")
+    env.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    fake_openai.default = "content_policy"
+    at = app("something the policy refuses")
+    assert "Estimated cost" in [m.label for m in at.metric] and metric(at, "Estimated cost") != "$0.00"
+    at.button[0].click().run()
+    deadline = time.time() + 20
+    while time.time() < deadline and not at.error:
+        time.sleep(0.1)
+        at.run()
+    assert "content policy" in at.error[0].value
+    assert "You were not charged." in texts(at)
+    assert metric(at, "Your images left today") == "5 / 5"
