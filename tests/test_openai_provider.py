@@ -96,12 +96,20 @@ def test_provider_failures_become_the_engines_errors_and_refunds(openai_studio, 
     assert openai_studio.ledger.check_invariants() == []
 
 
-def test_a_slow_answer_past_the_timeout_is_ambiguous(openai_studio, fake_openai):
+def test_a_429_is_retried_at_most_three_times_in_all(openai_studio, fake_openai):
+    fake_openai.default = "429"
+    with pytest.raises(RateLimited):
+        openai_studio.generate(gpt(), "ann")
+    assert len(fake_openai.requests) == 3
+
+
+def test_a_slow_answer_past_the_timeout_is_ambiguous_and_never_sent_twice(openai_studio, fake_openai):
     fake_openai.default = "slow"
     fake_openai.slow_seconds = 1.5
     with pytest.raises(ProviderTimeout) as raised:
         openai_studio.generate(dalle(request_id="slow-request"), "ann")
     assert raised.value.charged
+    assert len(fake_openai.requests) == 1  # a second request could be billed a second time
     row = openai_studio.ledger.generation("slow-request")
     assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] == 40000
     allowance = openai_studio.allowance("ann")

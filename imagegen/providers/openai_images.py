@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +30,8 @@ from imagegen.settings import Settings
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 30.0
 PARTIAL_IMAGES = 2
+ATTEMPTS = 3
+MAX_RETRY_DELAY = 20.0
 CONTENT_CODES = {"content_policy_violation", "moderation_blocked", "content_filter"}
 
 
@@ -42,12 +45,20 @@ class OpenAIImages:
 
     def render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput:
         params = self._params(job)
-        try:
-            if job.spec.streams_partials:
-                return self._render_streaming(params, on_partial)
-            response = self.client.images.generate(**params)
-        except openai.APIError as exc:
-            raise translate_error(exc) from exc
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                if job.spec.streams_partials:
+                    return self._render_streaming(params, on_partial)
+                response = self.client.images.generate(**params)
+                break
+            except (openai.RateLimitError, openai.InternalServerError) as exc:
+                # The service answered "not now": nothing was rendered or billed, so asking again is safe.
+                if attempt == ATTEMPTS:
+                    raise translate_error(exc) from exc
+                time.sleep(_retry_delay(exc, attempt))
+            except openai.APIError as exc:
+                # Timeouts and dropped connections are not retried: the first request may still be billed.
+                raise translate_error(exc) from exc
         images = [RenderedImage(self._image_bytes(item), item.revised_prompt) for item in response.data or []]
         return RenderOutput(images=images, usage=_usage(response.usage))
 
@@ -157,6 +168,18 @@ def _error_message(exc: openai.APIError) -> str:
     return str(inner.get("message") or exc.message)[:300]
 
 
+def _retry_delay(exc: openai.APIStatusError, attempt: int) -> float:
+    headers = exc.response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return min(MAX_RETRY_DELAY, float(headers["retry-after-ms"]) / 1000)
+        if "retry-after" in headers:
+            return min(MAX_RETRY_DELAY, float(headers["retry-after"]))
+    except ValueError:
+        pass
+    return min(MAX_RETRY_DELAY, 0.5 * 2 ** (attempt - 1))
+
+
 def _b64(data: str) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
@@ -181,6 +204,7 @@ def _make_openai(settings: Settings) -> OpenAIImages:
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url or None,
         timeout=settings.provider_timeout,
+        max_retries=0,  # retried here, only where a retry cannot bill twice
     )
     return OpenAIImages(client, trusted_hosts=_hosts(settings.openai_base_url))
 
@@ -192,6 +216,7 @@ def _make_azure(settings: Settings) -> OpenAIImages:
         api_key=settings.azure_api_key,
         api_version=settings.openai_api_version or "2025-04-01-preview",
         timeout=settings.provider_timeout,
+        max_retries=0,
     )
     provider = OpenAIImages(client, trusted_hosts=_hosts(settings.azure_endpoint))
     provider.name = "azure"
