@@ -268,3 +268,21 @@ def test_a_failed_generation_says_what_happened_and_that_nothing_was_charged(env
     assert "content policy" in at.error[0].value
     assert "You were not charged." in texts(at)
     assert metric(at, "Your images left today") == "5 / 5"
+
+
+def test_oidc_asks_for_sign_in_then_knows_the_user(env):
+    env.setenv("IMAGEGEN_AUTH", "oidc")
+    env.setenv("IMAGEGEN_ADMINS", "ann@example.com")
+    signed_out = app(user={"is_logged_in": False})
+    assert [b.label for b in signed_out.button] == ["Sign in"]
+    assert not signed_out.metric
+    signed_in = app(user={"is_logged_in": True, "email": "ann@example.com"})
+    assert "Signed in as **ann@example\\.com** (admin)" in texts(signed_in)
+    assert "Sign out" in [b.label for b in signed_in.button]
+
+
+def test_a_proxy_without_an_identity_header_gets_no_studio(env):
+    env.setenv("IMAGEGEN_AUTH", "proxy")
+    at = app(user={})
+    assert "No user identity reached the studio" in texts(at)
+    assert not at.metric
