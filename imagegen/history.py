@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -14,9 +16,10 @@ from imagegen.db import Database
 from imagegen.errors import InvalidRequest, NotFound, StorageError
 from imagegen.request import CONTENT_TYPES
 from imagegen.spool import Spool
-from imagegen.storage import IMMUTABLE, NO_CACHE, ObjectStore, check_key
+from imagegen.storage import IMMUTABLE, NO_CACHE, PRESIGN_SECONDS, ObjectStore, check_key
 
 PAGE_SIZE = 24
+URL_CACHE_SIZE = 10_000
 RECORD_FILE = "record.json"
 
 
@@ -43,6 +46,8 @@ class Library:
         self.db = db
         self.prefix = prefix
         self.spool = spool
+        self._urls: dict[str, tuple[str, float]] = {}
+        self._urls_lock = threading.Lock()
 
     # -- keeping ---------------------------------------------------------------------------------
 
@@ -119,10 +124,25 @@ class Library:
         return self.store.get(key)
 
     def url(self, record: dict[str, Any], which: str = "thumb_key") -> str | None:
-        """A short-lived URL the browser can load straight from S3; None when bytes must be served."""
+        """A short-lived URL the browser can load straight from S3; None when bytes must be served.
+
+        The same URL is handed out while most of its life remains, so a page that reruns does not make
+        the browser download every thumbnail again under a new signature."""
         if record.get("pending"):
             return None
-        return self.store.url(record[which])
+        key = record[which]
+        now = time.time()
+        with self._urls_lock:
+            cached = self._urls.get(key)
+        if cached is not None and cached[1] - now > PRESIGN_SECONDS / 3:
+            return cached[0]
+        url = self.store.url(key, PRESIGN_SECONDS)
+        if url is not None:
+            with self._urls_lock:
+                if len(self._urls) >= URL_CACHE_SIZE:
+                    self._urls.clear()
+                self._urls[key] = (url, now + PRESIGN_SECONDS)
+        return url
 
     # -- changing --------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ with left:
                 color="model:N",
                 tooltip=["day", "model", alt.Tooltip("spend_usd", format="$.4f"), "images"],
             ),
-            use_container_width=True,
+            width="stretch",
         )
     else:
         st.caption("No spend yet.")
@@ -57,7 +57,7 @@ with right:
                 y=alt.Y("user:N", sort="-x", title=None),
                 tooltip=["user", alt.Tooltip("spend_usd", format="$.4f"), "images"],
             ),
-            use_container_width=True,
+            width="stretch",
         )
     else:
         st.caption("No spend yet.")
@@ -85,7 +85,7 @@ with left:
                 ),
                 tooltip=["user", "part", "images"],
             ),
-            use_container_width=True,
+            width="stretch",
         )
     else:
         st.caption("Nobody has generated today.")
@@ -95,7 +95,7 @@ with right:
     if len(per_preset):
         st.altair_chart(
             alt.Chart(per_preset).mark_bar().encode(x="renders:Q", y=alt.Y("preset:N", sort="-x", title=None)),
-            use_container_width=True,
+            width="stretch",
         )
     else:
         st.caption("No renders yet.")
@@ -111,13 +111,13 @@ if len(timing):
             y=alt.Y("model:N", title=None),
             tooltip=["model", "renders", alt.Tooltip("median_s", format=".2f"), alt.Tooltip("p90_s", format=".2f")],
         ),
-        use_container_width=True,
+        width="stretch",
     )
 else:
     st.caption("No renders yet.")
 
 st.subheader("Recent generations")
-st.dataframe(analytics.recent(50), use_container_width=True, hide_index=True)
+st.dataframe(analytics.recent(50), width="stretch", hide_index=True)
 
 st.subheader("Limits")
 quota_form, budget_form = st.columns(2)
@@ -148,11 +148,11 @@ with budget_form, st.form("budget"):
 overrides = studio.ledger.quota_overrides()
 if overrides:
     st.caption("Quotas set by an admin")
-    st.dataframe(overrides, hide_index=True, use_container_width=True)
+    st.dataframe(overrides, hide_index=True, width="stretch")
 changes = studio.ledger.limit_changes(20)
 if changes:
     st.caption("Recent limit changes")
-    st.dataframe(changes, hide_index=True, use_container_width=True)
+    st.dataframe(changes, hide_index=True, width="stretch")
 
 st.subheader("Export the log")
 first, last = st.columns(2)

@@ -52,7 +52,7 @@ def detail(key: str) -> None:
         st.error(exc.message)
         return
     picture, about = st.columns([3, 2])
-    picture.image(library.url(record, "key") or library.original(record), use_container_width=True)
+    picture.image(library.url(record, "key") or library.original(record), width="stretch")
     with about:
         st.markdown(f"**Prompt:** {widgets.plain(record['prompt'])}")
         st.markdown("**Directed prompt (what was sent):**")
@@ -120,7 +120,7 @@ else:
     for index, item in enumerate(items):
         with columns[index % 4]:
             url = library.url(item)
-            st.image(url or library.thumbnail(item), use_container_width=True)
+            st.image(url or library.thumbnail(item), width="stretch")
             st.caption(f"{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")
             if st.button("Open", key=f"open-{item['key']}"):
                 state["gallery_open"] = item["key"]

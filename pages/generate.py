@@ -125,9 +125,7 @@ with preview:
     if studio.settings.provider == "offline":
         st.caption("Offline renderer: a local placeholder image, $0. Configure OPENAI_API_KEY for real renders.")
 
-    clicked = st.button(
-        "Generate", type="primary", disabled=plan is None or refusal is not None, use_container_width=True
-    )
+    clicked = st.button("Generate", type="primary", disabled=plan is None or refusal is not None, width="stretch")
 
 if clicked and plan is not None:
     existing = runner.job(request.request_id)
