@@ -140,6 +140,7 @@ if clicked and plan is not None:
 
 jobs = runner.jobs_for(me.name, limit=4)
 active = [j for j in jobs if j.active]
+drawn_allowance = allowance
 
 
 @st.fragment(run_every=0.5 if active else None)
@@ -148,8 +149,8 @@ def show_running_jobs() -> None:
     running = [j for j in runner.jobs_for(me.name, limit=4) if j.active]
     for job in running:
         widgets.job_status(job, studio.ledger.median_render_seconds(job.request.model, job.request.quality or ""))
-    if bool(running) != bool(active):
-        st.rerun(scope="app")  # one started elsewhere, or the last one finished: quota and result change
+    if bool(running) != bool(active) or studio.allowance(me.name) != drawn_allowance:
+        st.rerun(scope="app")  # a job started, reserved or ended: what is left and the result changed
 
 
 def show_result(job) -> None:

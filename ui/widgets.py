@@ -59,7 +59,7 @@ def plain(text: str) -> str:
 
 
 def usd(amount: float) -> str:
-    return f"${amount:,.4f}" if 0 < amount < 0.01 else f"${amount:,.2f}"
+    return f"${amount:,.4f}" if 0 < amount < 0.1 else f"${amount:,.2f}"
 
 
 def job_status(job: Job, eta_seconds: float | None) -> None:
@@ -67,27 +67,28 @@ def job_status(job: Job, eta_seconds: float | None) -> None:
     now = time.time()
     stage = STAGE_LABELS.get(job.stage, job.stage.capitalize())
     elapsed = job.elapsed(now)
-    with st.status(f"{stage}... {elapsed:.0f}s", expanded=True, state="running"):
-        seen = {s["stage"]: s for s in job.stages}
-        start = job.started_at or job.created_at
-        for name in STAGES:
-            mark = seen.get(name)
-            if mark is None:
-                st.markdown(f":grey[○ {STAGE_LABELS[name]}]")
-            elif name == job.stage:
-                st.markdown(f"**◐ {STAGE_LABELS[name]}** · started at {mark['at'] - start:.1f}s")
-            else:
-                st.markdown(f"✓ {STAGE_LABELS[name]} · at {mark['at'] - start:.1f}s")
-        if eta_seconds:
-            left = max(0.0, eta_seconds - elapsed)
-            st.progress(
-                min(1.0, elapsed / eta_seconds), text=f"Usually takes about {eta_seconds:.0f}s · ~{left:.0f}s left"
-            )
+    # Not a `with` block: leaving one marks the status complete, and this one is still running.
+    status = st.status(f"{stage}... {elapsed:.0f}s", expanded=True, state="running")
+    seen = {s["stage"]: s for s in job.stages}
+    start = job.started_at or job.created_at
+    for name in STAGES:
+        mark = seen.get(name)
+        if mark is None:
+            status.markdown(f":grey[○ {STAGE_LABELS[name]}]")
+        elif name == job.stage:
+            status.markdown(f"**◐ {STAGE_LABELS[name]}** · started at {mark['at'] - start:.1f}s")
         else:
-            st.caption(f"Elapsed {elapsed:.1f}s · no timing history for this model yet")
-        partial = job.latest_partial()
-        if partial is not None:
-            st.image(partial.read_bytes(), caption=f"Preview {job.partials}", width=256)
+            status.markdown(f"✓ {STAGE_LABELS[name]} · at {mark['at'] - start:.1f}s")
+    if eta_seconds:
+        left = max(0.0, eta_seconds - elapsed)
+        status.progress(
+            min(1.0, elapsed / eta_seconds), text=f"Usually takes about {eta_seconds:.0f}s · ~{left:.0f}s left"
+        )
+    else:
+        status.caption(f"Elapsed {elapsed:.1f}s · no timing history for this model yet")
+    partial = job.latest_partial()
+    if partial is not None:
+        status.image(partial.read_bytes(), caption=f"Preview {job.partials}", width=256)
 
 
 def result_caption(result: dict[str, Any]) -> str:
