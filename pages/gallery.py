@@ -1,6 +1,6 @@
 """Gallery: the team's images newest first, filtered, inspected, downloaded, re-run or deleted."""
 
-from datetime import date, timedelta
+from datetime import date
 
 import streamlit as st
 
@@ -26,10 +26,11 @@ with st.container(border=True):
     preset = preset_col.selectbox("Preset", ["Any", *presets], key="gal_preset")
     text_col, dates_col = st.columns([2, 2])
     text = text_col.text_input("Search the prompts", key="gal_text", placeholder="cat, neon, watercolor...")
-    today = date.today()
-    dates = dates_col.date_input("Dates", value=(today - timedelta(days=365), today), key="gal_dates")
+    dates = dates_col.date_input("Dates (any when empty)", value=[], key="gal_dates", max_value=date.today())
 
-since, until = dates if isinstance(dates, tuple) and len(dates) == 2 else (None, None)
+# A range being picked has one date until the second click: filter from it meanwhile.
+since = dates[0] if len(dates) >= 1 else None
+until = dates[1] if len(dates) == 2 else None
 filters = HistoryFilter(
     user=me.name if mine else ("" if user == "Anyone" else user),
     model="" if model == "Any" else model,
@@ -115,7 +116,8 @@ if not items:
     else:
         st.info("No image matches these filters.")
 else:
-    st.caption(f"{library.count(filters):,} images")
+    total = library.count(filters)
+    st.caption(f"{total:,} image{'' if total == 1 else 's'}")
     columns = st.columns(4)
     for index, item in enumerate(items):
         with columns[index % 4]:

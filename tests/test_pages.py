@@ -286,3 +286,20 @@ def test_a_proxy_without_an_identity_header_gets_no_studio(env):
     at = app(user={})
     assert "No user identity reached the studio" in texts(at)
     assert not at.metric
+
+
+def test_the_gallery_filters_by_text_user_and_mine(env):
+    studio = Studio(Settings.from_env())
+    studio.generate(GenerationRequest("a castle on a hill"), "ann")
+    studio.generate(GenerationRequest("a teapot"), "ann")
+    studio.generate(GenerationRequest("a castle in the sea"), "bob")
+    at = app()
+    at.switch_page("pages/gallery.py").run()
+    assert "3 images" in texts(at) and len(at.get("image")) == 3
+    at.text_input(key="gal_text").set_value("castle").run()
+    assert "2 images" in texts(at)
+    at.selectbox(key="gal_user").set_value("bob").run()
+    assert "1 image" in texts(at).splitlines()
+    at.selectbox(key="gal_user").set_value("Anyone").run()
+    at.button_group(key="gal_scope").set_value("Mine").run()
+    assert "1 image" in texts(at).splitlines()  # ann's castle
