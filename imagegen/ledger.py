@@ -424,11 +424,12 @@ class Ledger:
         rows = self.db.query("SELECT * FROM generations WHERE id = ?", (request_id,))
         return dict(rows[0]) if rows else None
 
-    def median_render_seconds(self, model: str, quality: str, recent: int = 50) -> float | None:
-        """The median render time of the last `recent` successful generations of this model and quality."""
+    def median_seconds(self, model: str, quality: str, recent: int = 50) -> float | None:
+        """How long the last `recent` successful generations of this model and quality took, start to
+        finish (the median): the page's ETA."""
         rows = self.db.query(
-            "SELECT render_ms FROM (SELECT render_ms FROM generations WHERE model = ? AND quality = ? "
-            "AND status = 'committed' AND render_ms IS NOT NULL ORDER BY created_at DESC LIMIT ?) ORDER BY render_ms",
+            "SELECT total_ms FROM (SELECT total_ms FROM generations WHERE model = ? AND quality = ? "
+            "AND status = 'committed' AND total_ms IS NOT NULL ORDER BY created_at DESC LIMIT ?) ORDER BY total_ms",
             (model, quality, recent),
         )
         if not rows:

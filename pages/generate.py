@@ -148,7 +148,8 @@ def show_running_jobs() -> None:
     """Polls the database while jobs run; the whole page reruns when the last one ends."""
     running = [j for j in runner.jobs_for(me.name, limit=4) if j.active]
     for job in running:
-        widgets.job_status(job, studio.ledger.median_render_seconds(job.request.model, job.request.quality or ""))
+        asked = studio.resolve(job.request)
+        widgets.job_status(job, studio.ledger.median_seconds(asked.model, asked.quality))
     if bool(running) != bool(active) or studio.allowance(me.name) != drawn_allowance:
         st.rerun(scope="app")  # a job started, reserved or ended: what is left and the result changed
 

@@ -250,3 +250,19 @@ def test_the_allowance_previews_which_limit_a_request_would_hit(tmp_path):
     assert over_quota.limit == "quota" and "1 of 2 left today" in over_quota.message
     over_budget = allowance.refusal(1, 60_000)
     assert over_budget.limit == "budget" and "$0.05 of $0.10 left" in over_budget.message
+
+
+def test_the_eta_is_the_median_duration_of_recent_generations_of_that_model_and_quality(tmp_path):
+    ledger = make_ledger(tmp_path / "l.db", daily_quota=100)
+    assert ledger.median_seconds("flare", "medium") is None
+    for index, total in enumerate((9000, 11000, 30000, 10000)):
+        ledger.reserve(
+            request_id=f"r{index}", user="ann", n=1, estimated_micros=0, details={"model": "flare", "quality": "medium"}
+        )
+        ledger.commit(f"r{index}", actual_micros=0, timings_ms={"render": total - 500, "total": total})
+    ledger.reserve(
+        request_id="other", user="ann", n=1, estimated_micros=0, details={"model": "flare", "quality": "high"}
+    )
+    ledger.commit("other", actual_micros=0, timings_ms={"total": 60000})
+    assert ledger.median_seconds("flare", "medium") == pytest.approx(10.5)
+    assert ledger.median_seconds("flare", "high") == pytest.approx(60.0)
