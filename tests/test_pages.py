@@ -78,16 +78,23 @@ def test_generating_shows_the_result_and_spends_the_quota(env):
 
 def test_the_status_shows_each_stage_while_rendering(env):
     env.setenv("IMAGEGEN_OFFLINE_DELAY", "2")
+    ledger = Studio(Settings.from_env()).ledger
+    ledger.reserve(
+        request_id="earlier1", user="bob", n=1, estimated_micros=0, details={"model": "offline", "quality": "auto"}
+    )
+    ledger.commit("earlier1", actual_micros=0, timings_ms={"total": 5000})
     at = app("a slow fox")
     at.button[0].click().run()
     seen = set()
     deadline = time.time() + 20
     while time.time() < deadline and "Latest result" not in texts(at):
         seen |= {line for line in texts(at).splitlines() if "Directing" in line or "Rendering" in line}
+        seen |= {p.text for p in at.get("progress")}
         time.sleep(0.2)
         at.run()
     assert any("✓ Directing" in s for s in seen)
     assert any("◐ Rendering" in s for s in seen)
+    assert any("Usually takes about 5s" in s for s in seen)
     assert "Latest result" in texts(at)
 
 
