@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ class Job:
     charged: bool | None = None
     partials: int = 0
     preview_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:

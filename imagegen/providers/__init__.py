@@ -31,11 +31,6 @@ def make_provider(settings: Settings) -> Provider:
     return factory(settings)
 
 
-def provider_names() -> list[str]:
-    _load_builtins()
-    return sorted(_REGISTRY)
-
-
 def _load_builtins() -> None:
     from imagegen.providers import offline, openai_images  # noqa: F401  (registration on import)
 
@@ -47,6 +42,5 @@ __all__ = [
     "RenderOutput",
     "RenderedImage",
     "make_provider",
-    "provider_names",
     "register",
 ]
