@@ -43,7 +43,7 @@ class Database:
                 )
                 conn.row_factory = sqlite3.Row
                 conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-                conn.execute("PRAGMA journal_mode=WAL")
+                _use_wal(conn, self.busy_timeout_ms / 1000)
                 conn.execute("PRAGMA synchronous=NORMAL")
             except (sqlite3.Error, OSError) as exc:
                 raise LedgerUnavailable(f"The database at {self.path} cannot be opened ({exc}).") from exc
@@ -110,6 +110,21 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    # Switching a new file to WAL takes a lock that SQLite's busy handler does not wait for: when two
+    # connections open a fresh database at once, one of them is told "locked" and must ask again.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _unavailable(exc: sqlite3.Error) -> str:

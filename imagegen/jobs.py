@@ -179,11 +179,14 @@ class JobRunner:
         while not self._stop.wait(HEARTBEAT_SECONDS):
             beats += 1
             if beats % round(STALE_SECONDS / HEARTBEAT_SECONDS) == 0:
-                # A process that died after this one started leaves jobs only a later sweep can settle.
+                # A process that died after this one started leaves jobs only a later sweep can settle,
+                # and images kept while storage was down wait here until it is back.
                 try:
                     self.recover()
+                    if self.studio.spool.pending():
+                        self.studio.reconcile()
                 except Exception:
-                    log.exception("periodic job recovery failed")
+                    log.exception("periodic recovery failed")
             with self._lock:
                 running = list(self._running)
             if running:

@@ -228,7 +228,9 @@ class Studio:
         for record in records:
             record["timings_ms"] = clock.timings()
         try:
-            self.spool.write(request.request_id, files, {"records": records, "actual_micros": to_micros(actual)})
+            entry = self.spool.write(
+                request.request_id, files, {"records": records, "actual_micros": to_micros(actual)}
+            )
         except OSError as exc:
             log.exception("spooling %s failed", request.request_id)
             self.ledger.commit(request.request_id, actual_micros=to_micros(actual), usage=output.usage)
@@ -240,17 +242,20 @@ class Studio:
             raise failure from exc
         clock.lap("spool")
         keys = [r["key"] for r in records]
-        # Charged before the upload: from here on a crash leaves a spooled, paid image that reconcile
-        # uploads, never an upload whose charge is lost.
-        self.ledger.commit(
-            request.request_id,
-            actual_micros=to_micros(actual),
-            usage=output.usage,
-            timings_ms=clock.timings(),
-            image_keys=keys,
-            revised_prompt=output.images[0].revised_prompt,
-        )
-        pending = not self._store(request.request_id, records)
+        try:
+            # Charged before the upload: from here on a crash leaves a spooled, paid image that reconcile
+            # uploads, never an upload whose charge is lost.
+            self.ledger.commit(
+                request.request_id,
+                actual_micros=to_micros(actual),
+                usage=output.usage,
+                timings_ms=clock.timings(),
+                image_keys=keys,
+                revised_prompt=output.images[0].revised_prompt,
+            )
+            pending = not self._store(request.request_id, records)
+        finally:
+            entry.release()
         clock.lap("store")
         timings = clock.timings()
         self.ledger.record_timings(request.request_id, timings)
@@ -348,18 +353,21 @@ class Studio:
     def reconcile(self) -> dict[str, Any]:
         """Settle what a crashed process left: spooled images are charged and uploaded, stale reservations expire."""
         recovered, still_pending = [], []
-        for entry in self.spool.pending():
-            self.ledger.commit(
-                entry.request_id,
-                actual_micros=int(entry.data.get("actual_micros", 0)),
-                image_keys=[r["key"] for r in entry.data.get("records", [])],
-            )
-            if self._upload_with_retries(entry.request_id):
-                recovered.append(entry.request_id)
-            else:
-                for record in entry.data.get("records", []):
-                    self.library.index(record, pending=True)
-                still_pending.append(entry.request_id)
+        for request_id in self.spool.pending():
+            with self.spool.claim(request_id) as entry:
+                if entry is None:
+                    continue  # being settled right now by the generation that wrote it
+                self.ledger.commit(
+                    request_id,
+                    actual_micros=int(entry.data.get("actual_micros", 0)),
+                    image_keys=[r["key"] for r in entry.data.get("records", [])],
+                )
+                if self._upload_with_retries(request_id):
+                    recovered.append(request_id)
+                else:
+                    for record in entry.data.get("records", []):
+                        self.library.index(record, pending=True)
+                    still_pending.append(request_id)
         expired = self.ledger.expire_stale()
         return {"uploaded": recovered, "pending": still_pending, "expired": expired}
 

@@ -203,3 +203,17 @@ def test_a_custom_prefix_with_capitals_still_finds_its_images(offline_settings):
     assert studio.library.record(result.image_key)["prompt"] == "a fox"
     with pytest.raises(NotFound):
         studio.library.record(result.image_key.replace("original.png", "../../../etc/passwd"))
+
+
+def test_reconcile_leaves_alone_an_entry_its_generation_is_still_settling(studio):
+    studio.ledger.reserve(request_id="in-flight-1", user="ann", n=1, estimated_micros=0, details={})
+    held = studio.spool.write("in-flight-1", [], {"records": [], "actual_micros": 0})
+    try:
+        outcome = studio.reconcile()
+        assert "in-flight-1" not in outcome["uploaded"] + outcome["pending"]
+        assert studio.ledger.generation("in-flight-1")["status"] == "reserved"
+    finally:
+        held.release()
+    assert studio.reconcile()["uploaded"] == ["in-flight-1"]
+    assert studio.ledger.generation("in-flight-1")["status"] == "committed"
+    assert studio.spool.pending() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import asdict
 
 import streamlit as st
@@ -30,15 +31,20 @@ def _fingerprint(current: Settings) -> str:
 def _engine(fingerprint: str) -> tuple[Studio, JobRunner]:
     studio = Studio(Settings.from_env())
     runner = JobRunner(studio)
-    # What a previous process left behind: spooled images to upload, jobs to settle.
+    # What a previous process left behind (spooled images to upload, jobs to settle) is settled beside
+    # the first page, not before it: uploads to a slow or absent S3 can take a while.
+    threading.Thread(target=_settle_leftovers, args=(studio, runner), daemon=True, name="imagegen-startup").start()
+    return studio, runner
+
+
+def _settle_leftovers(studio: Studio, runner: JobRunner) -> None:
     try:
         outcome = studio.reconcile()
         recovered = runner.recover()
         runner.prune_previews()
         log.info("start-up reconcile: %s; jobs: %s", outcome, recovered)
     except Exception:
-        log.exception("start-up reconcile failed; the studio runs, reconcile again later")
-    return studio, runner
+        log.exception("start-up reconcile failed; the runner sweeps again every minute")
 
 
 def studio() -> Studio:
