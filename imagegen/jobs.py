@@ -179,14 +179,10 @@ class JobRunner:
         while not self._stop.wait(HEARTBEAT_SECONDS):
             beats += 1
             if beats % round(STALE_SECONDS / HEARTBEAT_SECONDS) == 0:
-                # A process that died after this one started leaves jobs only a later sweep can settle,
-                # and images kept while storage was down wait here until it is back.
                 try:
-                    self.recover()
-                    if self.studio.spool.pending():
-                        self.studio.reconcile()
+                    self.sweep()
                 except Exception:
-                    log.exception("periodic recovery failed")
+                    log.exception("periodic sweep failed")
             with self._lock:
                 running = list(self._running)
             if running:
@@ -197,6 +193,13 @@ class JobRunner:
                         )
                 except ImagegenError:
                     log.warning("job heartbeat could not be written")
+
+    def sweep(self) -> None:
+        """What the heartbeat does every minute: settle the jobs of a process that died after this one
+        started, and upload images kept while storage was down."""
+        self.recover()
+        if self.studio.spool.pending():
+            self.studio.reconcile()
 
     # -- reading ---------------------------------------------------------------------------------
 
