@@ -110,10 +110,15 @@ class MotoServer:
 
 
 @pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
+def aws_credentials() -> None:
+    """moto accepts any credentials, but boto3 signs nothing without some."""
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def moto(aws_credentials: None) -> Iterator[MotoServer]:
     server = MotoServer()
     server.start()
     yield server

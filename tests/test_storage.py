@@ -134,7 +134,7 @@ def test_reindex_from_an_empty_index_gives_the_same_history(s3_settings):
     assert after == before
 
 
-def test_s3_down_during_the_upload_loses_nothing_and_reconcile_uploads_it(data_dir):
+def test_s3_down_during_the_upload_loses_nothing_and_reconcile_uploads_it(data_dir, aws_credentials):
     server = MotoServer()
     server.start()
     s3(server.endpoint).create_bucket(Bucket="down")
