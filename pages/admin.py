@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from imagegen import Analytics, ImagegenError
@@ -27,94 +28,71 @@ users.metric("Active users", today.active_users)
 failed.metric("Failed / refunded", f"{today.failed_share:.0%} / {today.refunded_share:.0%}")
 render.metric("Median render", f"{today.median_render_s:.1f}s" if today.median_render_s is not None else "-")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Spend per day by model (30 days)")
-    per_day = analytics.spend_per_day_by_model(30)
-    if len(per_day):
-        st.altair_chart(
-            alt.Chart(per_day)
-            .mark_bar()
-            .encode(
-                x=alt.X("day:T", title=None),
-                y=alt.Y("spend_usd:Q", title="USD", stack=True),
-                color="model:N",
-                tooltip=["day", "model", alt.Tooltip("spend_usd", format="$.4f"), "images"],
-            ),
-            width="stretch",
-        )
+QUOTA_PARTS = ["committed", "in_flight", "remaining"]
+
+
+def bar_chart(title: str, frame: pd.DataFrame, empty: str, **encoding: object) -> None:
+    st.subheader(title)
+    if len(frame):
+        st.altair_chart(alt.Chart(frame).mark_bar().encode(**encoding), width="stretch")
     else:
-        st.caption("No spend yet.")
-with right:
-    st.subheader("Spend per user (top 10, 30 days)")
-    per_user = analytics.spend_per_user(30, 10)
-    if len(per_user):
-        st.altair_chart(
-            alt.Chart(per_user)
-            .mark_bar()
-            .encode(
-                x=alt.X("spend_usd:Q", title="USD"),
-                y=alt.Y("user:N", sort="-x", title=None),
-                tooltip=["user", alt.Tooltip("spend_usd", format="$.4f"), "images"],
-            ),
-            width="stretch",
-        )
-    else:
-        st.caption("No spend yet.")
+        st.caption(empty)
+
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Quota use today")
-    quota = analytics.quota_today()
-    if len(quota):
-        long = quota.melt(
-            id_vars=["user"], value_vars=["committed", "in_flight", "remaining"], var_name="part", value_name="images"
-        )
-        st.altair_chart(
-            alt.Chart(long)
-            .mark_bar()
-            .encode(
-                x=alt.X("images:Q", stack=True),
-                y=alt.Y("user:N", title=None),
-                color=alt.Color(
-                    "part:N",
-                    sort=["committed", "in_flight", "remaining"],
-                    scale=alt.Scale(
-                        domain=["committed", "in_flight", "remaining"], range=["#3a5ccc", "#f4a261", "#dde3ea"]
-                    ),
-                ),
-                tooltip=["user", "part", "images"],
-            ),
-            width="stretch",
-        )
-    else:
-        st.caption("Nobody has generated today.")
-with right:
-    st.subheader("Renders per preset (30 days)")
-    per_preset = analytics.renders_per_preset(30)
-    if len(per_preset):
-        st.altair_chart(
-            alt.Chart(per_preset).mark_bar().encode(x="renders:Q", y=alt.Y("preset:N", sort="-x", title=None)),
-            width="stretch",
-        )
-    else:
-        st.caption("No renders yet.")
-
-st.subheader("Render time per model (30 days)")
-timing = analytics.render_time_per_model(30)
-if len(timing):
-    st.altair_chart(
-        alt.Chart(timing)
-        .mark_bar()
-        .encode(
-            x=alt.X("median_s:Q", title="median seconds"),
-            y=alt.Y("model:N", title=None),
-            tooltip=["model", "renders", alt.Tooltip("median_s", format=".2f"), alt.Tooltip("p90_s", format=".2f")],
-        ),
-        width="stretch",
+    bar_chart(
+        "Spend per day by model (30 days)",
+        analytics.spend_per_day_by_model(30),
+        "No spend yet.",
+        x=alt.X("day:T", title=None),
+        y=alt.Y("spend_usd:Q", title="USD", stack=True),
+        color="model:N",
+        tooltip=["day", "model", alt.Tooltip("spend_usd", format="$.4f"), "images"],
     )
-else:
-    st.caption("No renders yet.")
+with right:
+    bar_chart(
+        "Spend per user (top 10, 30 days)",
+        analytics.spend_per_user(30, 10),
+        "No spend yet.",
+        x=alt.X("spend_usd:Q", title="USD"),
+        y=alt.Y("user:N", sort="-x", title=None),
+        tooltip=["user", alt.Tooltip("spend_usd", format="$.4f"), "images"],
+    )
+
+left, right = st.columns(2)
+with left:
+    quota = analytics.quota_today()
+    bar_chart(
+        "Quota use today",
+        quota.melt(id_vars=["user"], value_vars=QUOTA_PARTS, var_name="part", value_name="images")
+        if len(quota)
+        else quota,
+        "Nobody has generated today.",
+        x=alt.X("images:Q", stack=True),
+        y=alt.Y("user:N", title=None),
+        color=alt.Color(
+            "part:N", sort=QUOTA_PARTS, scale=alt.Scale(domain=QUOTA_PARTS, range=["#3a5ccc", "#f4a261", "#dde3ea"])
+        ),
+        tooltip=["user", "part", "images"],
+    )
+with right:
+    bar_chart(
+        "Renders per preset (30 days)",
+        analytics.renders_per_preset(30),
+        "No renders yet.",
+        x="renders:Q",
+        y=alt.Y("preset:N", sort="-x", title=None),
+    )
+
+bar_chart(
+    "Render time per model (30 days)",
+    analytics.render_time_per_model(30),
+    "No renders yet.",
+    x=alt.X("median_s:Q", title="median seconds"),
+    y=alt.Y("model:N", title=None),
+    tooltip=["model", "renders", alt.Tooltip("median_s", format=".2f"), alt.Tooltip("p90_s", format=".2f")],
+)
 
 st.subheader("Recent generations")
 st.dataframe(analytics.recent(50), width="stretch", hide_index=True)
