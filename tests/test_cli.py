@@ -93,7 +93,7 @@ def test_quota_budget_usage_and_reconcile(data_dir):
 
 def test_32_concurrent_generate_processes_admit_exactly_the_quota(data_dir):
     env = cli_env(data_dir)
-    run_cli("quota", "--help", env=env)
+    assert run_cli("quota", "ann", env=env).returncode == 0  # the database exists before the burst
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "imagegen", "generate", f"fox {i}", "--user", "ann"],
