@@ -12,7 +12,7 @@ import pandas as pd
 
 from imagegen.db import Database
 from imagegen.errors import InvalidRequest, LedgerUnavailable
-from imagegen.ledger import to_usd
+from imagegen.ledger import Ledger, to_usd
 from imagegen.settings import Settings
 
 FAILED = ("refunded", "ambiguous", "expired")
@@ -91,13 +91,12 @@ class Analytics:
             (day,),
         )[0]
         team = self.db.query("SELECT reserved_micros, committed_micros FROM team_day WHERE day = ?", (day,))
-        budget = self.db.query("SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'")
         requests = row["requests"]
         return Today(
             day=day,
             spend_usd=to_usd(team[0]["committed_micros"]) if team else 0.0,
             in_flight_usd=to_usd(team[0]["reserved_micros"]) if team else 0.0,
-            budget_usd=to_usd(budget[0][0]) if budget else float(self.settings.daily_budget_usd),
+            budget_usd=to_usd(Ledger(self.db, self.settings).budget_micros()),
             images=row["images"],
             requests=requests,
             active_users=row["users"],

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,6 @@ class HistoryFilter:
 class HistoryPage:
     items: list[dict[str, Any]]
     next_token: str | None = None
-    filters: HistoryFilter = field(default_factory=HistoryFilter)
 
 
 class Library:
@@ -61,14 +60,7 @@ class Library:
 
     def index(self, record: dict[str, Any], *, pending: bool) -> None:
         with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO images (key, id, request_id, user, created_at, model, preset, prompt, directed_prompt, "
-                "revised_prompt, thumb_key, record_key, pending, record) VALUES "
-                "(:key, :id, :request_id, :user, :created_at, :model, :preset, :prompt, :directed_prompt, "
-                ":revised_prompt, :thumb_key, :record_key, :pending, :record) "
-                "ON CONFLICT (key) DO UPDATE SET pending = excluded.pending, record = excluded.record",
-                {**{k: record.get(k) for k in _INDEXED}, "pending": int(pending), "record": json.dumps(record)},
-            )
+            conn.execute(_UPSERT, _index_row(record, pending))
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -88,7 +80,7 @@ class Library:
         rows = self.db.query(sql, (*params, size + 1))
         items = [{**json.loads(r["record"]), "pending": bool(r["pending"])} for r in rows[:size]]
         token = _encode_token(items[-1]["created_at"], items[-1]["key"]) if len(rows) > size else None
-        return HistoryPage(items, token, filters)
+        return HistoryPage(items, token)
 
     def count(self, filters: HistoryFilter = HistoryFilter()) -> int:
         where, params = _conditions(filters)
@@ -160,14 +152,7 @@ class Library:
             records = list(pool.map(lambda k: json.loads(self.store.get(k)), record_keys))
         with self.db.write() as conn:
             conn.execute("DELETE FROM images WHERE pending = 0")
-            conn.executemany(
-                "INSERT INTO images (key, id, request_id, user, created_at, model, preset, prompt, directed_prompt, "
-                "revised_prompt, thumb_key, record_key, pending, record) VALUES "
-                "(:key, :id, :request_id, :user, :created_at, :model, :preset, :prompt, :directed_prompt, "
-                ":revised_prompt, :thumb_key, :record_key, 0, :record) "
-                "ON CONFLICT (key) DO UPDATE SET pending = 0, record = excluded.record",
-                [{**{k: r.get(k) for k in _INDEXED}, "record": json.dumps(r)} for r in records],
-            )
+            conn.executemany(_UPSERT, [_index_row(r, pending=False) for r in records])
         return len(records)
 
     def upload_pending(self, request_id: str) -> int:
@@ -196,6 +181,19 @@ _INDEXED = (
     "thumb_key",
     "record_key",
 )
+
+
+_UPSERT = (
+    "INSERT INTO images (key, id, request_id, user, created_at, model, preset, prompt, directed_prompt, "
+    "revised_prompt, thumb_key, record_key, pending, record) VALUES "
+    "(:key, :id, :request_id, :user, :created_at, :model, :preset, :prompt, :directed_prompt, "
+    ":revised_prompt, :thumb_key, :record_key, :pending, :record) "
+    "ON CONFLICT (key) DO UPDATE SET pending = excluded.pending, record = excluded.record"
+)
+
+
+def _index_row(record: dict[str, Any], pending: bool) -> dict[str, Any]:
+    return {**{k: record.get(k) for k in _INDEXED}, "pending": int(pending), "record": json.dumps(record)}
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:

@@ -200,9 +200,7 @@ class Ledger:
         day = self.today(now)
         day_key = day.isoformat()
         with self.db.write() as conn:
-            seen = conn.execute(
-                "SELECT user, day, n, estimated_micros, status FROM generations WHERE id = ?", (request_id,)
-            ).fetchone()
+            seen = _settling(conn, request_id)
             if seen is not None:
                 return Reservation(
                     request_id,
@@ -295,9 +293,7 @@ class Ledger:
         the image was paid for. Returns False when the request was settled already."""
         timings = timings_ms or {}
         with self.db.write() as conn:
-            row = conn.execute(
-                "SELECT user, day, n, estimated_micros, status FROM generations WHERE id = ?", (request_id,)
-            ).fetchone()
+            row = _settling(conn, request_id)
             if row is None or row["status"] not in (OPEN, EXPIRED):
                 return False
             if row["status"] == OPEN:
@@ -363,9 +359,7 @@ class Ledger:
         charge_estimate: bool,
     ) -> bool:
         with self.db.write() as conn:
-            row = conn.execute(
-                "SELECT user, day, n, estimated_micros, status FROM generations WHERE id = ?", (request_id,)
-            ).fetchone()
+            row = _settling(conn, request_id)
             if row is None or row["status"] != OPEN:
                 return False
             self._release(conn, row)
@@ -481,6 +475,13 @@ class Ledger:
                     f"but log {row['log_reserved']}/{row['log_committed']} (reserved/spent micro-dollars)"
                 )
         return problems
+
+
+def _settling(conn: sqlite3.Connection, request_id: str) -> sqlite3.Row | None:
+    """The log row a reserve, commit or close works on: what it charged, for whom, on which day."""
+    return conn.execute(
+        "SELECT user, day, n, estimated_micros, status FROM generations WHERE id = ?", (request_id,)
+    ).fetchone()
 
 
 def _utc_iso() -> str:

@@ -123,7 +123,7 @@ def test_images_that_are_not_what_was_asked_are_never_kept(openai_studio, fake_o
     with pytest.raises(BadImage, match=message):
         openai_studio.generate(dalle(), "ann")
     assert openai_studio.history().items == []
-    assert not any(openai_studio.settings.spool_dir.glob("*")) if openai_studio.settings.spool_dir.exists() else True
+    assert openai_studio.spool.pending() == []
 
 
 def test_a_shut_down_model_at_openai_is_refused_before_any_call(data_dir, fake_openai):
