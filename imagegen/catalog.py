@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -26,8 +27,7 @@ class SizeRule:
     min_edge: int
     max_edge: int
     max_pixels: int
-    min_aspect: float
-    max_aspect: float
+    max_aspect: int
     experimental_above: int
     allow_auto: bool
 
@@ -70,7 +70,7 @@ class ModelSpec:
 
     def parse_size(self, size: str) -> tuple[int, int] | None:
         """The (width, height) a size asks for, None for "auto"; refuses what the model cannot make."""
-        size = size.strip().lower()
+        size = normalise_size(size)
         if self.size_rule is None:
             if size not in self.sizes:
                 raise InvalidRequest(f"{self.id} cannot make {size!r}: choose one of {self.describe_sizes()}.")
@@ -88,7 +88,7 @@ class ModelSpec:
             and rule.min_edge <= min(width, height)
             and max(width, height) <= rule.max_edge
             and width * height <= rule.max_pixels
-            and rule.min_aspect <= width / height <= rule.max_aspect
+            and max(width, height) <= rule.max_aspect * min(width, height)
         )
         if not fits:
             raise InvalidRequest(f"{self.id} cannot make {size}: it takes {rule.describe()}.")
@@ -165,16 +165,34 @@ class Catalog:
         return []
 
     def estimate_cost(self, request: GenerationRequest, prompt: str | None = None) -> Decimal:
-        """The price of a request before the call, rounded up to the cent's hundredth."""
+        """What a request usually costs, before the call: the price table, or the token arithmetic with
+        the usual prompt tokens (4 characters each) and the quality's output tokens."""
         spec = self.get(request.model)
         dims = _estimation_dims(spec, request.size)
         per_image = self._table_price(spec, request.quality, request.size, dims)
         if per_image is None:
-            per_image = self._token_price(spec, request.quality, dims, prompt or request.prompt, request.n)
+            text = prompt or request.prompt
+            output = self.expected_output_tokens(_priced_quality(spec, request.quality), dims)
+            per_image = self._token_price(spec, Decimal(math.ceil(len(text) / 4)) / request.n, output)
         return _round_up(per_image * request.n)
 
+    def max_cost(self, request: GenerationRequest, prompt: str | None = None) -> Decimal:
+        """The most the provider can bill for the request: what is reserved, so that a committed cost never
+        exceeds its reservation. Every prompt token at most one byte of text, counted for each image; the
+        output tokens of the most expensive quality the request allows, at its size."""
+        spec = self.get(request.model)
+        dims = _estimation_dims(spec, request.size)
+        text = prompt or request.prompt
+        qualities = _bounding_qualities(spec, request.quality)
+        bound = Decimal(0)
+        for quality in qualities:
+            table = self._table_price(spec, quality, request.size, dims) or Decimal(0)
+            output = self.expected_output_tokens(quality, dims)
+            bound = max(bound, table, self._token_price(spec, Decimal(len(text.encode())), output))
+        return _round_up(bound * request.n)
+
     def actual_cost(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Decimal:
-        """What the provider charged: from usage tokens where it reports them, else the estimate."""
+        """What the provider charged: from usage tokens where it reports them, else the usual price."""
         spec = self.get(request.model)
         if usage is None or not spec.tokens or (usage.output_tokens == 0 and usage.input_text_tokens == 0):
             return estimate
@@ -205,18 +223,33 @@ class Catalog:
         reference = STANDARD_SQUARE if width == height else STANDARD_OTHER
         return price * Decimal(max(1.0, width * height / reference)).quantize(Decimal("0.0001"))
 
-    def _token_price(self, spec: ModelSpec, quality: str, dims: tuple[int, int], prompt: str, n: int) -> Decimal:
+    def _token_price(self, spec: ModelSpec, prompt_tokens: Decimal, output_tokens: int) -> Decimal:
         if not spec.tokens:
             return Decimal(0)
-        # A generous guess at the prompt's tokens (3 characters each), so the reservation errs high.
-        prompt_tokens = Decimal(math.ceil(len(prompt) / 3)) / Decimal(n)
-        output = Decimal(self.expected_output_tokens(quality, dims))
-        return (prompt_tokens * spec.tokens["text_in"] + output * spec.tokens["image_out"]) / MILLION
+        return (prompt_tokens * spec.tokens["text_in"] + output_tokens * spec.tokens["image_out"]) / MILLION
+
+
+def _priced_quality(spec: ModelSpec, quality: str) -> str:
+    # "auto" lets the service choose: price it as the highest quality the model's tables know.
+    return "high" if quality == "auto" else quality
+
+
+def _bounding_qualities(spec: ModelSpec, quality: str) -> list[str]:
+    if quality != "auto":
+        return [quality]
+    return [q for q in spec.qualities if q != "auto"] or ["high"]
+
+
+_SIZE = re.compile(r"[0-9]{1,5}x[0-9]{1,5}")
+
+
+def normalise_size(size: str) -> str:
+    """ "1024 x 1024", "1024X1024" and "1024×1024" are 1024x1024; only ASCII digits count."""
+    return re.sub(r"\s+", "", size).lower().replace("\u00d7", "x")
 
 
 def _looks_like_size(size: str) -> bool:
-    parts = size.split("x")
-    return len(parts) == 2 and all(p.isdigit() and 0 < len(p) <= 5 for p in parts)
+    return _SIZE.fullmatch(size) is not None
 
 
 def _split_size(size: str) -> tuple[int, int]:

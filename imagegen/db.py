@@ -268,3 +268,11 @@ def m004_analytics_indexes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX generations_users ON generations (day, status, user, actual_micros, n)")
     db.execute("CREATE INDEX generations_presets ON generations (day, status, preset)")
     db.execute("CREATE INDEX generations_render ON generations (day, status, model, render_ms)")
+
+
+@migration
+def m005_settlement(db: sqlite_utils.Database) -> None:
+    # sent_at: when the provider call started, so an unsettled reservation is known to be possibly billed.
+    # request_id: the id the user (or page) gave; the row's id is that id scoped to its user.
+    db.execute("ALTER TABLE generations ADD COLUMN sent_at TEXT")
+    db.execute("ALTER TABLE generations ADD COLUMN request_id TEXT")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from imagegen.redact import redact
+
 
 class ImagegenError(Exception):
     """Base of every error the engine raises on purpose."""
@@ -14,6 +16,7 @@ class ImagegenError(Exception):
     charged = False
 
     def __init__(self, message: str) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
 

@@ -19,6 +19,9 @@ from imagegen.spool import Spool
 from imagegen.storage import IMMUTABLE, NO_CACHE, PRESIGN_SECONDS, ObjectStore, check_key
 
 PAGE_SIZE = 24
+#: after a failed upload, uploads wait this long before trying storage again, so a hung store slows one
+#: generation, not every one
+STORAGE_BACKOFF_SECONDS = 30.0
 URL_CACHE_SIZE = 10_000
 RECORD_FILE = "record.json"
 
@@ -47,6 +50,7 @@ class Library:
         self.spool = spool
         self._urls: dict[str, tuple[str, float]] = {}
         self._urls_lock = threading.Lock()
+        self._storage_down_until = 0.0
 
     # -- keeping ---------------------------------------------------------------------------------
 
@@ -155,14 +159,22 @@ class Library:
             conn.executemany(_UPSERT, [_index_row(r, pending=False) for r in records])
         return len(records)
 
-    def upload_pending(self, request_id: str) -> int:
-        """Upload a spooled request's images; returns how many were stored. Raises StorageError."""
+    def upload_pending(self, request_id: str, *, force: bool = False) -> int:
+        """Upload a spooled request's images; returns how many were stored. Raises StorageError, at once
+        while storage failed moments ago (unless forced: reconcile always tries)."""
         entry = self.spool.get(request_id)
         if entry is None:
             return 0
+        if not force and time.monotonic() < self._storage_down_until:
+            raise StorageError("Storage failed moments ago; the upload waits for the next sweep.")
         records = entry.data.get("records", [])
-        for record in records:
-            self.keep(_public(record), entry.folder / record["file"], entry.folder / record["thumb_file"])
+        try:
+            for record in records:
+                self.keep(_public(record), entry.folder / record["file"], entry.folder / record["thumb_file"])
+        except StorageError:
+            self._storage_down_until = time.monotonic() + STORAGE_BACKOFF_SECONDS
+            raise
+        self._storage_down_until = 0.0
         self.spool.remove(request_id)
         return len(records)
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagegen.errors import ImagegenError, InvalidRequest
+from imagegen.checks import check_user, scoped_id
+from imagegen.errors import ImagegenError
 from imagegen.request import GenerationRequest
 from imagegen.studio import Studio
 
@@ -27,6 +28,7 @@ QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 HEARTBEAT_SECONDS = 5.0
 #: a running job whose owner has not beaten for this long belongs to a process that died
 STALE_SECONDS = 60.0
+SWEEP_SECONDS = 60.0
 
 
 @dataclass
@@ -72,39 +74,42 @@ class JobRunner:
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # Two threads: the heartbeat only writes to the database and never waits on storage, so a hung S3
+        # in the sweep cannot make this process look dead to another server sharing the data.
         self._beat = threading.Thread(target=self._heartbeat, daemon=True, name="imagegen-heartbeat")
         self._beat.start()
+        self._sweeper = threading.Thread(target=self._sweep_forever, daemon=True, name="imagegen-sweep")
+        self._sweeper.start()
 
     # -- submitting ------------------------------------------------------------------------------
 
     def submit(self, request: GenerationRequest, user: str) -> str:
-        """Queue a generation; bad input and an exhausted limit are refused here, before any row."""
+        """Queue a generation; bad input and an exhausted limit are refused here, before any row. The job id
+        is the request id scoped to its user, so a resubmit finds its job and another user's never does."""
+        user = check_user(user)
         plan = self.studio.plan(request)
-        refusal = self.studio.allowance(user).refusal(plan.request.n, plan.estimated_micros)
+        refusal = self.studio.allowance(user).refusal(plan.request.n, plan.reserve_micros)
         if refusal is not None:
             raise refusal
+        job_id = scoped_id(user, plan.request.request_id)
         with self.db.write() as conn:
             created = conn.execute(
                 "INSERT INTO jobs (id, user, status, stage, request, created_at, owner, heartbeat_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
                 (
-                    request.request_id,
+                    job_id,
                     user,
                     QUEUED,
                     "queued",
-                    json.dumps(request.to_dict()),
+                    json.dumps(plan.request.to_dict()),
                     time.time(),
                     self.owner,
                     time.time(),
                 ),
             ).fetchone()
-        if created is None:
-            existing = self.job(request.request_id)
-            if existing is None or existing.user != user:
-                raise InvalidRequest("That request id belongs to another request; submit again.")
-            return request.request_id
-        self._enqueue(request.request_id)
-        return request.request_id
+        if created is not None:
+            self._enqueue(job_id)
+        return job_id
 
     def _enqueue(self, job_id: str) -> None:
         with self._lock:
@@ -175,31 +180,34 @@ class JobRunner:
         return self.studio.settings.previews_dir / job_id
 
     def _heartbeat(self) -> None:
-        beats = 0
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            beats += 1
-            if beats % round(STALE_SECONDS / HEARTBEAT_SECONDS) == 0:
-                try:
-                    self.sweep()
-                except Exception:
-                    log.exception("periodic sweep failed")
-            with self._lock:
-                running = list(self._running)
-            if running:
-                try:
-                    with self.db.write() as conn:
-                        conn.executemany(
-                            "UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [(time.time(), j) for j in running]
-                        )
-                except ImagegenError:
-                    log.warning("job heartbeat could not be written")
+            self.beat()
+
+    def beat(self) -> None:
+        """Mark this process's jobs alive: one database write, nothing else."""
+        with self._lock:
+            running = list(self._running)
+        if running:
+            try:
+                with self.db.write() as conn:
+                    conn.executemany(
+                        "UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [(time.time(), j) for j in running]
+                    )
+            except ImagegenError:
+                log.warning("job heartbeat could not be written")
+
+    def _sweep_forever(self) -> None:
+        while not self._stop.wait(SWEEP_SECONDS):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("periodic sweep failed")
 
     def sweep(self) -> None:
-        """What the heartbeat does every minute: settle the jobs of a process that died after this one
-        started, and upload images kept while storage was down."""
+        """What runs every minute: settle the jobs of a process that died after this one started, upload
+        images kept while storage was down, expire reservations nobody settled."""
         self.recover()
-        if self.studio.spool.pending():
-            self.studio.reconcile()
+        self.studio.reconcile()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -259,12 +267,7 @@ class JobRunner:
                 )
                 outcome["succeeded"].append(job_id)
             else:
-                charged = False
-                if generation is not None and generation["status"] == "reserved":
-                    self.studio.ledger.record_ambiguous(
-                        job_id, error_code="interrupted", message="The server restarted while this image was rendering."
-                    )
-                    charged = generation["estimated_micros"] > 0
+                charged = self._settle_interrupted(job_id, generation)
                 message = "The server restarted while this image was rendering." + (
                     " The provider may have billed it; check the gallery before retrying."
                     if charged
@@ -273,6 +276,19 @@ class JobRunner:
                 self._finish(job_id, FAILED, error=message, error_code="interrupted", charged=charged)
                 outcome["failed"].append(job_id)
         return outcome
+
+    def _settle_interrupted(self, job_id: str, generation: dict[str, Any] | None) -> bool:
+        """Settle the reservation of a job whose process died; True when it may have been billed."""
+        if generation is None:
+            return False
+        if generation["status"] == "reserved":
+            message = "The server restarted while this image was rendering."
+            if not generation.get("sent_at"):
+                self.studio.ledger.refund(job_id, error_code="interrupted", message=message)
+                return False
+            self.studio.ledger.record_ambiguous(job_id, error_code="interrupted", message=message)
+            return generation["estimated_micros"] > 0
+        return generation["status"] == "ambiguous" and (generation.get("actual_micros") or 0) > 0
 
     def prune_previews(self, older_than: float = 86_400) -> None:
         root = self.studio.settings.previews_dir
@@ -310,5 +326,6 @@ class _Progress:
                 self.runner.record_stage(
                     self.job_id, stage, {k: v for k, v in details.items() if isinstance(v, str | int | float)}
                 )
-        except ImagegenError:
-            log.warning("progress of job %s could not be recorded", self.job_id)
+        except Exception:
+            # A preview or a stage mark is not the image: failing to record one never fails the render.
+            log.warning("progress of job %s could not be recorded", self.job_id, exc_info=True)

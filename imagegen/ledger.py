@@ -9,6 +9,7 @@ transaction: the counters and the log cannot disagree, and no burst can overshoo
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -17,12 +18,18 @@ from decimal import Decimal
 from typing import Any
 
 from imagegen.db import Database
-from imagegen.errors import InvalidRequest, LimitReached
+from imagegen.errors import InvalidRequest, LedgerUnavailable, LimitReached
 from imagegen.request import Usage
 from imagegen.settings import Settings
 
 MICROS = Decimal(1_000_000)
 OPEN, COMMITTED, REFUNDED, AMBIGUOUS, EXPIRED = "reserved", "committed", "refunded", "ambiguous", "expired"
+EXPIRED_AFTER_SENDING = (
+    "No worker settled this request in time after the provider was called: it may have been billed, so its "
+    "reserved cost is kept."
+)
+EXPIRED_UNSENT = "No worker settled this request in time; it never reached the provider, so nothing was charged."
+log = logging.getLogger("imagegen.ledger")
 
 
 def to_micros(usd: Decimal | float) -> int:
@@ -253,9 +260,11 @@ class Ledger:
                 )
             conn.execute(
                 "INSERT INTO generations (id, user, day, created_at, preset, model, size, quality, n, output_format, "
-                "prompt, directed_prompt, estimated_micros, status, expires_at, quota_images, budget_micros, provider) "
+                "prompt, directed_prompt, estimated_micros, status, expires_at, quota_images, budget_micros, provider, "
+                "request_id) "
                 "VALUES (:id, :user, :day, :created_at, :preset, :model, :size, :quality, :n, :output_format, "
-                ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, :quota, :budget, :provider)",
+                ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, :quota, :budget, :provider, "
+                ":request_id)",
                 {
                     "id": request_id,
                     "user": user,
@@ -275,9 +284,17 @@ class Ledger:
                     "quota": quota,
                     "budget": budget,
                     "provider": details.get("provider", ""),
+                    "request_id": details.get("request_id", request_id),
                 },
             )
         return Reservation(request_id, user, day_key, n, estimated_micros, OPEN)
+
+    def mark_sent(self, request_id: str) -> None:
+        """The provider call is about to start: from now on an unsettled reservation may have been billed."""
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE generations SET sent_at = ? WHERE id = ? AND status = ?", (_utc_iso(), request_id, OPEN)
+            )
 
     def commit(
         self,
@@ -289,12 +306,16 @@ class Ledger:
         image_keys: list[str] | None = None,
         revised_prompt: str | None = None,
     ) -> bool:
-        """Record what was really charged. A reservation that expired meanwhile is charged all the same:
-        the image was paid for. Returns False when the request was settled already."""
+        """Record what was really charged for delivered images, whatever the row said before: an image that
+        arrives after its reservation expired, or after another process recorded it as possibly billed, is
+        charged all the same (replacing that guess). Returns False when it was committed already; raises
+        when there is no such request, so a commit can never pass silently."""
         timings = timings_ms or {}
         with self.db.write() as conn:
             row = _settling(conn, request_id)
-            if row is None or row["status"] not in (OPEN, EXPIRED):
+            if row is None:
+                raise LedgerUnavailable(f"No reservation {request_id} to commit; nothing was recorded.")
+            if row["status"] == COMMITTED:
                 return False
             if row["status"] == OPEN:
                 self._release(conn, row)
@@ -302,13 +323,16 @@ class Ledger:
                 "UPDATE user_day SET images_committed = images_committed + ? WHERE user = ? AND day = ?",
                 (row["n"], row["user"], row["day"]),
             )
+            already = (row["actual_micros"] or 0) if row["status"] == AMBIGUOUS else 0
             conn.execute(
-                "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?", (actual_micros, row["day"])
+                "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?",
+                (actual_micros - already, row["day"]),
             )
             conn.execute(
                 "UPDATE generations SET status = ?, actual_micros = ?, input_text_tokens = ?, input_image_tokens = ?, "
                 "output_tokens = ?, settled_at = ?, image_keys = ?, revised_prompt = ?, direct_ms = ?, reserve_ms = ?, "
-                "render_ms = ?, verify_ms = ?, store_ms = ?, total_ms = ? WHERE id = ?",
+                "render_ms = ?, verify_ms = ?, store_ms = ?, total_ms = ?, error_code = NULL, error_message = NULL "
+                "WHERE id = ?",
                 (
                     COMMITTED,
                     actual_micros,
@@ -327,6 +351,13 @@ class Ledger:
                     request_id,
                 ),
             )
+        if actual_micros > row["estimated_micros"]:
+            log.error(
+                "request %s cost %d micro-dollars, above its reservation of %d",
+                request_id,
+                actual_micros,
+                row["estimated_micros"],
+            )
         return True
 
     def record_timings(self, request_id: str, timings_ms: dict[str, int]) -> None:
@@ -340,13 +371,20 @@ class Ledger:
         self, request_id: str, *, error_code: str, message: str, timings_ms: dict[str, int] | None = None
     ) -> bool:
         """Return the reservation: the provider definitely did not charge."""
-        return self._close(request_id, REFUNDED, error_code, message, timings_ms or {}, charge_estimate=False)
+        return self._close(request_id, REFUNDED, error_code, message, timings_ms or {}, charge=0)
 
     def record_ambiguous(
-        self, request_id: str, *, error_code: str, message: str, timings_ms: dict[str, int] | None = None
+        self,
+        request_id: str,
+        *,
+        error_code: str,
+        message: str,
+        timings_ms: dict[str, int] | None = None,
+        billed_micros: int | None = None,
     ) -> bool:
-        """The provider may have billed without delivering: keep the estimated spend, return the images."""
-        return self._close(request_id, AMBIGUOUS, error_code, message, timings_ms or {}, charge_estimate=True)
+        """The provider billed (`billed_micros`, when its answer said what) or may have billed (the reserved
+        upper bound) without delivering an image: keep that spend, return the images."""
+        return self._close(request_id, AMBIGUOUS, error_code, message, timings_ms or {}, charge=billed_micros)
 
     def _close(
         self,
@@ -356,14 +394,14 @@ class Ledger:
         message: str,
         timings: dict[str, int],
         *,
-        charge_estimate: bool,
+        charge: int | None,
     ) -> bool:
         with self.db.write() as conn:
             row = _settling(conn, request_id)
             if row is None or row["status"] != OPEN:
                 return False
             self._release(conn, row)
-            charged = row["estimated_micros"] if charge_estimate else 0
+            charged = row["estimated_micros"] if charge is None else min(charge, row["estimated_micros"])
             if charged:
                 conn.execute(
                     "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?", (charged, row["day"])
@@ -385,20 +423,34 @@ class Ledger:
         return True
 
     def expire_stale(self, now: float | None = None) -> list[str]:
-        """Release reservations whose worker never settled them (a crash) once their TTL has passed."""
+        """Release reservations whose worker never settled them (a crash) once their TTL has passed. One
+        whose provider call had started may have been billed: it keeps its reserved spend (ambiguous);
+        one that never reached the provider is released at $0."""
         now = time.time() if now is None else now
         with self.db.write() as conn:
             rows = conn.execute(
-                "SELECT id, user, day, n, estimated_micros, status FROM generations WHERE status = ? AND expires_at < ?",
+                "SELECT id, user, day, n, estimated_micros, status, sent_at FROM generations "
+                "WHERE status = ? AND expires_at < ?",
                 (OPEN, now),
             ).fetchall()
             for row in rows:
                 self._release(conn, row)
-                conn.execute(
-                    "UPDATE generations SET status = ?, error_code = 'expired', settled_at = ?, "
-                    "error_message = 'No worker settled this request in time; its reservation was released.' WHERE id = ?",
-                    (EXPIRED, _utc_iso(), row["id"]),
-                )
+                if row["sent_at"]:
+                    conn.execute(
+                        "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?",
+                        (row["estimated_micros"], row["day"]),
+                    )
+                    conn.execute(
+                        "UPDATE generations SET status = ?, actual_micros = estimated_micros, error_code = 'expired', "
+                        "settled_at = ?, error_message = ? WHERE id = ?",
+                        (AMBIGUOUS, _utc_iso(), EXPIRED_AFTER_SENDING, row["id"]),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE generations SET status = ?, actual_micros = 0, error_code = 'expired', settled_at = ?, "
+                        "error_message = ? WHERE id = ?",
+                        (EXPIRED, _utc_iso(), EXPIRED_UNSENT, row["id"]),
+                    )
         return [row["id"] for row in rows]
 
     @staticmethod
@@ -437,50 +489,87 @@ class Ledger:
         return [dict(r) for r in self.db.query("SELECT * FROM generations WHERE status = ?", (OPEN,))]
 
     def check_invariants(self) -> list[str]:
-        """Every way the counters and the log could disagree or a limit be overshot; empty when sound."""
-        problems: list[str] = []
+        """Every way the counters and the log could disagree, a limit be overshot, a charge exceed its
+        reservation, or an image and its charge part; empty when sound."""
         conn = self.db.connection()
+        return [
+            *_user_day_problems(conn),
+            *_team_day_problems(conn),
+            *_charge_problems(conn),
+        ]
+
+
+def _user_day_problems(conn: sqlite3.Connection) -> list[str]:
+    problems = []
+    for row in conn.execute(
+        "SELECT u.user, u.day, u.images_reserved, u.images_committed, "
+        "COALESCE((SELECT SUM(n) FROM generations g WHERE g.user = u.user AND g.day = u.day AND g.status = 'reserved'), 0) AS log_reserved, "
+        "COALESCE((SELECT SUM(n) FROM generations g WHERE g.user = u.user AND g.day = u.day AND g.status = 'committed'), 0) AS log_committed, "
+        "COALESCE((SELECT MAX(quota_images) FROM generations g WHERE g.user = u.user AND g.day = u.day), 0) AS quota "
+        "FROM user_day u"
+    ):
+        used = row["images_reserved"] + row["images_committed"]
+        if used > row["quota"]:
+            problems.append(f"{row['user']} on {row['day']}: {used} images over quota {row['quota']}")
+        if (row["images_reserved"], row["images_committed"]) != (row["log_reserved"], row["log_committed"]):
+            problems.append(
+                f"{row['user']} on {row['day']}: counters {row['images_reserved']}/{row['images_committed']} "
+                f"but log {row['log_reserved']}/{row['log_committed']} (reserved/committed images)"
+            )
+    return problems
+
+
+def _team_day_problems(conn: sqlite3.Connection) -> list[str]:
+    problems = []
+    for row in conn.execute(
+        "SELECT t.day, t.reserved_micros, t.committed_micros, "
+        "COALESCE((SELECT SUM(estimated_micros) FROM generations g WHERE g.day = t.day AND g.status = 'reserved'), 0) AS log_reserved, "
+        "COALESCE((SELECT SUM(actual_micros) FROM generations g WHERE g.day = t.day AND g.status IN ('committed', 'ambiguous')), 0) AS log_committed, "
+        "COALESCE((SELECT MAX(budget_micros) FROM generations g WHERE g.day = t.day), 0) AS budget "
+        "FROM team_day t"
+    ):
+        total = row["reserved_micros"] + row["committed_micros"]
+        if total > row["budget"]:
+            problems.append(
+                f"team on {row['day']}: ${to_usd(total):.6f} reserved+spent over budget ${to_usd(row['budget']):.6f}"
+            )
+        if (row["reserved_micros"], row["committed_micros"]) != (row["log_reserved"], row["log_committed"]):
+            problems.append(
+                f"team on {row['day']}: counters {row['reserved_micros']}/{row['committed_micros']} "
+                f"but log {row['log_reserved']}/{row['log_committed']} (reserved/spent micro-dollars)"
+            )
+    return problems
+
+
+def _charge_problems(conn: sqlite3.Connection) -> list[str]:
+    problems = [
+        f"request {row['id']}: charged ${to_usd(row['actual_micros']):.6f}, above its reservation of "
+        f"${to_usd(row['estimated_micros']):.6f}"
         for row in conn.execute(
-            "SELECT u.user, u.day, u.images_reserved, u.images_committed, "
-            "COALESCE((SELECT SUM(n) FROM generations g WHERE g.user = u.user AND g.day = u.day AND g.status = 'reserved'), 0) AS log_reserved, "
-            "COALESCE((SELECT SUM(n) FROM generations g WHERE g.user = u.user AND g.day = u.day AND g.status = 'committed'), 0) AS log_committed, "
-            "COALESCE((SELECT MAX(quota_images) FROM generations g WHERE g.user = u.user AND g.day = u.day), 0) AS quota "
-            "FROM user_day u"
-        ):
-            if row["images_reserved"] + row["images_committed"] > row["quota"]:
-                problems.append(
-                    f"{row['user']} on {row['day']}: {row['images_reserved'] + row['images_committed']} images over quota {row['quota']}"
-                )
-            if (row["images_reserved"], row["images_committed"]) != (row["log_reserved"], row["log_committed"]):
-                problems.append(
-                    f"{row['user']} on {row['day']}: counters {row['images_reserved']}/{row['images_committed']} "
-                    f"but log {row['log_reserved']}/{row['log_committed']} (reserved/committed images)"
-                )
+            "SELECT id, actual_micros, estimated_micros FROM generations "
+            "WHERE status IN ('committed', 'ambiguous') AND actual_micros > estimated_micros"
+        )
+    ]
+    problems += [
+        f"request {row['id']}: charged but has no image"
         for row in conn.execute(
-            "SELECT t.day, t.reserved_micros, t.committed_micros, "
-            "COALESCE((SELECT SUM(estimated_micros) FROM generations g WHERE g.day = t.day AND g.status = 'reserved'), 0) AS log_reserved, "
-            "COALESCE((SELECT SUM(actual_micros) FROM generations g WHERE g.day = t.day AND g.status IN ('committed', 'ambiguous')), 0) AS log_committed, "
-            "COALESCE((SELECT MAX(budget_micros) FROM generations g WHERE g.day = t.day), 0) AS budget, "
-            "COALESCE((SELECT SUM(MAX(actual_micros - estimated_micros, 0)) FROM generations g WHERE g.day = t.day AND g.status = 'committed'), 0) AS overrun "
-            "FROM team_day t"
-        ):
-            total = row["reserved_micros"] + row["committed_micros"]
-            if total > row["budget"] + row["overrun"]:
-                problems.append(
-                    f"team on {row['day']}: ${to_usd(total):.6f} reserved+spent over budget ${to_usd(row['budget']):.2f}"
-                )
-            if (row["reserved_micros"], row["committed_micros"]) != (row["log_reserved"], row["log_committed"]):
-                problems.append(
-                    f"team on {row['day']}: counters {row['reserved_micros']}/{row['committed_micros']} "
-                    f"but log {row['log_reserved']}/{row['log_committed']} (reserved/spent micro-dollars)"
-                )
-        return problems
+            "SELECT id FROM generations WHERE status = 'committed' AND (image_keys IS NULL OR image_keys IN ('', '[]'))"
+        )
+    ]
+    problems += [
+        f"image {row['key']}: kept without a charge (request {row['request_id']})"
+        for row in conn.execute(
+            "SELECT key, request_id FROM images i WHERE NOT EXISTS "
+            "(SELECT 1 FROM generations g WHERE g.id = i.request_id AND g.status = 'committed')"
+        )
+    ]
+    return problems
 
 
 def _settling(conn: sqlite3.Connection, request_id: str) -> sqlite3.Row | None:
     """The log row a reserve, commit or close works on: what it charged, for whom, on which day."""
     return conn.execute(
-        "SELECT user, day, n, estimated_micros, status FROM generations WHERE id = ?", (request_id,)
+        "SELECT user, day, n, estimated_micros, actual_micros, status FROM generations WHERE id = ?", (request_id,)
     ).fetchone()
 
 

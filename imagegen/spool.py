@@ -1,11 +1,16 @@
-"""A paid image's first home: a durable local file written before any upload is tried.
+"""A paid image's first home: durable local files written as soon as the provider answers.
 
-An entry is a folder `{spool}/{request-id}/` holding each image's bytes and `entry.json` (the records
-and what the ledger needs to settle). It is built in a hidden folder and renamed into place, so an entry
-is either whole or absent; only when the store confirms every object is it removed.
+An entry is a folder `{spool}/{request-id}/`. It is written in two phases, each ending with an atomic
+replace of `entry.json`:
+  raw   the provider's answer exactly as it came (`raw-{i}.bin`), with what is needed to finish the
+        request (the request, the user, the directed prompt, the cost): written before the bytes are even
+        checked, so that a crash right after the provider answered loses nothing;
+  kept  the verified images, their thumbnails and their records, ready to upload.
+Only when the store confirms every object is the entry removed. A folder with no `entry.json` is a write
+that died before its first phase ended; it holds nothing that can be settled and is cleaned up.
 
-Whoever settles an entry holds an exclusive lock on its folder: the pipeline from the moment it writes
-the entry, a reconcile only if nobody else holds it, so the two never upload and remove one entry at once.
+Whoever settles an entry holds an exclusive lock on its folder: the pipeline from the moment it creates
+the entry, a reconcile only if nobody else holds it, so the two never finish one entry at once.
 """
 
 from __future__ import annotations
@@ -14,15 +19,20 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imagegen.errors import StorageError
 from imagegen.files import sync_dir, write_synced
 
 ENTRY_FILE = "entry.json"
+RAW, KEPT = "raw", "kept"
+#: free space kept beyond what an answer needs, so the database and logs on the same disk keep working
+HEADROOM_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -31,6 +41,13 @@ class SpoolEntry:
     folder: Path
     data: dict[str, Any]
     _lock_fd: int | None = field(default=None, repr=False)
+
+    @property
+    def phase(self) -> str:
+        return str(self.data.get("phase", KEPT))
+
+    def raw_images(self) -> list[bytes]:
+        return [(self.folder / name).read_bytes() for name in self.data.get("raw_files", [])]
 
     def release(self) -> None:
         if self._lock_fd is not None:
@@ -42,33 +59,65 @@ class Spool:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def write(self, request_id: str, images: list[tuple[str, bytes]], data: dict[str, Any]) -> SpoolEntry:
-        """Durably keep the images (file name, bytes) and their data; the entry comes back locked by the
-        caller, who releases it once the entry is settled."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        final = self.root / request_id
-        staging = self.root / f".staging-{request_id}-{os.getpid()}"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir()
-        lock_fd = os.open(staging, os.O_RDONLY)
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)  # taken before the rename: the lock follows the folder
+    def check_room(self, needed_bytes: int) -> None:
+        """Refuse, before anything is spent, when the spool could not keep the answer: it must be writable
+        and have room for it. Raises StorageError saying what to fix."""
         try:
-            entries = []
-            for name, payload in images:
-                write_synced(staging / name, payload)
-                entries.append({"file": name, "bytes": len(payload)})
-            data = {**data, "images": entries, "request_id": request_id}
-            write_synced(staging / ENTRY_FILE, json.dumps(data).encode())
-            sync_dir(staging)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(staging, final)
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe-{os.getpid()}-{time.monotonic_ns()}"
+            write_synced(probe, b"ok")
+            probe.unlink()
+            free = shutil.disk_usage(self.root).free
+        except OSError as exc:
+            raise StorageError(
+                f"This server cannot keep images right now ({exc.strerror or exc}). Nothing was charged; "
+                "ask an admin to check the data folder's permissions and disk."
+            ) from None
+        if free < needed_bytes + HEADROOM_BYTES:
+            raise StorageError(
+                f"This server's disk is nearly full ({free // 2**20} MiB free). Nothing was charged; ask an admin "
+                "to free disk space."
+            )
+
+    def keep_raw(self, request_id: str, answers: list[bytes], data: dict[str, Any]) -> SpoolEntry:
+        """Durably keep the provider's answer before anything else looks at it; the entry comes back
+        locked by the caller, who releases it once the entry is settled."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / request_id
+        folder.mkdir(exist_ok=True)
+        lock_fd = os.open(folder, os.O_RDONLY)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        try:
+            names = []
+            for index, payload in enumerate(answers):
+                name = f"raw-{index}.bin"
+                write_synced(folder / name, payload)
+                names.append(name)
+            entry = SpoolEntry(request_id, folder, {}, lock_fd)
+            self._write_data(entry, {**data, "phase": RAW, "raw_files": names, "request_id": request_id})
             sync_dir(self.root)
         except BaseException:
             os.close(lock_fd)
             raise
-        return SpoolEntry(request_id, final, data, lock_fd)
+        return entry
+
+    def keep(self, entry: SpoolEntry, files: list[tuple[str, bytes]], data: dict[str, Any]) -> None:
+        """The second phase: the checked images, their thumbnails and records, replacing the raw answer."""
+        for name, payload in files:
+            write_synced(entry.folder / name, payload)
+        listed = [{"file": name, "bytes": len(payload)} for name, payload in files]
+        raw_files = entry.data.get("raw_files", [])
+        self._write_data(entry, {**data, "phase": KEPT, "images": listed, "request_id": entry.request_id})
+        for name in raw_files:
+            if name not in {n for n, _ in files}:
+                (entry.folder / name).unlink(missing_ok=True)
+
+    def _write_data(self, entry: SpoolEntry, data: dict[str, Any]) -> None:
+        staging = entry.folder / f".{ENTRY_FILE}.tmp"
+        write_synced(staging, json.dumps(data).encode())
+        os.replace(staging, entry.folder / ENTRY_FILE)
+        sync_dir(entry.folder)
+        entry.data = data
 
     @contextmanager
     def claim(self, request_id: str) -> Iterator[SpoolEntry | None]:
@@ -85,7 +134,10 @@ class Spool:
             yield None
             return
         try:
-            yield self.get(request_id)
+            entry = self.get(request_id)
+            if entry is not None:
+                entry._lock_fd = None  # the claim, not the entry, owns this lock
+            yield entry
         finally:
             os.close(lock_fd)
 
@@ -98,7 +150,7 @@ class Spool:
         return SpoolEntry(request_id, folder, data)
 
     def pending(self) -> list[str]:
-        """Request ids of the whole entries waiting here."""
+        """Request ids of the entries waiting here (raw or kept)."""
         if not self.root.exists():
             return []
         return sorted(
@@ -109,3 +161,43 @@ class Spool:
 
     def remove(self, request_id: str) -> None:
         shutil.rmtree(self.root / request_id, ignore_errors=True)
+
+    def clean_leftovers(self) -> list[str]:
+        """Remove what crashed writes left: hidden staging folders and probes, and entry folders whose first
+        phase never finished (no one holds them). Returns their names."""
+        if not self.root.exists():
+            return []
+        removed = []
+        for path in self.root.iterdir():
+            if path.name.startswith((".staging-", ".probe-")):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path.name)
+            elif path.is_dir() and not (path / ENTRY_FILE).exists():
+                with _unheld(path) as free:
+                    if free:
+                        shutil.rmtree(path, ignore_errors=True)
+                        removed.append(path.name)
+        return removed
+
+
+@contextmanager
+def _unheld(folder: Path) -> Iterator[bool]:
+    """Whether nobody is writing this folder: its lock could be taken."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        os.close(fd)

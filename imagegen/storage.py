@@ -147,9 +147,10 @@ class S3Store:
             "s3",
             endpoint_url=endpoint_url or None,
             config=Config(
-                connect_timeout=3,
-                read_timeout=15,
-                retries={"max_attempts": 3, "mode": "standard"},
+                # Short: a page or a generation waits on these, and a hung store must not hold either for long.
+                connect_timeout=2,
+                read_timeout=5,
+                retries={"total_max_attempts": 2, "mode": "standard"},
                 signature_version="s3v4",
             ),
         )

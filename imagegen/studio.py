@@ -1,38 +1,32 @@
-"""The pipeline, in order: validate, direct, reserve, render, verify, keep, settle."""
+"""The studio's face: plan and price a request, run it (the steps live in pipeline.py), the gallery,
+and settling what a crashed process left."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from imagegen import imaging
 from imagegen.catalog import Catalog, ModelSpec
+from imagegen.checks import check_request, check_user, scoped_id
 from imagegen.db import Database
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
-from imagegen.errors import BadImage, ContentRejected, Forbidden, ImagegenError, InvalidRequest, StorageError
+from imagegen.errors import ContentRejected, Forbidden, ImagegenError, InvalidRequest, StorageError
 from imagegen.history import HistoryFilter, HistoryPage, Library
 from imagegen.ledger import Allowance, Ledger, to_micros, to_usd
-from imagegen.providers import Provider, RenderJob, make_provider
+from imagegen.pipeline import Clock, Generation, Progress, finish
+from imagegen.providers import Provider, make_provider
 from imagegen.request import BACKGROUNDS, FORMATS, GenerationRequest, GenerationResult
 from imagegen.settings import Settings
 from imagegen.spool import Spool
-from imagegen.storage import ObjectStore, image_folder, make_object_store
+from imagegen.storage import ObjectStore, make_object_store
 
 log = logging.getLogger("imagegen")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-MAX_USER_LENGTH = 200
-
-#: called with a stage name and details; "partial" carries {"index": i, "image": bytes}
-Progress = Callable[[str, dict[str, Any]], None]
 STAGES = ("directing", "reserving", "rendering", "verifying", "saving")
+__all__ = ["STAGES", "Plan", "Progress", "Studio"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +36,19 @@ class Plan:
     request: GenerationRequest
     spec: ModelSpec
     directed: DirectedPrompt
+    #: what it usually costs
     estimated_cost: Decimal
+    #: the most the provider can bill for it: what is reserved
+    max_cost: Decimal
     warnings: list[str] = field(default_factory=list)
 
     @property
     def estimated_micros(self) -> int:
         return to_micros(self.estimated_cost)
+
+    @property
+    def reserve_micros(self) -> int:
+        return to_micros(self.max_cost)
 
 
 class Studio:
@@ -106,12 +107,11 @@ class Studio:
 
     def plan(self, request: GenerationRequest) -> Plan:
         """Validate and direct a request, and price it. Raises InvalidRequest with what to change."""
+        request, notes = check_request(request)
         if request.output_format not in FORMATS:
             raise InvalidRequest(f"Output format {request.output_format!r} is not one of {', '.join(FORMATS)}.")
         if request.background and request.background not in BACKGROUNDS:
             raise InvalidRequest(f"Background {request.background!r} is not one of {', '.join(BACKGROUNDS)}.")
-        if not _REQUEST_ID.match(request.request_id):
-            raise InvalidRequest("A request id is 8 to 64 letters, digits, '-' or '_'.")
         request = self.resolve(request)
         spec = self.catalog.get(request.model)
         preset = self.presets.get(request.preset)
@@ -125,170 +125,30 @@ class Studio:
         if spec.family != "offline" and self.settings.provider == "offline":
             raise InvalidRequest(f"{spec.id} needs a provider: set OPENAI_API_KEY (see the README).")
         cost = self.catalog.estimate_cost(request, directed.text)
-        return Plan(request, spec, directed, cost, warnings)
+        bound = self.catalog.max_cost(request, directed.text)
+        return Plan(request, spec, directed, cost, bound, notes + warnings)
 
     def allowance(self, user: str) -> Allowance:
-        return self.ledger.allowance(_check_user(user))
+        return self.ledger.allowance(check_user(user))
 
     # -- spending --------------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest, user: str, progress: Progress | None = None) -> GenerationResult:
-        """Run one request to its end. Raises an ImagegenError saying what happened and whether it cost."""
-        notify = progress or (lambda stage, details: None)
-        user = _check_user(user)
-        clock = _Clock()
+        """Run one request to its end. Raises an ImagegenError saying what happened and whether it cost.
+        The result's id is the request id scoped to its user: another user's same id is another request."""
+        notify = _quiet(progress)
+        user = check_user(user)
+        clock = Clock()
         notify("directing", {})
         plan = self.plan(request)
-        request = plan.request
         clock.lap("direct")
+        ledger_id = scoped_id(user, plan.request.request_id)
+        return Generation(self, plan, user, ledger_id, notify, clock).run()
 
-        notify("reserving", {"estimated_cost_usd": float(plan.estimated_cost)})
-        reservation = self.ledger.reserve(
-            request_id=request.request_id,
-            user=user,
-            n=request.n,
-            estimated_micros=plan.estimated_micros,
-            details={
-                **request.to_dict(),
-                "directed_prompt": plan.directed.text,
-                "provider": self.provider.name,
-            },
-        )
-        if reservation.duplicate:
-            return self.result_of(request.request_id)
-        clock.lap("reserve")
-
-        try:
-            notify("rendering", {"provider": self.provider.label})
-            job = RenderJob(request, plan.directed.text, plan.spec, _user_tag(user), request.preset)
-            output = self.provider.render(job, lambda i, image: notify("partial", {"index": i, "image": image}))
-            clock.lap("render")
-            notify("verifying", {})
-            expected = plan.spec.parse_size(request.size)
-            if not output.images:
-                raise BadImage("The provider answered without any image. You may have been charged; try again.")
-            checked = [imaging.verify_image(img.data, request.output_format, expected) for img in output.images]
-            clock.lap("verify")
-        except ImagegenError as exc:
-            self._settle_failure(request.request_id, exc, clock)
-            raise
-        except Exception as exc:
-            log.exception("render of %s failed unexpectedly", request.request_id)
-            failure = BadImage(
-                f"Something went wrong while rendering ({type(exc).__name__}). You may have been charged."
-            )
-            self._settle_failure(request.request_id, failure, clock)
-            raise failure from exc
-
-        notify("saving", {})
-        actual = self.catalog.actual_cost(request, output.usage, plan.estimated_cost)
-        created = datetime.now(UTC)
-        records = []
-        files: list[tuple[str, bytes]] = []
-        for index, (rendered, picture) in enumerate(zip(output.images, checked, strict=True)):
-            image_id = f"{request.request_id}-{index}"
-            folder = image_folder(self.settings.s3_prefix, user, created, image_id)
-            record = {
-                "id": image_id,
-                "request_id": request.request_id,
-                "index": index,
-                "key": f"{folder}original.{request.output_format}",
-                "thumb_key": f"{folder}thumb.webp",
-                "record_key": f"{folder}record.json",
-                "file": f"{index}.{request.output_format}",
-                "thumb_file": f"{index}.thumb.webp",
-                "user": user,
-                "created_at": created.isoformat(timespec="milliseconds"),
-                "prompt": plan.directed.user_prompt,
-                "directed_prompt": plan.directed.text,
-                "additions": [[a.facet, a.text] for a in plan.directed.additions],
-                "revised_prompt": rendered.revised_prompt,
-                "raw": request.raw,
-                "lighting": request.lighting,
-                "camera": request.camera,
-                "preset": request.preset,
-                "model": request.model,
-                "provider": self.provider.name,
-                "size": request.size,
-                "width": picture.width,
-                "height": picture.height,
-                "quality": request.quality,
-                "format": request.output_format,
-                "background": request.background,
-                "compression": request.compression,
-                "n": request.n,
-                "bytes": len(rendered.data),
-                "cost_usd": to_usd(to_micros(actual)) / len(output.images),
-                "estimated_cost_usd": float(plan.estimated_cost),
-                "usage": output.usage.__dict__ if output.usage else None,
-            }
-            records.append(record)
-            files.append((record["file"], rendered.data))
-            files.append((record["thumb_file"], imaging.make_thumbnail(picture)))
-        for record in records:
-            record["timings_ms"] = clock.timings()
-        try:
-            entry = self.spool.write(
-                request.request_id, files, {"records": records, "actual_micros": to_micros(actual)}
-            )
-        except OSError as exc:
-            log.exception("spooling %s failed", request.request_id)
-            self.ledger.commit(request.request_id, actual_micros=to_micros(actual), usage=output.usage)
-            failure = StorageError(
-                f"The image was made and paid for, but this server could not save it ({exc.strerror}). "
-                "Ask an admin to free disk space; you were charged."
-            )
-            failure.charged = True
-            raise failure from exc
-        clock.lap("spool")
-        keys = [r["key"] for r in records]
-        try:
-            # Charged before the upload: from here on a crash leaves a spooled, paid image that reconcile
-            # uploads, never an upload whose charge is lost.
-            self.ledger.commit(
-                request.request_id,
-                actual_micros=to_micros(actual),
-                usage=output.usage,
-                timings_ms=clock.timings(),
-                image_keys=keys,
-                revised_prompt=output.images[0].revised_prompt,
-            )
-            pending = not self._store(request.request_id, records)
-        finally:
-            entry.release()
-        clock.lap("store")
-        timings = clock.timings()
-        self.ledger.record_timings(request.request_id, timings)
-        return GenerationResult(
-            id=request.request_id,
-            status="succeeded",
-            user=user,
-            prompt=plan.directed.user_prompt,
-            directed_prompt=plan.directed.text,
-            additions=plan.directed.added_keywords,
-            preset=request.preset,
-            model=request.model,
-            size=request.size,
-            quality=request.quality,
-            n=request.n,
-            output_format=request.output_format,
-            background=request.background,
-            estimated_cost_usd=float(plan.estimated_cost),
-            cost_usd=float(actual),
-            image_keys=keys,
-            created_at=records[0]["created_at"],
-            revised_prompt=output.images[0].revised_prompt,
-            usage=output.usage,
-            timings_ms=timings,
-            warnings=plan.warnings + output.notes,
-            pending_upload=pending,
-            provider=self.provider.name,
-        )
-
-    def _store(self, request_id: str, records: list[dict[str, Any]]) -> bool:
+    def store_spooled(self, request_id: str, records: list[dict[str, Any]], *, force: bool = False) -> bool:
         """Upload a spooled request; on failure index it as pending (shown from the spool) and say so."""
         try:
-            self.library.upload_pending(request_id)
+            self.library.upload_pending(request_id, force=force)
             return True
         except StorageError as exc:
             log.warning("upload of %s failed, kept in the spool for reconcile: %s", request_id, exc)
@@ -296,16 +156,8 @@ class Studio:
                 self.library.index(record, pending=True)
             return False
 
-    def _settle_failure(self, request_id: str, exc: ImagegenError, clock: _Clock) -> None:
-        clock.lap("render")
-        timings = clock.timings()
-        if exc.charged:
-            self.ledger.record_ambiguous(request_id, error_code=exc.code, message=exc.message, timings_ms=timings)
-        else:
-            self.ledger.refund(request_id, error_code=exc.code, message=exc.message, timings_ms=timings)
-
     def result_of(self, request_id: str) -> GenerationResult:
-        """The outcome of a request already made (a resubmit with the same request id)."""
+        """The outcome of a request already made (a resubmit with the same request id), by its ledger id."""
         row = self.ledger.generation(request_id)
         if row is None:
             raise InvalidRequest(f"No request {request_id}.")
@@ -351,36 +203,23 @@ class Studio:
     # -- after a crash ---------------------------------------------------------------------------
 
     def reconcile(self) -> dict[str, Any]:
-        """Settle what a crashed process left: spooled images are charged and uploaded, stale reservations expire."""
-        recovered, still_pending = [], []
+        """Settle what a crashed process left: spooled answers are finished, charged and uploaded; stale
+        reservations expire (as possibly billed when their provider call had started)."""
+        recovered, still_pending, failed = [], [], []
+        self.spool.clean_leftovers()
         for request_id in self.spool.pending():
             with self.spool.claim(request_id) as entry:
                 if entry is None:
                     continue  # being settled right now by the generation that wrote it
-                self.ledger.commit(
-                    request_id,
-                    actual_micros=int(entry.data.get("actual_micros", 0)),
-                    image_keys=[r["key"] for r in entry.data.get("records", [])],
-                )
-                if self._upload_with_retries(request_id):
-                    recovered.append(request_id)
-                else:
-                    for record in entry.data.get("records", []):
-                        self.library.index(record, pending=True)
-                    still_pending.append(request_id)
+                try:
+                    result = finish(self, entry, _quiet(None), Clock(), force_upload=True)
+                except ImagegenError as exc:
+                    log.warning("reconcile could not finish %s: %s", request_id, exc.message)
+                    failed.append(request_id)
+                    continue
+                (still_pending if result.pending_upload else recovered).append(request_id)
         expired = self.ledger.expire_stale()
-        return {"uploaded": recovered, "pending": still_pending, "expired": expired}
-
-    def _upload_with_retries(self, request_id: str, attempts: int = 3, backoff: float = 0.5) -> bool:
-        for attempt in range(attempts):
-            try:
-                self.library.upload_pending(request_id)
-                return True
-            except StorageError as exc:
-                log.warning("upload of %s failed (attempt %d): %s", request_id, attempt + 1, exc)
-                if attempt + 1 < attempts:
-                    time.sleep(backoff * 2**attempt)
-        return False
+        return {"uploaded": recovered, "pending": still_pending, "failed": failed, "expired": expired}
 
 
 def _replayed_failure(row: dict[str, Any]) -> ImagegenError:
@@ -393,31 +232,15 @@ def _replayed_failure(row: dict[str, Any]) -> ImagegenError:
     return error
 
 
-def _check_user(user: str) -> str:
-    user = (user or "").strip()
-    if not user:
-        raise InvalidRequest("Say who is generating: a user name is required.")
-    if len(user) > MAX_USER_LENGTH or any(ord(c) < 32 for c in user):
-        raise InvalidRequest(f"A user name is at most {MAX_USER_LENGTH} printable characters.")
-    return user
+def _quiet(progress: Progress | None) -> Progress:
+    """Progress reports that can never fail a generation: a preview that cannot be saved is not the image."""
+    if progress is None:
+        return lambda stage, details: None
 
+    def notify(stage: str, details: dict[str, Any]) -> None:
+        try:
+            progress(stage, details)
+        except Exception:
+            log.warning("progress report %r failed; the generation goes on", stage, exc_info=True)
 
-def _user_tag(user: str) -> str:
-    # The provider's safety identifier: stable per user, without sending who they are.
-    return hashlib.sha256(user.encode()).hexdigest()[:32]
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.start = self.last = time.perf_counter()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = self.laps.get(name, 0.0) + (now - self.last)
-        self.last = now
-
-    def timings(self) -> dict[str, int]:
-        result = {name: round(seconds * 1000) for name, seconds in self.laps.items()}
-        result["total"] = round((time.perf_counter() - self.start) * 1000)
-        return result
+    return notify

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from imagegen import GenerationRequest, LedgerUnavailable, LimitReached, Settings, Studio
+from imagegen import GenerationRequest, LedgerUnavailable, LimitReached, Settings, StorageError, Studio
 from imagegen.db import Database
 from imagegen.ledger import Ledger
 
@@ -33,7 +33,9 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
     db = Database(tmp_path / "x.db")
     conn = db.connection()
     names = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-    assert names == {"m001_ledger", "m002_images_index", "m003_jobs", "m004_analytics_indexes"}
+    assert names == {"m001_ledger", "m002_images_index", "m003_jobs", "m004_analytics_indexes", "m005_settlement"}
+    generation_columns = {r[1] for r in conn.execute("PRAGMA table_info(generations)")}
+    assert {"sent_at", "request_id"} <= generation_columns
     indexes = {
         r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'generations'")
     }
@@ -69,7 +71,7 @@ def test_commit_refund_and_ambiguous_move_the_counters_and_the_log_together(tmp_
     ledger = make_ledger(tmp_path / "l.db", daily_quota=10)
     for rid in ("ok", "refund", "maybe"):
         reserve(ledger, rid, micros=50_000)
-    ledger.commit("ok", actual_micros=31_930)
+    ledger.commit("ok", actual_micros=31_930, image_keys=["k"])
     ledger.refund("refund", error_code="content_rejected", message="no")
     ledger.record_ambiguous("maybe", error_code="provider_timeout", message="slow")
     allowance = ledger.allowance("ann")
@@ -146,8 +148,16 @@ def test_a_read_only_database_fails_closed(tmp_path):
                 os.setuid(65534)
             try:
                 Studio(settings).generate(GenerationRequest("a fox"), "ann")
-            except LedgerUnavailable as exc:
-                code = 0 if ("read-only" in exc.message or "cannot be" in exc.message) else 2
+            except (LedgerUnavailable, StorageError) as exc:
+                # either the ledger or the spool's room check refuses first: both before any spending
+                code = (
+                    0
+                    if (
+                        "read-only" in exc.message or "cannot be" in exc.message or "Nothing was charged" in exc.message
+                    )
+                    and not exc.charged
+                    else 2
+                )
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

@@ -15,6 +15,7 @@ from imagegen import (
     ProviderUnavailable,
     RateLimited,
 )
+from imagegen.checks import scoped_id
 
 
 def gpt(**kw) -> GenerationRequest:
@@ -64,7 +65,7 @@ def test_an_expired_url_is_reported_and_charged_as_ambiguous(openai_studio, fake
     fake_openai.url_ttl = -1
     with pytest.raises(BadImage, match="403.*expired"):
         openai_studio.generate(dalle(request_id="expired-url-1"), "ann")
-    assert openai_studio.ledger.generation("expired-url-1")["status"] == "ambiguous"
+    assert openai_studio.ledger.generation(scoped_id("ann", "expired-url-1"))["status"] == "ambiguous"
     assert openai_studio.history().items == []
 
 
@@ -90,7 +91,7 @@ def test_provider_failures_become_the_engines_errors_and_refunds(openai_studio, 
         openai_studio.generate(gpt(request_id=f"fail-{behaviour}"), "ann")
     assert not raised.value.charged
     assert "not charged" in raised.value.message or behaviour == "model_not_found"
-    row = openai_studio.ledger.generation(f"fail-{behaviour}")
+    row = openai_studio.ledger.generation(scoped_id("ann", f"fail-{behaviour}"))
     assert row["status"] == status and row["error_code"] == raised.value.code
     assert openai_studio.allowance("ann").images_left == 5
     assert openai_studio.ledger.check_invariants() == []
@@ -110,7 +111,7 @@ def test_a_slow_answer_past_the_timeout_is_ambiguous_and_never_sent_twice(openai
         openai_studio.generate(dalle(request_id="slow-request"), "ann")
     assert raised.value.charged
     assert len(fake_openai.requests) == 1  # a second request could be billed a second time
-    row = openai_studio.ledger.generation("slow-request")
+    row = openai_studio.ledger.generation(scoped_id("ann", "slow-request"))
     assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] == 40000
     allowance = openai_studio.allowance("ann")
     assert allowance.images_left == 5 and allowance.spent_micros == 40000

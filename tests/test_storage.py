@@ -15,6 +15,8 @@ import pytest
 from PIL import Image
 
 from imagegen import Forbidden, GenerationRequest, HistoryFilter, InvalidRequest, JobRunner, NotFound, Settings, Studio
+from imagegen.checks import scoped_id
+from imagegen.pipeline import Clock, Generation
 from imagegen.storage import image_folder, user_slug
 from tests.conftest import ROOT, MotoServer, cli_env
 from tests.fakes.blackhole import BlackHole
@@ -173,7 +175,7 @@ def test_a_process_killed_between_the_answer_and_the_upload_loses_nothing(data_d
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    spooled = data_dir / "spool" / "killed-request" / "entry.json"
+    spooled = data_dir / "spool" / scoped_id("ann", "killed-request") / "entry.json"
     deadline = time.time() + 30
     while not spooled.exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -186,8 +188,8 @@ def test_a_process_killed_between_the_answer_and_the_upload_loses_nothing(data_d
         data_dir=data_dir, offline_delay=0, storage="s3", s3_bucket=bucket, s3_endpoint_url=moto.endpoint
     )
     studio = Studio(settings)
-    assert studio.reconcile()["uploaded"] == ["killed-request"]
-    row = studio.ledger.generation("killed-request")
+    assert studio.reconcile()["uploaded"] == [scoped_id("ann", "killed-request")]
+    row = studio.ledger.generation(scoped_id("ann", "killed-request"))
     assert row["status"] == "committed"
     [item] = studio.history().items
     assert item["prompt"] == "a paid fox" and not item["pending"]
@@ -205,14 +207,19 @@ def test_a_custom_prefix_with_capitals_still_finds_its_images(offline_settings):
 
 
 def test_reconcile_leaves_alone_an_entry_its_generation_is_still_settling(studio):
-    studio.ledger.reserve(request_id="in-flight-1", user="ann", n=1, estimated_micros=0, details={})
-    held = studio.spool.write("in-flight-1", [], {"records": [], "actual_micros": 0})
+    plan = studio.plan(GenerationRequest("a fox", request_id="in-flight-1"))
+    generation = Generation(studio, plan, "ann", "in-flight-1", lambda stage, details: None, Clock())
+    generation.reserve()
+    output = generation.render()
+    held = generation.keep_raw(output, plan.estimated_cost)  # the answer is kept; its generation holds it
     try:
         outcome = studio.reconcile()
-        assert "in-flight-1" not in outcome["uploaded"] + outcome["pending"]
+        assert "in-flight-1" not in outcome["uploaded"] + outcome["pending"] + outcome["failed"]
         assert studio.ledger.generation("in-flight-1")["status"] == "reserved"
     finally:
         held.release()
     assert studio.reconcile()["uploaded"] == ["in-flight-1"]
     assert studio.ledger.generation("in-flight-1")["status"] == "committed"
     assert studio.spool.pending() == []
+    assert [item["request_id"] for item in studio.history().items] == ["in-flight-1"]
+    assert studio.ledger.check_invariants() == []

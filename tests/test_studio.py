@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from imagegen import GenerationRequest, InvalidRequest, LimitReached, Settings, StorageError, Studio
+from imagegen.checks import scoped_id
 
 
 def test_a_generation_keeps_the_image_its_thumbnail_and_full_metadata(studio, data_dir):
@@ -63,7 +64,8 @@ def test_presets_default_the_background_and_format_rules_hold(studio):
 @pytest.mark.parametrize(
     ("request_", "user", "message"),
     [
-        (GenerationRequest(""), "ann", "empty"),
+        (GenerationRequest(""), "ann", "Write a prompt"),
+        (GenerationRequest(" \u200b\x00\x1b[31m "), "ann", "Write a prompt"),
         (GenerationRequest("a fox", size="12x12"), "ann", "cannot make"),
         (GenerationRequest("a fox", output_format="tiff"), "ann", "not one of"),
         (GenerationRequest("a fox", request_id="../../etc"), "ann", "request id"),
@@ -106,15 +108,16 @@ def test_an_unexpected_render_failure_settles_the_reservation(studio):
     studio.provider = Broken()
     with pytest.raises(Exception, match="RuntimeError"):
         studio.generate(GenerationRequest("a fox", request_id="broken-render"), "ann")
-    assert studio.ledger.generation("broken-render")["status"] == "ambiguous"
+    assert studio.ledger.generation(scoped_id("ann", "broken-render"))["status"] == "ambiguous"
     assert studio.ledger.check_invariants() == []
 
 
-def test_an_image_that_cannot_be_saved_is_still_charged_and_said_so(studio, data_dir):
+def test_a_spool_that_cannot_keep_the_image_refuses_before_spending(studio, data_dir):
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "spool").write_text("a file where the spool folder should be")
-    with pytest.raises(StorageError, match="paid for, but this server could not save it") as raised:
+    calls = []
+    studio.provider.render = lambda job, on_partial: calls.append(job)
+    with pytest.raises(StorageError, match="Nothing was charged") as raised:
         studio.generate(GenerationRequest("a fox", request_id="unsaveable"), "ann")
-    assert raised.value.charged
-    assert studio.ledger.generation("unsaveable")["status"] == "committed"
-    assert studio.ledger.check_invariants() == []
+    assert not raised.value.charged and calls == []
+    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0

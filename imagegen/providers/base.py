@@ -41,3 +41,8 @@ class Provider(Protocol):
     label: str
 
     def render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput: ...
+
+    def request_sent(self) -> bool:
+        """Whether this thread's last render reached the provider at all: a failure before anything was
+        sent cannot have been billed. Say True when unsure."""
+        ...

@@ -36,6 +36,9 @@ class OfflineProvider:
             images.append(RenderedImage(imaging.encode(picture, job.request.output_format, job.request.compression)))
         return RenderOutput(images=images, notes=[self.label])
 
+    def request_sent(self) -> bool:
+        return False  # nothing leaves the machine: whatever fails here cost nothing
+
     def _emit_partials(self, picture: Image.Image, on_partial: PartialCallback) -> None:
         step_delay = self.delay / (PARTIAL_STEPS + 1)
         small = picture.copy()

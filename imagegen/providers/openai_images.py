@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -24,10 +25,13 @@ from imagegen.errors import (
 )
 from imagegen.providers import register
 from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
+from imagegen.redact import register_secret
 from imagegen.request import Usage
 from imagegen.settings import Settings
 
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+#: base64 of the largest image accepted, so a huge answer is refused before it is decoded
+MAX_B64_CHARS = (MAX_DOWNLOAD_BYTES + 2) // 3 * 4
 DOWNLOAD_TIMEOUT = 30.0
 PARTIAL_IMAGES = 2
 ATTEMPTS = 3
@@ -39,11 +43,18 @@ class OpenAIImages:
     name = "openai"
     label = "OpenAI Images API"
 
-    def __init__(self, client: openai.OpenAI, *, trusted_hosts: set[str]) -> None:
+    def __init__(self, client: openai.OpenAI, *, trusted_origin: str = "", sent: threading.local | None = None) -> None:
         self.client = client
-        self.trusted_hosts = trusted_hosts
+        self.trusted_origin = trusted_origin
+        #: set by the HTTP client's request hook when a request leaves this machine (see make_client)
+        self._sent = sent
+
+    def request_sent(self) -> bool:
+        return True if self._sent is None else bool(getattr(self._sent, "value", False))
 
     def render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput:
+        if self._sent is not None:
+            self._sent.value = False
         params = self._params(job)
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -103,19 +114,24 @@ class OpenAIImages:
         raise BadImage("The provider answered without an image. You may have been charged; try again.")
 
     def download(self, url: str) -> bytes:
-        """Fetch a provider URL at once: it expires within the hour."""
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "https" and parsed.hostname not in self.trusted_hosts:
-            raise BadImage(f"The provider's image URL is not https or from its own host ({parsed.hostname}).")
+        """Fetch a provider URL at once (it expires within the hour): https only, or exactly the configured
+        server's own scheme, host and port; redirects are not followed."""
+        if not self._allowed(url):
+            raise BadImage(
+                "The provider's image URL is neither https nor on the configured server; it was not fetched. "
+                "You were probably charged."
+            )
+        opener = urllib.request.build_opener(_NoRedirect)
         try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as answer:  # noqa: S310 (scheme checked)
+            with opener.open(url, timeout=DOWNLOAD_TIMEOUT) as answer:
                 content_type = answer.headers.get_content_type()
                 if not content_type.startswith("image/"):
                     raise BadImage(f"The provider's image URL returned {content_type}, not an image.")
                 data = answer.read(MAX_DOWNLOAD_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise BadImage(
-                f"The provider's image URL answered {exc.code}: it may have expired. You were probably charged."
+                f"The provider's image URL answered {exc.code}: it may have expired or moved. You were probably "
+                "charged."
             ) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise BadImage(
@@ -124,6 +140,26 @@ class OpenAIImages:
         if len(data) > MAX_DOWNLOAD_BYTES:
             raise BadImage("The provider's image is larger than 64 MiB; refused.")
         return data
+
+    def _allowed(self, url: str) -> bool:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme == "https" and parsed.hostname:
+            return True
+        return bool(self.trusted_origin) and _origin(url) == self.trusted_origin
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect is answered as the HTTPError it is, never followed
+
+
+def _origin(url: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port = parsed.port or {"https": 443, "http": 80}.get(parsed.scheme)
+    except ValueError:
+        return ""
+    return f"{parsed.scheme}://{(parsed.hostname or '').lower()}:{port}"
 
 
 def translate_error(exc: openai.APIError) -> ProviderError | InvalidRequest | ContentRejected:
@@ -181,6 +217,8 @@ def _retry_delay(exc: openai.APIStatusError, attempt: int) -> float:
 
 
 def _b64(data: str) -> bytes:
+    if not isinstance(data, str) or len(data) > MAX_B64_CHARS:
+        raise BadImage("The provider's image is missing or larger than 64 MiB; refused. You may have been charged.")
     try:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -198,32 +236,50 @@ def _usage(raw: Any) -> Usage | None:
     )
 
 
+def make_client(settings: Settings, *, azure: bool = False) -> tuple[openai.OpenAI, threading.local]:
+    """The SDK's client, with its own retries off (retried here, only where a retry cannot bill twice) and a
+    hook that notes when a request really leaves this machine."""
+    sent = threading.local()
+
+    def note_sent(request: Any) -> None:
+        sent.value = True
+
+    # The SDK's own HTTP client class (httpx or its successor, whichever this SDK version uses).
+    http_client = openai.DefaultHttpxClient(timeout=settings.provider_timeout, event_hooks={"request": [note_sent]})
+    if azure:
+        register_secret(settings.azure_api_key)
+        client: openai.OpenAI = openai.AzureOpenAI(
+            azure_endpoint=settings.azure_endpoint,
+            api_key=settings.azure_api_key,
+            api_version=settings.openai_api_version or "2025-04-01-preview",
+            timeout=settings.provider_timeout,
+            max_retries=0,
+            http_client=http_client,
+        )
+    else:
+        register_secret(settings.openai_api_key)
+        client = openai.OpenAI(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url or None,
+            timeout=settings.provider_timeout,
+            max_retries=0,
+            http_client=http_client,
+        )
+    return client, sent
+
+
 @register("openai")
 def _make_openai(settings: Settings) -> OpenAIImages:
-    client = openai.OpenAI(
-        api_key=settings.openai_api_key,
-        base_url=settings.openai_base_url or None,
-        timeout=settings.provider_timeout,
-        max_retries=0,  # retried here, only where a retry cannot bill twice
+    client, sent = make_client(settings)
+    return OpenAIImages(
+        client, trusted_origin=_origin(settings.openai_base_url) if settings.openai_base_url else "", sent=sent
     )
-    return OpenAIImages(client, trusted_hosts=_hosts(settings.openai_base_url))
 
 
 @register("azure")
 def _make_azure(settings: Settings) -> OpenAIImages:
-    client = openai.AzureOpenAI(
-        azure_endpoint=settings.azure_endpoint,
-        api_key=settings.azure_api_key,
-        api_version=settings.openai_api_version or "2025-04-01-preview",
-        timeout=settings.provider_timeout,
-        max_retries=0,
-    )
-    provider = OpenAIImages(client, trusted_hosts=_hosts(settings.azure_endpoint))
+    client, sent = make_client(settings, azure=True)
+    provider = OpenAIImages(client, trusted_origin=_origin(settings.azure_endpoint), sent=sent)
     provider.name = "azure"
     provider.label = "Azure OpenAI"
     return provider
-
-
-def _hosts(url: str) -> set[str]:
-    host = urllib.parse.urlsplit(url).hostname if url else None
-    return {host} if host else set()
