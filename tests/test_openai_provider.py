@@ -43,11 +43,14 @@ def test_gpt_image_models_stream_partials_and_the_final_image(openai_studio, fak
     assert [s for s in stages if s != "partial"] == ["directing", "reserving", "rendering", "verifying", "saving"]
     kept = openai_studio.library.original(openai_studio.library.record(result.image_key))
     assert Image.open(io.BytesIO(kept)).size == (1536, 1024)
-    # usage: 50 text tokens at $5/M and 1056 image tokens at $30/M
-    assert result.cost_usd == pytest.approx(0.03193)
-    assert result.usage.output_tokens == 1056
+    # usage: the prompt's text tokens at $5/M and 1584 image tokens (medium, 1536x1024) at $30/M
+    text_tokens = result.usage.input_text_tokens
+    assert text_tokens == -(-len(result.directed_prompt) // 4) and result.usage.output_tokens == 1584
+    expected_micros = text_tokens * 5 + 1584 * 30
+    assert result.cost_usd == pytest.approx(expected_micros / 1e6)
     row = openai_studio.ledger.generation(result.id)
-    assert row["status"] == "committed" and row["actual_micros"] == 31930 and row["output_tokens"] == 1056
+    assert row["status"] == "committed" and row["actual_micros"] == expected_micros and row["output_tokens"] == 1584
+    assert row["actual_micros"] <= row["estimated_micros"]  # the reservation bounds the real cost
 
 
 def test_url_answers_are_downloaded_at_once_with_the_revised_prompt(openai_studio, fake_openai):
@@ -141,6 +144,7 @@ def test_azure_goes_through_the_same_sdk_to_its_deployment_path(data_dir, fake_o
     from imagegen import Settings, Studio
 
     endpoint = fake_openai.base_url.removesuffix("/v1")
+    fake_openai.api_key = "az-key"
     studio = Studio(
         Settings(
             data_dir=data_dir,

@@ -1,5 +1,9 @@
 """A fake of the OpenAI Images API that speaks its HTTP protocol, for the real SDK to talk to.
 
+It refuses what the real API refuses (images_contract.py: the published contract, with the real status
+and error body), asks for the API key as the API does, and answers the real shapes: the quality and size
+used (never "auto"), partial images of the size asked for, and usage by quality and size.
+
 Each POST /v1/images/generations takes the next scripted behaviour (or `default`):
   "b64"             JSON with base64 images of the size and format asked for, plus usage
   "url"             JSON with URLs to this server that expire after `url_ttl` seconds (403 after)
@@ -11,6 +15,8 @@ Each POST /v1/images/generations takes the next scripted behaviour (or `default`
   "model_not_found" 404 model_not_found
   "wrong_size"      a valid PNG of the wrong size
   "not_image"       base64 of bytes that are no image
+  "echo_key"        401 whose message repeats the API key it was sent (a careless compatible server)
+  "redirect_url"    a URL to this server that redirects to another one
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image
+
+from tests.fakes.images_contract import Refusal, check, resolved_quality, resolved_size, usage
 
 PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
@@ -48,6 +56,10 @@ def image_bytes(
     return out.getvalue()
 
 
+def _error(message: str, *, code: str | None, kind: str = "invalid_request_error", param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -58,6 +70,7 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeImagesAPI:
     def __init__(self) -> None:
         self.default = "b64"
+        self.api_key = "sk-test"
         self.script: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
         self.url_ttl = 3600.0
@@ -92,6 +105,7 @@ class FakeImagesAPI:
             self.default = "b64"
             self.url_ttl = 3600.0
             self.answer_delay = 0.0
+            self.api_key = "sk-test"
 
     def next_behaviour(self) -> str:
         with self.lock:
@@ -107,6 +121,9 @@ class FakeImagesAPI:
                 pass
 
             def do_GET(self) -> None:
+                if self.path.startswith("/redirect/"):
+                    target = "http://127.0.0.1:9/" + self.path.rsplit("/", 1)[-1]
+                    return self._send(302, b"", "text/plain", {"location": target})
                 token = self.path.rsplit("/", 1)[-1]
                 found = api.urls.get(token)
                 if not self.path.startswith("/files/") or found is None:
@@ -122,18 +139,44 @@ class FakeImagesAPI:
                 with api.lock:
                     api.requests.append({**body, "_path": self.path})
                 if not urlsplit(self.path).path.endswith("/images/generations"):
-                    return self._json(404, {"error": {"message": "unknown path", "code": "not_found"}})
+                    return self._json(404, {"error": {"message": "unknown path", "type": "invalid_request_error",
+                                                      "param": None, "code": "not_found"}})  # fmt: skip
+                sent_key = self.headers.get("api-key") or self.headers.get("authorization", "").removeprefix("Bearer ")
+                if not sent_key:
+                    return self._json(401, _error(
+                        "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                        "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", code=None))  # fmt: skip
+                if sent_key != api.api_key:
+                    return self._json(401, _error(
+                        f"Incorrect API key provided: {sent_key[:3]}***{sent_key[-4:]}.", code="invalid_api_key"))  # fmt: skip
+                if "/deployments/" in self.path and "model" not in body:
+                    body["model"] = self.path.split("/deployments/")[1].split("/")[0]
+                try:
+                    check(body)
+                except Refusal as refusal:
+                    return self._json(refusal.status, refusal.body)
                 behaviour = api.next_behaviour()
                 if api.answer_delay:
                     time.sleep(api.answer_delay)
+                if behaviour == "echo_key":
+                    return self._json(401, _error(f"Invalid authentication: key {sent_key} is revoked.", code=None))
                 if behaviour == "429":
                     return self._json(
                         429,
-                        {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
+                        _error(
+                            "Rate limit reached for images per minute.", code="rate_limit_exceeded", kind="requests"
+                        ),
                         headers={"retry-after-ms": "20"},
                     )
                 if behaviour == "500":
-                    return self._json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
+                    return self._json(
+                        500,
+                        _error(
+                            "The server had an error while processing your request. Sorry about that!",
+                            code=None,
+                            kind="server_error",
+                        ),
+                    )
                 if behaviour == "content_policy":
                     return self._json(
                         400,
@@ -165,7 +208,7 @@ class FakeImagesAPI:
                 self._json(200, self._answer(body, behaviour))
 
             def _answer(self, body: dict[str, Any], behaviour: str) -> dict[str, Any]:
-                size = body.get("size") or "1024x1024"
+                size = resolved_size(body.get("size"))
                 fmt = body.get("output_format") or "png"
                 n = int(body.get("n") or 1)
                 data = []
@@ -175,13 +218,14 @@ class FakeImagesAPI:
                         payload = image_bytes("512x512", fmt)
                     if behaviour == "not_image":
                         payload = b"this is not an image at all"
-                    if behaviour == "url":
+                    if behaviour in ("url", "redirect_url"):
                         token = secrets.token_hex(8)
                         api.urls[token] = (payload, time.time() + api.url_ttl)
                         port = self.server.server_address[1]
+                        folder = "redirect" if behaviour == "redirect_url" else "files"
                         data.append(
                             {
-                                "url": f"http://127.0.0.1:{port}/files/{token}",
+                                "url": f"http://127.0.0.1:{port}/{folder}/{token}",
                                 "revised_prompt": "REVISED " + body["prompt"][:50],
                             }
                         )
@@ -189,22 +233,20 @@ class FakeImagesAPI:
                         data.append({"b64_json": base64.b64encode(payload).decode()})
                 answer: dict[str, Any] = {"created": int(time.time()), "data": data}
                 if str(body.get("model", "")).startswith("gpt-image"):
+                    quality = resolved_quality(body.get("quality"))
                     answer.update(
                         size=size,
-                        quality=body.get("quality", "medium"),
+                        quality=quality,
                         output_format=fmt,
-                        usage={
-                            "input_tokens": 50,
-                            "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
-                            "output_tokens": 1056 * n,
-                            "total_tokens": 50 + 1056 * n,
-                        },
+                        background="transparent" if body.get("background") == "transparent" else "opaque",
+                        usage=usage(body["prompt"], quality, size, n),
                     )
                 return answer
 
             def _stream(self, body: dict[str, Any]) -> None:
-                size = body.get("size") or "1024x1024"
+                size = resolved_size(body.get("size"))
                 fmt = body.get("output_format") or "png"
+                quality = resolved_quality(body.get("quality"))
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("cache-control", "no-cache")
@@ -214,10 +256,11 @@ class FakeImagesAPI:
                     "background": body.get("background", "auto"),
                     "created_at": int(time.time()),
                     "output_format": fmt,
-                    "quality": body.get("quality", "medium"),
+                    "quality": quality,
                     "size": size,
                 }
-                preview = base64.b64encode(image_bytes("256x256", "png", (200, 200, 200))).decode()
+                # A partial image is the whole picture at an early stage: the size and format asked for.
+                preview = base64.b64encode(image_bytes(size, fmt, (200, 200, 200))).decode()
                 for index in range(int(body.get("partial_images") or 0)):
                     self._event(
                         {
@@ -232,12 +275,7 @@ class FakeImagesAPI:
                         {
                             "type": "image_generation.completed",
                             "b64_json": base64.b64encode(image_bytes(size, fmt, photo_like=api.photo_like)).decode(),
-                            "usage": {
-                                "input_tokens": 50,
-                                "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
-                                "output_tokens": 1056,
-                                "total_tokens": 1106,
-                            },
+                            "usage": usage(body["prompt"], quality, size, 1),
                             **common,
                         }
                     )

@@ -1,0 +1,210 @@
+"""The published contract of POST /v1/images/generations, as the fake server enforces it.
+
+Taken from the installed SDK's `openai/types/image_generate_params.py` docstrings and the
+`CreateImageRequest` schema of OpenAI's OpenAPI description; written out here on purpose, not read from
+the studio's catalog, so that a catalog edit the API would refuse fails a test. Each refusal is
+(status, error body) as the API answers it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+STANDARD_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+FREE_SIZE_MODELS = {
+    "gpt-image-2",
+    "gpt-image-2-2026-04-21",
+    "gpt-image-2.5-sunburst",
+    "gpt-image-2.5-sunburst-2026-09-08",
+    "gpt-image-2.5-flare",
+    "gpt-image-2.5-flare-2026-09-08",
+}
+XHIGH_MODELS = {m for m in FREE_SIZE_MODELS if m.startswith("gpt-image-2.5")}
+GPT_MODELS = FREE_SIZE_MODELS | {
+    "gpt-image-1",
+    "gpt-image-1-mini",
+    "gpt-image-1.5",
+    "gpt-image-1.5-2025-12-16",
+    "chatgpt-image-latest",
+    "gpt-image-2.6-sunburst",
+    "gpt-image-2.6-flare",
+}
+DALLE_SIZES = {"dall-e-2": {"256x256", "512x512", "1024x1024"}, "dall-e-3": {"1024x1024", "1792x1024", "1024x1792"}}
+PROMPT_MAX = {"dall-e-2": 1000, "dall-e-3": 4000}
+GPT_PARAMS = {
+    "prompt", "model", "n", "size", "quality", "background", "moderation", "output_compression", "output_format",
+    "partial_images", "stream", "safety_identifier", "user", "complexity",
+}  # fmt: skip
+DALLE_PARAMS = {
+    "dall-e-2": {"prompt", "model", "n", "size", "quality", "response_format", "user"},
+    "dall-e-3": {"prompt", "model", "n", "size", "quality", "response_format", "style", "user"},
+}
+#: image tokens per output image by quality, for 1024x1024 / 1536x1024 (OpenAI's table for GPT image models)
+OUTPUT_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240)}
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, message: str, *, param: str | None, code: str | None, kind: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {
+            "error": {"message": message, "type": kind or "invalid_request_error", "param": param, "code": code}
+        }
+
+
+def check(body: dict[str, Any]) -> None:
+    """Raise the API's refusal for a body it would refuse; return for one it serves."""
+    if "prompt" not in body or body["prompt"] is None:
+        raise Refusal(400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+    model = body.get("model") or "gpt-image-1.5"
+    if model not in GPT_MODELS and model not in DALLE_SIZES:
+        raise Refusal(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param=None,
+            code="model_not_found",
+        )
+    allowed = GPT_PARAMS if model in GPT_MODELS else DALLE_PARAMS[model]
+    for name in body:
+        if name not in allowed:
+            raise Refusal(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+    _check_prompt(body["prompt"], PROMPT_MAX.get(model, 32000))
+    _check_n(body.get("n", 1), model)
+    _check_size(body.get("size") or "auto", model)
+    _check_quality(body.get("quality") or "auto", model)
+    if model in GPT_MODELS:
+        _check_gpt_output(body)
+
+
+def _check_prompt(prompt: Any, limit: int) -> None:
+    if not isinstance(prompt, str):
+        raise Refusal(400, "Invalid type for 'prompt': expected a string.", param="prompt", code="invalid_type")
+    if len(prompt) > limit:
+        raise Refusal(
+            400,
+            f"Invalid 'prompt': string too long. Expected a string with maximum length {limit}, but got a string "
+            f"with length {len(prompt)} instead.",
+            param="prompt",
+            code="string_above_max_length",
+        )
+
+
+def _check_n(n: Any, model: str) -> None:
+    if type(n) is not int:
+        raise Refusal(
+            400,
+            f"Invalid type for 'n': expected an integer, but got {type(n).__name__} instead.",
+            param="n",
+            code="invalid_type",
+        )
+    if not 1 <= n <= 10:
+        code = "integer_above_max_value" if n > 10 else "integer_below_min_value"
+        raise Refusal(400, f"Invalid 'n': integer must be between 1 and 10, got {n}.", param="n", code=code)
+    if model == "dall-e-3" and n != 1:
+        raise Refusal(400, "Invalid 'n': dall-e-3 only supports n=1.", param="n", code="invalid_value")
+
+
+def _check_size(size: Any, model: str) -> None:
+    if model in DALLE_SIZES:
+        ok = size in DALLE_SIZES[model] or (size == "auto" and model == "dall-e-2")
+    elif model in FREE_SIZE_MODELS and size not in STANDARD_SIZES:
+        ok = _free_size_ok(size)
+    else:
+        ok = size in STANDARD_SIZES
+    if not ok:
+        raise Refusal(
+            400, f"Invalid value: '{size}'. Unsupported size for {model}.", param="size", code="invalid_value"
+        )
+
+
+def _free_size_ok(size: Any) -> bool:
+    parts = str(size).split("x")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
+        return False
+    width, height = int(parts[0]), int(parts[1])
+    return (
+        width % 16 == 0
+        and height % 16 == 0
+        and min(width, height) >= 256
+        and max(width, height) <= 3840
+        and width * height <= 3840 * 2160
+        and max(width, height) <= 3 * min(width, height)
+    )
+
+
+def _check_quality(quality: Any, model: str) -> None:
+    if model == "dall-e-3":
+        allowed = {"standard", "hd", "auto"}
+    elif model == "dall-e-2":
+        allowed = {"standard", "auto"}
+    else:
+        allowed = {"low", "medium", "high", "auto"} | ({"xhigh", "max"} if model in XHIGH_MODELS else set())
+    if quality not in allowed:
+        supported = ", ".join(f"'{q}'" for q in sorted(allowed))
+        raise Refusal(
+            400,
+            f"Invalid value: '{quality}'. Supported values are: {supported}.",
+            param="quality",
+            code="invalid_value",
+        )
+
+
+def _check_gpt_output(body: dict[str, Any]) -> None:
+    fmt = body.get("output_format") or "png"
+    if fmt not in ("png", "jpeg", "webp"):
+        raise Refusal(400, f"Invalid value: '{fmt}'.", param="output_format", code="invalid_value")
+    if body.get("background") not in (None, "auto", "opaque", "transparent"):
+        raise Refusal(400, "Invalid value for 'background'.", param="background", code="invalid_value")
+    if body.get("background") == "transparent" and fmt == "jpeg":
+        raise Refusal(
+            400,
+            "Transparent background is not supported for the jpeg output format. Use png or webp.",
+            param="background",
+            code="invalid_value",
+        )
+    compression = body.get("output_compression")
+    if compression is not None:
+        if fmt == "png":
+            raise Refusal(
+                400,
+                "output_compression is only supported for the jpeg and webp output formats.",
+                param="output_compression",
+                code="invalid_value",
+            )
+        if type(compression) is not int or not 0 <= compression <= 100:
+            raise Refusal(
+                400, "Invalid 'output_compression': must be 0 to 100.", param="output_compression", code="invalid_value"
+            )
+    partials = body.get("partial_images")
+    if partials is not None and (type(partials) is not int or not 0 <= partials <= 3):
+        raise Refusal(
+            400, "Invalid 'partial_images': must be between 0 and 3.", param="partial_images", code="invalid_value"
+        )
+    if body.get("moderation") not in (None, "low", "auto"):
+        raise Refusal(400, "Invalid value for 'moderation'.", param="moderation", code="invalid_value")
+
+
+def resolved_quality(quality: str | None) -> str:
+    """What the answer echoes: the quality used, never "auto" (the SDK's response type has no "auto")."""
+    return "high" if quality in (None, "", "auto") else quality
+
+
+def resolved_size(size: str | None) -> str:
+    return "1024x1024" if size in (None, "", "auto") else size
+
+
+def usage(prompt: str, quality: str, size: str, n: int) -> dict[str, Any]:
+    """What the API reports: about 4 characters a text token, the output tokens of the quality and size."""
+    width, height = (int(v) for v in size.split("x"))
+    square, other = OUTPUT_TOKENS.get(quality, OUTPUT_TOKENS["high"])
+    base, reference = (square, 1024 * 1024) if width == height else (other, 1536 * 1024)
+    output = math.ceil(base * width * height / reference) * n
+    text = max(1, math.ceil(len(prompt) / 4))
+    return {
+        "input_tokens": text,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": 0},
+        "output_tokens": output,
+        "output_tokens_details": {"image_tokens": output, "text_tokens": 0},
+        "total_tokens": text + output,
+    }
