@@ -1,0 +1,204 @@
+"""Money and images under faults and hostile input: each case is caused for real, then checked."""
+
+import os
+import signal
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+
+from imagegen import GenerationRequest, InvalidRequest, JobRunner, Settings, Studio
+from imagegen import jobs as jobs_module
+from imagegen.checks import scoped_id
+from imagegen.ledger import Ledger
+
+
+def dead_child(settings: Settings, before_death) -> None:
+    """Run a generation in a forked child that SIGKILLs itself at the moment `before_death` patches in."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            studio = Studio(settings)
+            before_death(studio, lambda: os.kill(os.getpid(), signal.SIGKILL))
+            studio.generate(GenerationRequest("a paid fox", request_id="killed-1"), "ann")
+        finally:
+            os._exit(3)  # only reached if the kill did not happen
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+def test_sigkill_right_after_the_answer_loses_nothing_and_charges_what_was_billed(offline_settings):
+    def die_while_verifying(studio, die):
+        import imagegen.pipeline as pipeline
+
+        pipeline.imaging.verify_image = lambda *a, **k: die()
+
+    dead_child(offline_settings, die_while_verifying)
+    studio = Studio(offline_settings)
+    ledger_id = scoped_id("ann", "killed-1")
+    assert studio.ledger.generation(ledger_id)["status"] == "reserved"
+    outcome = studio.reconcile()
+    assert outcome["uploaded"] == [ledger_id]
+    row = studio.ledger.generation(ledger_id)
+    assert row["status"] == "committed"
+    [item] = studio.history().items
+    assert item["prompt"] == "a paid fox" and studio.library.original(item)
+    assert studio.ledger.check_invariants() == []
+
+
+def test_sigkill_during_the_provider_call_expires_as_possibly_billed_never_at_zero(openai_settings, fake_openai):
+    def die_while_rendering(studio, die):
+        studio.provider.render = lambda job, on_partial: die()
+
+    dead_child(openai_settings, die_while_rendering)
+    studio = Studio(openai_settings)
+    ledger_id = scoped_id("ann", "killed-1")
+    reserved = studio.ledger.generation(ledger_id)["estimated_micros"]
+    assert studio.ledger.expire_stale(now=time.time() + openai_settings.reservation_ttl + 1) == [ledger_id]
+    row = studio.ledger.generation(ledger_id)
+    assert row["status"] == "ambiguous" and row["actual_micros"] == reserved > 0
+    assert studio.allowance("ann").spent_micros == reserved
+    assert studio.ledger.check_invariants() == []
+
+
+def test_a_reservation_that_never_reached_the_provider_expires_at_zero(tmp_path):
+    ledger = Ledger(Studio(Settings(data_dir=tmp_path, offline_delay=0)).db, Settings(data_dir=tmp_path))
+    ledger.reserve(request_id="never-sent", user="ann", n=1, estimated_micros=5000, details={})
+    ledger.expire_stale(now=time.time() + 10_000)
+    row = ledger.generation("never-sent")
+    assert row["status"] == "expired" and row["actual_micros"] == 0
+    assert ledger.allowance("ann").spent_micros == 0
+
+
+def test_leftover_staging_folders_are_cleaned(studio, data_dir):
+    (data_dir / "spool" / ".staging-abc-123").mkdir(parents=True)
+    (data_dir / "spool" / "half-written").mkdir()
+    studio.reconcile()
+    assert sorted(p.name for p in (data_dir / "spool").iterdir()) == []
+
+
+def test_a_commit_after_another_server_recorded_it_as_possibly_billed_charges_the_delivery(studio):
+    ledger = studio.ledger
+    ledger.reserve(request_id="late", user="ann", n=1, estimated_micros=9000, details={})
+    ledger.record_ambiguous("late", error_code="interrupted", message="owner looked dead")
+    assert ledger.allowance("ann").spent_micros == 9000
+    assert ledger.commit("late", actual_micros=7000, image_keys=["k"]) is True
+    allowance = ledger.allowance("ann")
+    assert allowance.spent_micros == 7000 and allowance.images_used == 1
+    assert ledger.generation("late")["status"] == "committed"
+
+
+def test_a_commit_of_an_unknown_request_raises_instead_of_passing_silently(studio):
+    from imagegen import LedgerUnavailable
+
+    with pytest.raises(LedgerUnavailable, match="No reservation"):
+        studio.ledger.commit("never-reserved", actual_micros=1)
+
+
+def test_a_preview_that_cannot_be_saved_does_not_fail_the_render(offline_settings, data_dir):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "previews").write_text("a file where the previews folder should be")
+    studio = Studio(Settings(**{**offline_settings.__dict__, "offline_delay": 0.2}))
+    runner = JobRunner(studio, workers=1)
+    try:
+        job = runner.wait(runner.submit(GenerationRequest("a fox"), "ann"), timeout=30)
+    finally:
+        runner.shutdown()
+    assert job.status == "succeeded", job.error
+    assert studio.ledger.check_invariants() == []
+
+
+def test_a_hung_sweep_never_stops_the_heartbeat(offline_settings, monkeypatch):
+    monkeypatch.setattr(jobs_module, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(jobs_module, "SWEEP_SECONDS", 0.05)
+    release, rendering = threading.Event(), threading.Event()
+    studio = Studio(offline_settings)
+    studio.reconcile = lambda: release.wait(30)  # storage hangs inside the sweep
+
+    def slow_render(job, on_partial):
+        rendering.set()
+        release.wait(30)
+        raise RuntimeError("stopped by the test")
+
+    studio.provider.render = slow_render
+    runner = JobRunner(studio, workers=1)
+    try:
+        job_id = runner.submit(GenerationRequest("a fox"), "ann")
+        assert rendering.wait(10)
+        first = studio.db.query("SELECT heartbeat_at FROM jobs WHERE id = ?", (job_id,))[0][0]
+        time.sleep(0.5)
+        later = studio.db.query("SELECT heartbeat_at FROM jobs WHERE id = ?", (job_id,))[0][0]
+        assert later > first + 0.2
+    finally:
+        release.set()
+        runner.shutdown()
+
+
+@pytest.mark.parametrize("request_id", ["good-id-1\n", "good id 1", "../../x/y/z", "a" * 65, "ab"])
+def test_a_malformed_request_id_is_refused_before_anything_is_spent(studio, request_id):
+    with pytest.raises(InvalidRequest, match="request id"):
+        studio.generate(GenerationRequest("a fox", request_id=request_id), "ann")
+    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+
+
+def test_a_request_id_reused_by_another_user_is_another_request(studio):
+    mine = studio.generate(GenerationRequest("my secret fox", request_id="shared-id-1"), "ann")
+    theirs = studio.generate(GenerationRequest("a whale", request_id="shared-id-1"), "bob")
+    assert theirs.prompt == "a whale" and theirs.image_keys != mine.image_keys
+    assert studio.allowance("bob").images_used == 1 and studio.allowance("ann").images_used == 1
+    again = studio.generate(GenerationRequest("my secret fox", request_id="shared-id-1"), "ann")
+    assert again.image_keys == mine.image_keys and studio.allowance("ann").images_used == 1
+
+
+def test_the_budget_is_never_exceeded_when_real_usage_differs_from_the_estimate(openai_settings, fake_openai):
+    """Each reservation is an upper bound of what the provider can bill, so bursts end within the budget."""
+    settings = Settings(**{**openai_settings.__dict__, "daily_budget_usd": Decimal("0.40"), "daily_quota": 100})
+    studio = Studio(settings)
+    results, errors = [], []
+
+    def one(index: int) -> None:
+        try:
+            results.append(
+                studio.generate(
+                    GenerationRequest(
+                        f"fox number {index} " * (index + 1), model="gpt-image-2.6-sunburst", quality="auto"
+                    ),
+                    "ann",
+                )
+            )
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results and errors  # some admitted, the rest refused by the budget
+    allowance = studio.allowance("ann")
+    assert allowance.spent_micros + allowance.in_flight_micros <= 400_000
+    for result in results:
+        row = studio.ledger.generation(result.id)
+        assert row["actual_micros"] <= row["estimated_micros"]
+    assert studio.ledger.check_invariants() == []
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "finds"),
+    [
+        ("UPDATE user_day SET images_committed = images_committed + 7", "over quota"),
+        ("UPDATE user_day SET images_reserved = images_reserved + 1", "counters"),
+        ("UPDATE team_day SET committed_micros = committed_micros + 1", "counters"),
+        ("UPDATE generations SET budget_micros = -1", "over budget"),
+        ("UPDATE generations SET actual_micros = estimated_micros + 1", "above its reservation"),
+        ("UPDATE generations SET image_keys = '[]'", "has no image"),
+        ("UPDATE generations SET status = 'refunded'", "without a charge"),
+    ],
+)
+def test_the_invariant_check_finds_each_kind_of_breach(studio, corrupt, finds):
+    studio.generate(GenerationRequest("a fox"), "ann")
+    assert studio.ledger.check_invariants() == []
+    with studio.db.write() as conn:
+        conn.execute(corrupt)
+    assert any(finds in problem for problem in studio.ledger.check_invariants())
