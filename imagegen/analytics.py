@@ -13,6 +13,7 @@ import pandas as pd
 from imagegen.db import Database
 from imagegen.errors import InvalidRequest, LedgerUnavailable
 from imagegen.ledger import Ledger, to_usd
+from imagegen.redact import csv_cell
 from imagegen.settings import Settings
 
 FAILED = ("refunded", "ambiguous", "expired")
@@ -203,7 +204,7 @@ class Analytics:
             (since.isoformat(), until.isoformat()),
         )
         for row in cursor:
-            writer.writerow(tuple(row))
+            writer.writerow([csv_cell(value) for value in row])
         return out.getvalue()
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.ledger import to_usd
+from imagegen.redact import csv_cell, redact
 from imagegen.request import GenerationRequest
 from imagegen.settings import Settings
 from imagegen.studio import Studio
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except Exception as exc:  # the last word for scripts: say what broke, exit 1
         logging.getLogger("imagegen").exception("command failed")
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 1
 
 
@@ -177,7 +178,7 @@ def _usage(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(frame.columns)
-        writer.writerows(frame.itertuples(index=False))
+        writer.writerows([csv_cell(value) for value in row] for row in frame.itertuples(index=False))
     else:
         print(frame.to_string(index=False) if len(frame) else "no generations in that period")
     return 0

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from imagegen.catalog import Catalog, ModelSpec
+from imagegen.catalog import Catalog, ModelSpec, normalise_size
 from imagegen.checks import check_request, check_user, scoped_id
 from imagegen.db import Database
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
@@ -100,7 +100,7 @@ class Studio:
         return replace(
             request,
             model=model,
-            size=(request.size or spec.default_size).strip().lower(),
+            size=normalise_size(request.size or spec.default_size),
             quality=request.quality or spec.default_quality,
             background=background,
         )
