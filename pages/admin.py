@@ -107,7 +107,7 @@ with quota_form, st.form("quota"):
             studio.ledger.set_quota(user, int(images_per_day), by=me.name)
             st.success(f"{user.strip()} may now make {int(images_per_day)} images a day.")
         except ImagegenError as exc:
-            st.error(exc.message)
+            st.error(widgets.plain(exc.message))
 with budget_form, st.form("budget"):
     amount = st.number_input(
         "Team budget per day (USD)",
@@ -122,7 +122,7 @@ with budget_form, st.form("budget"):
             studio.ledger.set_budget(round(amount, 2), by=me.name)
             st.success(f"The team budget is now {widgets.usd(amount)} a day.")
         except ImagegenError as exc:
-            st.error(exc.message)
+            st.error(widgets.plain(exc.message))
 overrides = studio.ledger.quota_overrides()
 if overrides:
     st.caption("Quotas set by an admin")
@@ -139,6 +139,6 @@ until = last.date_input("To", value=date.today(), key="export_to")
 try:
     export = analytics.export_csv(since, until)
 except ImagegenError as exc:
-    st.error(exc.message)
+    st.error(widgets.plain(exc.message))
 else:
     st.download_button("Download CSV", export, file_name=f"imagegen-log-{since}-{until}.csv", mime="text/csv")

@@ -50,10 +50,13 @@ def detail(key: str) -> None:
     try:
         record = library.record(key)
     except ImagegenError as exc:
-        st.error(exc.message)
+        st.error(widgets.plain(exc.message))
         return
     picture, about = st.columns([3, 2])
-    picture.image(library.url(record, "key") or library.original(record), width="stretch")
+    original = widgets.stored_bytes(library.original, record)
+    with picture:
+        if original is not None:
+            st.image(original, width="stretch")
     with about:
         st.markdown(f"**Prompt:** {widgets.plain(record['prompt'])}")
         st.markdown("**Directed prompt (what was sent):**")
@@ -70,7 +73,8 @@ def detail(key: str) -> None:
     download, reuse, remove = st.columns(3)
     download.download_button(
         "Download original",
-        library.original(record),
+        original or b"",
+        disabled=original is None,
         file_name=f"{record['id']}.{record['format']}",
         mime=f"image/{record['format']}",
         key="detail-download",
@@ -95,7 +99,7 @@ def detail(key: str) -> None:
             try:
                 studio.delete_image(key, me.name)
             except ImagegenError as exc:
-                st.error(exc.message)
+                st.error(widgets.plain(exc.message))
             else:
                 state.pop("gallery_open", None)
                 st.rerun()
@@ -121,8 +125,9 @@ else:
     columns = st.columns(4)
     for index, item in enumerate(items):
         with columns[index % 4]:
-            url = library.url(item)
-            st.image(url or library.thumbnail(item), width="stretch")
+            picture = library.url(item) or widgets.stored_bytes(library.thumbnail, item)
+            if picture is not None:
+                st.image(picture, width="stretch")
             st.caption(f"{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")
             if st.button("Open", key=f"open-{item['key']}"):
                 state["gallery_open"] = item["key"]

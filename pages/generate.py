@@ -109,7 +109,7 @@ with preview:
         for warning in plan.warnings:
             st.warning(warning)
     elif problem:
-        st.error(problem)
+        st.error(widgets.plain(problem))
     else:
         st.caption("Type a prompt: the Director's expanded version appears here as you type.")
 
@@ -121,7 +121,7 @@ with preview:
     st.metric("Team budget left", f"{widgets.usd(allowance.budget_left_usd)} / {widgets.usd(allowance.budget_usd)}")
     refusal = allowance.refusal(request.n, plan.estimated_micros if plan else 0)
     if refusal is not None:
-        st.error(refusal.message)
+        st.error(widgets.plain(refusal.message))
     if studio.settings.provider == "offline":
         st.caption("Offline renderer: a local placeholder image, $0. Configure OPENAI_API_KEY for real renders.")
 
@@ -136,7 +136,7 @@ if clicked and plan is not None:
     try:
         runner.submit(request, me.name)
     except ImagegenError as exc:
-        st.error(exc.message)
+        st.error(widgets.plain(exc.message))
 
 jobs = runner.jobs_for(me.name, limit=4)
 active = [j for j in jobs if j.active]
@@ -157,7 +157,7 @@ def show_running_jobs() -> None:
 def show_result(job) -> None:
     st.divider()
     if job.status == "failed":
-        st.error(job.error)
+        st.error(widgets.plain(job.error or "The generation failed."))
         st.caption("You may have been charged for this request." if job.charged else "You were not charged.")
         return
     result = job.result or {}
@@ -170,8 +170,10 @@ def show_result(job) -> None:
         except ImagegenError:
             columns[index % len(columns)].warning("This image was deleted from the gallery.")
             continue
-        original = studio.library.original(record)
         with columns[index % len(columns)]:
+            original = widgets.stored_bytes(studio.library.original, record)
+            if original is None:
+                continue
             st.image(original, caption=widgets.result_caption(result), width=560)
             st.download_button(
                 "Download",

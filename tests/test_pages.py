@@ -36,6 +36,18 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def everything(at: AppTest) -> str:
+    """Every element's full message as the browser receives it: captions, metrics, code, widgets' labels."""
+    found, stack = [], [at._tree]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "proto", None) is not None:
+            found.append(str(node.proto))
+        children = getattr(node, "children", {})
+        stack.extend(children.values() if isinstance(children, dict) else children)
+    return "\n".join(found)
+
+
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -248,7 +260,8 @@ def test_no_page_shows_the_api_key(env, fake_openai):
     for page in ("pages/generate.py", "pages/gallery.py", "pages/admin.py"):
         at.switch_page(page).run()
         assert not at.exception
-        rendered = str(at._tree)
+        rendered = everything(at)
+        assert "Gallery" in rendered or "Admin" in rendered or "Generate" in rendered  # the walk sees the page
         assert "sk-very-secret-key" not in rendered
 
 
@@ -310,3 +323,52 @@ def test_the_gallery_filters_by_text_user_and_mine(env):
     at.selectbox(key="gal_user").set_value("Anyone").run()
     at.button_group(key="gal_scope").set_value("Mine").run()
     assert "1 image" in texts(at).splitlines()  # ann's castle
+
+
+def test_the_key_finder_sees_a_key_printed_in_a_caption():
+    at = AppTest.from_string("import streamlit as st\nst.caption('key sk-very-secret-key')").run()
+    assert "sk-very-secret-key" in everything(at)
+
+
+def test_bare_links_in_user_text_stay_text(env):
+    studio = Studio(Settings.from_env())
+    studio.generate(GenerationRequest("see https://evil.example/x and www.evil.example", raw=True), "ann")
+    at = app()
+    at.switch_page("pages/gallery.py").run()
+    caption = next(c.value for c in at.caption if "evil" in c.value)
+    assert "://" not in caption and "www." not in caption and "\u2060" in caption
+
+
+def test_a_providers_error_text_is_shown_inert(env):
+    studio = Studio(Settings.from_env())
+    hostile = "Denied. ![x](http://evil.example/p.png) [Sign in again](http://evil.example/login)"
+    with studio.db.write() as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, user, status, stage, request, error, error_code, charged, created_at, finished_at) "
+            "VALUES ('j1', 'ann', 'failed', 'failed', ?, ?, 'x', 0, 1, 2)",
+            (json.dumps(GenerationRequest("a fox").to_dict()), hostile),
+        )
+    at = app()
+    error = next(e.value for e in at.error if "Denied" in e.value)
+    assert error.startswith("Denied\\. \\!\\[x\\]") and "](http" not in error
+
+
+def test_pages_stay_up_and_say_so_when_storage_is_down(env, s3_settings, moto):
+    from tests.conftest import free_port
+
+    studio = Studio(s3_settings)
+    runner = JobRunner(studio, workers=1)
+    try:
+        runner.wait(runner.submit(GenerationRequest("a fox"), "ann"))
+    finally:
+        runner.shutdown()
+    [item] = studio.history().items
+    env.setenv("IMAGEGEN_STORAGE", "s3")
+    env.setenv("IMAGEGEN_S3_BUCKET", s3_settings.s3_bucket)
+    env.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    at = app()
+    assert not at.exception
+    assert "Storage cannot be reached" in texts(at)
+    at.session_state["gallery_open"] = item["key"]
+    at.switch_page("pages/gallery.py").run()
+    assert not at.exception

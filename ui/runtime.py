@@ -18,7 +18,7 @@ def settings() -> Settings:
     try:
         return Settings.from_env()
     except SettingsError as exc:
-        st.error(f"The studio is misconfigured: {exc.message}")
+        st.error(f"The studio is misconfigured: {exc.message}", icon=None)
         st.stop()
         raise
 

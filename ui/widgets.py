@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from imagegen import STAGES, DirectedPrompt, Job
+from imagegen import STAGES, DirectedPrompt, Job, StorageError
 
 FACET_COLOURS = {
     "style": "#e8f0fe",
@@ -51,11 +51,26 @@ def directed_prompt(directed: DirectedPrompt, limit: int) -> None:
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+# Markdown turns bare "https://...", "www." and "name@host" into links whatever is escaped: a word joiner
+# (invisible, zero width) inside each keeps them text.
+_AUTOLINKS = re.compile(r"(?i)(:)(//)|(www)(\.)|(\w)(@)(?=\w)")
+WORD_JOINER = "\u2060"
 
 
 def plain(text: str) -> str:
-    """User text made inert for st.markdown and st.caption: no links, images, emphasis or HTML."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    """User or provider text made inert for st.markdown, st.caption and st.error: no links, images,
+    emphasis or HTML."""
+    unlinked = _AUTOLINKS.sub(lambda m: WORD_JOINER.join(g for g in m.groups() if g is not None), str(text))
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", unlinked)
+
+
+def stored_bytes(fetch: Any, *args: Any) -> bytes | None:
+    """An image's bytes, or None (with a note on the page) when storage cannot be reached right now."""
+    try:
+        return fetch(*args)
+    except StorageError:
+        st.warning("Storage cannot be reached right now: this image will show again when it is back.")
+        return None
 
 
 def usd(amount: float) -> str:
