@@ -24,7 +24,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 	touch $(APP_STAMP) $@
 
 run: $(APP_STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	$(PY) -m ui.serve --server.port $(PORT)
 
 # Debian's chromium drives the end-to-end tests; Playwright's own browser download is never used.
 chromium:

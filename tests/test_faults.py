@@ -202,3 +202,22 @@ def test_the_invariant_check_finds_each_kind_of_breach(studio, corrupt, finds):
     with studio.db.write() as conn:
         conn.execute(corrupt)
     assert any(finds in problem for problem in studio.ledger.check_invariants())
+
+
+def test_a_hung_store_holds_one_generation_not_every_one(data_dir, aws_credentials):
+    from tests.fakes.blackhole import BlackHole
+
+    hole = BlackHole()
+    settings = Settings(
+        data_dir=data_dir, offline_delay=0, storage="s3", s3_bucket="b", s3_endpoint_url=hole.endpoint
+    )
+    studio = Studio(settings)
+    try:
+        first = studio.generate(GenerationRequest("one fox"), "ann")
+        tried = len(hole.held)
+        second = studio.generate(GenerationRequest("two foxes"), "ann")
+        assert first.pending_upload and second.pending_upload
+        assert tried >= 1 and len(hole.held) == tried  # the second did not wait on the hung store again
+        assert {i["prompt"] for i in studio.history().items} == {"one fox", "two foxes"}
+    finally:
+        hole.close()

@@ -27,14 +27,30 @@ def _fingerprint(current: Settings) -> str:
     return json.dumps(asdict(current), default=str, sort_keys=True)
 
 
-@st.cache_resource(show_spinner="Starting the studio...")
+_ENGINES: dict[str, tuple[Studio, JobRunner]] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def _engine(fingerprint: str) -> tuple[Studio, JobRunner]:
-    studio = Studio(Settings.from_env())
-    runner = JobRunner(studio)
-    # What a previous process left behind (spooled images to upload, jobs to settle) is settled beside
-    # the first page, not before it: uploads to a slow or absent S3 can take a while.
-    threading.Thread(target=_settle_leftovers, args=(studio, runner), daemon=True, name="imagegen-startup").start()
-    return studio, runner
+    """One engine per process (and per configuration), made by `start()` when the server starts or by the
+    first page otherwise. A plain module global, not st.cache_resource: it must exist before any session."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(fingerprint)
+        if engine is None:
+            studio = Studio(Settings.from_env())
+            runner = JobRunner(studio)
+            # What a previous process left behind (spooled images to upload, jobs to settle) is settled
+            # beside the first page, not before it: uploads to a slow or absent S3 can take a while.
+            threading.Thread(
+                target=_settle_leftovers, args=(studio, runner), daemon=True, name="imagegen-startup"
+            ).start()
+            engine = _ENGINES[fingerprint] = (studio, runner)
+        return engine
+
+
+def start() -> tuple[Studio, JobRunner]:
+    """Start the engine now, with the server: recovery and the minute sweep run before anyone opens a page."""
+    return _engine(_fingerprint(Settings.from_env()))
 
 
 def _settle_leftovers(studio: Studio, runner: JobRunner) -> None:

@@ -1,4 +1,4 @@
-"""A real `streamlit run` on a free port, driven by Debian's chromium through Playwright."""
+"""A real studio server (`python -m ui.serve`, Streamlit inside) on a free port, driven by Debian's chromium through Playwright."""
 
 from __future__ import annotations
 
@@ -42,9 +42,7 @@ class StreamlitServer:
             [
                 sys.executable,
                 "-m",
-                "streamlit",
-                "run",
-                "app.py",
+                "ui.serve",
                 "--server.port",
                 str(self.port),
                 "--server.address",
