@@ -208,9 +208,7 @@ def test_a_hung_store_holds_one_generation_not_every_one(data_dir, aws_credentia
     from tests.fakes.blackhole import BlackHole
 
     hole = BlackHole()
-    settings = Settings(
-        data_dir=data_dir, offline_delay=0, storage="s3", s3_bucket="b", s3_endpoint_url=hole.endpoint
-    )
+    settings = Settings(data_dir=data_dir, offline_delay=0, storage="s3", s3_bucket="b", s3_endpoint_url=hole.endpoint)
     studio = Studio(settings)
     try:
         first = studio.generate(GenerationRequest("one fox"), "ann")
