@@ -9,7 +9,7 @@ APP_STAMP := $(VENV)/.app-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PORT ?= 8501
 
-.PHONY: run test lint bench chromium clean
+.PHONY: run test lint bench mutation chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,11 @@ test: $(DEV_STAMP) chromium lint
 bench: $(DEV_STAMP)
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
+# Not part of `make test`: mutates the engine's critical lines one at a time and reports the survivors.
+mutation: $(DEV_STAMP)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(PY) bench/_mutation_report.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants

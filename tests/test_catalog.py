@@ -55,10 +55,12 @@ def test_a_deprecated_model_warns_with_its_shutdown_date(catalog):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"size": "1000x1000"}, "multiples of 16"),
-        ({"size": "3840x1088"}, "aspect"),  # wider than 3:1
-        ({"size": "4096x2304"}, "3840"),
-        ({"size": "big"}, "WIDTHxHEIGHT"),
+        ({"size": "1000x1000", "model": "gpt-image-2"}, "multiples of 16"),
+        ({"size": "3840x1088", "model": "gpt-image-2"}, "aspect"),  # wider than 3:1
+        ({"size": "1088x3840", "model": "gpt-image-2"}, "aspect"),  # taller than 1:3
+        ({"size": "4096x2304", "model": "gpt-image-2"}, "3840"),
+        ({"size": "big", "model": "gpt-image-2"}, "WIDTHxHEIGHT"),
+        ({"size": "1536x864"}, "choose one of 1024x1024"),  # free sizes are unconfirmed for 2.6
         ({"model": "gpt-image-1.5", "size": "1536x1536"}, "1024x1024, 1536x1024"),
         ({"quality": "ultra"}, "low, medium, high"),
         ({"n": 11}, "1 to 10"),
@@ -111,3 +113,8 @@ def test_the_actual_cost_comes_from_usage_tokens(catalog):
     cost = catalog.actual_cost(req(model="gpt-image-2.6-sunburst"), usage, Decimal("1"))
     assert cost == Decimal("0.03193")  # 50 * 5e-6 + 1056 * 30e-6
     assert catalog.actual_cost(req(model="dall-e-3", quality="standard"), None, Decimal("0.04")) == Decimal("0.04")
+
+
+@pytest.mark.parametrize("size", ["1024x3072", "3072x1024", "1536x864", "864x1536"])
+def test_both_extreme_aspects_are_allowed_where_sizes_are_free(catalog, size):
+    catalog.validate(req(model="gpt-image-2", size=size, quality="low"), "a cat", custom_endpoint=False, today=TODAY)
