@@ -119,7 +119,9 @@ with preview:
     cost.metric("Estimated cost", widgets.usd(estimate) if plan else "-")
     images.metric("Your images left today", f"{allowance.images_left} / {allowance.quota}")
     st.metric("Team budget left", f"{widgets.usd(allowance.budget_left_usd)} / {widgets.usd(allowance.budget_usd)}")
-    refusal = allowance.refusal(request.n, plan.estimated_micros if plan else 0)
+    if plan is not None and plan.max_cost > plan.estimated_cost:
+        st.caption(f"Reserves up to {widgets.usd(float(plan.max_cost))} until the real cost is known.")
+    refusal = allowance.refusal(request.n, plan.reserve_micros if plan else 0)
     if refusal is not None:
         st.error(widgets.plain(refusal.message))
     if studio.settings.provider == "offline":
