@@ -34,12 +34,14 @@ def test_a_restarted_server_settles_a_paid_image_without_any_visit(data_dir):
     )  # fmt: skip
     try:
         deadline = time.time() + 60
-        status = "reserved"
-        while time.time() < deadline and status != "committed" and server.poll() is None:
+        status, listed = "reserved", []
+        while time.time() < deadline and not (status == "committed" and listed) and server.poll() is None:
             time.sleep(0.2)
-            status = Studio(settings).ledger.generation(ledger_id)["status"]
+            studio = Studio(settings)
+            status = studio.ledger.generation(ledger_id)["status"]
+            listed = [i["request_id"] for i in studio.history().items]  # indexed once uploaded, after the charge
         assert status == "committed", "the server did not settle the spooled image on its own"
-        assert [i["request_id"] for i in Studio(settings).history().items] == [ledger_id]
+        assert listed == [ledger_id]
     finally:
         server.terminate()
         server.wait(timeout=20)
