@@ -111,6 +111,11 @@ class JobRunner:
             self._enqueue(job_id)
         return job_id
 
+    @staticmethod
+    def job_id_for(request: GenerationRequest, user: str) -> str:
+        """The id `submit` gives this request by this user."""
+        return scoped_id(check_user(user), request.request_id)
+
     def _enqueue(self, job_id: str) -> None:
         with self._lock:
             self._running.add(job_id)

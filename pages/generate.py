@@ -130,7 +130,7 @@ with preview:
     clicked = st.button("Generate", type="primary", disabled=plan is None or refusal is not None, width="stretch")
 
 if clicked and plan is not None:
-    existing = runner.job(request.request_id)
+    existing = runner.job(runner.job_id_for(request, me.name))
     if existing is not None and not existing.active:
         # The same settings again after the last one finished: a new, deliberate generation.
         state["generate_nonce"] = uuid.uuid4().hex

@@ -136,6 +136,20 @@ def test_a_double_click_starts_one_generation(env):
     assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 1
 
 
+def test_the_same_settings_after_the_first_finished_generate_again(env):
+    at = app("one fox")
+    at.button[0].click().run()
+    wait_until_idle(at)
+    generate = next(b for b in at.button if b.label == "Generate")
+    generate.click().run()
+    deadline = time.time() + 20
+    studio = Studio(Settings.from_env())
+    while time.time() < deadline and studio.db.query("SELECT COUNT(*) FROM generations")[0][0] < 2:
+        time.sleep(0.1)
+        at.run()
+    assert studio.db.query("SELECT COUNT(*) FROM generations WHERE status = 'committed'")[0][0] == 2
+
+
 def test_a_job_survives_reruns_and_two_users_at_once(data_dir):
     settings = Settings(data_dir=data_dir, offline_delay=0.5)
     runner = JobRunner(Studio(settings), workers=2)
