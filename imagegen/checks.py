@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 from imagegen.errors import InvalidRequest
@@ -70,7 +70,3 @@ def check_user(user: Any) -> str:
 def scoped_id(user: str, request_id: str) -> str:
     """The ledger's id for a user's request id: the same id from another user is another request."""
     return hashlib.sha256(f"{user}\n{request_id}".encode()).hexdigest()[:32]
-
-
-def field_names() -> list[str]:
-    return [f.name for f in fields(GenerationRequest)]

@@ -324,13 +324,10 @@ class _Progress:
         self.job_id = job_id
 
     def __call__(self, stage: str, details: dict[str, Any]) -> None:
-        try:
-            if stage == "partial":
-                self.runner.record_partial(self.job_id, details["index"], details["image"])
-            else:
-                self.runner.record_stage(
-                    self.job_id, stage, {k: v for k, v in details.items() if isinstance(v, str | int | float)}
-                )
-        except Exception:
-            # A preview or a stage mark is not the image: failing to record one never fails the render.
-            log.warning("progress of job %s could not be recorded", self.job_id, exc_info=True)
+        # May raise: the studio reports progress through a guard, so a failed report never fails a render.
+        if stage == "partial":
+            self.runner.record_partial(self.job_id, details["index"], details["image"])
+        else:
+            self.runner.record_stage(
+                self.job_id, stage, {k: v for k, v in details.items() if isinstance(v, str | int | float)}
+            )

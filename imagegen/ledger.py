@@ -511,11 +511,12 @@ def _user_day_problems(conn: sqlite3.Connection) -> list[str]:
         used = row["images_reserved"] + row["images_committed"]
         if used > row["quota"]:
             problems.append(f"{row['user']} on {row['day']}: {used} images over quota {row['quota']}")
-        if (row["images_reserved"], row["images_committed"]) != (row["log_reserved"], row["log_committed"]):
-            problems.append(
-                f"{row['user']} on {row['day']}: counters {row['images_reserved']}/{row['images_committed']} "
-                f"but log {row['log_reserved']}/{row['log_committed']} (reserved/committed images)"
-            )
+        problems += _disagreement(
+            f"{row['user']} on {row['day']}",
+            (row["images_reserved"], row["images_committed"]),
+            (row["log_reserved"], row["log_committed"]),
+            "reserved/committed images",
+        )
     return problems
 
 
@@ -533,12 +534,19 @@ def _team_day_problems(conn: sqlite3.Connection) -> list[str]:
             problems.append(
                 f"team on {row['day']}: ${to_usd(total):.6f} reserved+spent over budget ${to_usd(row['budget']):.6f}"
             )
-        if (row["reserved_micros"], row["committed_micros"]) != (row["log_reserved"], row["log_committed"]):
-            problems.append(
-                f"team on {row['day']}: counters {row['reserved_micros']}/{row['committed_micros']} "
-                f"but log {row['log_reserved']}/{row['log_committed']} (reserved/spent micro-dollars)"
-            )
+        problems += _disagreement(
+            f"team on {row['day']}",
+            (row["reserved_micros"], row["committed_micros"]),
+            (row["log_reserved"], row["log_committed"]),
+            "reserved/spent micro-dollars",
+        )
     return problems
+
+
+def _disagreement(subject: str, counters: tuple[int, int], logged: tuple[int, int], unit: str) -> list[str]:
+    if counters == logged:
+        return []
+    return [f"{subject}: counters {counters[0]}/{counters[1]} but log {logged[0]}/{logged[1]} ({unit})"]
 
 
 def _charge_problems(conn: sqlite3.Connection) -> list[str]:

@@ -65,7 +65,7 @@ class Spool:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".probe-{os.getpid()}-{time.monotonic_ns()}"
-            write_synced(probe, b"ok")
+            probe.write_bytes(b"ok")  # writability is the question here: no fsync on the hot path
             probe.unlink()
             free = shutil.disk_usage(self.root).free
         except OSError as exc:
@@ -106,11 +106,10 @@ class Spool:
         for name, payload in files:
             write_synced(entry.folder / name, payload)
         listed = [{"file": name, "bytes": len(payload)} for name, payload in files]
-        raw_files = entry.data.get("raw_files", [])
+        superseded = set(entry.data.get("raw_files", [])) - {name for name, _ in files}
         self._write_data(entry, {**data, "phase": KEPT, "images": listed, "request_id": entry.request_id})
-        for name in raw_files:
-            if name not in {n for n, _ in files}:
-                (entry.folder / name).unlink(missing_ok=True)
+        for name in superseded:
+            (entry.folder / name).unlink(missing_ok=True)
 
     def _write_data(self, entry: SpoolEntry, data: dict[str, Any]) -> None:
         staging = entry.folder / f".{ENTRY_FILE}.tmp"
@@ -122,15 +121,8 @@ class Spool:
     @contextmanager
     def claim(self, request_id: str) -> Iterator[SpoolEntry | None]:
         """The entry, locked for the caller; None when it is gone or someone else is settling it."""
-        try:
-            lock_fd = os.open(self.root / request_id, os.O_RDONLY)
-        except (FileNotFoundError, NotADirectoryError):
-            yield None
-            return
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock_fd)
+        lock_fd = _try_lock(self.root / request_id)
+        if lock_fd is None:
             yield None
             return
         try:
@@ -176,28 +168,24 @@ class Spool:
                     path.unlink(missing_ok=True)
                 removed.append(path.name)
             elif path.is_dir() and not (path / ENTRY_FILE).exists():
-                with _unheld(path) as free:
-                    if free:
-                        shutil.rmtree(path, ignore_errors=True)
-                        removed.append(path.name)
+                lock_fd = _try_lock(path)
+                if lock_fd is not None:  # nobody is writing it
+                    shutil.rmtree(path, ignore_errors=True)
+                    os.close(lock_fd)
+                    removed.append(path.name)
         return removed
 
 
-@contextmanager
-def _unheld(folder: Path) -> Iterator[bool]:
-    """Whether nobody is writing this folder: its lock could be taken."""
+def _try_lock(folder: Path) -> int | None:
+    """An exclusive lock on a folder, as an open descriptor (closing it unlocks); None when the folder is
+    gone or someone else holds the lock."""
     try:
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        yield False
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        os.close(fd)
+        return None
+    return fd

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagegen.catalog import Catalog, ModelSpec, normalise_size
 from imagegen.checks import check_request, check_user, scoped_id
@@ -23,6 +23,9 @@ from imagegen.request import BACKGROUNDS, FORMATS, GenerationRequest, Generation
 from imagegen.settings import Settings
 from imagegen.spool import Spool
 from imagegen.storage import ObjectStore, make_object_store
+
+if TYPE_CHECKING:
+    from imagegen.analytics import Analytics
 
 log = logging.getLogger("imagegen")
 STAGES = ("directing", "reserving", "rendering", "verifying", "saving")
@@ -194,11 +197,72 @@ class Studio:
     def history(self, filters: HistoryFilter = HistoryFilter(), page_token: str | None = None) -> HistoryPage:
         return self.library.page(filters, page_token)
 
+    def image(self, key: str) -> dict[str, Any]:
+        """An image's record, by its key. Raises NotFound."""
+        return self.library.record(key)
+
+    def image_bytes(self, record: dict[str, Any]) -> bytes:
+        return self.library.original(record)
+
+    def thumbnail_bytes(self, record: dict[str, Any]) -> bytes:
+        return self.library.thumbnail(record)
+
+    def image_url(self, record: dict[str, Any], which: str = "thumb_key") -> str | None:
+        """A short-lived URL the browser loads straight from storage; None when the bytes must be served."""
+        return self.library.url(record, which)
+
+    def gallery_choices(self, column: str) -> list[str]:
+        return self.library.choices(column)
+
+    def count_images(self, filters: HistoryFilter = HistoryFilter()) -> int:
+        return self.library.count(filters)
+
+    def may_delete(self, record: dict[str, Any], user: str) -> bool:
+        return record["user"] == user or self.settings.is_admin(user)
+
     def delete_image(self, key: str, user: str) -> dict[str, Any]:
-        record = self.library.record(key)
-        if record["user"] != user and not self.settings.is_admin(user):
+        if not self.may_delete(self.library.record(key), user):
             raise Forbidden("Only the image's owner or an admin may delete it.")
         return self.library.delete(key)
+
+    @staticmethod
+    def prefill_from(record: dict[str, Any]) -> dict[str, Any]:
+        """The Generate form's fields that remake an image: "use these settings"."""
+        return {
+            "prompt": record["prompt"],
+            "preset": record["preset"],
+            "model": record["model"],
+            "size": record["size"],
+            "quality": record["quality"],
+            "output_format": record["format"],
+            "raw": record.get("raw", False),
+            "lighting": record.get("lighting") or "",
+            "camera": record.get("camera") or "",
+        }
+
+    def eta_seconds(self, request: GenerationRequest) -> float | None:
+        """How long a request like this usually takes, from the log; None without history."""
+        asked = self.resolve(request)
+        return self.ledger.median_seconds(asked.model, asked.quality)
+
+    # -- the admin's -----------------------------------------------------------------------------
+
+    def analytics(self) -> Analytics:
+        from imagegen.analytics import Analytics  # pandas is slow to import: only where figures are drawn
+
+        return Analytics(self.db, self.settings)
+
+    def set_quota(self, user: str, images: int, *, by: str) -> None:
+        self.ledger.set_quota(user, images, by=by)
+
+    def set_budget(self, usd: Decimal | float, *, by: str) -> None:
+        self.ledger.set_budget(usd, by=by)
+
+    def quota_overrides(self) -> list[dict[str, Any]]:
+        return self.ledger.quota_overrides()
+
+    def limit_changes(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.ledger.limit_changes(limit)
 
     # -- after a crash ---------------------------------------------------------------------------
 

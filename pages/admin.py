@@ -6,13 +6,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from imagegen import Analytics, ImagegenError
+from imagegen import ImagegenError
 from ui import runtime, widgets
 from ui.identity import require_admin
 
 me = require_admin()
 studio = runtime.studio()
-analytics = Analytics(studio.db, studio.settings)
+analytics = studio.analytics()
 
 st.title("Admin")
 
@@ -104,7 +104,7 @@ with quota_form, st.form("quota"):
     images_per_day = st.number_input("Daily images", min_value=0, max_value=100_000, value=studio.settings.daily_quota)
     if st.form_submit_button("Set quota"):
         try:
-            studio.ledger.set_quota(user, int(images_per_day), by=me.name)
+            studio.set_quota(user, int(images_per_day), by=me.name)
             st.success(f"{user.strip()} may now make {int(images_per_day)} images a day.")
         except ImagegenError as exc:
             st.error(widgets.plain(exc.message))
@@ -119,15 +119,15 @@ with budget_form, st.form("budget"):
     )
     if st.form_submit_button("Set budget"):
         try:
-            studio.ledger.set_budget(round(amount, 2), by=me.name)
+            studio.set_budget(round(amount, 2), by=me.name)
             st.success(f"The team budget is now {widgets.usd(amount)} a day.")
         except ImagegenError as exc:
             st.error(widgets.plain(exc.message))
-overrides = studio.ledger.quota_overrides()
+overrides = studio.quota_overrides()
 if overrides:
     st.caption("Quotas set by an admin")
     st.dataframe(overrides, hide_index=True, width="stretch")
-changes = studio.ledger.limit_changes(20)
+changes = studio.limit_changes(20)
 if changes:
     st.caption("Recent limit changes")
     st.dataframe(changes, hide_index=True, width="stretch")

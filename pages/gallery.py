@@ -11,18 +11,17 @@ from ui.identity import viewer
 studio = runtime.studio()
 me = viewer()
 state = st.session_state
-library = studio.library
 
 st.title("Gallery")
 
 with st.container(border=True):
     scope, user_col, model_col, preset_col = st.columns(4)
     mine = scope.segmented_control("Show", ["Everyone", "Mine"], default="Everyone", key="gal_scope") == "Mine"
-    users = library.choices("user")
+    users = studio.gallery_choices("user")
     user = user_col.selectbox("User", ["Anyone", *users], key="gal_user", disabled=mine)
-    models = library.choices("model")
+    models = studio.gallery_choices("model")
     model = model_col.selectbox("Model", ["Any", *models], key="gal_model")
-    presets = library.choices("preset")
+    presets = studio.gallery_choices("preset")
     preset = preset_col.selectbox("Preset", ["Any", *presets], key="gal_preset")
     text_col, dates_col = st.columns([2, 2])
     text = text_col.text_input("Search the prompts", key="gal_text", placeholder="cat, neon, watercolor...")
@@ -48,12 +47,12 @@ if state.get("gal_signature") != signature:
 @st.dialog("Image", width="large")
 def detail(key: str) -> None:
     try:
-        record = library.record(key)
+        record = studio.image(key)
     except ImagegenError as exc:
         st.error(widgets.plain(exc.message))
         return
     picture, about = st.columns([3, 2])
-    original = widgets.stored_bytes(library.original, record)
+    original = widgets.stored_bytes(studio.image_bytes, record)
     with picture:
         if original is not None:
             st.image(original, width="stretch")
@@ -80,20 +79,9 @@ def detail(key: str) -> None:
         key="detail-download",
     )
     if reuse.button("Use these settings", key="detail-reuse"):
-        state["generate_prefill"] = {
-            "prompt": record["prompt"],
-            "preset": record["preset"],
-            "model": record["model"],
-            "size": record["size"],
-            "quality": record["quality"],
-            "output_format": record["format"],
-            "raw": record.get("raw", False),
-            "lighting": record.get("lighting") or "",
-            "camera": record.get("camera") or "",
-        }
+        state["generate_prefill"] = studio.prefill_from(record)
         st.switch_page("pages/generate.py")
-    may_delete = record["user"] == me.name or me.is_admin
-    if may_delete and remove.toggle("Delete...", key="detail-delete-arm"):
+    if studio.may_delete(record, me.name) and remove.toggle("Delete...", key="detail-delete-arm"):
         st.warning("This removes the image, its thumbnail and its record for everyone.")
         if st.button("Delete for good", type="primary", key="detail-delete"):
             try:
@@ -112,7 +100,7 @@ for token in state["gal_pages"]:
     next_token = page.next_token
 
 if not items:
-    if library.count() == 0:
+    if studio.count_images() == 0:
         st.info(
             "No images yet. Open **Generate**, type a short prompt such as *a lighthouse at dusk*, and press Generate."
         )
@@ -120,12 +108,12 @@ if not items:
     else:
         st.info("No image matches these filters.")
 else:
-    total = library.count(filters)
+    total = studio.count_images(filters)
     st.caption(f"{total:,} image{'' if total == 1 else 's'}")
     columns = st.columns(4)
     for index, item in enumerate(items):
         with columns[index % 4]:
-            picture = library.url(item) or widgets.stored_bytes(library.thumbnail, item)
+            picture = studio.image_url(item) or widgets.stored_bytes(studio.thumbnail_bytes, item)
             if picture is not None:
                 st.image(picture, width="stretch")
             st.caption(f"{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")

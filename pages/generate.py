@@ -150,8 +150,7 @@ def show_running_jobs() -> None:
     """Polls the database while jobs run; the whole page reruns when the last one ends."""
     running = [j for j in runner.jobs_for(me.name, limit=4) if j.active]
     for job in running:
-        asked = studio.resolve(job.request)
-        widgets.job_status(job, studio.ledger.median_seconds(asked.model, asked.quality))
+        widgets.job_status(job, studio.eta_seconds(job.request))
     if bool(running) != bool(active) or studio.allowance(me.name) != drawn_allowance:
         st.rerun(scope="app")  # a job started, reserved or ended: what is left and the result changed
 
@@ -168,12 +167,12 @@ def show_result(job) -> None:
     columns = st.columns(min(len(keys), 2) or 1)
     for index, key in enumerate(keys):
         try:
-            record = studio.library.record(key)
+            record = studio.image(key)
         except ImagegenError:
             columns[index % len(columns)].warning("This image was deleted from the gallery.")
             continue
         with columns[index % len(columns)]:
-            original = widgets.stored_bytes(studio.library.original, record)
+            original = widgets.stored_bytes(studio.image_bytes, record)
             if original is None:
                 continue
             st.image(original, caption=widgets.result_caption(result), width=560)

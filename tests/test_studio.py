@@ -4,7 +4,7 @@ import json
 import pytest
 from PIL import Image
 
-from imagegen import GenerationRequest, InvalidRequest, LimitReached, Settings, StorageError, Studio
+from imagegen import Forbidden, GenerationRequest, InvalidRequest, LimitReached, Settings, StorageError, Studio
 from imagegen.checks import scoped_id
 
 
@@ -121,3 +121,23 @@ def test_a_spool_that_cannot_keep_the_image_refuses_before_spending(studio, data
         studio.generate(GenerationRequest("a fox", request_id="unsaveable"), "ann")
     assert not raised.value.charged and calls == []
     assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+
+
+def test_the_face_says_who_may_delete_and_refills_the_form_that_made_an_image(offline_settings):
+    studio = Studio(Settings(**{**offline_settings.__dict__, "auth": "oidc", "admins": ("boss@example.com",)}))
+    result = studio.generate(GenerationRequest("a fox", preset="anime", size="1536x1024", raw=True), "ann")
+    record = studio.image(result.image_key)
+    assert studio.may_delete(record, "ann") and studio.may_delete(record, "boss@example.com")
+    assert not studio.may_delete(record, "bob")
+    with pytest.raises(Forbidden):
+        studio.delete_image(result.image_key, "bob")
+    again = GenerationRequest(**studio.prefill_from(record))
+    assert studio.plan(again).directed.text == result.directed_prompt and again.size == "1536x1024"
+    assert studio.count_images() == 1 and studio.gallery_choices("preset") == ["anime"]
+
+
+def test_the_eta_comes_from_the_log_of_the_same_model_and_quality(studio):
+    assert studio.eta_seconds(GenerationRequest("a fox")) is None
+    studio.generate(GenerationRequest("a fox"), "ann")
+    assert studio.eta_seconds(GenerationRequest("a fox")) is not None
+    assert studio.eta_seconds(GenerationRequest("a fox", quality="low")) is None
