@@ -9,19 +9,30 @@ APP_STAMP := $(VENV)/.app-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PORT ?= 8501
 
-.PHONY: run test lint bench mutation chromium clean
+.PHONY: run test lint bench mutation lock chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(APP_STAMP): requirements.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements.txt
+# requirements*.txt say which ranges work; requirements.lock pins the exact versions installed and tested.
+$(APP_STAMP): requirements.txt requirements.lock | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock
 	touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(DEV_STAMP): requirements.txt requirements-dev.txt requirements.lock | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements.lock
 	touch $(APP_STAMP) $@
+
+# Resolve the requirements afresh in a scratch environment and pin what it got.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -r requirements-dev.txt
+	{ echo "# Exact versions of everything requirements-dev.txt installs, as tested. Regenerate after changing a"; \
+	  echo "# requirement: make lock"; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | sort -f; } > requirements.lock
+	rm -rf .venv-lock
 
 run: $(APP_STAMP)
 	$(PY) -m ui.serve --server.port $(PORT)
