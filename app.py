@@ -2,13 +2,36 @@
 
 import streamlit as st
 
+from imagegen import SettingsError
 from ui import runtime, widgets
-from ui.identity import current_viewer
+from ui.identity import Refused, current_viewer, exposed_local_mode, sign_in_page
 
 st.set_page_config(page_title="imagegen", page_icon=":frame_with_picture:", layout="wide")
 
-settings = runtime.settings()
-viewer = current_viewer(settings)
+
+def refusal_page(message: str):
+    def refusal() -> None:
+        st.error(message)
+
+    return refusal
+
+
+def alone(page) -> None:
+    """Show one page with no navigation at all (not even Streamlit's listing of the pages/ folder)."""
+    st.session_state.pop("viewer", None)
+    st.navigation([st.Page(page, title="imagegen", url_path="welcome")], position="hidden").run()
+    st.stop()
+
+
+try:
+    settings = runtime.settings()
+    viewer = current_viewer(settings)
+except SettingsError as exc:
+    alone(refusal_page(f"The studio is misconfigured: {exc.message}"))
+except Refused as refused:
+    alone(refusal_page(refused.message))
+if viewer is None:
+    alone(sign_in_page)
 st.session_state["viewer"] = viewer
 
 pages = {
@@ -19,7 +42,14 @@ if viewer.is_admin:
     pages["pages/admin.py"] = st.Page("pages/admin.py", title="Admin", icon=":material/monitoring:")
 
 with st.sidebar:
-    st.caption(f"Signed in as **{widgets.plain(viewer.name)}**" + (" (admin)" if viewer.is_admin else ""))
+    st.caption(
+        f"Signed in as **{widgets.plain(viewer.display or viewer.name)}**" + (" (admin)" if viewer.is_admin else "")
+    )
+    if exposed_local_mode(settings):
+        st.warning(
+            "Local mode on a shared address: every visitor is the same admin. Use IMAGEGEN_AUTH=oidc or proxy "
+            "(see the README), or serve on 127.0.0.1."
+        )
     if settings.provider == "offline":
         st.info("Offline mode: images are local placeholders at $0. Set OPENAI_API_KEY for real renders.")
     if settings.auth == "oidc":

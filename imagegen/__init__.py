@@ -1,5 +1,6 @@
 """imagegen: a team's image-generation studio. This module is the public face of the engine."""
 
+from imagegen.accounts import Identity
 from imagegen.analytics import Analytics
 from imagegen.catalog import Catalog, ModelSpec
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
@@ -41,6 +42,7 @@ __all__ = [
     "GenerationResult",
     "HistoryFilter",
     "HistoryPage",
+    "Identity",
     "ImagegenError",
     "InvalidRequest",
     "Job",

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
-        if args.command in ("models", "presets"):
+        if args.command in ("models", "presets", "doctor"):
             return args.handler(args, settings, None)
         return args.handler(args, settings, Studio(settings))
     except ImagegenError as exc:
@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.set_defaults(handler=_reconcile)
 
     sub.add_parser("reindex", help="rebuild the gallery index from storage").set_defaults(handler=_reindex)
+    sub.add_parser("doctor", help="check the provider, storage, database, spool and sign-in").set_defaults(
+        handler=_doctor
+    )
     return parser
 
 
@@ -203,6 +206,15 @@ def _reconcile(args: argparse.Namespace, settings: Settings, studio: Studio) -> 
 def _reindex(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
     print(f"indexed {studio.library.reindex()} images from {studio.library.store.name} storage")
     return 0
+
+
+def _doctor(args: argparse.Namespace, settings: Settings, _studio: Studio | None) -> int:
+    from imagegen import doctor
+
+    checks = doctor.run(settings)
+    for check in checks:
+        print(check.line())
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def _operator() -> str:

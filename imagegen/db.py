@@ -276,3 +276,18 @@ def m005_settlement(db: sqlite_utils.Database) -> None:
     # request_id: the id the user (or page) gave; the row's id is that id scoped to its user.
     db.execute("ALTER TABLE generations ADD COLUMN sent_at TEXT")
     db.execute("ALTER TABLE generations ADD COLUMN request_id TEXT")
+
+
+@migration
+def m006_accounts(db: sqlite_utils.Database) -> None:
+    # An account per identity-provider subject; `user` is the name rows are keyed by (see accounts.py).
+    db.execute(
+        """CREATE TABLE accounts (
+            account TEXT PRIMARY KEY,
+            user TEXT NOT NULL UNIQUE,
+            display TEXT NOT NULL,
+            email TEXT,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            seen_at REAL NOT NULL
+        )"""
+    )

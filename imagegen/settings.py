@@ -41,6 +41,10 @@ class Settings:
     auth: str = "local"
     local_user: str = "me"
     admins: tuple[str, ...] = ()
+    admin_claim: str = ""
+    admin_claim_value: str = ""
+    proxy_secret: str = field(default="", repr=False)
+    proxy_secret_header: str = "X-Imagegen-Proxy-Secret"  # noqa: S105 (a header name, not a secret)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -69,6 +73,7 @@ class Settings:
         return "offline" if self.provider == "offline" else "gpt-image-2.6-flare"
 
     def is_admin(self, user: str) -> bool:
+        """For the local user and the command line; signed-in users' rights come from their claims."""
         if self.auth == "local" and user == self.local_user:
             return True
         return user.strip().lower() in {a.lower() for a in self.admins}
@@ -108,6 +113,10 @@ class Settings:
             auth=reader.choice("IMAGEGEN_AUTH", AUTH_MODES, "local"),
             local_user=reader.text("IMAGEGEN_LOCAL_USER") or "me",
             admins=tuple(a.strip() for a in reader.text("IMAGEGEN_ADMINS").split(",") if a.strip()),
+            admin_claim=reader.text("IMAGEGEN_ADMIN_CLAIM"),
+            admin_claim_value=reader.text("IMAGEGEN_ADMIN_CLAIM_VALUE"),
+            proxy_secret=reader.text("IMAGEGEN_PROXY_SECRET"),
+            proxy_secret_header=reader.text("IMAGEGEN_PROXY_SECRET_HEADER") or "X-Imagegen-Proxy-Secret",
         )
         settings.check()
         return settings
@@ -120,6 +129,16 @@ class Settings:
         if self.provider == "azure" and not (self.azure_endpoint and self.azure_api_key):
             raise SettingsError(
                 "IMAGEGEN_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (and OPENAI_API_VERSION)."
+            )
+        if self.auth == "proxy" and len(self.proxy_secret) < 16:
+            raise SettingsError(
+                "IMAGEGEN_AUTH=proxy needs IMAGEGEN_PROXY_SECRET (16 characters or more), a secret your SSO proxy "
+                "adds to every request as the IMAGEGEN_PROXY_SECRET_HEADER header (see the README)."
+            )
+        if bool(self.admin_claim) != bool(self.admin_claim_value):
+            raise SettingsError(
+                "IMAGEGEN_ADMIN_CLAIM and IMAGEGEN_ADMIN_CLAIM_VALUE go together: the claim (such as groups) and "
+                "the value that makes an admin (such as imagegen-admins)."
             )
         if self.storage == "s3" and not self.s3_bucket:
             raise SettingsError("IMAGEGEN_STORAGE=s3 needs IMAGEGEN_S3_BUCKET, the bucket to keep images in.")
@@ -185,3 +204,8 @@ class _Reader:
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"{name}={value!r} is not a time zone name such as UTC or Europe/Paris.") from None
         return value
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a server bound to this address is reachable from this machine only ("" means everywhere)."""
+    return address.strip().lower() in ("localhost", "127.0.0.1", "::1", "[::1]")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from imagegen.accounts import Accounts, Identity
 from imagegen.catalog import Catalog, ModelSpec, normalise_size
 from imagegen.checks import check_request, check_user, scoped_id
 from imagegen.db import Database
@@ -71,6 +73,7 @@ class Studio:
         self.provider = provider or make_provider(settings)
         self.db = db or Database(settings.db_path)
         self.ledger = Ledger(self.db, settings)
+        self.accounts = Accounts(self.db, settings)
         self.spool = Spool(settings.spool_dir)
         self.library = Library(store or make_object_store(settings), self.db, settings.s3_prefix, self.spool)
 
@@ -217,8 +220,19 @@ class Studio:
     def count_images(self, filters: HistoryFilter = HistoryFilter()) -> int:
         return self.library.count(filters)
 
+    # -- who --------------------------------------------------------------------------------------
+
+    def sign_in(self, claims: Mapping[str, Any]) -> Identity:
+        """The identity an identity provider's claims prove (see accounts.py)."""
+        return self.accounts.sign_in(claims)
+
+    def is_admin(self, user: str) -> bool:
+        if self.settings.auth == "local":
+            return self.settings.is_admin(user)
+        return self.accounts.is_admin(user)
+
     def may_delete(self, record: dict[str, Any], user: str) -> bool:
-        return record["user"] == user or self.settings.is_admin(user)
+        return record["user"] == user or self.is_admin(user)
 
     def delete_image(self, key: str, user: str) -> dict[str, Any]:
         if not self.may_delete(self.library.record(key), user):

@@ -33,7 +33,14 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
     db = Database(tmp_path / "x.db")
     conn = db.connection()
     names = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-    assert names == {"m001_ledger", "m002_images_index", "m003_jobs", "m004_analytics_indexes", "m005_settlement"}
+    assert names == {
+        "m001_ledger",
+        "m002_images_index",
+        "m003_jobs",
+        "m004_analytics_indexes",
+        "m005_settlement",
+        "m006_accounts",
+    }
     generation_columns = {r[1] for r in conn.execute("PRAGMA table_info(generations)")}
     assert {"sent_at", "request_id"} <= generation_columns
     indexes = {

@@ -37,6 +37,18 @@ def texts(at: AppTest) -> str:
     return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts)).replace("\u2060", "")
 
 
+def signed_in(email: str, *, verified: bool = True, sub: str | None = None, **claims) -> dict:
+    """What st.user holds after a sign-in at the company's identity provider."""
+    return {
+        "is_logged_in": True,
+        "iss": "https://login.example.com",
+        "sub": sub or f"sub-{email}",
+        "email": email,
+        "email_verified": verified,
+        **claims,
+    }
+
+
 def everything(at: AppTest) -> str:
     """Every element's full message as the browser receives it: captions, metrics, code, widgets' labels."""
     found, stack = [], [at._tree]
@@ -195,9 +207,9 @@ def test_jobs_left_by_a_dead_process_are_settled_at_start_up(data_dir):
 
 
 def test_a_non_admin_has_no_admin_page_and_cannot_open_it(env):
-    env.setenv("IMAGEGEN_AUTH", "proxy")
+    env.setenv("IMAGEGEN_AUTH", "oidc")
     env.setenv("IMAGEGEN_ADMINS", "boss@example.com")
-    at = app(user={"email": "bob@example.com"})
+    at = app(user=signed_in("bob@example.com"))
     assert "Signed in as **bob@example.com**" in texts(at) and "(admin)" not in texts(at)
     with pytest.raises(ValueError, match="Known pages: .*generate.*gallery.py'\\]"):
         at.switch_page("pages/admin.py")
@@ -205,7 +217,7 @@ def test_a_non_admin_has_no_admin_page_and_cannot_open_it(env):
 
 
 def test_the_admin_page_refuses_a_direct_visit_by_a_non_admin(env):
-    env.setenv("IMAGEGEN_AUTH", "proxy")
+    env.setenv("IMAGEGEN_AUTH", "oidc")
     at = AppTest.from_file(str(ROOT / "pages" / "admin.py"), default_timeout=30)
     from ui.identity import Viewer
 
@@ -246,16 +258,16 @@ def test_an_admin_sees_every_figure_and_a_quota_set_there_takes_effect(env):
 
 
 def test_a_non_owner_sees_no_delete_in_the_detail_view(env):
-    env.setenv("IMAGEGEN_AUTH", "proxy")
+    env.setenv("IMAGEGEN_AUTH", "oidc")
     studio = Studio(Settings.from_env())
     result = studio.generate(GenerationRequest("ann's fox"), "ann@example.com")
-    at = app(user={"email": "bob@example.com"})
+    at = app(user=signed_in("bob@example.com"))
     at.switch_page("pages/gallery.py").run()
     at.session_state["gallery_open"] = result.image_key
     at.run()
     assert "ann's fox" in texts(at)
     assert not any(t.label == "Delete..." for t in at.toggle)
-    owner = app(user={"email": "ann@example.com"})
+    owner = app(user=signed_in("ann@example.com"))
     owner.switch_page("pages/gallery.py").run()
     owner.session_state["gallery_open"] = result.image_key
     owner.run()
@@ -311,15 +323,56 @@ def test_oidc_asks_for_sign_in_then_knows_the_user(env):
     signed_out = app(user={"is_logged_in": False})
     assert [b.label for b in signed_out.button] == ["Sign in"]
     assert not signed_out.metric
-    signed_in = app(user={"is_logged_in": True, "email": "ann@example.com"})
-    assert "Signed in as **ann@example.com** (admin)" in texts(signed_in)
-    assert "Sign out" in [b.label for b in signed_in.button]
+    assert not signed_out.sidebar.caption  # nothing but the sign-in prompt
+    at = app(user=signed_in("ann@example.com", name="Ann"))
+    assert "Signed in as **Ann** (admin)" in texts(at)
+    assert "Sign out" in [b.label for b in at.button]
 
 
-def test_a_proxy_without_an_identity_header_gets_no_studio(env):
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"is_logged_in": True, "iss": "https://login.example.com", "sub": "mallory", "name": "ann@example.com"},
+        signed_in("ann@example.com", verified=False, sub="mallory"),
+        signed_in("ann@example.com", verified="false", sub="mallory"),
+    ],
+    ids=["display-name-is-the-admins-email", "unverified-email", "unverified-email-as-text"],
+)
+def test_an_identity_cannot_be_borrowed_by_name_or_unverified_email(env, forged):
+    env.setenv("IMAGEGEN_AUTH", "oidc")
+    env.setenv("IMAGEGEN_ADMINS", "ann@example.com")
+    studio = Studio(Settings.from_env())
+    studio.generate(GenerationRequest("ann's fox"), "ann@example.com")
+    at = app(user=forged)
+    assert not at.exception
+    assert "(admin)" not in texts(at)
+    assert metric(at, "Your images left today") == "5 / 5"  # not ann's quota
+    assert studio.accounts.known_users() == ["login.example.com:mallory"]
+
+
+def test_two_accounts_with_one_display_name_are_two_users(env):
+    env.setenv("IMAGEGEN_AUTH", "oidc")
+    first = app(user={"is_logged_in": True, "iss": "https://login.example.com", "sub": "u1", "name": "Sam"})
+    second = app(user={"is_logged_in": True, "iss": "https://login.example.com", "sub": "u2", "name": "Sam"})
+    assert first.session_state["viewer"].name != second.session_state["viewer"].name
+
+
+def test_a_group_claim_makes_an_admin(env):
+    env.setenv("IMAGEGEN_AUTH", "oidc")
+    env.setenv("IMAGEGEN_ADMIN_CLAIM", "groups")
+    env.setenv("IMAGEGEN_ADMIN_CLAIM_VALUE", "imagegen-admins")
+    member = app(user=signed_in("lee@example.com", groups=["staff", "imagegen-admins"]))
+    assert "(admin)" in texts(member)
+    assert member.session_state["viewer"].is_admin
+    other = app(user=signed_in("kim@example.com", groups=["staff"]))
+    assert not other.session_state["viewer"].is_admin
+
+
+def test_a_request_that_did_not_come_through_the_proxy_is_refused(env):
     env.setenv("IMAGEGEN_AUTH", "proxy")
-    at = app(user={})
-    assert "No user identity reached the studio" in texts(at)
+    env.setenv("IMAGEGEN_PROXY_SECRET", "a-shared-secret-of-length")
+    at = app(user={"email": "bob@example.com"})  # the identity header without the proxy's secret
+    assert "only through the company's sign-in proxy" in texts(at)
     assert not at.metric
 
 

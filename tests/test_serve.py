@@ -45,3 +45,32 @@ def test_a_restarted_server_settles_a_paid_image_without_any_visit(data_dir):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_local_mode_listens_on_loopback_unless_told_otherwise(caplog):
+    from ui.serve import with_safe_address
+
+    local, oidc = Settings(auth="local"), Settings(auth="oidc")
+    assert with_safe_address(local, ["--server.port", "1"]) == ["--server.port", "1", "--server.address", "127.0.0.1"]
+    assert with_safe_address(oidc, ["--server.port", "1"]) == ["--server.port", "1"]
+    assert with_safe_address(local, ["--server.address", "0.0.0.0"]) == ["--server.address", "0.0.0.0"]
+    assert "every visitor is the same admin" in caplog.text
+
+
+def test_local_mode_on_a_shared_address_says_so_on_the_page(monkeypatch, data_dir):
+    from streamlit import config
+    from streamlit.testing.v1 import AppTest
+
+    for name in ("OPENAI_API_KEY", "IMAGEGEN_AUTH", "IMAGEGEN_STORAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IMAGEGEN_DATA_DIR", str(data_dir))
+    shown = {}
+    for address in ("0.0.0.0", "127.0.0.1"):
+        config.set_option("server.address", address)
+        try:
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+        finally:
+            config.set_option("server.address", None)
+        shown[address] = " ".join(w.value for w in at.sidebar.warning)
+    assert "every visitor is the same admin" in shown["0.0.0.0"]
+    assert shown["127.0.0.1"] == ""

@@ -59,9 +59,14 @@ def test_values_are_read():
             "IMAGEGEN_TIMEZONE": "Europe/Paris",
             "IMAGEGEN_ADMINS": "ann@x.io, bob ",
             "IMAGEGEN_AUTH": "proxy",
+            "IMAGEGEN_PROXY_SECRET": "a-secret-the-proxy-sends",
+            "IMAGEGEN_ADMIN_CLAIM": "groups",
+            "IMAGEGEN_ADMIN_CLAIM_VALUE": "imagegen-admins",
             "IMAGEGEN_S3_PREFIX": "team/images",
         }
     )
+    assert settings.proxy_secret == "a-secret-the-proxy-sends" and "a-secret" not in repr(settings)
+    assert (settings.admin_claim, settings.admin_claim_value) == ("groups", "imagegen-admins")
     assert settings.data_dir == Path("/tmp/x")
     assert settings.offline_delay == 0
     assert settings.daily_quota == 7
@@ -70,3 +75,23 @@ def test_values_are_read():
     assert settings.admins == ("ann@x.io", "bob")
     assert settings.is_admin("BOB") and not settings.is_admin("carol")
     assert settings.s3_prefix == "team/images/"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"IMAGEGEN_AUTH": "proxy"}, "IMAGEGEN_PROXY_SECRET"),
+        ({"IMAGEGEN_AUTH": "proxy", "IMAGEGEN_PROXY_SECRET": "short"}, "16 characters"),
+        ({"IMAGEGEN_ADMIN_CLAIM": "groups"}, "go together"),
+    ],
+)
+def test_identity_settings_that_cannot_be_secure_stop_the_app(env, names):
+    with pytest.raises(SettingsError, match=names):
+        Settings.from_env(env)
+
+
+def test_loopback_addresses_are_told_apart_from_shared_ones():
+    from imagegen.settings import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("") and not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")

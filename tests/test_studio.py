@@ -127,6 +127,8 @@ def test_the_face_says_who_may_delete_and_refills_the_form_that_made_an_image(of
     studio = Studio(Settings(**{**offline_settings.__dict__, "auth": "oidc", "admins": ("boss@example.com",)}))
     result = studio.generate(GenerationRequest("a fox", preset="anime", size="1536x1024", raw=True), "ann")
     record = studio.image(result.image_key)
+    boss = studio.sign_in({"iss": "https://idp", "sub": "b1", "email": "boss@example.com", "email_verified": True})
+    assert boss.is_admin and boss.user == "boss@example.com"
     assert studio.may_delete(record, "ann") and studio.may_delete(record, "boss@example.com")
     assert not studio.may_delete(record, "bob")
     with pytest.raises(Forbidden):

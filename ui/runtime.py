@@ -7,20 +7,14 @@ import logging
 import threading
 from dataclasses import asdict
 
-import streamlit as st
-
-from imagegen import JobRunner, Settings, SettingsError, Studio
+from imagegen import JobRunner, Settings, Studio
 
 log = logging.getLogger("imagegen.ui")
 
 
 def settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        st.error(f"The studio is misconfigured: {exc.message}", icon=None)
-        st.stop()
-        raise
+    """This process's settings. Raises SettingsError (app.py shows it alone) when they are wrong."""
+    return Settings.from_env()
 
 
 def _fingerprint(current: Settings) -> str:

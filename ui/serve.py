@@ -1,5 +1,5 @@
-"""Start the studio: the engine first (so recovery and the sweep begin with the server, not with the first
-visit), then Streamlit in the same process. `python -m ui.serve [streamlit options]`."""
+"""Start the studio: check the deployment, start the engine (so recovery and the sweep begin with the
+server, not with the first visit), then Streamlit in the same process. `python -m ui.serve [options]`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import logging
 import sys
 from pathlib import Path
 
-from imagegen import SettingsError
+from imagegen import Settings, SettingsError, doctor
+from imagegen.settings import is_loopback
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
+log = logging.getLogger("imagegen.serve")
 
 
 def main(argv: list[str]) -> int:
@@ -19,12 +21,42 @@ def main(argv: list[str]) -> int:
     from ui import runtime
 
     try:
-        runtime.start()
+        settings = Settings.from_env()
     except SettingsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    argv = with_safe_address(settings, argv)
+    for check in doctor.run(settings):
+        (log.info if check.ok else log.warning)("%s", check.line())
+    runtime.start()
     sys.argv = ["streamlit", "run", str(APP), *argv]
     return cli.main()
+
+
+def with_safe_address(settings: Settings, argv: list[str]) -> list[str]:
+    """Local mode makes every visitor the same admin: it listens on 127.0.0.1 unless told otherwise, and
+    says so loudly when told otherwise."""
+    address = _option(argv, "--server.address")
+    if settings.auth != "local":
+        return argv
+    if address is None:
+        return [*argv, "--server.address", "127.0.0.1"]
+    if not is_loopback(address):
+        log.warning(
+            "IMAGEGEN_AUTH=local on %s: every visitor is the same admin. Use IMAGEGEN_AUTH=oidc or proxy "
+            "(see the README) before sharing this server.",
+            address or "every address",
+        )
+    return argv
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 if __name__ == "__main__":

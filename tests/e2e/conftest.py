@@ -29,7 +29,8 @@ ARTIFACTS = ROOT / "artifacts"
 
 
 class StreamlitServer:
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *, args: tuple[str, ...] = (), **env: str) -> None:
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / "streamlit.log"
@@ -49,6 +50,7 @@ class StreamlitServer:
                 "127.0.0.1",
                 "--server.headless",
                 "true",
+                *self.args,
             ],
             cwd=ROOT,
             env=self.env,

@@ -121,6 +121,15 @@ class FakeImagesAPI:
                 pass
 
             def do_GET(self) -> None:
+                if urlsplit(self.path).path.endswith("/models"):
+                    sent_key = self.headers.get("api-key") or self.headers.get("authorization", "").removeprefix(
+                        "Bearer "
+                    )
+                    if sent_key != api.api_key:
+                        return self._json(401, _error("Incorrect API key provided.", code="invalid_api_key"))
+                    models = [{"id": m, "object": "model", "created": 1767225600, "owned_by": "openai"}
+                              for m in ("gpt-image-2", "gpt-image-2.6-flare", "gpt-image-2.6-sunburst")]  # fmt: skip
+                    return self._json(200, {"object": "list", "data": models})
                 if self.path.startswith("/redirect/"):
                     target = "http://127.0.0.1:9/" + self.path.rsplit("/", 1)[-1]
                     return self._send(302, b"", "text/plain", {"location": target})

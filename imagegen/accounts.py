@@ -1,0 +1,120 @@
+"""Who a person is: an account from the identity provider's claims, keyed by its issuer and subject.
+
+An account's user name (what quotas, the log and the gallery key rows by) is chosen once, at its first
+sign-in: its verified email, when the provider says it is verified and no other account holds that name,
+else `issuer-host:subject`. Rows written before accounts existed were keyed by email, so the first account
+that signs in with that verified email takes them over; nobody can claim a name with an unverified email
+or a display name. Admin rights come from the claims at each sign-in (a verified email listed in
+IMAGEGEN_ADMINS, or the configured group or role claim), never from a name.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from imagegen.checks import clean_text
+from imagegen.db import Database
+from imagegen.errors import Forbidden
+from imagegen.settings import Settings
+
+MAX_DISPLAY = 200
+
+
+@dataclass(frozen=True)
+class Identity:
+    #: the name the ledger, the jobs and the gallery key rows by
+    user: str
+    #: what to show: the provider's display name, never trusted for anything
+    display: str
+    is_admin: bool
+    #: "issuer#subject": what the account is keyed by
+    account: str
+
+
+class Accounts:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def sign_in(self, claims: Mapping[str, Any]) -> Identity:
+        """The identity these claims prove, recording the account (and its admin right) for the engine's
+        own checks. Raises Forbidden when the claims name no subject."""
+        subject, issuer = claims.get("sub"), claims.get("iss")
+        if not isinstance(subject, str) or not subject.strip() or not isinstance(issuer, str) or not issuer:
+            raise Forbidden("The identity provider did not say who you are (no subject). Ask an admin.")
+        account = f"{issuer}#{subject}"
+        email = verified_email(claims)
+        is_admin = self._admin_by_claims(email, claims)
+        display = _short(claims.get("name")) or email or subject
+        with self.db.write() as conn:
+            row = conn.execute("SELECT user FROM accounts WHERE account = ?", (account,)).fetchone()
+            if row is not None:
+                user = row[0]
+                conn.execute(
+                    "UPDATE accounts SET display = ?, email = ?, is_admin = ?, seen_at = ? WHERE account = ?",
+                    (display, email, int(is_admin), time.time(), account),
+                )
+            else:
+                user = self._free_name(conn, email, issuer, subject)
+                conn.execute(
+                    "INSERT INTO accounts (account, user, display, email, is_admin, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (account, user, display, email, int(is_admin), time.time()),
+                )
+        return Identity(user, display, is_admin, account)
+
+    def is_admin(self, user: str) -> bool:
+        """Whether this user's account was an admin at its latest sign-in."""
+        rows = self.db.query("SELECT is_admin FROM accounts WHERE user = ?", (user,))
+        return bool(rows and rows[0][0])
+
+    def known_users(self) -> list[str]:
+        return [r[0] for r in self.db.query("SELECT user FROM accounts ORDER BY user")]
+
+    def _admin_by_claims(self, email: str | None, claims: Mapping[str, Any]) -> bool:
+        admins = {a.lower() for a in self.settings.admins}
+        if email and email.lower() in admins:
+            return True
+        claim, wanted = self.settings.admin_claim, self.settings.admin_claim_value
+        return bool(claim and wanted and wanted in _values(claims.get(claim)))
+
+    @staticmethod
+    def _free_name(conn: Any, email: str | None, issuer: str, subject: str) -> str:
+        def taken(name: str) -> bool:
+            return conn.execute("SELECT 1 FROM accounts WHERE user = ?", (name,)).fetchone() is not None
+
+        if email and not taken(email):
+            return email
+        host = urllib.parse.urlsplit(issuer).hostname or "idp"
+        name, suffix = f"{host}:{_short(subject)}", 2
+        while taken(name):
+            name, suffix = f"{host}:{_short(subject)}~{suffix}", suffix + 1
+        return name
+
+
+def verified_email(claims: Mapping[str, Any]) -> str | None:
+    """The email, only when the provider says it is verified."""
+    email = claims.get("email")
+    verified = claims.get("email_verified")
+    if isinstance(verified, str):
+        verified = verified.strip().lower() == "true"
+    if verified is True and isinstance(email, str) and "@" in email:
+        return email.strip().lower()
+    return None
+
+
+def _values(raw: Any) -> set[str]:
+    if isinstance(raw, str):
+        return {part for part in raw.replace(",", " ").split() if part}
+    if isinstance(raw, list | tuple | set):
+        return {str(part) for part in raw}
+    return set()
+
+
+def _short(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    return clean_text(value)[0].strip()[:MAX_DISPLAY]

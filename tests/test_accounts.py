@@ -1,0 +1,58 @@
+"""Accounts: keyed by issuer and subject; names and admin rights only from verified claims."""
+
+import pytest
+
+from imagegen import Forbidden, GenerationRequest, Settings, Studio
+
+IDP = "https://login.example.com"
+
+
+def claims(sub, **extra):
+    return {"iss": IDP, "sub": sub, **extra}
+
+
+@pytest.fixture
+def oidc_studio(data_dir):
+    return Studio(Settings(data_dir=data_dir, offline_delay=0, auth="oidc", admins=("ann@example.com",),
+                           admin_claim="roles", admin_claim_value="imagegen-admin"))  # fmt: skip
+
+
+def test_a_verified_email_names_the_account_and_takes_over_rows_keyed_by_it(oidc_studio):
+    oidc_studio.generate(GenerationRequest("before accounts"), "ann@example.com")
+    ann = oidc_studio.sign_in(claims("a-1", email="Ann@Example.com", email_verified=True, name="Ann"))
+    assert ann.user == "ann@example.com" and ann.display == "Ann" and ann.is_admin
+    assert oidc_studio.allowance(ann.user).images_used == 1  # the history keyed by email is hers
+    again = oidc_studio.sign_in(claims("a-1", email="ann@other.example", email_verified=True))
+    assert again.user == "ann@example.com" and not again.is_admin  # the name stays; the right follows the claims
+
+
+def test_a_second_account_with_the_same_verified_email_does_not_get_its_name(oidc_studio):
+    oidc_studio.sign_in(claims("a-1", email="ann@example.com", email_verified=True))
+    other = oidc_studio.sign_in(claims("a-2", email="ann@example.com", email_verified=True))
+    assert other.user == "login.example.com:a-2"
+
+
+@pytest.mark.parametrize("verified", [False, "false", None, "yes"])
+def test_an_unverified_email_is_never_a_name_or_an_admin_right(oidc_studio, verified):
+    forged = oidc_studio.sign_in(
+        claims("m-1", email="ann@example.com", email_verified=verified, name="ann@example.com")
+    )
+    assert forged.user == "login.example.com:m-1" and not forged.is_admin
+    assert not oidc_studio.is_admin("login.example.com:m-1")
+
+
+@pytest.mark.parametrize(("roles", "admin"), [(["imagegen-admin"], True), ("staff imagegen-admin", True),
+                                              (["staff"], False), (None, False)])  # fmt: skip
+def test_a_role_claim_grants_admin(oidc_studio, roles, admin):
+    who = oidc_studio.sign_in(claims("r-1", roles=roles))
+    assert who.is_admin is admin and oidc_studio.is_admin(who.user) is admin
+
+
+@pytest.mark.parametrize("bad", [{"iss": IDP}, {"sub": "x"}, {"iss": IDP, "sub": "  "}, {"iss": IDP, "sub": 5}])
+def test_claims_without_a_subject_are_refused(oidc_studio, bad):
+    with pytest.raises(Forbidden):
+        oidc_studio.sign_in(bad)
+
+
+def test_a_name_in_the_admins_list_is_no_admin_right_when_signed_in_by_provider(oidc_studio):
+    assert not oidc_studio.is_admin("ann@example.com")  # no account has signed in with that verified email
