@@ -135,7 +135,7 @@ class Ledger:
     def set_quota(self, user: str, images: int, *, by: str) -> None:
         if not user.strip():
             raise InvalidRequest("Name the user whose quota to set.")
-        if not isinstance(images, int) or not 0 <= images <= 100_000:
+        if type(images) is not int or not 0 <= images <= 100_000:
             raise InvalidRequest(f"A daily quota is 0 to 100000 images, not {images}.")
         self._set_limit("quota", user.strip(), images, by)
 

@@ -219,3 +219,40 @@ def test_a_hung_store_holds_one_generation_not_every_one(data_dir, aws_credentia
         assert {i["prompt"] for i in studio.history().items} == {"one fox", "two foxes"}
     finally:
         hole.close()
+
+
+def test_a_failure_before_the_request_leaves_is_refunded_not_charged(openai_settings, fake_openai):
+    """As with an SDK too old for a parameter: it raises TypeError before sending anything."""
+    from imagegen.providers.openai_images import OpenAIImages, make_client
+
+    class TooOldSDK(OpenAIImages):
+        def _params(self, job):
+            return {**super()._params(job), "parameter_this_sdk_lacks": 1}
+
+    client, sent = make_client(openai_settings)
+    studio = Studio(openai_settings, provider=TooOldSDK(client, sent=sent))
+    with pytest.raises(Exception, match="could not be sent") as raised:
+        studio.generate(GenerationRequest("a fox", model="gpt-image-2", request_id="old-sdk-1"), "ann")
+    assert not raised.value.charged and "not charged" in raised.value.message
+    assert fake_openai.requests == []
+    row = studio.ledger.generation(scoped_id("ann", "old-sdk-1"))
+    assert row["status"] == "refunded" and row["error_code"] == "not_sent" and row["actual_micros"] == 0
+    assert row["total_ms"] is not None and "TypeError" in row["error_message"]
+    assert studio.allowance("ann").spent_micros == 0
+
+
+def test_a_failure_after_the_request_left_is_possibly_billed(openai_settings, fake_openai):
+    from imagegen.providers.openai_images import OpenAIImages, make_client
+
+    class BrokenAfterSending(OpenAIImages):
+        def _render_streaming(self, params, on_partial):
+            super()._render_streaming(params, on_partial)
+            raise RuntimeError("lost the answer")
+
+    client, sent = make_client(openai_settings)
+    studio = Studio(openai_settings, provider=BrokenAfterSending(client, sent=sent))
+    with pytest.raises(Exception, match="may have been charged") as raised:
+        studio.generate(GenerationRequest("a fox", model="gpt-image-2", request_id="sent-after-1"), "ann")
+    assert raised.value.charged
+    row = studio.ledger.generation(scoped_id("ann", "sent-after-1"))
+    assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] > 0

@@ -1,0 +1,57 @@
+"""The spool's own rules: what counts as an entry, what is cleaned, locks."""
+
+from imagegen.spool import Spool
+
+
+def test_only_whole_visible_entry_folders_are_pending(tmp_path):
+    spool = Spool(tmp_path)
+    entry = spool.keep_raw("whole", [b"x"], {})
+    entry.release()
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "entry.json").write_text("{}")
+    (tmp_path / "no-entry").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    assert spool.pending() == ["whole"]
+
+
+def test_leftovers_are_staging_folders_probes_and_unfinished_entries_nobody_holds(tmp_path):
+    spool = Spool(tmp_path)
+    (tmp_path / ".staging-a-1").mkdir()
+    (tmp_path / ".probe-1-2").write_text("ok")
+    (tmp_path / "unfinished").mkdir()
+    held = spool.keep_raw("being-written", [b"x"], {})
+    (held.folder / "entry.json").unlink()  # as if its writer were still between phases
+    kept = spool.keep_raw("whole", [b"x"], {})
+    kept.release()
+    try:
+        assert sorted(spool.clean_leftovers()) == [".probe-1-2", ".staging-a-1", "unfinished"]
+    finally:
+        held.release()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["being-written", "whole"]
+    assert spool.clean_leftovers() == ["being-written"]
+
+
+def test_a_held_entry_cannot_be_claimed_until_released(tmp_path):
+    spool = Spool(tmp_path)
+    held = spool.keep_raw("r1", [b"x"], {"a": 1})
+    with spool.claim("r1") as other:
+        assert other is None
+    held.release()
+    with spool.claim("r1") as mine:
+        assert mine is not None and mine.data["a"] == 1 and mine.raw_images() == [b"x"]
+    with spool.claim("missing") as nothing:
+        assert nothing is None
+    spool.remove("missing")  # removing what is not there is no error
+
+
+def test_the_kept_phase_replaces_the_raw_answer(tmp_path):
+    spool = Spool(tmp_path)
+    entry = spool.keep_raw("r1", [b"raw"], {"x": 1})
+    spool.keep(entry, [("0.png", b"image"), ("0.thumb.webp", b"thumb")], {"x": 1, "records": []})
+    entry.release()
+    assert sorted(p.name for p in (tmp_path / "r1").iterdir()) == ["0.png", "0.thumb.webp", "entry.json"]
+    again = spool.get("r1")
+    assert again.phase == "kept" and again.data["images"] == [
+        {"file": "0.png", "bytes": 5},
+        {"file": "0.thumb.webp", "bytes": 5},
+    ]
