@@ -100,7 +100,7 @@ class Generation:
         self.clock.lap("render")
         if not output.images:
             failure = BadImage("The provider answered without any image. You may have been charged; try again.")
-            settle_failure(self.studio, self.id, failure, self.clock, billed=output.usage is not None)
+            settle_failure(self.studio, self.id, failure, self.clock)
             raise failure
         return output
 
@@ -299,12 +299,11 @@ def settle_failure(
     exc: ImagegenError,
     clock: Clock,
     *,
-    billed: bool | None = None,
     billed_micros: int | None = None,
 ) -> None:
     clock.lap("render")
     timings = clock.timings()
-    if billed_micros is not None or (exc.charged if billed is None else billed):
+    if billed_micros is not None or exc.charged:
         studio.ledger.record_ambiguous(
             ledger_id, error_code=exc.code, message=exc.message, timings_ms=timings, billed_micros=billed_micros
         )

@@ -256,3 +256,15 @@ def test_a_failure_after_the_request_left_is_possibly_billed(openai_settings, fa
     assert raised.value.charged
     row = studio.ledger.generation(scoped_id("ann", "sent-after-1"))
     assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] > 0
+
+
+def test_an_answer_without_images_is_possibly_billed(studio):
+    from imagegen import BadImage
+    from imagegen.providers import RenderOutput
+
+    studio.provider.render = lambda job, on_partial: RenderOutput(images=[])
+    with pytest.raises(BadImage, match="without any image") as raised:
+        studio.generate(GenerationRequest("a fox", request_id="empty-answer"), "ann")
+    assert raised.value.charged
+    assert studio.ledger.generation(scoped_id("ann", "empty-answer"))["status"] == "ambiguous"
+    assert studio.history().items == []
