@@ -54,13 +54,20 @@ class Library:
 
     # -- keeping ---------------------------------------------------------------------------------
 
-    def keep(self, record: dict[str, Any], original: Path, thumbnail: Path) -> None:
-        """Put the original, its thumbnail and its record from their spooled files; index it once all
-        three are stored."""
-        self.store.put_file(record["key"], original, CONTENT_TYPES[record["format"]], IMMUTABLE)
-        self.store.put_file(record["thumb_key"], thumbnail, "image/webp", IMMUTABLE)
-        self.store.put(record["record_key"], json.dumps(record, indent=1).encode(), "application/json", NO_CACHE)
-        self.index(record, pending=False)
+    def keep(self, record: dict[str, Any], original: Path | bytes, thumbnail: Path | bytes) -> None:
+        """Put the original, its thumbnail and its record (from spooled files, or from memory when there is
+        no spool to read them from); index it once all three are stored."""
+        public = _public(record)
+        self._put(public["key"], original, CONTENT_TYPES[public["format"]])
+        self._put(public["thumb_key"], thumbnail, "image/webp")
+        self.store.put(public["record_key"], json.dumps(public, indent=1).encode(), "application/json", NO_CACHE)
+        self.index(public, pending=False)
+
+    def _put(self, key: str, body: Path | bytes, content_type: str) -> None:
+        if isinstance(body, bytes):
+            self.store.put(key, body, content_type, IMMUTABLE)
+        else:
+            self.store.put_file(key, body, content_type, IMMUTABLE)
 
     def index(self, record: dict[str, Any], *, pending: bool) -> None:
         with self.db.write() as conn:
@@ -170,7 +177,7 @@ class Library:
         records = entry.data.get("records", [])
         try:
             for record in records:
-                self.keep(_public(record), entry.folder / record["file"], entry.folder / record["thumb_file"])
+                self.keep(record, entry.folder / record["file"], entry.folder / record["thumb_file"])
         except StorageError:
             self._storage_down_until = time.monotonic() + STORAGE_BACKOFF_SECONDS
             raise

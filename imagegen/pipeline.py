@@ -56,7 +56,12 @@ class Generation:
         output = self.render()
         actual = self.studio.catalog.actual_cost(self.request, output.usage, self.plan.estimated_cost)
         with settlement_guard(self.studio, self.id, to_micros(actual), self.clock):
-            entry = self.keep_raw(output, actual)
+            try:
+                entry = self.keep_raw(output, actual)
+            except OSError as exc:
+                # The disk failed after the room check: the answer is still in memory, so keep it in storage.
+                log.error("spooling %s failed (%s); storing the answer directly", self.id, exc)
+                return self.store_directly(output, actual)
         return finish(self.studio, entry, self.notify, self.clock)
 
     def check_room(self) -> None:
@@ -106,25 +111,36 @@ class Generation:
 
     def keep_raw(self, output: RenderOutput, actual: Decimal) -> SpoolEntry:
         self.notify("verifying", {})
+        return self.studio.spool.keep_raw(self.id, [image.data for image in output.images], self._data(output, actual))
+
+    def store_directly(self, output: RenderOutput, actual: Decimal) -> GenerationResult:
+        """Without a spool: verify, charge, then upload from memory (a crash in between loses the image)."""
+        data = {**self._data(output, actual), "request_id": self.id}
+        records, files = _checked_files(self.studio, data, [image.data for image in output.images], self.clock)
+        _commit(self.studio, self.id, data, records, self.clock)
+        by_name = dict(files)
+        for record in records:
+            self.studio.library.keep(record, by_name[record["file"]], by_name[record["thumb_file"]])
+        self.clock.lap("store")
+        return _result(data, records, False, self.clock.timings())
+
+    def _data(self, output: RenderOutput, actual: Decimal) -> dict[str, Any]:
+        """What finishing the request needs besides the images: kept with the raw answer."""
         directed = self.plan.directed
-        return self.studio.spool.keep_raw(
-            self.id,
-            [image.data for image in output.images],
-            {
-                "user": self.user,
-                "request": self.request.to_dict(),
-                "prompt": directed.user_prompt,
-                "directed_prompt": directed.text,
-                "additions": [[a.facet, a.text] for a in directed.additions],
-                "revised_prompts": [image.revised_prompt for image in output.images],
-                "provider": self.studio.provider.name,
-                "estimated_cost_usd": str(self.plan.estimated_cost),
-                "actual_micros": to_micros(actual),
-                "usage": output.usage.__dict__ if output.usage else None,
-                "warnings": [*self.plan.warnings, *output.notes],
-                "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            },
-        )
+        return {
+            "user": self.user,
+            "request": self.request.to_dict(),
+            "prompt": directed.user_prompt,
+            "directed_prompt": directed.text,
+            "additions": [[a.facet, a.text] for a in directed.additions],
+            "revised_prompts": [image.revised_prompt for image in output.images],
+            "provider": self.studio.provider.name,
+            "estimated_cost_usd": str(self.plan.estimated_cost),
+            "actual_micros": to_micros(actual),
+            "usage": output.usage.__dict__ if output.usage else None,
+            "warnings": [*self.plan.warnings, *output.notes],
+            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        }
 
 
 def finish(
@@ -137,17 +153,9 @@ def finish(
         with settlement_guard(studio, entry.request_id, int(data["actual_micros"]), clock, entry=entry):
             records = _verify_and_spool(studio, entry, clock) if entry.phase == RAW else data["records"]
             notify("saving", {})
-            keys = [r["key"] for r in records]
             # Charged before the upload: from here on a crash leaves a spooled, paid image that reconcile
             # uploads, never an upload whose charge is lost.
-            studio.ledger.commit(
-                entry.request_id,
-                actual_micros=int(data["actual_micros"]),
-                usage=Usage(**data["usage"]) if data.get("usage") else None,
-                timings_ms=clock.timings(),
-                image_keys=keys,
-                revised_prompt=records[0].get("revised_prompt"),
-            )
+            _commit(studio, entry.request_id, data, records, clock)
         pending = not studio.store_spooled(entry.request_id, records, force=force_upload)
     finally:
         entry.release()
@@ -156,27 +164,43 @@ def finish(
     return _result(data, records, pending, clock.timings())
 
 
+def _commit(studio: Studio, ledger_id: str, data: dict[str, Any], records: list[dict[str, Any]], clock: Clock) -> None:
+    studio.ledger.commit(
+        ledger_id,
+        actual_micros=int(data["actual_micros"]),
+        usage=Usage(**data["usage"]) if data.get("usage") else None,
+        timings_ms=clock.timings(),
+        image_keys=[r["key"] for r in records],
+        revised_prompt=records[0].get("revised_prompt"),
+    )
+
+
 def _verify_and_spool(studio: Studio, entry: SpoolEntry, clock: Clock) -> list[dict[str, Any]]:
-    data = entry.data
+    records, files = _checked_files(studio, entry.data, entry.raw_images(), clock)
+    studio.spool.keep(entry, files, {**entry.data, "records": records})
+    clock.lap("spool")
+    return records
+
+
+def _checked_files(
+    studio: Studio, data: dict[str, Any], answers: list[bytes], clock: Clock
+) -> tuple[list[dict[str, Any]], list[tuple[str, bytes]]]:
+    """Verify each answer, and make its record and thumbnail: the records and the files to keep."""
     request = GenerationRequest.from_dict(data["request"])
-    spec = studio.catalog.get(request.model)
-    expected = spec.parse_size(request.size)
-    pictures = [imaging.verify_image(raw, request.output_format, expected) for raw in entry.raw_images()]
+    expected = studio.catalog.get(request.model).parse_size(request.size)
+    pictures = [imaging.verify_image(raw, request.output_format, expected) for raw in answers]
     clock.lap("verify")
     created = datetime.fromisoformat(data["created_at"])
     records, files = [], []
-    for index, (picture, revised) in enumerate(zip(pictures, data["revised_prompts"], strict=True)):
-        original = (entry.folder / data["raw_files"][index]).read_bytes()
-        record = _record(studio, data, request, index, created, picture, revised, len(pictures))
+    for index, (picture, original) in enumerate(zip(pictures, answers, strict=True)):
+        record = _record(studio, data, request, index, created, picture, data["revised_prompts"][index], len(answers))
         record["bytes"] = len(original)
         records.append(record)
         files.append((record["file"], original))
         files.append((record["thumb_file"], imaging.make_thumbnail(picture)))
     for record in records:
         record["timings_ms"] = clock.timings()
-    studio.spool.keep(entry, files, {**data, "records": records})
-    clock.lap("spool")
-    return records
+    return records, files
 
 
 def _record(

@@ -268,3 +268,18 @@ def test_an_answer_without_images_is_possibly_billed(studio):
     assert raised.value.charged
     assert studio.ledger.generation(scoped_id("ann", "empty-answer"))["status"] == "ambiguous"
     assert studio.history().items == []
+
+
+def test_a_disk_that_fills_after_the_room_check_still_keeps_the_paid_image(studio):
+    import errno
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    studio.spool.keep_raw = full_disk
+    result = studio.generate(GenerationRequest("a fox on a full disk"), "ann")
+    assert not result.pending_upload
+    [item] = studio.history().items
+    assert item["prompt"] == "a fox on a full disk" and studio.image_bytes(item)
+    assert studio.ledger.generation(result.id)["status"] == "committed"
+    assert studio.ledger.check_invariants() == []

@@ -112,11 +112,12 @@ def test_history_pages_newest_first_24_at_a_time_with_every_filter(offline_setti
 
 
 def test_deleting_removes_image_thumbnail_and_record_owner_or_admin_only(s3_settings, moto):
-    studio = Studio(Settings(**{**s3_settings.__dict__, "auth": "proxy", "admins": ("boss",)}))
+    studio = Studio(Settings(**{**s3_settings.__dict__, "auth": "oidc", "admins": ("boss@example.com",)}))
+    boss = studio.sign_in({"iss": "https://idp", "sub": "b", "email": "boss@example.com", "email_verified": True})
     result = studio.generate(GenerationRequest("a fox"), "ann")
     with pytest.raises(Forbidden):
         studio.delete_image(result.image_key, "bob")
-    studio.delete_image(result.image_key, "boss")
+    studio.delete_image(result.image_key, boss.user)
     listed = s3(moto.endpoint).list_objects_v2(Bucket=s3_settings.s3_bucket).get("Contents", [])
     assert listed == []
     assert studio.history().items == []
