@@ -155,17 +155,14 @@ class Spool:
         shutil.rmtree(self.root / request_id, ignore_errors=True)
 
     def clean_leftovers(self) -> list[str]:
-        """Remove what crashed writes left: hidden staging folders and probes, and entry folders whose first
-        phase never finished (no one holds them). Returns their names."""
+        """Remove what crashed writes left: probes, and folders with no entry (hidden staging folders of
+        older versions, entries whose first phase never finished) that no one holds. Returns their names."""
         if not self.root.exists():
             return []
         removed = []
         for path in self.root.iterdir():
-            if path.name.startswith((".staging-", ".probe-")):
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+            if path.name.startswith(".probe-"):
+                path.unlink(missing_ok=True)
                 removed.append(path.name)
             elif path.is_dir() and not (path / ENTRY_FILE).exists():
                 lock_fd = _try_lock(path)

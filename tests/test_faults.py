@@ -237,7 +237,8 @@ def test_a_failure_before_the_request_leaves_is_refunded_not_charged(openai_sett
     assert fake_openai.requests == []
     row = studio.ledger.generation(scoped_id("ann", "old-sdk-1"))
     assert row["status"] == "refunded" and row["error_code"] == "not_sent" and row["actual_micros"] == 0
-    assert row["total_ms"] is not None and "TypeError" in row["error_message"]
+    assert row["total_ms"] is not None and row["render_ms"] is not None and "TypeError" in row["error_message"]
+    assert "An admin can see the log." in row["error_message"]
     assert studio.allowance("ann").spent_micros == 0
 
 
@@ -256,6 +257,7 @@ def test_a_failure_after_the_request_left_is_possibly_billed(openai_settings, fa
     assert raised.value.charged
     row = studio.ledger.generation(scoped_id("ann", "sent-after-1"))
     assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] > 0
+    assert row["error_code"] == "bad_image" and row["render_ms"] is not None and row["total_ms"] is not None
 
 
 def test_an_answer_without_images_is_possibly_billed(studio):
@@ -278,7 +280,7 @@ def test_a_disk_that_fills_after_the_room_check_still_keeps_the_paid_image(studi
 
     studio.spool.keep_raw = full_disk
     result = studio.generate(GenerationRequest("a fox on a full disk"), "ann")
-    assert not result.pending_upload
+    assert not result.pending_upload and result.timings_ms["store"] >= 0 and result.timings_ms["total"] > 0
     [item] = studio.history().items
     assert item["prompt"] == "a fox on a full disk" and studio.image_bytes(item)
     assert studio.ledger.generation(result.id)["status"] == "committed"

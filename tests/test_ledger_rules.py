@@ -58,9 +58,9 @@ def test_each_limit_change_records_the_value_before_it(ledger):
 def test_a_fresh_allowance_is_whole_and_uses_the_users_own_limits(ledger):
     ledger.set_quota("ann", 9, by="boss")
     ledger.set_budget(Decimal("2"), by="boss")
-    when = datetime(2026, 11, 25, 12, tzinfo=ZoneInfo("UTC"))
+    when = datetime(2025, 6, 1, 12, tzinfo=ZoneInfo("UTC"))
     fresh = ledger.allowance("ann", now=when)
-    assert (fresh.user, fresh.day, fresh.quota) == ("ann", "2026-11-25", 9)
+    assert (fresh.user, fresh.day, fresh.quota) == ("ann", "2025-06-01", 9)
     assert (fresh.images_used, fresh.images_in_flight, fresh.spent_micros, fresh.in_flight_micros) == (0, 0, 0, 0)
     assert fresh.budget_micros == 2_000_000 and fresh.images_left == 9
     assert ledger.allowance("bob", now=when).quota == 5

@@ -125,9 +125,14 @@ def test_a_slow_answer_past_the_timeout_is_ambiguous_and_never_sent_twice(openai
 def test_images_that_are_not_what_was_asked_are_never_kept(openai_studio, fake_openai, behaviour, message):
     fake_openai.default = behaviour
     with pytest.raises(BadImage, match=message):
-        openai_studio.generate(dalle(), "ann")
+        openai_studio.generate(gpt(request_id=f"bad-{behaviour}"), "ann")
     assert openai_studio.history().items == []
     assert openai_studio.spool.pending() == []
+    row = openai_studio.ledger.generation(scoped_id("ann", f"bad-{behaviour}"))
+    # billed as the answer's usage says (1056 output tokens at $30/M and the prompt's), not the reserved bound
+    assert row["status"] == "ambiguous" and row["error_code"] == "bad_image"
+    assert 1056 * 30 < row["actual_micros"] < row["estimated_micros"]
+    assert row["render_ms"] is not None and row["total_ms"] is not None
 
 
 def test_a_shut_down_model_at_openai_is_refused_before_any_call(data_dir, fake_openai):

@@ -55,3 +55,11 @@ def test_the_kept_phase_replaces_the_raw_answer(tmp_path):
         {"file": "0.png", "bytes": 5},
         {"file": "0.thumb.webp", "bytes": 5},
     ]
+
+
+def test_a_spool_makes_its_folders_and_takes_an_entry_folder_a_crash_left(tmp_path):
+    spool = Spool(tmp_path / "not" / "yet")
+    (tmp_path / "not" / "yet" / "again").mkdir(parents=True)
+    entry = spool.keep_raw("again", [b"x"], {})
+    entry.release()
+    assert spool.pending() == ["again"]

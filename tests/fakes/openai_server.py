@@ -213,7 +213,7 @@ class FakeImagesAPI:
                 if behaviour == "slow":
                     time.sleep(api.slow_seconds)
                 if body.get("stream"):
-                    return self._stream(body)
+                    return self._stream(body, behaviour)
                 self._json(200, self._answer(body, behaviour))
 
             def _answer(self, body: dict[str, Any], behaviour: str) -> dict[str, Any]:
@@ -222,11 +222,7 @@ class FakeImagesAPI:
                 n = int(body.get("n") or 1)
                 data = []
                 for _ in range(n):
-                    payload = image_bytes(size, fmt, photo_like=api.photo_like)
-                    if behaviour == "wrong_size":
-                        payload = image_bytes("512x512", fmt)
-                    if behaviour == "not_image":
-                        payload = b"this is not an image at all"
+                    payload = self._payload(size, fmt, behaviour)
                     if behaviour in ("url", "redirect_url"):
                         token = secrets.token_hex(8)
                         api.urls[token] = (payload, time.time() + api.url_ttl)
@@ -252,7 +248,14 @@ class FakeImagesAPI:
                     )
                 return answer
 
-            def _stream(self, body: dict[str, Any]) -> None:
+            def _payload(self, size: str, fmt: str, behaviour: str) -> bytes:
+                if behaviour == "wrong_size":
+                    return image_bytes("512x512", fmt)
+                if behaviour == "not_image":
+                    return b"this is not an image at all"
+                return image_bytes(size, fmt, photo_like=api.photo_like)
+
+            def _stream(self, body: dict[str, Any], behaviour: str) -> None:
                 size = resolved_size(body.get("size"))
                 fmt = body.get("output_format") or "png"
                 quality = resolved_quality(body.get("quality"))
@@ -283,7 +286,7 @@ class FakeImagesAPI:
                     self._event(
                         {
                             "type": "image_generation.completed",
-                            "b64_json": base64.b64encode(image_bytes(size, fmt, photo_like=api.photo_like)).decode(),
+                            "b64_json": base64.b64encode(self._payload(size, fmt, behaviour)).decode(),
                             "usage": usage(body["prompt"], quality, size, 1),
                             **common,
                         }
