@@ -143,3 +143,14 @@ def test_the_eta_comes_from_the_log_of_the_same_model_and_quality(studio):
     studio.generate(GenerationRequest("a fox"), "ann")
     assert studio.eta_seconds(GenerationRequest("a fox")) is not None
     assert studio.eta_seconds(GenerationRequest("a fox", quality="low")) is None
+
+
+def test_each_record_keeps_what_remakes_its_image(studio):
+    result = studio.generate(
+        GenerationRequest("a fox", preset="cinematic", lighting="golden hour", camera="wide angle lens", n=2), "ann"
+    )
+    first, second = (studio.image(key) for key in result.image_keys)
+    assert (first["index"], second["index"]) == (0, 1)
+    assert first["lighting"] == "golden hour" and first["camera"] == "wide angle lens"
+    assert first["additions"] and all(len(pair) == 2 for pair in first["additions"])
+    assert first["request_id"] == result.id and first["created_at"].endswith("+00:00")
