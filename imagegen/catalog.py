@@ -168,27 +168,29 @@ class Catalog:
         """What a request usually costs, before the call: the price table, or the token arithmetic with
         the usual prompt tokens (4 characters each) and the quality's output tokens."""
         spec = self.get(request.model)
-        dims = _estimation_dims(spec, request.size)
+        dims = _estimation_dims(request.size)
         per_image = self._table_price(spec, request.quality, request.size, dims)
-        if per_image is None:
-            text = prompt or request.prompt
-            output = self.expected_output_tokens(_priced_quality(spec, request.quality), dims)
-            per_image = self._token_price(spec, Decimal(math.ceil(len(text) / 4)) / request.n, output)
-        return _round_up(per_image * request.n)
+        if per_image is not None:
+            return _round_up(per_image * request.n)
+        # The prompt is sent once for all n images; "auto" is priced as high by the output token table.
+        prompt_tokens = Decimal(math.ceil(len(prompt or request.prompt) / 4))
+        output = self.expected_output_tokens(request.quality, dims) * request.n
+        return _round_up(self._token_price(spec, prompt_tokens, output))
 
     def max_cost(self, request: GenerationRequest, prompt: str | None = None) -> Decimal:
         """The most the provider can bill for the request: what is reserved, so that a committed cost never
         exceeds its reservation. Every prompt token at most one byte of text, counted for each image; the
         output tokens of the most expensive quality the request allows, at its size."""
         spec = self.get(request.model)
-        dims = _estimation_dims(spec, request.size)
-        text = prompt or request.prompt
-        qualities = _bounding_qualities(spec, request.quality)
-        bound = Decimal(0)
-        for quality in qualities:
-            table = self._table_price(spec, quality, request.size, dims) or Decimal(0)
-            output = self.expected_output_tokens(quality, dims)
-            bound = max(bound, table, self._token_price(spec, Decimal(len(text.encode())), output))
+        dims = _estimation_dims(request.size)
+        prompt_tokens = Decimal(len((prompt or request.prompt).encode()))
+        bound = max(
+            max(
+                self._table_price(spec, quality, request.size, dims) or Decimal(0),
+                self._token_price(spec, prompt_tokens, self.expected_output_tokens(quality, dims)),
+            )
+            for quality in _bounding_qualities(spec, request.quality)
+        )
         return _round_up(bound * request.n)
 
     def actual_cost(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Decimal:
@@ -229,15 +231,11 @@ class Catalog:
         return (prompt_tokens * spec.tokens["text_in"] + output_tokens * spec.tokens["image_out"]) / MILLION
 
 
-def _priced_quality(spec: ModelSpec, quality: str) -> str:
-    # "auto" lets the service choose: price it as the highest quality the model's tables know.
-    return "high" if quality == "auto" else quality
-
-
 def _bounding_qualities(spec: ModelSpec, quality: str) -> list[str]:
+    # "auto" lets the service choose: bound it by every quality the model has.
     if quality != "auto":
         return [quality]
-    return [q for q in spec.qualities if q != "auto"] or ["high"]
+    return [q for q in spec.qualities if q != "auto"] or [quality]
 
 
 _SIZE = re.compile(r"[0-9]{1,5}x[0-9]{1,5}")
@@ -257,7 +255,7 @@ def _split_size(size: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def _estimation_dims(spec: ModelSpec, size: str) -> tuple[int, int]:
+def _estimation_dims(size: str) -> tuple[int, int]:
     if _looks_like_size(size):
         return _split_size(size)
     return (1536, 1024)  # "auto" may choose the larger standard size: estimate for it

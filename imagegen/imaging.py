@@ -12,7 +12,6 @@ from imagegen.errors import BadImage
 #: the largest image the studio accepts: 4x the biggest size any model makes
 MAX_PIXELS = 4 * 3840 * 2160
 THUMBNAIL_EDGE = 384
-PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 
 
 def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, int] | None) -> Image.Image:
@@ -33,7 +32,7 @@ def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, in
         raise BadImage("The provider sent an image too large to open safely.") from None
     except Exception as exc:  # PIL raises many kinds for broken data
         raise BadImage(f"The provider sent data that is not a readable image ({type(exc).__name__}).") from None
-    actual_format = PIL_FORMATS.get(image.format or "", (image.format or "unknown").lower())
+    actual_format = (image.format or "unknown").lower()  # Pillow's PNG, JPEG, WEBP are the API's names
     if actual_format != expected_format:
         raise BadImage(f"The provider sent a {actual_format} image where {expected_format} was asked for.")
     if expected_size is not None and image.size != expected_size:
@@ -45,9 +44,8 @@ def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, in
 
 def make_thumbnail(image: Image.Image, edge: int = THUMBNAIL_EDGE) -> bytes:
     """A small WebP of about `edge` pixels on the long side, keeping transparency."""
-    source = image
-    if source.mode not in ("RGB", "RGBA"):
-        source = source.convert("RGBA" if "A" in source.getbands() or "transparency" in source.info else "RGB")
+    # Palette and bilevel images would be resized by nearest neighbour: work in RGB(A) whatever came.
+    source = image.convert("RGBA" if image.has_transparency_data else "RGB")
     scale = min(1.0, edge / max(source.size))
     size = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
     thumb = source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0) if scale < 1 else source

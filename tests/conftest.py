@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from imagegen import Settings, Studio
+from imagegen.catalog import _load
 from tests.fakes.openai_server import FakeImagesAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,12 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: f
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+
+
+@pytest.fixture(autouse=True)
+def fresh_catalog() -> None:
+    """Each test reads models.toml anew, so that a change to how it is read is seen by every test."""
+    _load.cache_clear()
 
 
 @pytest.fixture
