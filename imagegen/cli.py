@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.ledger import to_usd
+from imagegen.money import usd
 from imagegen.redact import csv_cell, redact
 from imagegen.request import GenerationRequest
 from imagegen.settings import Settings
@@ -112,7 +113,7 @@ def _generate(args: argparse.Namespace, settings: Settings, studio: Studio) -> i
     else:
         for warning in result.warnings:
             print(f"note: {warning}", file=sys.stderr)
-        print(f"{result.image_key}  ${result.cost_usd:.4f}  {result.model} {result.size} {result.quality}")
+        print(f"{result.image_key}  {usd(result.cost_usd)}  {result.model} {result.size} {result.quality}")
         print(f"prompt sent: {result.directed_prompt}")
         if result.pending_upload:
             print("note: storage is unreachable; the image is kept locally and uploads on the next reconcile.")
@@ -166,8 +167,8 @@ def _budget(args: argparse.Namespace, settings: Settings, studio: Studio) -> int
         studio.ledger.set_budget(amount, by=_operator())
     allowance = studio.ledger.allowance(settings.local_user)
     print(
-        f"team budget ${allowance.budget_usd:.2f} today: ${to_usd(allowance.spent_micros):.4f} spent, "
-        f"${to_usd(allowance.in_flight_micros):.4f} in flight, ${allowance.budget_left_usd:.4f} left"
+        f"team budget {usd(allowance.budget_usd)} today: {usd(to_usd(allowance.spent_micros))} spent, "
+        f"{usd(to_usd(allowance.in_flight_micros))} in flight, {usd(allowance.budget_left_usd)} left"
     )
     return 0
 

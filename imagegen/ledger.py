@@ -19,6 +19,7 @@ from typing import Any
 
 from imagegen.db import Database
 from imagegen.errors import InvalidRequest, LedgerUnavailable, LimitReached
+from imagegen.money import usd
 from imagegen.request import Usage
 from imagegen.settings import Settings
 
@@ -81,23 +82,38 @@ class Allowance:
     def refusal(self, n: int, cost_micros: int) -> LimitReached | None:
         """The limit a request of n images at this cost would hit, as the error reserve would raise;
         None if it fits. A preview for the page: only reserve decides."""
-        reset = _clock(self.resets_at)
         if self.images_left < n:
-            return LimitReached(
-                f"Daily image quota reached: {self.images_left} of {self.quota} left today. It resets at {reset}.",
-                limit="quota",
-                remaining=self.images_left,
-                resets_at=self.resets_at,
-            )
+            return quota_refusal(self.images_left, self.quota, n, self.resets_at)
         if to_usd(cost_micros) > self.budget_left_usd:
-            return LimitReached(
-                f"Team budget reached: ${self.budget_left_usd:.2f} of ${self.budget_usd:.2f} left today, "
-                f"this needs ${to_usd(cost_micros):.2f}. It resets at {reset}.",
-                limit="budget",
-                remaining=self.budget_left_usd,
-                resets_at=self.resets_at,
-            )
+            return budget_refusal(self.budget_left_usd, self.budget_usd, to_usd(cost_micros), self.resets_at)
         return None
+
+
+def quota_refusal(left: int, quota: int, n: int, resets_at: datetime) -> LimitReached:
+    """The quota's refusal, saying what would fit."""
+    reset = _clock(resets_at)
+    if quota == 0:
+        message = "Daily image quota reached: your quota is 0 images a day. Ask an admin to raise it."
+    elif left == 0:
+        message = f"Daily image quota reached: all {quota} of today's images are used. It resets at {reset}."
+    else:
+        message = (
+            f"Daily image quota reached: {left} of {quota} images left today and this asks for {n}. "
+            f"Ask for {left} or fewer, or wait until it resets at {reset}."
+        )
+    return LimitReached(message, limit="quota", remaining=left, resets_at=resets_at)
+
+
+def budget_refusal(left_usd: float, budget_usd: float, need_usd: float, resets_at: datetime) -> LimitReached:
+    """The team budget's refusal, saying what would fit."""
+    return LimitReached(
+        f"Team budget reached: {usd(left_usd)} of {usd(budget_usd)} left today and this reserves up to "
+        f"{usd(need_usd)}. Choose a lower quality, a smaller size or fewer images, or wait until it resets at "
+        f"{_clock(resets_at)}.",
+        limit="budget",
+        remaining=left_usd,
+        resets_at=resets_at,
+    )
 
 
 class Ledger:
@@ -232,14 +248,7 @@ class Ledger:
                     "SELECT images_reserved + images_committed FROM user_day WHERE user = ? AND day = ?",
                     (user, day_key),
                 ).fetchone()[0]
-                left = max(0, quota - used)
-                raise LimitReached(
-                    f"Daily image quota reached: {left} of {quota} images left today for {user}, and this asks for {n}. "
-                    f"It resets at {_clock(self.resets_at(day))}.",
-                    limit="quota",
-                    remaining=left,
-                    resets_at=self.resets_at(day),
-                )
+                raise quota_refusal(max(0, quota - used), quota, n, self.resets_at(day))
             conn.execute("INSERT OR IGNORE INTO team_day (day) VALUES (?)", (day_key,))
             funded = conn.execute(
                 "UPDATE team_day SET reserved_micros = reserved_micros + :cost "
@@ -251,13 +260,7 @@ class Ledger:
                     "SELECT reserved_micros + committed_micros FROM team_day WHERE day = ?", (day_key,)
                 ).fetchone()[0]
                 left_usd = to_usd(max(0, budget - spent))
-                raise LimitReached(
-                    f"Team budget reached: ${left_usd:.2f} of ${to_usd(budget):.2f} left today, and this needs "
-                    f"${to_usd(estimated_micros):.2f}. It resets at {_clock(self.resets_at(day))}.",
-                    limit="budget",
-                    remaining=left_usd,
-                    resets_at=self.resets_at(day),
-                )
+                raise budget_refusal(left_usd, to_usd(budget), to_usd(estimated_micros), self.resets_at(day))
             conn.execute(
                 "INSERT INTO generations (id, user, day, created_at, preset, model, size, quality, n, output_format, "
                 "prompt, directed_prompt, estimated_micros, status, expires_at, quota_images, budget_micros, provider, "

@@ -62,14 +62,21 @@ def test_the_quota_admits_exactly_its_size_and_says_when_it_resets(tmp_path):
     with pytest.raises(LimitReached) as refused:
         reserve(ledger, "r3")
     assert refused.value.limit == "quota" and refused.value.remaining == 0
-    assert "0 of 2 images left" in refused.value.message and "resets at 00:00" in refused.value.message
+    assert refused.value.message == (
+        "Daily image quota reached: all 2 of today's images are used. It resets at 00:00 UTC on "
+        + refused.value.resets_at.strftime("%d %b")
+        + "."
+    )
     assert ledger.generation("r3") is None  # a refusal writes nothing
 
 
 def test_the_budget_refuses_what_does_not_fit_and_names_it(tmp_path):
     ledger = make_ledger(tmp_path / "l.db", daily_quota=100, daily_budget_usd=Decimal("0.10"))
     reserve(ledger, "a", micros=60_000)
-    with pytest.raises(LimitReached, match=r"Team budget reached: \$0.04 of \$0.10 left.*needs \$0.06"):
+    with pytest.raises(
+        LimitReached,
+        match=r"^Team budget reached: \$0.0400 of \$0.10 left today and this reserves up to \$0.0600\. Choose a lower quality, a smaller size or fewer images",
+    ):
         reserve(ledger, "b", micros=60_000)
     reserve(ledger, "c", micros=40_000)
 
@@ -264,9 +271,15 @@ def test_the_allowance_previews_which_limit_a_request_would_hit(tmp_path):
     assert allowance.images_left == 1 and allowance.budget_left_usd == pytest.approx(0.05)
     assert allowance.refusal(1, 50_000) is None
     over_quota = allowance.refusal(2, 0)
-    assert over_quota.limit == "quota" and "1 of 2 left today" in over_quota.message
+    assert over_quota.limit == "quota"
+    assert over_quota.message.startswith(
+        "Daily image quota reached: 1 of 2 images left today and this asks for 2. Ask for 1 or fewer"
+    )
     over_budget = allowance.refusal(1, 60_000)
-    assert over_budget.limit == "budget" and "$0.05 of $0.10 left" in over_budget.message
+    assert (
+        over_budget.limit == "budget"
+        and "$0.0500 of $0.10 left today and this reserves up to $0.0600." in over_budget.message
+    )
 
 
 def test_the_eta_is_the_median_duration_of_recent_generations_of_that_model_and_quality(tmp_path):

@@ -73,7 +73,7 @@ def test_refusals_carry_what_is_left_and_when_it_resets(ledger):
     assert quota.limit == "quota" and quota.remaining == 1 and quota.resets_at == allowance.resets_at
     budget = allowance.refusal(1, 200_000)
     assert budget.limit == "budget" and budget.remaining == pytest.approx(0.10)
-    assert budget.resets_at == allowance.resets_at and "this needs $0.20" in budget.message
+    assert budget.resets_at == allowance.resets_at and "this reserves up to $0.20." in budget.message
     assert "resets at 00:00 UTC" in quota.message
     assert allowance.refusal(1, 100_000) is None
 

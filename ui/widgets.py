@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from imagegen import STAGES, DirectedPrompt, Job, StorageError
+from imagegen.money import usd
 
 FACET_COLOURS = {
     "style": "#e8f0fe",
@@ -71,10 +72,6 @@ def stored_bytes(fetch: Any, *args: Any) -> bytes | None:
     except StorageError:
         st.warning("Storage cannot be reached right now: this image will show again when it is back.")
         return None
-
-
-def usd(amount: float) -> str:
-    return f"${amount:,.4f}" if 0 < amount < 0.1 else f"${amount:,.2f}"
 
 
 def job_status(job: Job, eta_seconds: float | None) -> None:
