@@ -291,3 +291,9 @@ def m006_accounts(db: sqlite_utils.Database) -> None:
             seen_at REAL NOT NULL
         )"""
     )
+
+
+@migration
+def m007_form_drafts(db: sqlite_utils.Database) -> None:
+    # The Generate form each user last left, so settings survive a page switch, a reload or another device.
+    db.execute("CREATE TABLE form_drafts (user TEXT PRIMARY KEY, form TEXT NOT NULL, saved_at REAL NOT NULL)")

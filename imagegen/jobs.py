@@ -24,7 +24,7 @@ from imagegen.request import GenerationRequest
 from imagegen.studio import Studio
 
 log = logging.getLogger("imagegen.jobs")
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 HEARTBEAT_SECONDS = 5.0
 #: a running job whose owner has not beaten for this long belongs to a process that died
 STALE_SECONDS = 60.0
@@ -125,10 +125,9 @@ class JobRunner:
 
     def _run(self, job_id: str) -> None:
         try:
-            job = self.job(job_id)
-            if job is None or job.status != QUEUED:
+            job = self._claim(job_id)
+            if job is None:
                 return
-            self._update(job_id, status=RUNNING, started_at=time.time(), owner=self.owner)
             progress = _Progress(self, job_id)
             try:
                 result = self.studio.generate(job.request, job.user, progress)
@@ -150,6 +149,26 @@ class JobRunner:
         finally:
             with self._lock:
                 self._running.discard(job_id)
+
+    def _claim(self, job_id: str) -> Job | None:
+        """Take a queued job, unless it was cancelled (or taken) meanwhile."""
+        with self.db.write() as conn:
+            taken = conn.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, owner = ? WHERE id = ? AND status = ? RETURNING id",
+                (RUNNING, time.time(), self.owner, job_id, QUEUED),
+            ).fetchone()
+        return self.job(job_id) if taken else None
+
+    def cancel(self, job_id: str, user: str) -> bool:
+        """Cancel the user's job if no worker has started it: nothing was reserved, so nothing is charged.
+        A started job runs to its end: the provider may already be rendering, and billing, it."""
+        with self.db.write() as conn:
+            cancelled = conn.execute(
+                "UPDATE jobs SET status = ?, stage = ?, finished_at = ? WHERE id = ? AND user = ? AND status = ? "
+                "RETURNING id",
+                (CANCELLED, CANCELLED, time.time(), job_id, user, QUEUED),
+            ).fetchone()
+        return cancelled is not None
 
     def _finish(self, job_id: str, status: str, **fields: Any) -> None:
         self._update(

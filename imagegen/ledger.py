@@ -473,15 +473,30 @@ class Ledger:
         rows = self.db.query("SELECT * FROM generations WHERE id = ?", (request_id,))
         return dict(rows[0]) if rows else None
 
-    def median_seconds(self, model: str, quality: str, recent: int = 50) -> float | None:
-        """How long the last `recent` successful generations of this model and quality took, start to
-        finish (the median): the page's ETA."""
+    def median_seconds(
+        self,
+        model: str,
+        quality: str,
+        *,
+        size: str | None = None,
+        n: int | None = None,
+        provider: str | None = None,
+        recent: int = 50,
+        minimum: int = 1,
+    ) -> float | None:
+        """How long the last `recent` successful generations like this one took, start to finish (the
+        median): the page's ETA. Size, n and provider narrow "like this" when given; None with fewer than
+        `minimum` such generations."""
+        where = ["model = :model", "quality = :quality", "status = 'committed'", "total_ms IS NOT NULL"]
+        for column, value in (("size", size), ("n", n), ("provider", provider)):
+            if value is not None:
+                where.append(f"{column} = :{column}")
         rows = self.db.query(
-            "SELECT total_ms FROM (SELECT total_ms FROM generations WHERE model = ? AND quality = ? "
-            "AND status = 'committed' AND total_ms IS NOT NULL ORDER BY created_at DESC LIMIT ?) ORDER BY total_ms",
-            (model, quality, recent),
+            f"SELECT total_ms FROM (SELECT total_ms FROM generations WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC LIMIT :recent) ORDER BY total_ms",
+            {"model": model, "quality": quality, "size": size, "n": n, "provider": provider, "recent": recent},
         )
-        if not rows:
+        if len(rows) < max(1, minimum):
             return None
         values = [r[0] for r in rows]
         middle = len(values) // 2

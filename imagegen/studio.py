@@ -16,6 +16,7 @@ from imagegen.catalog import Catalog, ModelSpec, normalise_size
 from imagegen.checks import check_request, check_user, scoped_id
 from imagegen.db import Database
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
+from imagegen.drafts import Drafts
 from imagegen.errors import ContentRejected, Forbidden, ImagegenError, InvalidRequest, StorageError
 from imagegen.history import HistoryFilter, HistoryPage, Library
 from imagegen.ledger import Allowance, Ledger, to_micros, to_usd
@@ -56,6 +57,10 @@ class Plan:
         return to_micros(self.max_cost)
 
 
+#: comparable renders needed before the page estimates how long one takes
+ETA_HISTORY = 3
+
+
 class Studio:
     def __init__(
         self,
@@ -74,6 +79,7 @@ class Studio:
         self.db = db or Database(settings.db_path)
         self.ledger = Ledger(self.db, settings)
         self.accounts = Accounts(self.db, settings)
+        self.drafts = Drafts(self.db)
         self.spool = Spool(settings.spool_dir)
         self.library = Library(store or make_object_store(settings), self.db, settings.s3_prefix, self.spool)
 
@@ -254,10 +260,25 @@ class Studio:
             "camera": record.get("camera") or "",
         }
 
+    def remember_form(self, user: str, form: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep the Generate form as the user left it (known fields only); returns what was kept."""
+        return self.drafts.save(user, form)
+
+    def remembered_form(self, user: str) -> dict[str, Any]:
+        return self.drafts.load(user)
+
     def eta_seconds(self, request: GenerationRequest) -> float | None:
-        """How long a request like this usually takes, from the log; None without history."""
+        """How long a request like this one (model, quality, size, n, provider) usually takes, from the log;
+        None with fewer than ETA_HISTORY such renders."""
         asked = self.resolve(request)
-        return self.ledger.median_seconds(asked.model, asked.quality)
+        return self.ledger.median_seconds(
+            asked.model,
+            asked.quality,
+            size=asked.size,
+            n=asked.n,
+            provider=self.settings.provider,
+            minimum=ETA_HISTORY,
+        )
 
     # -- the admin's -----------------------------------------------------------------------------
 

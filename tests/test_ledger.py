@@ -40,6 +40,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
         "m004_analytics_indexes",
         "m005_settlement",
         "m006_accounts",
+        "m007_form_drafts",
     }
     generation_columns = {r[1] for r in conn.execute("PRAGMA table_info(generations)")}
     assert {"sent_at", "request_id"} <= generation_columns

@@ -1,11 +1,13 @@
 import io
 import json
+from dataclasses import replace
 
 import pytest
 from PIL import Image
 
 from imagegen import Forbidden, GenerationRequest, InvalidRequest, LimitReached, Settings, StorageError, Studio
 from imagegen.checks import scoped_id
+from imagegen.studio import ETA_HISTORY
 
 
 def test_a_generation_keeps_the_image_its_thumbnail_and_full_metadata(studio, data_dir):
@@ -138,11 +140,15 @@ def test_the_face_says_who_may_delete_and_refills_the_form_that_made_an_image(of
     assert studio.count_images() == 1 and studio.gallery_choices("preset") == ["anime"]
 
 
-def test_the_eta_comes_from_the_log_of_the_same_model_and_quality(studio):
-    assert studio.eta_seconds(GenerationRequest("a fox")) is None
-    studio.generate(GenerationRequest("a fox"), "ann")
-    assert studio.eta_seconds(GenerationRequest("a fox")) is not None
-    assert studio.eta_seconds(GenerationRequest("a fox", quality="low")) is None
+def test_the_eta_comes_from_three_comparable_renders_in_the_log(studio):
+    fox = GenerationRequest("a fox")
+    for count in range(ETA_HISTORY):
+        assert studio.eta_seconds(fox) is None  # too little history to say
+        studio.generate(replace(fox, request_id=f"fox-request-{count}"), "ann")
+    assert studio.eta_seconds(fox) is not None
+    assert studio.eta_seconds(replace(fox, prompt="a cat")) is not None  # the prompt does not matter
+    for different in ({"quality": "low"}, {"size": "1536x1024"}, {"n": 2}):
+        assert studio.eta_seconds(replace(fox, **different)) is None
 
 
 def test_each_record_keeps_what_remakes_its_image(studio):
