@@ -55,6 +55,7 @@ with st.sidebar:
     if settings.auth == "oidc":
         st.button("Sign out", on_click=st.logout)
 
+widgets.page_style()
 current = st.navigation(list(pages.values()))
 resume = st.session_state.pop("resume_page", "")
 if resume in pages:

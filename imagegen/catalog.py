@@ -17,6 +17,8 @@ from imagegen.request import GenerationRequest, Usage
 
 CATALOG_FILE = Path(__file__).with_name("models.toml")
 MILLION = Decimal(1_000_000)
+#: the sizes a form suggests for models that take any size within a rule (plus a custom one)
+COMMON_FREE_SIZES = ("1024x1024", "1536x1024", "1024x1536", "1536x864", "864x1536", "2048x2048", "3840x2160", "auto")
 STANDARD_SQUARE = 1024 * 1024
 STANDARD_OTHER = 1536 * 1024
 
@@ -64,6 +66,28 @@ class ModelSpec:
         if self.lifecycle == "deprecated" and self.shutdown and day >= self.shutdown:
             return "shut_down"
         return self.lifecycle
+
+    def choice_label(self, today: date) -> str:
+        """The model as a list shows it: its label, and its end of life when it has one."""
+        status = self.lifecycle_on(today)
+        if status == "shut_down":
+            return f"{self.label} · shut down at OpenAI"
+        if status == "deprecated" and self.shutdown:
+            return f"{self.label} · deprecated, ends {self.shutdown:%d %b %Y}"
+        return self.label
+
+    def size_choices(self) -> list[str]:
+        """The sizes a form offers: the model's own list, or the common sizes its rule allows."""
+        if self.size_rule is None:
+            return list(self.sizes)
+        fitting = []
+        for size in COMMON_FREE_SIZES:
+            try:
+                self.parse_size(size)
+            except InvalidRequest:
+                continue
+            fitting.append(size)
+        return fitting
 
     def describe_sizes(self) -> str:
         return self.size_rule.describe() if self.size_rule else ", ".join(self.sizes)

@@ -20,6 +20,7 @@ from imagegen.drafts import Drafts
 from imagegen.errors import ContentRejected, Forbidden, ImagegenError, InvalidRequest, StorageError
 from imagegen.history import HistoryFilter, HistoryPage, Library
 from imagegen.ledger import Allowance, Ledger, to_micros, to_usd
+from imagegen.names import download_name
 from imagegen.pipeline import Clock, Generation, Progress, finish
 from imagegen.providers import Provider, make_provider
 from imagegen.request import BACKGROUNDS, FORMATS, GenerationRequest, GenerationResult
@@ -91,7 +92,7 @@ class Studio:
 
     def models(self, today: date | None = None) -> list[ModelSpec]:
         """The models this deployment can use, in catalog order; shut-down ones only on compatible servers."""
-        today = today or date.today()
+        today = today or self.today()
         if self.settings.provider == "offline":
             return [self.catalog.get("offline")]
         usable = [m for m in self.catalog.models() if m.family != "offline"]
@@ -139,6 +140,10 @@ class Studio:
         cost = self.catalog.estimate_cost(request, directed.text)
         bound = self.catalog.max_cost(request, directed.text)
         return Plan(request, spec, directed, cost, bound, notes + warnings)
+
+    def today(self) -> date:
+        """Today in the configured time zone: the day quotas, budgets and model lifecycles are counted in."""
+        return self.ledger.today()
 
     def allowance(self, user: str) -> Allowance:
         return self.ledger.allowance(check_user(user))
@@ -259,6 +264,11 @@ class Studio:
             "lighting": record.get("lighting") or "",
             "camera": record.get("camera") or "",
         }
+
+    @staticmethod
+    def download_name(record: Mapping[str, Any]) -> str:
+        """One file name scheme wherever an image is downloaded: the prompt's first words and the image id."""
+        return download_name(record)
 
     def remember_form(self, user: str, form: Mapping[str, Any]) -> dict[str, Any]:
         """Keep the Generate form as the user left it (known fields only); returns what was kept."""

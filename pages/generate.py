@@ -1,89 +1,147 @@
-"""Generate: a prompt, the Director's preview, the price before spending, and a live loading state."""
+"""Generate: a prompt, the Director's preview, the price before spending, and the render where the user
+is looking: right under the button."""
 
 import uuid
 
 import streamlit as st
-from st_keyup import st_keyup
 
 from imagegen import GenerationRequest, ImagegenError, InvalidRequest
+from imagegen.drafts import FIELDS
 from ui import runtime, widgets
 from ui.identity import viewer
+from ui.prompt_box import prompt_box
 
-COMMON_SIZES = ["1024x1024", "1536x1024", "1024x1536", "1536x864", "864x1536", "2048x2048", "auto"]
 CUSTOM = "Custom..."
 DEFAULT = "Preset default"
+#: every form field but the prompt, which the prompt box keeps itself
+SETTINGS = [name for name in FIELDS if name != "prompt"]
 
 studio = runtime.studio()
 runner = runtime.runner()
 me = viewer()
 state = st.session_state
 state.setdefault("generate_nonce", uuid.uuid4().hex)
+state.setdefault("g_prompt_version", 0)
 
+
+def restore_form() -> None:
+    """Streamlit forgets a page's widgets when another page is shown, and everything on a reload: fill
+    whatever is missing from the form this user left last."""
+    missing = [name for name in SETTINGS if f"g_{name}" not in state]
+    if not missing and "g_prompt_value" in state:
+        return
+    draft = studio.remembered_form(me.name)
+    for name in missing:
+        if name in draft:
+            state[f"g_{name}"] = draft[name]
+    if "g_prompt_value" not in state:
+        state["g_prompt_value"] = draft.get("prompt", "")
+        state["g_prompt_version"] += 1
+
+
+def apply_prefill(prefill: dict) -> None:
+    """ "Use these settings" from the gallery or the recent strip: fill the form, then let the user edit."""
+    for name in SETTINGS:
+        value = prefill.get(name)
+        if value == "" and name in ("lighting", "camera", "background"):
+            value = DEFAULT  # the record's "none chosen" is the form's preset default
+        if value not in (None, ""):
+            state[f"g_{name}"] = value
+    state["g_prompt_value"] = prefill.get("prompt", "")
+    state["g_prompt_version"] += 1
+
+
+def keep_choice(key: str, options: list, fallback) -> None:
+    if state.get(key) not in options:
+        state[key] = fallback
+
+
+def submit(request: GenerationRequest) -> None:
+    """Queue a generation; the same settings after the last one finished are a new, deliberate one."""
+    existing = runner.job(runner.job_id_for(request, me.name))
+    if existing is not None and not existing.active:
+        state["generate_nonce"] = uuid.uuid4().hex
+        request = request.with_stable_id(me.name, state["generate_nonce"])
+    try:
+        runner.submit(request, me.name)
+    except ImagegenError as exc:
+        state["g_submit_error"] = exc.message
+
+
+restore_form()
 prefill = state.pop("generate_prefill", None)
 if prefill:
-    # "Use these settings" from the gallery, or "generate again": fill the form, then let the user edit.
-    for name in ("preset", "model", "size", "quality", "n", "output_format", "raw", "lighting", "camera", "background"):
-        if prefill.get(name) not in (None, ""):
-            state[f"g_{name}"] = prefill[name]
-    state["g_prompt_value"] = prefill.get("prompt", "")
-    state["g_prompt_key"] = uuid.uuid4().hex  # a fresh input, so the prefilled text shows
+    apply_prefill(prefill)
 
 st.title("Generate")
-form, preview = st.columns([3, 2], gap="large")
+typed = prompt_box(
+    "Prompt",
+    value=state["g_prompt_value"],
+    version=state["g_prompt_version"],
+    key=f"g_prompt_box_{state['g_prompt_version']}",
+    placeholder="a cyberpunk cat on a neon skateboard",
+)
+prompt = typed.text
+state["g_prompt_value"] = prompt
+form, side = st.columns([3, 2], gap="large")
+widgets.first_on_phones("generate-side")  # the preview, the button and the render right under the prompt
 
 with form:
-    prompt = st_keyup(
-        "Prompt",
-        value=state.get("g_prompt_value", ""),
-        key=state.setdefault("g_prompt_key", "prompt"),
-        debounce=150,
-        placeholder="a cyberpunk cat on a neon skateboard",
-    )
-    state["g_prompt_value"] = prompt or ""  # kept for when the user comes back from another page
     presets = studio.presets.presets
+    keep_choice("g_preset", list(presets), next(iter(presets)))
     preset = st.selectbox("Style preset", list(presets), format_func=lambda p: presets[p].label, key="g_preset")
     st.caption(presets[preset].description)
     with st.expander("Director: lighting, camera, raw"):
+        state.setdefault("g_raw", False)
         raw = st.toggle("Raw: send my prompt exactly as typed", key="g_raw")
-        lighting = st.selectbox("Lighting", [DEFAULT, *studio.presets.lighting_choices], key="g_lighting", disabled=raw)
-        camera = st.selectbox("Camera", [DEFAULT, *studio.presets.camera_choices], key="g_camera", disabled=raw)
+        lighting_choices = [DEFAULT, *studio.presets.lighting_choices]
+        camera_choices = [DEFAULT, *studio.presets.camera_choices]
+        keep_choice("g_lighting", lighting_choices, DEFAULT)
+        keep_choice("g_camera", camera_choices, DEFAULT)
+        lighting = st.selectbox("Lighting", lighting_choices, key="g_lighting", disabled=raw)
+        camera = st.selectbox("Camera", camera_choices, key="g_camera", disabled=raw)
 
     models = {m.id: m for m in studio.models()}
-    if state.get("g_model") not in models:
-        state["g_model"] = (
-            studio.settings.default_model if studio.settings.default_model in models else next(iter(models))
-        )
-    model_id = st.selectbox("Model", list(models), format_func=lambda m: models[m].label, key="g_model")
+    today = studio.today()
+    default_model = studio.settings.default_model if studio.settings.default_model in models else next(iter(models))
+    keep_choice("g_model", list(models), default_model)
+    model_id = st.selectbox("Model", list(models), format_func=lambda m: models[m].choice_label(today), key="g_model")
     spec = models[model_id]
 
     left, middle, right = st.columns(3)
     with left:
-        sizes = [*spec.sizes] if spec.sizes else [*COMMON_SIZES, CUSTOM]
-        if state.get("g_size") not in sizes:
-            state["g_size"] = spec.default_size if spec.default_size in sizes else sizes[0]
+        sizes = spec.size_choices() + ([CUSTOM] if spec.size_rule else [])
+        keep_choice("g_size", sizes, spec.default_size if spec.default_size in sizes else sizes[0])
         size = st.selectbox("Size", sizes, key="g_size")
-        if size == CUSTOM:
-            size = st.text_input("Width x height", value="1536x864", help=spec.describe_sizes()).strip().lower()
     with middle:
-        if state.get("g_quality") not in spec.qualities:
-            state["g_quality"] = spec.default_quality
+        keep_choice("g_quality", list(spec.qualities), spec.default_quality)
         quality = st.selectbox("Quality", list(spec.qualities), key="g_quality")
     with right:
-        n = st.number_input("Images", min_value=1, max_value=min(spec.n_max, 4), value=1, step=1, key="g_n")
+        if not isinstance(state.get("g_n"), int) or not 1 <= state["g_n"] <= spec.n_max:
+            state["g_n"] = 1
+        n = st.number_input("Images", min_value=1, max_value=spec.n_max, step=1, key="g_n")
+    if size == CUSTOM:
+        state.setdefault("g_custom_size", "")
+        size = st.text_input(
+            "Custom size (width x height)", key="g_custom_size", placeholder="1536x864", help=spec.describe_sizes()
+        )
 
     left, right = st.columns(2)
     with left:
-        if state.get("g_output_format") not in spec.formats:
-            state["g_output_format"] = spec.formats[0]
+        keep_choice("g_output_format", list(spec.formats), spec.formats[0])
         output_format = st.selectbox("Format", list(spec.formats), key="g_output_format")
     with right:
         backgrounds = [DEFAULT, *spec.backgrounds] if spec.backgrounds else [DEFAULT]
-        if state.get("g_background") not in backgrounds:
-            state["g_background"] = DEFAULT
+        keep_choice("g_background", backgrounds, DEFAULT)
         background = st.selectbox("Background", backgrounds, key="g_background", disabled=not spec.backgrounds)
 
+current_form = {"prompt": prompt, **{name: state.get(f"g_{name}") for name in SETTINGS}}
+if state.get("g_saved_form") != current_form:
+    studio.remember_form(me.name, current_form)
+    state["g_saved_form"] = current_form
+
 request = GenerationRequest(
-    prompt=prompt or "",
+    prompt=prompt,
     preset=preset,
     model=model_id,
     size=size,
@@ -96,10 +154,14 @@ request = GenerationRequest(
     camera="" if camera == DEFAULT or raw else camera,
 ).with_stable_id(me.name, state["generate_nonce"])
 
-with preview:
+with side, st.container(key="generate-side"):
     st.subheader("What will be sent")
     plan, problem = None, None
-    if (prompt or "").strip():
+    if not prompt.strip():
+        st.caption("Type a prompt: the Director's expanded version appears here as you type.")
+    elif not size.strip():
+        problem = f"Type a custom size such as 1536x864: {spec.id} takes {spec.describe_sizes()}."
+    else:
         try:
             plan = studio.plan(request)
         except InvalidRequest as exc:
@@ -107,40 +169,43 @@ with preview:
     if plan is not None:
         widgets.directed_prompt(plan.directed, spec.prompt_max)
         for warning in plan.warnings:
-            st.warning(warning)
+            st.warning(widgets.plain(warning))
     elif problem:
         st.error(widgets.plain(problem))
-    else:
-        st.caption("Type a prompt: the Director's expanded version appears here as you type.")
 
     allowance = studio.allowance(me.name)
-    estimate = float(plan.estimated_cost) if plan else 0.0
-    cost, images = st.columns(2)
-    cost.metric("Estimated cost", widgets.usd(estimate) if plan else "-")
-    images.metric("Your images left today", f"{allowance.images_left} / {allowance.quota}")
-    st.metric("Team budget left", f"{widgets.usd(allowance.budget_left_usd)} / {widgets.usd(allowance.budget_usd)}")
+    cost, images, budget = st.columns(3)
+    cost.metric("Estimated cost", widgets.usd(plan.estimated_cost) if plan else "-")
+    images.metric("Images left", f"{allowance.images_left} / {allowance.quota}", help="Your images left today")
+    budget.metric(
+        "Budget left",
+        widgets.usd(allowance.budget_left_usd),
+        help=f"The team's budget left today, of {widgets.usd(allowance.budget_usd)} a day",
+    )
     if plan is not None and plan.max_cost > plan.estimated_cost:
-        st.caption(f"Reserves up to {widgets.usd(float(plan.max_cost))} until the real cost is known.")
+        st.caption(f"Reserves up to {widgets.usd(plan.max_cost)} until the real cost is known.")
     refusal = allowance.refusal(request.n, plan.reserve_micros if plan else 0)
     if refusal is not None:
         st.error(widgets.plain(refusal.message))
     if studio.settings.provider == "offline":
         st.caption("Offline renderer: a local placeholder image, $0. Configure OPENAI_API_KEY for real renders.")
 
-    clicked = st.button("Generate", type="primary", disabled=plan is None or refusal is not None, width="stretch")
+    ready = plan is not None and refusal is None
+    busy = any(j.active for j in runner.jobs_for(me.name, limit=4))
+    clicked = st.button(
+        "Generate another" if busy else "Generate",
+        type="primary",
+        disabled=not ready,
+        width="stretch",
+        help="Ctrl+Enter in the prompt does the same.",
+    )
+    if (clicked or typed.submitted) and ready:
+        submit(request)
+    if state.get("g_submit_error"):
+        st.error(widgets.plain(state.pop("g_submit_error")))
+    results = st.container(key="generate-results")
 
-if clicked and plan is not None:
-    existing = runner.job(runner.job_id_for(request, me.name))
-    if existing is not None and not existing.active:
-        # The same settings again after the last one finished: a new, deliberate generation.
-        state["generate_nonce"] = uuid.uuid4().hex
-        request = request.with_stable_id(me.name, state["generate_nonce"])
-    try:
-        runner.submit(request, me.name)
-    except ImagegenError as exc:
-        st.error(widgets.plain(exc.message))
-
-jobs = runner.jobs_for(me.name, limit=4)
+jobs = runner.jobs_for(me.name, limit=8)
 active = [j for j in jobs if j.active]
 drawn_allowance = allowance
 
@@ -148,41 +213,36 @@ drawn_allowance = allowance
 @st.fragment(run_every=0.5 if active else None)
 def show_running_jobs() -> None:
     """Polls the database while jobs run; the whole page reruns when the last one ends."""
-    running = [j for j in runner.jobs_for(me.name, limit=4) if j.active]
+    running = [j for j in runner.jobs_for(me.name, limit=8) if j.active]
     for job in running:
         widgets.job_status(job, studio.eta_seconds(job.request))
+        if job.status == "queued" and st.button("Cancel", key=f"cancel-{job.id}", help="Nothing is charged"):
+            if runner.cancel(job.id, me.name):
+                st.toast("Cancelled before it started: nothing was charged.")
+            else:
+                st.toast("It had already started and runs to its end: a render sent cannot be taken back.")
+            st.rerun(scope="app")
     if bool(running) != bool(active) or studio.allowance(me.name) != drawn_allowance:
         st.rerun(scope="app")  # a job started, reserved or ended: what is left and the result changed
 
 
 def show_result(job) -> None:
-    st.divider()
+    if job.status == "cancelled":
+        st.info("The last request was cancelled before it started: nothing was charged.")
+        return
     if job.status == "failed":
         st.error(widgets.plain(job.error or "The generation failed."))
         st.caption("You may have been charged for this request." if job.charged else "You were not charged.")
         return
     result = job.result or {}
-    st.subheader("Latest result")
     keys = result.get("image_keys") or []
+    st.markdown("**Latest result**")
     columns = st.columns(min(len(keys), 2) or 1)
     for index, key in enumerate(keys):
-        try:
-            record = studio.image(key)
-        except ImagegenError:
-            columns[index % len(columns)].warning("This image was deleted from the gallery.")
-            continue
         with columns[index % len(columns)]:
-            original = widgets.stored_bytes(studio.image_bytes, record)
-            if original is None:
-                continue
-            st.image(original, caption=widgets.result_caption(result), width=560)
-            st.download_button(
-                "Download",
-                original,
-                file_name=key.rsplit("/", 2)[-2] + "." + record["format"],
-                mime=f"image/{record['format']}",
-                key=f"download-{key}",
-            )
+            widgets.result_image(studio, key, result)
+    if len(keys) > 2:
+        st.caption(f"{len(keys)} images: all are in the gallery.")
     if result.get("revised_prompt"):
         st.caption(f"The model revised the prompt to: {widgets.plain(result['revised_prompt'])}")
     if result.get("pending_upload"):
@@ -191,16 +251,38 @@ def show_result(job) -> None:
         f"Cost {widgets.usd(result.get('cost_usd') or 0)} (estimated {widgets.usd(result.get('estimated_cost_usd') or 0)})"
     )
     again, gallery = st.columns(2)
-    if again.button("Generate again with these settings", key=f"again-{job.id}"):
-        st.session_state["generate_prefill"] = job.request.to_dict()
-        st.session_state["generate_nonce"] = uuid.uuid4().hex
+    if again.button("Generate again", key=f"again-{job.id}", help="The same settings, a new image", width="stretch"):
+        state["generate_nonce"] = uuid.uuid4().hex
+        submit(job.request.with_stable_id(me.name, state["generate_nonce"]))
         st.rerun(scope="app")
-    if gallery.button("Open in gallery", key=f"open-{job.id}"):
-        st.session_state["gallery_open"] = keys[0] if keys else None
+    if gallery.button("Open in gallery", key=f"open-{job.id}", width="stretch"):
+        state["gallery_open"] = keys[0] if keys else None
         st.switch_page("pages/gallery.py")
 
 
-show_running_jobs()
-latest = next((j for j in jobs if not j.active), None)
-if latest is not None:
-    show_result(latest)
+def show_recent(done: list) -> None:
+    """The user's last generations, to look back at and run again."""
+    shown = [j for j in done if j.status == "succeeded" and (j.result or {}).get("image_keys")][:6]
+    if not shown:
+        return
+    st.subheader("Your recent generations")
+    columns = st.columns(6)
+    for index, job in enumerate(shown):
+        with columns[index]:
+            widgets.thumbnail(studio, job.result["image_keys"][0])
+            st.caption(widgets.plain(job.request.prompt[:50]))
+            if st.button("Re-run", key=f"rerun-{job.id}", width="stretch"):
+                submit(job.request.with_stable_id(me.name, uuid.uuid4().hex))
+                st.rerun(scope="app")
+            if st.button("Edit settings", key=f"settings-{job.id}", width="stretch", type="tertiary"):
+                state["generate_prefill"] = job.request.to_dict()
+                st.rerun(scope="app")
+
+
+with results:
+    show_running_jobs()
+    finished = [j for j in jobs if not j.active]
+    if finished:
+        show_result(finished[0])
+
+show_recent([j for j in jobs if not j.active])

@@ -204,3 +204,18 @@ def test_every_catalog_price_is_read_as_an_exact_decimal(catalog):
         "image_in": Decimal("4.0"),
         "image_out": Decimal("15.0"),
     }
+
+
+def test_the_model_list_marks_end_of_life_with_the_day(catalog):
+    assert catalog.get("gpt-image-2").choice_label(TODAY) == catalog.get("gpt-image-2").label
+    assert catalog.get("gpt-image-1.5").choice_label(TODAY).endswith(" · deprecated, ends 01 Dec 2026")
+    assert catalog.get("dall-e-3").choice_label(TODAY).endswith(" · shut down at OpenAI")
+    assert catalog.get("gpt-image-1.5").choice_label(date(2026, 12, 1)).endswith(" · shut down at OpenAI")
+
+
+def test_a_form_offers_the_models_own_sizes_or_the_common_ones_its_rule_allows(catalog):
+    assert catalog.get("dall-e-3").size_choices() == ["1024x1024", "1792x1024", "1024x1792"]
+    offered = catalog.get("gpt-image-2").size_choices()
+    assert offered[:3] == ["1024x1024", "1536x1024", "1024x1536"] and "auto" in offered and "3840x2160" in offered
+    small = with_model(catalog, "gpt-image-2", size_rule=replace(catalog.get("gpt-image-2").size_rule, max_edge=2048))
+    assert "3840x2160" not in small.get("gpt-image-2").size_choices()

@@ -82,8 +82,8 @@ def test_the_preview_shows_the_directed_prompt_the_cost_and_what_is_left(env):
     assert re.search(r'data-facet="style"[^>]*>professional photograph</mark>', shown)
     assert "a car, " in shown and "keywords added by the Director" in shown
     assert metric(at, "Estimated cost") == "$0.00"
-    assert metric(at, "Your images left today") == "5 / 5"
-    assert metric(at, "Team budget left") == "$10.00 / $10.00"
+    assert metric(at, "Images left") == "5 / 5"
+    assert metric(at, "Budget left") == "$10.00"
     at.selectbox(key="g_preset").set_value("watercolor").run()
     assert "watercolor painting" in texts(at)
     at.toggle(key="g_raw").set_value(True).run()
@@ -97,17 +97,24 @@ def test_generating_shows_the_result_and_spends_the_quota(env):
     assert not at.exception
     assert "Latest result" in texts(at)
     assert len(at.get("image")) >= 1
-    assert metric(at, "Your images left today") == "4 / 5"
-    assert any(b.label == "Generate again with these settings" for b in at.button)
+    assert metric(at, "Images left") == "4 / 5"
+    again = next(b for b in at.button if b.label == "Generate again")
+    again.click().run()  # it generates, with the same settings: it does not just refill the form
+    deadline = time.time() + 20
+    while time.time() < deadline and metric(at, "Images left") != "3 / 5":
+        time.sleep(0.1)
+        at.run()
+    assert metric(at, "Images left") == "3 / 5"
+    assert not [r for r in at.get("exception")] and not at.warning
 
 
 def test_the_status_shows_each_stage_while_rendering(env):
     env.setenv("IMAGEGEN_OFFLINE_DELAY", "2")
     ledger = Studio(Settings.from_env()).ledger
-    ledger.reserve(
-        request_id="earlier1", user="bob", n=1, estimated_micros=0, details={"model": "offline", "quality": "auto"}
-    )
-    ledger.commit("earlier1", actual_micros=0, timings_ms={"total": 5000})
+    earlier = {"model": "offline", "quality": "auto", "size": "1024x1024", "provider": "offline"}
+    for index, total in enumerate((4000, 5000, 6000)):  # three renders like this one: enough for an ETA
+        ledger.reserve(request_id=f"earlier{index}", user="bob", n=1, estimated_micros=0, details=earlier)
+        ledger.commit(f"earlier{index}", actual_micros=0, timings_ms={"total": total})
     at = app("a slow fox")
     at.button[0].click().run()
     seen = set()
@@ -119,7 +126,7 @@ def test_the_status_shows_each_stage_while_rendering(env):
         at.run()
     assert any("✓ Directing" in s for s in seen)
     assert any("◐ Rendering" in s for s in seen)
-    assert any("Usually takes about 5s" in s for s in seen)
+    assert any("Usually about 5s" in s for s in seen)
     assert "Latest result" in texts(at)
 
 
@@ -156,10 +163,11 @@ def test_the_same_settings_after_the_first_finished_generate_again(env):
     generate.click().run()
     deadline = time.time() + 20
     studio = Studio(Settings.from_env())
-    while time.time() < deadline and studio.db.query("SELECT COUNT(*) FROM generations")[0][0] < 2:
+    committed = "SELECT COUNT(*) FROM generations WHERE status = 'committed'"
+    while time.time() < deadline and studio.db.query(committed)[0][0] < 2:
         time.sleep(0.1)
         at.run()
-    assert studio.db.query("SELECT COUNT(*) FROM generations WHERE status = 'committed'")[0][0] == 2
+    assert studio.db.query(committed)[0][0] == 2
 
 
 def test_a_job_survives_reruns_and_two_users_at_once(data_dir):
@@ -314,7 +322,7 @@ def test_a_failed_generation_says_what_happened_and_that_nothing_was_charged(env
         at.run()
     assert "content policy" in at.error[0].value
     assert "You were not charged." in texts(at)
-    assert metric(at, "Your images left today") == "5 / 5"
+    assert metric(at, "Images left") == "5 / 5"
 
 
 def test_oidc_asks_for_sign_in_then_knows_the_user(env):
@@ -346,7 +354,7 @@ def test_an_identity_cannot_be_borrowed_by_name_or_unverified_email(env, forged)
     at = app(user=forged)
     assert not at.exception
     assert "(admin)" not in texts(at)
-    assert metric(at, "Your images left today") == "5 / 5"  # not ann's quota
+    assert metric(at, "Images left") == "5 / 5"  # not ann's quota
     assert studio.accounts.known_users() == ["login.example.com:mallory"]
 
 
@@ -440,3 +448,38 @@ def test_pages_stay_up_and_say_so_when_storage_is_down(env, s3_settings, moto):
     at.session_state["gallery_open"] = item["key"]
     at.switch_page("pages/gallery.py").run()
     assert not at.exception
+
+
+def test_every_setting_survives_a_page_switch_and_a_reload(env):
+    at = app("a lighthouse\nat dusk")
+    at.selectbox(key="g_preset").set_value("anime").run()
+    at.selectbox(key="g_size").set_value("1536x1024").run()
+    at.selectbox(key="g_quality").set_value("low").run()
+    at.selectbox(key="g_output_format").set_value("webp").run()
+    at.number_input(key="g_n").set_value(2).run()
+    at.selectbox(key="g_lighting").set_value(at.selectbox(key="g_lighting").options[2]).run()
+    lighting = at.selectbox(key="g_lighting").value
+    chosen = {"g_preset": "anime", "g_size": "1536x1024", "g_quality": "low", "g_output_format": "webp"}
+
+    at.switch_page("pages/gallery.py").run()
+    at.switch_page("pages/generate.py").run()
+    for key, value in chosen.items():
+        assert at.selectbox(key=key).value == value, key
+    assert at.number_input(key="g_n").value == 2 and at.selectbox(key="g_lighting").value == lighting
+
+    reloaded = app()  # a new browser session: nothing in session state
+    for key, value in chosen.items():
+        assert reloaded.selectbox(key=key).value == value, key
+    assert reloaded.number_input(key="g_n").value == 2
+    assert reloaded.session_state["g_prompt_value"] == "a lighthouse\nat dusk"
+    assert metric(reloaded, "Estimated cost") != "-"  # the restored prompt is previewed and priced
+    assert not reloaded.exception
+
+
+def test_a_custom_size_left_empty_says_what_to_type_and_spaced_sizes_are_understood(env):
+    at = app("a fox")
+    at.selectbox(key="g_size").set_value("Custom...").run()
+    assert "Type a custom size such as 1536x864" in texts(at) and at.button[0].disabled
+    at.text_input(key="g_custom_size").set_value("1536 x 1024").run()
+    assert at.button[0].disabled is False
+    assert not at.error

@@ -11,7 +11,7 @@ import streamlit as st
 _CSS = """
 label { display: block; font-size: 0.875rem; margin-bottom: 0.25rem; color: var(--st-text-color); }
 textarea {
-  box-sizing: border-box; width: 100%; min-height: 6.5rem; resize: vertical; padding: 0.5rem 0.75rem;
+  box-sizing: border-box; width: 100%; min-height: 4.6rem; max-height: 24rem; resize: vertical; padding: 0.5rem 0.75rem;
   font: inherit; font-size: 1rem; line-height: 1.4; color: var(--st-text-color);
   background: var(--st-secondary-background-color); border: 1px solid transparent;
   border-radius: var(--st-base-radius, 0.5rem);
@@ -39,7 +39,8 @@ export default function (component) {
     parentElement.append(label, box, hint);
     let timer = null;
     const send = () => { clearTimeout(timer); timer = null; setStateValue("value", box.value); };
-    box.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(send, data.debounce); });
+    const grow = () => { box.style.height = "auto"; box.style.height = box.scrollHeight + 2 + "px"; };
+    box.addEventListener("input", () => { grow(); clearTimeout(timer); timer = setTimeout(send, data.debounce); });
     box.addEventListener("blur", () => { if (timer) send(); });
     box.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -53,6 +54,8 @@ export default function (component) {
   if (box.dataset.version !== String(data.version)) {
     box.dataset.version = String(data.version);
     box.value = data.value;
+    box.style.height = "auto";
+    box.style.height = box.scrollHeight + 2 + "px";
   }
 }
 """

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from imagegen import STAGES, DirectedPrompt, Job, StorageError
+from imagegen import STAGES, DirectedPrompt, ImagegenError, Job, StorageError
 from imagegen.money import usd
 
 FACET_COLOURS = {
@@ -75,32 +75,69 @@ def stored_bytes(fetch: Any, *args: Any) -> bytes | None:
 
 
 def job_status(job: Job, eta_seconds: float | None) -> None:
-    """A live st.status for a job: the stages done so far, elapsed time, an ETA and the latest preview."""
+    """A live st.status for a job: each stage with the time it took, elapsed time, an ETA and the latest
+    preview."""
     now = time.time()
-    stage = STAGE_LABELS.get(job.stage, job.stage.capitalize())
     elapsed = job.elapsed(now)
-    # Not a `with` block: leaving one marks the status complete, and this one is still running.
-    status = st.status(f"{stage}... {elapsed:.0f}s", expanded=True, state="running")
-    seen = {s["stage"]: s for s in job.stages}
-    start = job.started_at or job.created_at
-    for name in STAGES:
-        mark = seen.get(name)
-        if mark is None:
-            status.markdown(f":grey[○ {STAGE_LABELS[name]}]")
-        elif name == job.stage:
-            status.markdown(f"**◐ {STAGE_LABELS[name]}** · started at {mark['at'] - start:.1f}s")
-        else:
-            status.markdown(f"✓ {STAGE_LABELS[name]} · at {mark['at'] - start:.1f}s")
-    if eta_seconds:
-        left = max(0.0, eta_seconds - elapsed)
-        status.progress(
-            min(1.0, elapsed / eta_seconds), text=f"Usually takes about {eta_seconds:.0f}s · ~{left:.0f}s left"
-        )
+    if job.status == "queued":
+        header = f"Queued... {elapsed:.0f}s: waiting for a free worker"
     else:
-        status.caption(f"Elapsed {elapsed:.1f}s · no timing history for this model yet")
+        header = f"{STAGE_LABELS.get(job.stage, job.stage.capitalize())}... {elapsed:.0f}s"
+    # Not a `with` block: leaving one marks the status complete, and this one is still running.
+    status = st.status(header, expanded=True, state="running")
+    marks = [m for m in job.stages if m.get("stage") in STAGE_LABELS]
+    for index, mark in enumerate(marks):
+        label = STAGE_LABELS[mark["stage"]]
+        if index + 1 < len(marks):
+            status.markdown(f"✓ {label} · {marks[index + 1]['at'] - mark['at']:.1f}s")
+        else:
+            status.markdown(f"**◐ {label}** · {now - mark['at']:.1f}s so far")
+    seen = {m["stage"] for m in marks}
+    for name in STAGES:
+        if name not in seen:
+            status.markdown(f":grey[○ {STAGE_LABELS[name]}]")
+    if eta_seconds:
+        left = eta_seconds - elapsed
+        note = f"~{left:.0f}s left" if left >= 1 else "taking longer than usual"
+        status.progress(min(1.0, elapsed / eta_seconds), text=f"Usually about {eta_seconds:.0f}s · {note}")
+    else:
+        status.caption(f"Elapsed {elapsed:.1f}s · too few renders like this one yet to estimate how long it takes")
     partial = job.latest_partial()
     if partial is not None:
         status.image(partial.read_bytes(), caption=f"Preview {job.partials}", width=256)
+
+
+def result_image(studio: Any, key: str, result: dict[str, Any]) -> None:
+    """One image of a result, fitted to its column, with its download."""
+    try:
+        record = studio.image(key)
+    except ImagegenError:
+        st.caption("This image was deleted from the gallery.")
+        return
+    original = stored_bytes(studio.image_bytes, record)
+    if original is None:
+        return
+    st.image(original, caption=result_caption(result), width="stretch")
+    st.download_button(
+        "Download",
+        original,
+        file_name=studio.download_name(record),
+        mime=f"image/{record['format']}",
+        key=f"download-{key}",
+        width="stretch",
+    )
+
+
+def thumbnail(studio: Any, key: str) -> None:
+    """A stored image's thumbnail, fitted to its column; a note when it is gone or unreachable."""
+    try:
+        record = studio.image(key)
+    except ImagegenError:
+        st.caption("Deleted from the gallery.")
+        return
+    picture = studio.image_url(record) or stored_bytes(studio.thumbnail_bytes, record)
+    if picture is not None:
+        st.image(picture, width="stretch")
 
 
 def result_caption(result: dict[str, Any]) -> str:
@@ -108,3 +145,20 @@ def result_caption(result: dict[str, Any]) -> str:
     if result.get("provider") == "offline":
         bits.append("offline placeholder")
     return " · ".join(str(b) for b in bits)
+
+
+def first_on_phones(container_key: str) -> None:
+    """On a narrow screen, where Streamlit stacks columns, put the column holding this container first;
+    its figures are drawn compact, so what follows them stays in view."""
+    st.html(
+        "<style>@media (max-width: 640px) {"
+        f'div[data-testid="stColumn"]:has(.st-key-{container_key}) {{ order: -1; }}'
+        "}"
+        f'.st-key-{container_key} [data-testid="stMetricValue"] {{ font-size: 1.6rem; }}'
+        "</style>"
+    )
+
+
+def page_style() -> None:
+    """Less empty space above each page, so what matters starts higher."""
+    st.html('<style>.block-container, [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }</style>')

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def prompt_box(page):
-    return page.get_by_placeholder("a cyberpunk cat on a neon skateboard")
+    return page.get_by_role("textbox", name="Prompt")
 
 
 def preview(page):
@@ -32,8 +32,11 @@ def test_type_see_the_preview_generate_and_come_back_after_navigating_away(serve
     assert "professional photograph" in preview(page).inner_text()
     shot(page, "generate-preview")
 
-    page.get_by_role("button", name="Generate", exact=True).click()
+    prompt_box(page).press("Control+Enter")  # the keyboard shortcut generates
     page.get_by_text("◐ Rendering").first.wait_for()
+    page.get_by_role("button", name="Generate another").wait_for()
+    rendering = page.get_by_text("◐ Rendering").first.bounding_box()
+    assert rendering["y"] + rendering["height"] <= page.viewport_size["height"]  # in view, no scrolling
     shot(page, "generate-rendering")
     # Navigate away mid-render, then come back: the job went on without the page.
     page.get_by_role("link", name="Gallery").click()
@@ -42,7 +45,7 @@ def test_type_see_the_preview_generate_and_come_back_after_navigating_away(serve
     page.get_by_text("Latest result").wait_for(timeout=30_000)
     assert prompt_box(page).input_value() == "a lighthouse at dusk"  # the prompt came back too
     page.locator("[data-testid='stImage'] img").first.wait_for()
-    assert page.get_by_text(re.compile("Your images left today")).count() >= 1
+    assert page.get_by_text(re.compile("Images left")).count() >= 1
     assert "4 / 5" in page.locator("[data-testid='stMetric']").nth(1).inner_text()
     shot(page, "generate-result")
 

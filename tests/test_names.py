@@ -1,0 +1,30 @@
+"""Downloaded files are named the same way on every page, readably and safely."""
+
+import pytest
+
+from imagegen.names import download_name, slug
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("A cyberpunk cat on a neon skateboard at night", "a-cyberpunk-cat-on-a-neon"),
+        ("Café  crème, brûlée!", "cafe-creme-brulee"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("猫", "image"),
+        ("", "image"),
+        ("x" * 100, "x" * 48),
+    ],
+)
+def test_a_slug_is_the_first_words_in_plain_ascii(text, expected):
+    assert slug(text) == expected
+
+
+def test_a_download_name_has_the_prompt_the_id_and_the_format():
+    record = {"id": "3F2A9C1D77EE4B0A", "format": "webp", "prompt": "A red fox in snow"}
+    assert download_name(record) == "imagegen-a-red-fox-in-snow-3f2a9c1d.webp"
+
+
+def test_a_hostile_id_or_format_cannot_escape_the_name():
+    record = {"id": "../../x", "format": "exe/../sh", "prompt": "a fox"}
+    assert download_name(record) == "imagegen-a-fox-x.img"
