@@ -3,7 +3,7 @@
 import streamlit as st
 
 from imagegen import SettingsError
-from ui import runtime, widgets
+from ui import notify, runtime, widgets
 from ui.identity import Refused, current_viewer, exposed_local_mode, sign_in_page
 
 st.set_page_config(page_title="imagegen", page_icon=":frame_with_picture:", layout="wide")
@@ -60,4 +60,6 @@ current = st.navigation(list(pages.values()))
 resume = st.session_state.pop("resume_page", "")
 if resume in pages:
     st.switch_page(pages[resume])
+with st.sidebar:
+    notify.finished_elsewhere(runtime.runner(), viewer.name, on_generate_page=current.url_path == "")
 current.run()

@@ -108,3 +108,16 @@ def test_the_admin_page_charts_render(server, page, tmp_path):
         page.locator("[data-testid='stMetric']").nth(1).inner_text().endswith("9")
     )  # 3 offline + 1 + 2 + 3 seeded today
     shot(page, "admin")
+
+
+@pytest.mark.server_env(IMAGEGEN_OFFLINE_DELAY="3")
+def test_a_render_that_ends_while_the_user_is_on_another_page_is_announced(server, page):
+    page.goto(server.url)
+    prompt_box(page).click()
+    prompt_box(page).press_sequentially("a fox on the move", delay=10)
+    page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('a fox on the move,')")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("◐ Rendering").first.wait_for()
+    page.get_by_role("link", name="Gallery").click()
+    page.get_by_text("Your image is ready: a fox on the move").wait_for(timeout=20_000)
+    shot(page, "toast")
