@@ -297,3 +297,39 @@ def m006_accounts(db: sqlite_utils.Database) -> None:
 def m007_form_drafts(db: sqlite_utils.Database) -> None:
     # The Generate form each user last left, so settings survive a page switch, a reload or another device.
     db.execute("CREATE TABLE form_drafts (user TEXT PRIMARY KEY, form TEXT NOT NULL, saved_at REAL NOT NULL)")
+
+
+@migration
+def m008_search_and_favourites(db: sqlite_utils.Database) -> None:
+    # Word search over the index: the user's prompt and, on request, the whole directed prompt. Porter
+    # stemming so "cats" finds "cat"; kept in step with `images` by triggers (an external-content table).
+    db.execute(
+        "CREATE VIRTUAL TABLE images_search USING fts5(prompt, directed_prompt, content='images', "
+        "content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        "CREATE TRIGGER images_search_insert AFTER INSERT ON images BEGIN "
+        "INSERT INTO images_search (rowid, prompt, directed_prompt) VALUES (new.rowid, new.prompt, new.directed_prompt); "
+        "END"
+    )
+    db.execute(
+        "CREATE TRIGGER images_search_delete AFTER DELETE ON images BEGIN "
+        "INSERT INTO images_search (images_search, rowid, prompt, directed_prompt) "
+        "VALUES ('delete', old.rowid, old.prompt, old.directed_prompt); "
+        "DELETE FROM favourites WHERE key = old.key; "
+        "END"
+    )
+    db.execute(
+        "CREATE TRIGGER images_search_update AFTER UPDATE ON images BEGIN "
+        "INSERT INTO images_search (images_search, rowid, prompt, directed_prompt) "
+        "VALUES ('delete', old.rowid, old.prompt, old.directed_prompt); "
+        "INSERT INTO images_search (rowid, prompt, directed_prompt) VALUES (new.rowid, new.prompt, new.directed_prompt); "
+        "END"
+    )
+    db.execute("INSERT INTO images_search (images_search) VALUES ('rebuild')")
+    # Each user's favourite images: a board to keep the good ones together.
+    db.execute(
+        "CREATE TABLE favourites (user TEXT NOT NULL, key TEXT NOT NULL, created_at REAL NOT NULL, "
+        "PRIMARY KEY (user, key))"
+    )
+    db.execute("CREATE INDEX favourites_key ON favourites (key)")

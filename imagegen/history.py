@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ PAGE_SIZE = 24
 #: generation, not every one
 STORAGE_BACKOFF_SECONDS = 30.0
 URL_CACHE_SIZE = 10_000
+MAX_SEARCH_WORDS = 16
 RECORD_FILE = "record.json"
 
 
@@ -34,6 +36,10 @@ class HistoryFilter:
     since: date | None = None
     until: date | None = None
     text: str = ""
+    #: search the whole directed prompt (the Director's keywords too), not only the user's words
+    everywhere: bool = False
+    #: only the favourites of this user
+    favourites_of: str = ""
 
 
 @dataclass
@@ -147,7 +153,27 @@ class Library:
                 self._urls[key] = (url, now + PRESIGN_SECONDS)
         return url
 
+    def favourites_among(self, user: str, keys: list[str]) -> set[str]:
+        """Which of these images the user has marked as a favourite."""
+        if not keys:
+            return set()
+        marks = ", ".join("?" for _ in keys)
+        rows = self.db.query(f"SELECT key FROM favourites WHERE user = ? AND key IN ({marks})", (user, *keys))  # noqa: S608
+        return {r[0] for r in rows}
+
     # -- changing --------------------------------------------------------------------------------
+
+    def mark_favourite(self, key: str, user: str, favourite: bool) -> None:
+        """Add the image to the user's favourites, or take it out; an image not in the gallery is refused."""
+        record = self.record(key)
+        with self.db.write() as conn:
+            if favourite:
+                conn.execute(
+                    "INSERT OR IGNORE INTO favourites (user, key, created_at) VALUES (?, ?, ?)",
+                    (user, record["key"], time.time()),
+                )
+            else:
+                conn.execute("DELETE FROM favourites WHERE user = ? AND key = ?", (user, record["key"]))
 
     def delete(self, key: str) -> dict[str, Any]:
         record = self.record(key)
@@ -233,14 +259,24 @@ def _conditions(filters: HistoryFilter) -> tuple[list[str], list[Any]]:
     if filters.until:
         where.append("created_at < ?")
         params.append((filters.until + timedelta(days=1)).isoformat())
-    text = filters.text.strip()
-    if text:
-        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(
-            "(prompt LIKE ? ESCAPE '\\' OR directed_prompt LIKE ? ESCAPE '\\' OR COALESCE(revised_prompt, '') LIKE ? ESCAPE '\\')"
-        )
-        params += [like, like, like]
+    query = search_query(filters.text, everywhere=filters.everywhere)
+    if query:
+        where.append("rowid IN (SELECT rowid FROM images_search WHERE images_search MATCH ?)")
+        params.append(query)
+    if filters.favourites_of:
+        where.append("key IN (SELECT key FROM favourites WHERE user = ?)")
+        params.append(filters.favourites_of)
     return where, params
+
+
+def search_query(text: str, *, everywhere: bool = False) -> str:
+    """The FTS5 query for what a user typed: every word must match, each as a prefix ("light" finds
+    "lighthouse"), stemmed ("cats" finds "cat"); words are quoted, so no FTS syntax gets through."""
+    words = re.findall(r"\w+", text.lower())[:MAX_SEARCH_WORDS]
+    if not words:
+        return ""
+    terms = " ".join(f'"{word}"*' for word in words)
+    return terms if everywhere else f"prompt : ({terms})"
 
 
 def _encode_token(created_at: str, key: str) -> str:

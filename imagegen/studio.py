@@ -265,6 +265,12 @@ class Studio:
             "camera": record.get("camera") or "",
         }
 
+    def mark_favourite(self, key: str, user: str, favourite: bool = True) -> None:
+        self.library.mark_favourite(key, check_user(user), favourite)
+
+    def favourites_among(self, user: str, keys: list[str]) -> set[str]:
+        return self.library.favourites_among(check_user(user), keys)
+
     @staticmethod
     def download_name(record: Mapping[str, Any]) -> str:
         """One file name scheme wherever an image is downloaded: the prompt's first words and the image id."""

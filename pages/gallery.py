@@ -1,6 +1,8 @@
-"""Gallery: the team's images newest first, filtered, inspected, downloaded, re-run or deleted."""
+"""Gallery: the team's images newest first, searched, filtered, inspected, shared, kept as favourites,
+downloaded, re-run or deleted."""
 
 from datetime import date
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -8,35 +10,48 @@ from imagegen import HistoryFilter, ImagegenError
 from ui import runtime, widgets
 from ui.identity import viewer
 
+COLUMNS = 4
+
 studio = runtime.studio()
 me = viewer()
 state = st.session_state
+presets = studio.presets.presets
+
+
+def preset_label(preset_id: str) -> str:
+    return presets[preset_id].label if preset_id in presets else preset_id
+
 
 st.title("Gallery")
+widgets.even_tiles("tile-")
 
 with st.container(border=True):
-    scope, user_col, model_col, preset_col = st.columns(4)
-    mine = scope.segmented_control("Show", ["Everyone", "Mine"], default="Everyone", key="gal_scope") == "Mine"
+    scope_col, user_col, model_col, preset_col = st.columns(4)
+    scope = scope_col.segmented_control("Show", ["Everyone", "Mine", "Favourites"], default="Everyone", key="gal_scope")
     users = studio.gallery_choices("user")
-    user = user_col.selectbox("User", ["Anyone", *users], key="gal_user", disabled=mine)
+    user = user_col.selectbox("User", ["Anyone", *users], key="gal_user", disabled=scope == "Mine")
     models = studio.gallery_choices("model")
     model = model_col.selectbox("Model", ["Any", *models], key="gal_model")
-    presets = studio.gallery_choices("preset")
-    preset = preset_col.selectbox("Preset", ["Any", *presets], key="gal_preset")
+    preset = preset_col.selectbox(
+        "Preset", ["Any", *studio.gallery_choices("preset")], key="gal_preset", format_func=preset_label
+    )
     text_col, dates_col = st.columns([2, 2])
-    text = text_col.text_input("Search the prompts", key="gal_text", placeholder="cat, neon, watercolor...")
+    text = text_col.text_input("Search the prompts", key="gal_text", placeholder="fox snow, cats, neon...")
+    everywhere = text_col.checkbox("Include the Director's keywords", key="gal_everywhere")
     dates = dates_col.date_input("Dates (any when empty)", value=[], key="gal_dates", max_value=date.today())
 
 # A range being picked has one date until the second click: filter from it meanwhile.
 since = dates[0] if len(dates) >= 1 else None
 until = dates[1] if len(dates) == 2 else None
 filters = HistoryFilter(
-    user=me.name if mine else ("" if user == "Anyone" else user),
+    user=me.name if scope == "Mine" else ("" if user == "Anyone" else user),
     model="" if model == "Any" else model,
     preset="" if preset == "Any" else preset,
     since=since,
     until=until,
     text=text,
+    everywhere=everywhere,
+    favourites_of=me.name if scope == "Favourites" else "",
 )
 signature = repr(filters)
 if state.get("gal_signature") != signature:
@@ -44,7 +59,17 @@ if state.get("gal_signature") != signature:
     state["gal_pages"] = [None]
 
 
-@st.dialog("Image", width="large")
+def share_link(key: str) -> str:
+    base = (st.context.url or "").split("?")[0]
+    return f"{base}?image={quote(key, safe='')}"
+
+
+def close_detail() -> None:
+    state.pop("gallery_open", None)
+    st.query_params.pop("image", None)
+
+
+@st.dialog("Image", width="large", on_dismiss=close_detail)
 def detail(key: str) -> None:
     try:
         record = studio.image(key)
@@ -63,35 +88,47 @@ def detail(key: str) -> None:
         if record.get("revised_prompt"):
             st.markdown(f"**Revised by the model:** {widgets.plain(record['revised_prompt'])}")
         st.caption(
-            f"{record['preset']} · {record['model']} · {record['size']} · {record['quality']} · "
-            f"{widgets.usd(record.get('cost_usd') or 0)} · by {widgets.plain(record['user'])} · "
-            f"{record['created_at'][:19].replace('T', ' ')} UTC"
+            f"{widgets.plain(preset_label(record['preset']))} · {record['model']} · {record['size']} · "
+            f"{record['quality']} · {widgets.usd(record.get('cost_usd') or 0)} · by {widgets.plain(record['user'])} · "
+            f"{record['created_at'][:16].replace('T', ' ')} UTC"
         )
         if record.get("pending"):
             st.warning("Not uploaded to storage yet: kept on the server and uploaded at the next reconcile.")
+        favourite = key in studio.favourites_among(me.name, [key])
+        if st.toggle("Favourite", value=favourite, key=f"fav-{key}") != favourite:
+            studio.mark_favourite(key, me.name, not favourite)
+            st.rerun()
+        st.caption("Link to this image (for a teammate):")
+        st.code(share_link(key), language=None, wrap_lines=True)
     download, reuse, remove = st.columns(3)
     download.download_button(
         "Download original",
         original or b"",
         disabled=original is None,
-        file_name=f"{record['id']}.{record['format']}",
+        file_name=studio.download_name(record),
         mime=f"image/{record['format']}",
         key="detail-download",
+        width="stretch",
     )
-    if reuse.button("Use these settings", key="detail-reuse"):
+    if reuse.button("Use these settings", key="detail-reuse", width="stretch"):
+        close_detail()
         state["generate_prefill"] = studio.prefill_from(record)
         st.switch_page("pages/generate.py")
     if studio.may_delete(record, me.name) and remove.toggle("Delete...", key="detail-delete-arm"):
-        st.warning("This removes the image, its thumbnail and its record for everyone.")
-        if st.button("Delete for good", type="primary", key="detail-delete"):
+        st.warning("This removes the image, its thumbnail and its record for everyone. It cannot be undone.")
+        if st.button("Delete for good", icon=":material/delete_forever:", key="detail-delete"):
             try:
                 studio.delete_image(key, me.name)
             except ImagegenError as exc:
                 st.error(widgets.plain(exc.message))
             else:
-                state.pop("gallery_open", None)
+                state["gal_deleted"] = record["prompt"]
+                close_detail()
                 st.rerun()
 
+
+if state.get("gal_deleted"):
+    st.success(f"Deleted: {widgets.plain(state.pop('gal_deleted')[:80])}", icon=":material/delete:")
 
 items, next_token = [], None
 for token in state["gal_pages"]:
@@ -105,23 +142,32 @@ if not items:
             "No images yet. Open **Generate**, type a short prompt such as *a lighthouse at dusk*, and press Generate."
         )
         st.page_link("pages/generate.py", label="Make the first image", icon=":material/brush:")
+    elif scope == "Favourites" and not any((text, user != "Anyone", model != "Any", preset != "Any", dates)):
+        st.info("No favourites yet: open an image and switch on Favourite to keep it here.")
     else:
         st.info("No image matches these filters.")
 else:
     total = studio.count_images(filters)
     st.caption(f"{total:,} image{'' if total == 1 else 's'}")
-    columns = st.columns(4)
+    stars = studio.favourites_among(me.name, [i["key"] for i in items])
+    columns = st.columns(COLUMNS)
     for index, item in enumerate(items):
-        with columns[index % 4]:
+        with columns[index % COLUMNS], st.container(key=f"tile-{index}"):
             picture = studio.image_url(item) or widgets.stored_bytes(studio.thumbnail_bytes, item)
             if picture is not None:
                 st.image(picture, width="stretch")
-            st.caption(f"{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")
-            if st.button("Open", key=f"open-{item['key']}"):
+            star = "★ " if item["key"] in stars else ""
+            st.caption(f"{star}{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")
+            if st.button("Open", key=f"open-{item['key']}", type="tertiary", icon=":material/open_in_full:"):
                 state["gallery_open"] = item["key"]
     if next_token and st.button("Load more"):
         state["gal_pages"].append(next_token)
         st.rerun()
 
+linked = st.query_params.get("image")
+if linked and state.get("gal_linked") != linked:
+    state["gal_linked"] = linked  # a shared link opens its image once, not on every rerun
+    state["gallery_open"] = linked
 if state.get("gallery_open"):
-    detail(state.pop("gallery_open"))
+    st.query_params["image"] = state["gallery_open"]  # the address bar is the link to what is open
+    detail(state["gallery_open"])

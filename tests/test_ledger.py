@@ -41,6 +41,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
         "m005_settlement",
         "m006_accounts",
         "m007_form_drafts",
+        "m008_search_and_favourites",
     }
     generation_columns = {r[1] for r in conn.execute("PRAGMA table_info(generations)")}
     assert {"sent_at", "request_id"} <= generation_columns

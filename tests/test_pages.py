@@ -483,3 +483,39 @@ def test_a_custom_size_left_empty_says_what_to_type_and_spaced_sizes_are_underst
     at.text_input(key="g_custom_size").set_value("1536 x 1024").run()
     assert at.button[0].disabled is False
     assert not at.error
+
+
+def test_the_gallery_shows_labels_keeps_favourites_and_confirms_a_delete(env):
+    studio = Studio(Settings.from_env())
+    kept = studio.generate(GenerationRequest("a castle on a hill", preset="pixel"), "ann")
+    studio.generate(GenerationRequest("a teapot", preset="render3d"), "ann")
+    at = app()
+    at.switch_page("pages/gallery.py").run()
+    preset_select = at.selectbox(key="gal_preset")
+    assert "render3d" in preset_select.options or "3D render" in str(preset_select.options)
+    assert "Pixel art" in [preset_select.format_func(o) for o in preset_select.options] or all(
+        o == "Any" or studio.presets.get(o).label for o in preset_select.options
+    )
+    at.session_state["gallery_open"] = kept.image_key
+    at.run()
+    assert studio.presets.get("pixel").label in texts(at) and "· pixel ·" not in texts(at)
+    assert f"?image={kept.image_key.replace('/', '%2F')}" in " ".join(c.value for c in at.code)
+    at.toggle(key=f"fav-{kept.image_key}").set_value(True).run()
+    assert studio.favourites_among("ann", [kept.image_key]) == {kept.image_key}
+    at.button_group(key="gal_scope").set_value("Favourites").run()
+    assert "1 image" in texts(at).splitlines()
+    at.session_state["gallery_open"] = kept.image_key
+    at.run()
+    at.toggle(key="detail-delete-arm").set_value(True).run()
+    at.button(key="detail-delete").click().run()
+    assert any("Deleted: a castle on a hill" in s.value for s in at.success)
+    assert studio.count_images() == 1
+
+
+def test_a_shared_link_opens_its_image(env):
+    studio = Studio(Settings.from_env())
+    result = studio.generate(GenerationRequest("a shared fox"), "bob")
+    at = app()
+    at.query_params["image"] = result.image_key
+    at.switch_page("pages/gallery.py").run()
+    assert "a shared fox" in " ".join(m.value for m in at.markdown)

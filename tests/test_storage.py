@@ -102,7 +102,8 @@ def test_history_pages_newest_first_24_at_a_time_with_every_filter(offline_setti
     assert studio.library.count(HistoryFilter(model="offline")) == 30
     assert [i["prompt"] for i in studio.history(HistoryFilter(text="number 7")).items] == ["creature number 7"]
     assert studio.library.count(HistoryFilter(text="8-BIT")) == 0
-    assert studio.library.count(HistoryFilter(text="16-bit")) == 10  # directed prompt of the pixel preset
+    assert studio.library.count(HistoryFilter(text="16-bit")) == 0  # the user's words only, by default
+    assert studio.library.count(HistoryFilter(text="16-bit", everywhere=True)) == 10  # the pixel preset's keywords
     assert studio.library.count(HistoryFilter(text="100%")) == 0
     today = date.today()
     assert studio.library.count(HistoryFilter(since=today - timedelta(days=1), until=today + timedelta(days=1))) == 30

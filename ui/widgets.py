@@ -162,3 +162,14 @@ def first_on_phones(container_key: str) -> None:
 def page_style() -> None:
     """Less empty space above each page, so what matters starts higher."""
     st.html('<style>.block-container, [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }</style>')
+
+
+def even_tiles(key_prefix: str) -> None:
+    """Gallery tiles of one row the same height: square pictures (cropped to fill), captions of two lines."""
+    st.html(
+        "<style>"
+        f'[class*="st-key-{key_prefix}"] img {{ aspect-ratio: 1 / 1; object-fit: cover; }}'
+        f'[class*="st-key-{key_prefix}"] [data-testid="stCaptionContainer"] {{ display: -webkit-box; '
+        "-webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; min-height: 2.6em; }"
+        "</style>"
+    )
