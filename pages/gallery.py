@@ -25,9 +25,11 @@ def preset_label(preset_id: str) -> str:
 st.title("Gallery")
 widgets.even_tiles("tile-")
 
-with st.container(border=True):
-    scope_col, user_col, model_col, preset_col = st.columns(4)
-    scope = scope_col.segmented_control("Show", ["Everyone", "Mine", "Favourites"], default="Everyone", key="gal_scope")
+search_col, scope_col = st.columns([3, 2])
+text = search_col.text_input("Search the prompts", key="gal_text", placeholder="fox snow, cats, neon...")
+scope = scope_col.segmented_control("Show", ["Everyone", "Mine", "Favourites"], default="Everyone", key="gal_scope")
+with st.expander("More filters: user, model, preset, dates"):
+    user_col, model_col, preset_col = st.columns(3)
     users = studio.gallery_choices("user")
     user = user_col.selectbox("User", ["Anyone", *users], key="gal_user", disabled=scope == "Mine")
     models = studio.gallery_choices("model")
@@ -35,10 +37,9 @@ with st.container(border=True):
     preset = preset_col.selectbox(
         "Preset", ["Any", *studio.gallery_choices("preset")], key="gal_preset", format_func=preset_label
     )
-    text_col, dates_col = st.columns([2, 2])
-    text = text_col.text_input("Search the prompts", key="gal_text", placeholder="fox snow, cats, neon...")
-    everywhere = text_col.checkbox("Include the Director's keywords", key="gal_everywhere")
+    dates_col, everywhere_col = st.columns(2)
     dates = dates_col.date_input("Dates (any when empty)", value=[], key="gal_dates", max_value=date.today())
+    everywhere = everywhere_col.checkbox("Search the Director's keywords too", key="gal_everywhere")
 
 # A range being picked has one date until the second click: filter from it meanwhile.
 since = dates[0] if len(dates) >= 1 else None
@@ -158,7 +159,7 @@ else:
                 st.image(picture, width="stretch")
             star = "★ " if item["key"] in stars else ""
             st.caption(f"{star}{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")
-            if st.button("Open", key=f"open-{item['key']}", type="tertiary", icon=":material/open_in_full:"):
+            if st.button("Open", key=f"open-{item['key']}", type="tertiary"):
                 state["gallery_open"] = item["key"]
     if next_token and st.button("Load more"):
         state["gal_pages"].append(next_token)

@@ -170,6 +170,6 @@ def even_tiles(key_prefix: str) -> None:
         "<style>"
         f'[class*="st-key-{key_prefix}"] img {{ aspect-ratio: 1 / 1; object-fit: cover; }}'
         f'[class*="st-key-{key_prefix}"] [data-testid="stCaptionContainer"] {{ display: -webkit-box; '
-        "-webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; min-height: 2.6em; }"
+        "-webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; min-height: 3.2rem; }"
         "</style>"
     )
