@@ -7,6 +7,7 @@ import io
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pandas as pd
 
@@ -177,11 +178,16 @@ class Analytics:
         return pd.DataFrame(figures, columns=["model", "renders", "mean_s", "median_s", "p90_s"])
 
     def recent(self, limit: int = 50) -> pd.DataFrame:
-        return self._frame(
+        """The latest generations, their times in the configured time zone."""
+        frame = self._frame(
             "SELECT created_at, user, model, preset, size, quality, n, status, error_code, "
             "actual_micros / 1e6 AS cost_usd, render_ms FROM generations ORDER BY created_at DESC LIMIT ?",
             (limit,),
         )
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601").dt.tz_convert(
+            self.settings.tz
+        )
+        return frame
 
     def usage_by_day_and_user(self, days: int = 7) -> pd.DataFrame:
         return self._frame(
@@ -198,14 +204,24 @@ class Analytics:
             raise InvalidRequest("The export's end date is before its start date.")
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow([_export_header(column) for column in EXPORT_COLUMNS])
         cursor = self.db.connection().execute(
             f"SELECT {', '.join(EXPORT_COLUMNS)} FROM generations WHERE day BETWEEN ? AND ? ORDER BY created_at",  # noqa: S608
             (since.isoformat(), until.isoformat()),
         )
+        money = [column.endswith("_micros") for column in EXPORT_COLUMNS]
         for row in cursor:
-            writer.writerow([csv_cell(value) for value in row])
+            writer.writerow([csv_cell(_dollars(v) if is_money else v) for v, is_money in zip(row, money, strict=True)])
         return out.getvalue()
+
+
+def _export_header(column: str) -> str:
+    # Money is exported in dollars (exact, six places), named for its unit.
+    return column.removesuffix("_micros") + "_usd" if column.endswith("_micros") else column
+
+
+def _dollars(micros: int | None) -> str | None:
+    return None if micros is None else str((Decimal(micros) / 1_000_000).quantize(Decimal("0.000001")))
 
 
 def _percentile(buckets: list[tuple[int, int, int]], count: int, share: float) -> float:

@@ -333,3 +333,17 @@ def m008_search_and_favourites(db: sqlite_utils.Database) -> None:
         "PRIMARY KEY (user, key))"
     )
     db.execute("CREATE INDEX favourites_key ON favourites (key)")
+
+
+@migration
+def m009_limit_removal(db: sqlite_utils.Database) -> None:
+    # A user's own quota can be taken away: its change is recorded with no new value (the default again).
+    db.execute(
+        """CREATE TABLE limit_changes_new (
+            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
+            old_value INTEGER, new_value INTEGER, set_by TEXT NOT NULL, set_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("INSERT INTO limit_changes_new SELECT * FROM limit_changes")
+    db.execute("DROP TABLE limit_changes")
+    db.execute("ALTER TABLE limit_changes_new RENAME TO limit_changes")

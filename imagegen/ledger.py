@@ -161,6 +161,29 @@ class Ledger:
             raise InvalidRequest(f"A daily team budget is $0 to $1,000,000, not {usd}.")
         self._set_limit("budget", "team", to_micros(amount), by)
 
+    def clear_quota(self, user: str, *, by: str) -> bool:
+        """Take away a user's own quota, so the default applies again; False when there was none."""
+        now = _utc_iso()
+        with self.db.write() as conn:
+            old = conn.execute(
+                "DELETE FROM limits WHERE kind = 'quota' AND subject = ? RETURNING value", (user,)
+            ).fetchone()
+            if old is None:
+                return False
+            conn.execute(
+                "INSERT INTO limit_changes (kind, subject, old_value, new_value, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?)",
+                ("quota", user, old[0], None, by, now),
+            )
+        return True
+
+    def known_users(self) -> list[str]:
+        """Everyone the studio has seen: accounts, users in the log, users with a quota of their own."""
+        rows = self.db.query(
+            "SELECT user FROM accounts UNION SELECT user FROM generations "
+            "UNION SELECT subject FROM limits WHERE kind = 'quota' ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
     def _set_limit(self, kind: str, subject: str, value: int, by: str) -> None:
         now = _utc_iso()
         with self.db.write() as conn:

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from imagegen.drafts import Drafts
 from imagegen.errors import ContentRejected, Forbidden, ImagegenError, InvalidRequest, StorageError
 from imagegen.history import HistoryFilter, HistoryPage, Library
 from imagegen.ledger import Allowance, Ledger, to_micros, to_usd
+from imagegen.money import usd
 from imagegen.names import download_name
 from imagegen.pipeline import Clock, Generation, Progress, finish
 from imagegen.providers import Provider, make_provider
@@ -309,11 +310,45 @@ class Studio:
     def set_budget(self, usd: Decimal | float, *, by: str) -> None:
         self.ledger.set_budget(usd, by=by)
 
+    def clear_quota(self, user: str, *, by: str) -> bool:
+        return self.ledger.clear_quota(user, by=by)
+
+    def known_users(self) -> list[str]:
+        return self.ledger.known_users()
+
     def quota_overrides(self) -> list[dict[str, Any]]:
-        return self.ledger.quota_overrides()
+        """Each user's own quota, as an admin reads it: names, counts and local times."""
+        return [
+            {
+                "User": row["user"],
+                "Images a day": row["quota"],
+                "Set by": row["set_by"],
+                "Set at": self.local_time(row["set_at"]),
+            }
+            for row in self.ledger.quota_overrides()
+        ]
 
     def limit_changes(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.ledger.limit_changes(limit)
+        """Recent changes to the limits, newest first, in dollars, images and local times."""
+        return [
+            {
+                "When": self.local_time(row["set_at"]),
+                "By": row["set_by"],
+                "Limit": "Team budget" if row["kind"] == "budget" else f"Quota of {row['subject']}",
+                "From": _limit_value(row["kind"], row["old_value"]),
+                "To": _limit_value(row["kind"], row["new_value"]),
+            }
+            for row in self.ledger.limit_changes(limit)
+        ]
+
+    def local_time(self, utc_iso: str | None) -> str:
+        """A stored UTC time as people read it, in the configured time zone."""
+        if not utc_iso:
+            return ""
+        moment = datetime.fromisoformat(utc_iso)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(self.settings.tz).strftime("%d %b %Y %H:%M %Z")
 
     # -- after a crash ---------------------------------------------------------------------------
 
@@ -335,6 +370,14 @@ class Studio:
                 (still_pending if result.pending_upload else recovered).append(request_id)
         expired = self.ledger.expire_stale()
         return {"uploaded": recovered, "pending": still_pending, "failed": failed, "expired": expired}
+
+
+def _limit_value(kind: str, value: int | None) -> str:
+    if value is None:
+        return "default"
+    if kind == "budget":
+        return usd(to_usd(value)) + " a day"
+    return f"{value:,} image{'' if value == 1 else 's'} a day"
 
 
 def _replayed_failure(row: dict[str, Any]) -> ImagegenError:

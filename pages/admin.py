@@ -25,18 +25,25 @@ spend.progress(
 )
 images.metric("Images today", today.images, help=f"{today.requests} requests")
 users.metric("Active users", today.active_users)
-failed.metric("Failed / refunded", f"{today.failed_share:.0%} / {today.refunded_share:.0%}")
+failed.metric(
+    "Failed today", f"{today.failed_share:.0%}", help=f"{today.refunded_share:.0%} of requests refunded in full"
+)
 render.metric("Median render", f"{today.median_render_s:.1f}s" if today.median_render_s is not None else "-")
 
 QUOTA_PARTS = ["committed", "in_flight", "remaining"]
 
 
-def bar_chart(title: str, frame: pd.DataFrame, empty: str, **encoding: object) -> None:
+def bar_chart(title: str, frame: pd.DataFrame, empty: str, measure: str, **encoding: object) -> None:
+    """A bar chart, or a sentence saying there is nothing to chart (an axis of zeros says nothing)."""
     st.subheader(title)
-    if len(frame):
+    if len(frame) and frame[measure].sum() > 0:
         st.altair_chart(alt.Chart(frame).mark_bar().encode(**encoding), width="stretch")
     else:
-        st.caption(empty)
+        st.info(empty)
+
+
+def count_axis(field: str, title: str | None = None, **kw: object) -> alt.X:
+    return alt.X(field, title=title, axis=alt.Axis(tickMinStep=1, format="d"), **kw)
 
 
 left, right = st.columns(2)
@@ -45,6 +52,7 @@ with left:
         "Spend per day by model (30 days)",
         analytics.spend_per_day_by_model(30),
         "No spend yet.",
+        "spend_usd",
         x=alt.X("day:T", title=None),
         y=alt.Y("spend_usd:Q", title="USD", stack=True),
         color="model:N",
@@ -55,6 +63,7 @@ with right:
         "Spend per user (top 10, 30 days)",
         analytics.spend_per_user(30, 10),
         "No spend yet.",
+        "spend_usd",
         x=alt.X("spend_usd:Q", title="USD"),
         y=alt.Y("user:N", sort="-x", title=None),
         tooltip=["user", alt.Tooltip("spend_usd", format="$.4f"), "images"],
@@ -69,7 +78,8 @@ with left:
         if len(quota)
         else quota,
         "Nobody has generated today.",
-        x=alt.X("images:Q", stack=True),
+        "images",
+        x=count_axis("images:Q", "images", stack=True),
         y=alt.Y("user:N", title=None),
         color=alt.Color(
             "part:N", sort=QUOTA_PARTS, scale=alt.Scale(domain=QUOTA_PARTS, range=["#3a5ccc", "#f4a261", "#dde3ea"])
@@ -81,7 +91,8 @@ with right:
         "Renders per preset (30 days)",
         analytics.renders_per_preset(30),
         "No renders yet.",
-        x="renders:Q",
+        "renders",
+        x=count_axis("renders:Q", "renders"),
         y=alt.Y("preset:N", sort="-x", title=None),
     )
 
@@ -89,44 +100,97 @@ bar_chart(
     "Render time per model (30 days)",
     analytics.render_time_per_model(30),
     "No renders yet.",
+    "renders",
     x=alt.X("median_s:Q", title="median seconds"),
     y=alt.Y("model:N", title=None),
     tooltip=["model", "renders", alt.Tooltip("median_s", format=".2f"), alt.Tooltip("p90_s", format=".2f")],
 )
 
 st.subheader("Recent generations")
-st.dataframe(analytics.recent(50), width="stretch", hide_index=True)
+st.dataframe(
+    analytics.recent(50),
+    width="stretch",
+    hide_index=True,
+    column_config={
+        "created_at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+        "user": "User",
+        "model": "Model",
+        "preset": "Preset",
+        "size": "Size",
+        "quality": "Quality",
+        "n": st.column_config.NumberColumn("Images", format="%d"),
+        "status": "Status",
+        "error_code": "Error",
+        "cost_usd": st.column_config.NumberColumn("Cost", format="dollar"),
+        "render_ms": st.column_config.NumberColumn("Render (ms)", format="%d"),
+    },
+)
 
 st.subheader("Limits")
-quota_form, budget_form = st.columns(2)
-with quota_form, st.form("quota"):
-    user = st.text_input("User")
-    images_per_day = st.number_input("Daily images", min_value=0, max_value=100_000, value=studio.settings.daily_quota)
-    if st.form_submit_button("Set quota"):
-        try:
-            studio.set_quota(user, int(images_per_day), by=me.name)
-            st.success(f"{user.strip()} may now make {int(images_per_day)} images a day.")
-        except ImagegenError as exc:
-            st.error(widgets.plain(exc.message))
-with budget_form, st.form("budget"):
-    amount = st.number_input(
-        "Team budget per day (USD)",
+NEW_USER = "Someone new..."
+
+
+def save_quota() -> None:
+    chosen = state["quota_user"]
+    user = state.get("quota_new_user", "") if chosen == NEW_USER else chosen
+    try:
+        images = int(state["quota_images"])
+        studio.set_quota(user, images, by=me.name)
+        state["admin_note"] = (
+            "success",
+            f"{user.strip()} may now make {images} image{'' if images == 1 else 's'} a day.",
+        )
+    except ImagegenError as exc:
+        state["admin_note"] = ("error", exc.message)
+
+
+def remove_quota() -> None:
+    user = state["quota_remove"]
+    if studio.clear_quota(user, by=me.name):
+        state["admin_note"] = ("success", f"{user} is back on the default of {studio.settings.daily_quota} a day.")
+
+
+def save_budget() -> None:
+    try:
+        studio.set_budget(round(state["budget_amount"], 2), by=me.name)
+        state["admin_note"] = ("success", f"The team budget is now {widgets.usd(state['budget_amount'])} a day.")
+    except ImagegenError as exc:
+        state["admin_note"] = ("error", exc.message)
+
+
+state = st.session_state
+note = state.pop("admin_note", None)
+if note:
+    (st.success if note[0] == "success" else st.error)(widgets.plain(note[1]))
+quota_col, budget_col = st.columns(2)
+with quota_col, st.container(border=True):
+    st.markdown("**A user's own daily quota**")
+    st.selectbox("User", [*studio.known_users(), NEW_USER], key="quota_user")
+    if state.get("quota_user") == NEW_USER:
+        st.text_input("New user's name (as they sign in)", key="quota_new_user")
+    st.number_input(
+        "Images a day", min_value=0, max_value=100_000, value=studio.settings.daily_quota, key="quota_images"
+    )
+    st.button("Set quota", on_click=save_quota)
+with budget_col, st.container(border=True):
+    st.markdown("**The team's daily budget**")
+    st.number_input(
+        "Dollars a day",
         min_value=0.0,
         max_value=1_000_000.0,
         value=float(today.budget_usd),
         step=1.0,
         format="%.2f",
+        key="budget_amount",
     )
-    if st.form_submit_button("Set budget"):
-        try:
-            studio.set_budget(round(amount, 2), by=me.name)
-            st.success(f"The team budget is now {widgets.usd(amount)} a day.")
-        except ImagegenError as exc:
-            st.error(widgets.plain(exc.message))
+    st.button("Set budget", on_click=save_budget)
 overrides = studio.quota_overrides()
 if overrides:
-    st.caption("Quotas set by an admin")
+    st.caption(f"Users with a quota of their own (everyone else: {studio.settings.daily_quota} a day)")
     st.dataframe(overrides, hide_index=True, width="stretch")
+    remove_col, button_col = st.columns([2, 1], vertical_alignment="bottom")
+    remove_col.selectbox("Back to the default", [o["User"] for o in overrides], key="quota_remove")
+    button_col.button("Remove their own quota", on_click=remove_quota)
 changes = studio.limit_changes(20)
 if changes:
     st.caption("Recent limit changes")

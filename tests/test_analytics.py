@@ -88,5 +88,9 @@ def test_the_csv_export_covers_the_date_range(log):
     rows = list(csv.DictReader(io.StringIO(analytics.export_csv(today - timedelta(days=5), today))))
     assert {r["id"] for r in rows} == {"a1", "a2", "b1", "b2", "c1", "old", "open"}
     assert {r["status"] for r in rows} == {"committed", "refunded", "ambiguous", "reserved"}
+    assert not any(name.endswith("_micros") for name in rows[0])  # money in dollars, named for its unit
+    a2 = next(r for r in rows if r["id"] == "a2")
+    assert (a2["estimated_usd"], a2["actual_usd"]) == ("0.060000", "0.060000")
+    assert next(r for r in rows if r["id"] == "open")["actual_usd"] == ""
     with pytest.raises(InvalidRequest):
         analytics.export_csv(today, today - timedelta(days=1))

@@ -42,6 +42,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
         "m006_accounts",
         "m007_form_drafts",
         "m008_search_and_favourites",
+        "m009_limit_removal",
     }
     generation_columns = {r[1] for r in conn.execute("PRAGMA table_info(generations)")}
     assert {"sent_at", "request_id"} <= generation_columns
