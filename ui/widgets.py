@@ -36,7 +36,7 @@ def directed_prompt(directed: DirectedPrompt, limit: int) -> None:
         if facet:
             colour = FACET_COLOURS.get(facet, "#eeeeee")
             parts.append(
-                f'<mark title="{facet}" data-facet="{facet}" style="background:{colour};padding:0 2px;'
+                f'<mark title="{facet}" data-facet="{facet}" style="background:{colour};color:#1f2330;padding:0 2px;'
                 f'border-radius:3px">{html.escape(text)}</mark>'
             )
         else:
