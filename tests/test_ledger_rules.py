@@ -142,3 +142,41 @@ def test_breaches_are_described_with_their_figures(studio):
     assert any("$0.000007 reserved+spent over budget $0.000005" in p for p in problems), problems
     assert any("charged $0.000002, above its reservation of $0.000001" in p for p in problems), problems
     assert any(p.startswith("ann on ") and p.endswith(": 3 images over quota 2") for p in problems), problems
+
+
+def test_a_commit_records_every_token_count_and_stage_time(ledger):
+    from imagegen import Usage
+
+    reserve(ledger, "full", micros=10_000)
+    timings = {"direct": 1, "reserve": 2, "render": 3, "verify": 4, "store": 5, "total": 15}
+    ledger.commit("full", actual_micros=9_000, usage=Usage(11, 22, 33), timings_ms=timings, image_keys=["k"])
+    row = ledger.generation("full")
+    assert (row["input_text_tokens"], row["input_image_tokens"], row["output_tokens"]) == (11, 22, 33)
+    assert [row[f"{stage}_ms"] for stage in ("direct", "reserve", "render", "verify", "store", "total")] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        15,
+    ]
+    assert row["error_code"] is None and row["status"] == "committed"
+
+
+def test_an_image_after_a_possibly_billed_failure_replaces_the_guess_exactly(ledger):
+    reserve(ledger, "late", micros=10_000)
+    ledger.record_ambiguous("late", error_code="provider_timeout", message="slow", billed_micros=0)
+    ledger.commit("late", actual_micros=7_000, image_keys=["k"])
+    assert ledger.generation("late")["actual_micros"] == 7_000
+    assert ledger.allowance("ann").spent_micros == 7_000
+    assert ledger.check_invariants() == []
+
+
+def test_expired_reservations_say_why_in_their_error_code(ledger):
+    reserve(ledger, "sent", micros=10_000)
+    ledger.mark_sent("sent")
+    reserve(ledger, "unsent", micros=10_000)
+    ledger.expire_stale(now=time.time() + 10 * 86_400)
+    sent, unsent = ledger.generation("sent"), ledger.generation("unsent")
+    assert (sent["status"], sent["error_code"], sent["actual_micros"]) == ("ambiguous", "expired", 10_000)
+    assert (unsent["status"], unsent["error_code"], unsent["actual_micros"]) == ("expired", "expired", 0)
