@@ -153,6 +153,9 @@ def first_on_phones(container_key: str) -> None:
     st.html(
         "<style>@media (max-width: 640px) {"
         f'div[data-testid="stColumn"]:has(.st-key-{container_key}) {{ order: -1; }}'
+        # its own figures stay side by side rather than one under another
+        f'.st-key-{container_key} [data-testid="stHorizontalBlock"] {{ flex-wrap: nowrap; gap: 0.5rem; }}'
+        f'.st-key-{container_key} [data-testid="stColumn"] {{ min-width: 0; }}'
         "}"
         f'.st-key-{container_key} [data-testid="stMetricValue"] {{ font-size: 1.6rem; }}'
         "</style>"

@@ -121,3 +121,26 @@ def test_a_render_that_ends_while_the_user_is_on_another_page_is_announced(serve
     page.get_by_role("link", name="Gallery").click()
     page.get_by_text("Your image is ready: a fox on the move").wait_for(timeout=20_000)
     shot(page, "toast")
+
+
+@pytest.mark.server_env(IMAGEGEN_OFFLINE_DELAY="3")
+@pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
+def test_the_render_is_in_view_after_the_click_on_a_desktop_and_a_phone(server, browser, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(server.url)
+        prompt_box(page).click()
+        prompt_box(page).press_sequentially("a lighthouse", delay=10)
+        page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('a lighthouse,')")
+        preview_box = preview(page).bounding_box()
+        assert preview_box["y"] < height  # the preview is in view while typing, on a phone too
+        prompt_box(page).press("Control+Enter")
+        rendering = page.get_by_text("◐ Rendering").first
+        rendering.wait_for()
+        box = rendering.bounding_box()
+        assert box["y"] + box["height"] <= height, f"the render is below the fold at {width}x{height}"
+        shot(page, f"render-in-view-{width}")
+    finally:
+        context.close()
