@@ -1,6 +1,12 @@
 """The spool's own rules: what counts as an entry, what is cleaned, locks."""
 
-from imagegen.spool import Spool
+import re
+import shutil
+
+import pytest
+
+from imagegen import StorageError
+from imagegen.spool import HEADROOM_BYTES, Spool
 
 
 def test_only_whole_visible_entry_folders_are_pending(tmp_path):
@@ -63,3 +69,29 @@ def test_a_spool_makes_its_folders_and_takes_an_entry_folder_a_crash_left(tmp_pa
     entry = spool.keep_raw("again", [b"x"], {})
     entry.release()
     assert spool.pending() == ["again"]
+
+
+def test_room_is_checked_against_the_free_disk_with_headroom_and_says_how_much_is_free(tmp_path):
+
+    spool = Spool(tmp_path / "deep" / "spool")  # its parents are made as needed
+    mib = 2**20
+    free = shutil.disk_usage(tmp_path).free
+    spool.check_room(free - HEADROOM_BYTES - 64 * mib)  # fits, with room to spare for other writers
+    with pytest.raises(StorageError) as full:
+        spool.check_room(free - HEADROOM_BYTES + 64 * mib)
+    found = re.fullmatch(
+        r"This server's disk is nearly full \((\d+) MiB free\)\. Nothing was charged; ask an admin to free disk space\.",
+        full.value.message,
+    )
+    assert found and abs(int(found[1]) - free // mib) <= 64
+
+
+def test_a_spool_that_cannot_be_made_says_why_and_what_to_check(tmp_path):
+
+    (tmp_path / "spool").write_text("a file where the spool folder should be")
+    with pytest.raises(StorageError) as refused:
+        Spool(tmp_path / "spool").check_room(0)
+    assert refused.value.message == (
+        "This server cannot keep images right now (File exists). Nothing was charged; "
+        "ask an admin to check the data folder's permissions and disk."
+    )
