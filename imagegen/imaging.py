@@ -32,7 +32,7 @@ def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, in
         raise BadImage("The provider sent an image too large to open safely.") from None
     except Exception as exc:  # PIL raises many kinds for broken data
         raise BadImage(f"The provider sent data that is not a readable image ({type(exc).__name__}).") from None
-    actual_format = (image.format or "unknown").lower()  # Pillow's PNG, JPEG, WEBP are the API's names
+    actual_format = str(image.format).lower()  # Image.open always names the format: PNG, JPEG, WEBP...
     if actual_format != expected_format:
         raise BadImage(f"The provider sent a {actual_format} image where {expected_format} was asked for.")
     if expected_size is not None and image.size != expected_size:
