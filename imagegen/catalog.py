@@ -257,9 +257,7 @@ class Catalog:
 
 def _bounding_qualities(spec: ModelSpec, quality: str) -> list[str]:
     # "auto" lets the service choose: bound it by every quality the model has.
-    if quality != "auto":
-        return [quality]
-    return [q for q in spec.qualities if q != "auto"] or [quality]
+    return list(spec.qualities) if quality == "auto" else [quality]
 
 
 _SIZE = re.compile(r"[0-9]{1,5}x[0-9]{1,5}")

@@ -139,6 +139,7 @@ def test_output_tokens_follow_the_shape_and_grow_with_the_pixels(catalog):
     assert catalog.expected_output_tokens("high", (1536, 1024)) == 6240
     assert catalog.expected_output_tokens("high", (2048, 2048)) == 4160 * 4
     assert catalog.expected_output_tokens("low", (512, 512)) == 272  # never below the standard size's
+    assert catalog.expected_output_tokens("high", (1024, 768)) == 6240  # a small landscape: the other shape's
 
 
 def test_free_sizes_priced_by_table_scale_with_their_pixels_by_shape(catalog):
@@ -177,6 +178,12 @@ def test_auto_quality_is_bounded_by_the_models_costliest_quality(catalog):
     assert catalog.max_cost(auto) > catalog.max_cost(replace(auto, quality="high"))
     only_auto = with_model(catalog, "gpt-image-2.6-sunburst", qualities=("auto",))
     assert only_auto.max_cost(replace(auto, model="gpt-image-2.6-sunburst")) > 0
+
+
+def test_an_auto_size_is_estimated_as_the_larger_standard_size(catalog):
+    auto = req(model="gpt-image-2.6-sunburst", size="auto")
+    assert catalog.estimate_cost(auto) == catalog.estimate_cost(replace(auto, size="1536x1024"))
+    assert catalog.max_cost(auto) == catalog.max_cost(replace(auto, size="1536x1024"))
 
 
 def test_the_estimate_of_auto_quality_is_that_of_high(catalog):
