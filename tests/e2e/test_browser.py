@@ -19,6 +19,17 @@ def preview(page):
     return page.locator(".directed-prompt")
 
 
+def preview_shows(page, text: str) -> None:
+    page.wait_for_function(f"document.querySelector('.directed-prompt')?.innerText.startsWith({text!r})")
+
+
+def type_prompt(page, text: str) -> None:
+    """Type a prompt as a person does and wait until the Director's preview shows it."""
+    prompt_box(page).click()
+    prompt_box(page).press_sequentially(text, delay=10)
+    preview_shows(page, text + ",")
+
+
 @pytest.mark.server_env(IMAGEGEN_OFFLINE_DELAY="4")
 def test_type_see_the_preview_generate_and_come_back_after_navigating_away(server, page):
     page.goto(server.url)
@@ -113,9 +124,7 @@ def test_the_admin_page_charts_render(server, page, tmp_path):
 @pytest.mark.server_env(IMAGEGEN_OFFLINE_DELAY="3")
 def test_a_render_that_ends_while_the_user_is_on_another_page_is_announced(server, page):
     page.goto(server.url)
-    prompt_box(page).click()
-    prompt_box(page).press_sequentially("a fox on the move", delay=10)
-    page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('a fox on the move,')")
+    type_prompt(page, "a fox on the move")
     page.get_by_role("button", name="Generate", exact=True).click()
     page.get_by_text("◐ Rendering").first.wait_for()
     page.get_by_role("link", name="Gallery").click()
@@ -131,9 +140,7 @@ def test_the_render_is_in_view_after_the_click_on_a_desktop_and_a_phone(server, 
     page.set_default_timeout(30_000)
     try:
         page.goto(server.url)
-        prompt_box(page).click()
-        prompt_box(page).press_sequentially("a lighthouse", delay=10)
-        page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('a lighthouse,')")
+        type_prompt(page, "a lighthouse")
         preview_box = preview(page).bounding_box()
         assert preview_box["y"] < height  # the preview is in view while typing, on a phone too
         prompt_box(page).press("Control+Enter")
