@@ -73,93 +73,92 @@ prefill = state.pop("generate_prefill", None)
 if prefill:
     apply_prefill(prefill)
 
-st.title("Generate")
-typed = prompt_box(
-    "Prompt",
-    value=state["g_prompt_value"],
-    version=state["g_prompt_version"],
-    key=f"g_prompt_box_{state['g_prompt_version']}",
-    placeholder="a cyberpunk cat on a neon skateboard",
-)
-prompt = typed.text
-state["g_prompt_value"] = prompt
-form, side = st.columns([3, 2], gap="large")
-widgets.first_on_phones("generate-side")  # the preview, the button and the render right under the prompt
 
-with form:
+def settled_form():
+    """Bring every setting in the session within what the chosen model offers, and return the choices and
+    the model. Read before the widgets are drawn, so the preview can be drawn (and sent) first."""
     presets = studio.presets.presets
     keep_choice("g_preset", list(presets), next(iter(presets)))
-    preset = st.selectbox("Style preset", list(presets), format_func=lambda p: presets[p].label, key="g_preset")
-    st.caption(presets[preset].description)
-    with st.expander("Director: lighting, camera, raw"):
-        state.setdefault("g_raw", False)
-        raw = st.toggle("Raw: send my prompt exactly as typed", key="g_raw")
-        lighting_choices = [DEFAULT, *studio.presets.lighting_choices]
-        camera_choices = [DEFAULT, *studio.presets.camera_choices]
-        keep_choice("g_lighting", lighting_choices, DEFAULT)
-        keep_choice("g_camera", camera_choices, DEFAULT)
-        lighting = st.selectbox("Lighting", lighting_choices, key="g_lighting", disabled=raw)
-        camera = st.selectbox("Camera", camera_choices, key="g_camera", disabled=raw)
-
+    state.setdefault("g_raw", False)
+    keep_choice("g_lighting", [DEFAULT, *studio.presets.lighting_choices], DEFAULT)
+    keep_choice("g_camera", [DEFAULT, *studio.presets.camera_choices], DEFAULT)
     models = {m.id: m for m in studio.models()}
-    today = studio.today()
     default_model = studio.settings.default_model if studio.settings.default_model in models else next(iter(models))
     keep_choice("g_model", list(models), default_model)
-    model_id = st.selectbox("Model", list(models), format_func=lambda m: models[m].choice_label(today), key="g_model")
-    spec = models[model_id]
-
-    left, middle, right = st.columns(3)
-    with left:
-        sizes = spec.size_choices() + ([CUSTOM] if spec.size_rule else [])
-        keep_choice("g_size", sizes, spec.default_size if spec.default_size in sizes else sizes[0])
-        size = st.selectbox("Size", sizes, key="g_size")
-    with middle:
-        keep_choice("g_quality", list(spec.qualities), spec.default_quality)
-        quality = st.selectbox("Quality", list(spec.qualities), key="g_quality")
-    with right:
-        if not isinstance(state.get("g_n"), int) or not 1 <= state["g_n"] <= spec.n_max:
-            state["g_n"] = 1
-        n = st.number_input("Images", min_value=1, max_value=spec.n_max, step=1, key="g_n")
-    if size == CUSTOM:
+    spec = models[state["g_model"]]
+    sizes = size_choices(spec)
+    keep_choice("g_size", sizes, spec.default_size if spec.default_size in sizes else sizes[0])
+    keep_choice("g_quality", list(spec.qualities), spec.default_quality)
+    if not isinstance(state.get("g_n"), int) or not 1 <= state["g_n"] <= spec.n_max:
+        state["g_n"] = 1
+    if state["g_size"] == CUSTOM:
         state.setdefault("g_custom_size", "")
-        size = st.text_input(
+    keep_choice("g_output_format", list(spec.formats), spec.formats[0])
+    keep_choice("g_background", background_choices(spec), DEFAULT)
+    raw = state["g_raw"]
+    chosen = {
+        "preset": state["g_preset"],
+        "model": spec.id,
+        "size": state["g_custom_size"] if state["g_size"] == CUSTOM else state["g_size"],
+        "quality": state["g_quality"],
+        "n": int(state["g_n"]),
+        "output_format": state["g_output_format"],
+        "background": "" if state["g_background"] == DEFAULT else state["g_background"],
+        "raw": raw,
+        "lighting": "" if state["g_lighting"] == DEFAULT or raw else state["g_lighting"],
+        "camera": "" if state["g_camera"] == DEFAULT or raw else state["g_camera"],
+    }
+    return chosen, spec
+
+
+def size_choices(spec) -> list[str]:
+    return spec.size_choices() + ([CUSTOM] if spec.size_rule else [])
+
+
+def background_choices(spec) -> list[str]:
+    return [DEFAULT, *spec.backgrounds] if spec.backgrounds else [DEFAULT]
+
+
+def settings_form(spec) -> None:
+    """The style, the Director's choices and the model's options, each kept in the session by its key."""
+    presets = studio.presets.presets
+    st.selectbox("Style preset", list(presets), format_func=lambda p: presets[p].label, key="g_preset")
+    st.caption(presets[state["g_preset"]].description)
+    with st.expander("Director: lighting, camera, raw"):
+        raw = st.toggle("Raw: send my prompt exactly as typed", key="g_raw")
+        st.selectbox("Lighting", [DEFAULT, *studio.presets.lighting_choices], key="g_lighting", disabled=raw)
+        st.selectbox("Camera", [DEFAULT, *studio.presets.camera_choices], key="g_camera", disabled=raw)
+    models = {m.id: m for m in studio.models()}
+    today = studio.today()
+    st.selectbox("Model", list(models), format_func=lambda m: models[m].choice_label(today), key="g_model")
+    left, middle, right = st.columns(3)
+    left.selectbox("Size", size_choices(spec), key="g_size")
+    middle.selectbox("Quality", list(spec.qualities), key="g_quality")
+    right.number_input("Images", min_value=1, max_value=spec.n_max, step=1, key="g_n")
+    if state["g_size"] == CUSTOM:
+        st.text_input(
             "Custom size (width x height)", key="g_custom_size", placeholder="1536x864", help=spec.describe_sizes()
         )
-
     left, right = st.columns(2)
-    with left:
-        keep_choice("g_output_format", list(spec.formats), spec.formats[0])
-        output_format = st.selectbox("Format", list(spec.formats), key="g_output_format")
-    with right:
-        backgrounds = [DEFAULT, *spec.backgrounds] if spec.backgrounds else [DEFAULT]
-        keep_choice("g_background", backgrounds, DEFAULT)
-        background = st.selectbox("Background", backgrounds, key="g_background", disabled=not spec.backgrounds)
+    left.selectbox("Format", list(spec.formats), key="g_output_format")
+    right.selectbox("Background", background_choices(spec), key="g_background", disabled=not spec.backgrounds)
 
-current_form = {"prompt": prompt, **{name: state.get(f"g_{name}") for name in SETTINGS}}
-if state.get("g_saved_form") != current_form:
-    studio.remember_form(me.name, current_form)
-    state["g_saved_form"] = current_form
 
-request = GenerationRequest(
-    prompt=prompt,
-    preset=preset,
-    model=model_id,
-    size=size,
-    quality=quality,
-    n=int(n),
-    output_format=output_format,
-    background="" if background == DEFAULT else background,
-    raw=raw,
-    lighting="" if lighting == DEFAULT or raw else lighting,
-    camera="" if camera == DEFAULT or raw else camera,
-).with_stable_id(me.name, state["generate_nonce"])
+def remember(prompt: str) -> None:
+    """Keep the form for this user, so a page switch or a reload finds it as it was left."""
+    current_form = {"prompt": prompt, **{name: state.get(f"g_{name}") for name in SETTINGS}}
+    if state.get("g_saved_form") != current_form:
+        studio.remember_form(me.name, current_form)
+        state["g_saved_form"] = current_form
 
-with side, st.container(key="generate-side"):
+
+def preview(request: GenerationRequest, spec):
+    """The Director's expanded prompt, or what is wrong with the request; returns the plan when there is one."""
     st.subheader("What will be sent")
     plan, problem = None, None
-    if not prompt.strip():
+    if not request.prompt.strip():
         st.caption("Type a prompt: the Director's expanded version appears here as you type.")
-    elif not size.strip():
+    elif not request.size.strip():
         problem = f"Type a custom size such as 1536x864: {spec.id} takes {spec.describe_sizes()}."
     else:
         try:
@@ -172,7 +171,11 @@ with side, st.container(key="generate-side"):
             st.warning(widgets.plain(warning))
     elif problem:
         st.error(widgets.plain(problem))
+    return plan
 
+
+def price(request: GenerationRequest, plan):
+    """What it costs and what is left; returns the allowance and why it cannot be bought, if it cannot."""
     allowance = studio.allowance(me.name)
     cost, images, budget = st.columns(3)
     cost.metric("Estimated cost", widgets.usd(plan.estimated_cost) if plan else "-")
@@ -189,41 +192,69 @@ with side, st.container(key="generate-side"):
         st.error(widgets.plain(refusal.message))
     if studio.settings.provider == "offline":
         st.caption("Offline renderer: a local placeholder image, $0. Configure OPENAI_API_KEY for real renders.")
+    return allowance, refusal
 
-    ready = plan is not None and refusal is None
-    busy = any(j.active for j in runner.jobs_for(me.name, limit=4))
-    clicked = st.button(
-        "Generate another" if busy else "Generate",
-        type="primary",
-        disabled=not ready,
-        width="stretch",
-        help="Ctrl+Enter in the prompt does the same.",
+
+@st.fragment
+def composer() -> None:
+    """The prompt, the form, the preview and the render. A fragment: a keystroke reruns only this, not the
+    sidebar, the navigation or the recent strip."""
+    typed = prompt_box(
+        "Prompt",
+        value=state["g_prompt_value"],
+        version=state["g_prompt_version"],
+        key=f"g_prompt_box_{state['g_prompt_version']}",
+        placeholder="a cyberpunk cat on a neon skateboard",
     )
-    if (clicked or typed.submitted) and ready:
-        submit(request)
-    if state.get("g_submit_error"):
-        st.error(widgets.plain(state.pop("g_submit_error")))
-    results = st.container(key="generate-results")
+    state["g_prompt_value"] = typed.text
+    form, side = st.columns([3, 2], gap="large")
+    widgets.first_on_phones("generate-side")  # the preview, the button and the render right under the prompt
+    chosen, spec = settled_form()
+    request = GenerationRequest(prompt=typed.text, **chosen).with_stable_id(me.name, state["generate_nonce"])
+    with side, st.container(key="generate-side"):
+        plan = preview(request, spec)
+        allowance, refusal = price(request, plan)
+        ready = plan is not None and refusal is None
+        jobs = runner.jobs_for(me.name, limit=8)
+        clicked = st.button(
+            "Generate another" if any(j.active for j in jobs) else "Generate",
+            type="primary",
+            disabled=not ready,
+            width="stretch",
+            help="Ctrl+Enter in the prompt does the same.",
+        )
+        if (clicked or typed.submitted) and ready:
+            submit(request)
+            jobs = runner.jobs_for(me.name, limit=8)
+        if state.get("g_submit_error"):
+            st.error(widgets.plain(state.pop("g_submit_error")))
+        with st.container(key="generate-results"):
+            show_running_jobs(any(j.active for j in jobs), allowance)
+            finished = [j for j in jobs if not j.active]
+            if finished:
+                show_result(finished[0])
+    with form:
+        settings_form(spec)  # drawn after the preview: a keystroke's preview reaches the browser first
+    remember(typed.text)
 
-jobs = runner.jobs_for(me.name, limit=8)
-active = [j for j in jobs if j.active]
-drawn_allowance = allowance
 
+def show_running_jobs(active: bool, drawn_allowance) -> None:
+    @st.fragment(run_every=0.5 if active else None)
+    def poll() -> None:
+        """Polls the database while jobs run; the whole page reruns when the last one ends."""
+        running = [j for j in runner.jobs_for(me.name, limit=8) if j.active]
+        for job in running:
+            widgets.job_status(job, studio.eta_seconds(job.request))
+            if job.status == "queued" and st.button("Cancel", key=f"cancel-{job.id}", help="Nothing is charged"):
+                if runner.cancel(job.id, me.name):
+                    st.toast("Cancelled before it started: nothing was charged.")
+                else:
+                    st.toast("It had already started and runs to its end: a render sent cannot be taken back.")
+                st.rerun(scope="app")
+        if bool(running) != active or studio.allowance(me.name) != drawn_allowance:
+            st.rerun(scope="app")  # a job started, reserved or ended: what is left and the result changed
 
-@st.fragment(run_every=0.5 if active else None)
-def show_running_jobs() -> None:
-    """Polls the database while jobs run; the whole page reruns when the last one ends."""
-    running = [j for j in runner.jobs_for(me.name, limit=8) if j.active]
-    for job in running:
-        widgets.job_status(job, studio.eta_seconds(job.request))
-        if job.status == "queued" and st.button("Cancel", key=f"cancel-{job.id}", help="Nothing is charged"):
-            if runner.cancel(job.id, me.name):
-                st.toast("Cancelled before it started: nothing was charged.")
-            else:
-                st.toast("It had already started and runs to its end: a render sent cannot be taken back.")
-            st.rerun(scope="app")
-    if bool(running) != bool(active) or studio.allowance(me.name) != drawn_allowance:
-        st.rerun(scope="app")  # a job started, reserved or ended: what is left and the result changed
+    poll()
 
 
 def show_result(job) -> None:
@@ -279,10 +310,6 @@ def show_recent(done: list) -> None:
                 st.rerun(scope="app")
 
 
-with results:
-    show_running_jobs()
-    finished = [j for j in jobs if not j.active]
-    if finished:
-        show_result(finished[0])
-
-show_recent([j for j in jobs if not j.active])
+st.title("Generate")
+composer()
+show_recent([j for j in runner.jobs_for(me.name, limit=8) if not j.active])

@@ -80,7 +80,7 @@ def prompt_box(label: str, *, value: str, version: int | str, key: str, placehol
             "version": str(version),
             "placeholder": placeholder,
             "hint": "Ctrl+Enter (Cmd+Enter on a Mac) generates.",
-            "debounce": 60,
+            "debounce": 20,
         },
         default={"value": value},
         on_value_change=lambda: None,
