@@ -15,6 +15,7 @@ import pytest
 from imagegen import Settings, Studio
 from imagegen.catalog import _load
 from tests.fakes.openai_server import FakeImagesAPI
+from ui import runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +43,12 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: f
 def fresh_catalog() -> None:
     """Each test reads models.toml anew, so that a change to how it is read is seen by every test."""
     _load.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> None:
+    """A server reads its environment once; each test sets its own, so each reads it anew."""
+    runtime.reread_settings()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -13,12 +14,20 @@ log = logging.getLogger("imagegen.ui")
 
 
 def settings() -> Settings:
-    """This process's settings. Raises SettingsError (app.py shows it alone) when they are wrong."""
-    return Settings.from_env()
+    """This process's settings, read from the environment once. Raises SettingsError (app.py shows it alone)
+    when they are wrong; a wrong environment is read again on the next page, since it stops everything."""
+    return _read()[0]
 
 
-def _fingerprint(current: Settings) -> str:
-    return json.dumps(asdict(current), default=str, sort_keys=True)
+@functools.cache
+def _read() -> tuple[Settings, str]:
+    current = Settings.from_env()
+    return current, json.dumps(asdict(current), default=str, sort_keys=True)
+
+
+def reread_settings() -> None:
+    """Forget the settings read, so the next page reads the environment again (tests change it)."""
+    _read.cache_clear()
 
 
 _ENGINES: dict[str, tuple[Studio, JobRunner]] = {}
@@ -31,7 +40,7 @@ def _engine(fingerprint: str) -> tuple[Studio, JobRunner]:
     with _ENGINES_LOCK:
         engine = _ENGINES.get(fingerprint)
         if engine is None:
-            studio = Studio(Settings.from_env())
+            studio = Studio(settings())
             runner = JobRunner(studio)
             # What a previous process left behind (spooled images to upload, jobs to settle) is settled
             # beside the first page, not before it: uploads to a slow or absent S3 can take a while.
@@ -44,7 +53,7 @@ def _engine(fingerprint: str) -> tuple[Studio, JobRunner]:
 
 def start() -> tuple[Studio, JobRunner]:
     """Start the engine now, with the server: recovery and the minute sweep run before anyone opens a page."""
-    return _engine(_fingerprint(Settings.from_env()))
+    return _engine(_read()[1])
 
 
 def _settle_leftovers(studio: Studio, runner: JobRunner) -> None:
@@ -58,8 +67,8 @@ def _settle_leftovers(studio: Studio, runner: JobRunner) -> None:
 
 
 def studio() -> Studio:
-    return _engine(_fingerprint(settings()))[0]
+    return _engine(_read()[1])[0]
 
 
 def runner() -> JobRunner:
-    return _engine(_fingerprint(settings()))[1]
+    return _engine(_read()[1])[1]
