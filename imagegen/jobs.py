@@ -25,6 +25,8 @@ from imagegen.studio import Studio
 
 log = logging.getLogger("imagegen.jobs")
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+#: a provider's retry within a stage: recorded in the job's stages without changing the stage
+RETRYING = "retrying"
 HEARTBEAT_SECONDS = 5.0
 #: a running job whose owner has not beaten for this long belongs to a process that died
 STALE_SECONDS = 60.0
@@ -56,6 +58,17 @@ class Job:
     def elapsed(self, now: float | None = None) -> float:
         end = self.finished_at or (now or time.time())
         return max(0.0, end - (self.started_at or self.created_at))
+
+    def retry_note(self, now: float | None = None) -> str | None:
+        """What the provider's retries mean for the wait, while the latest stage is the one retried."""
+        last = self.stages[-1] if self.stages else None
+        if last is None or last.get("stage") != RETRYING or not self.active:
+            return None
+        attempt = f"attempt {last['attempt']} of {last['attempts']}"
+        waits = last["at"] + last["wait_s"] - (now or time.time())
+        if waits >= 1:
+            return f"Retrying: {last['reason']}. Asking again in {waits:.0f}s ({attempt}); nothing was charged for it."
+        return f"Retrying: {last['reason']}. Asked again ({attempt}); nothing was charged for it."
 
     def latest_partial(self) -> Path | None:
         if not self.partials or self.preview_dir is None:
@@ -183,12 +196,14 @@ class JobRunner:
 
     def record_stage(self, job_id: str, stage: str, details: dict[str, Any]) -> None:
         with self.db.write() as conn:
-            row = conn.execute("SELECT stages FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            stages = json.loads(row[0]) if row else []
-            stages.append({"stage": stage, "at": time.time(), **details})
+            row = conn.execute("SELECT stage, stages FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return
+            stages = [*json.loads(row["stages"]), {"stage": stage, "at": time.time(), **details}]
+            current = row["stage"] if stage == RETRYING else stage
             conn.execute(
                 "UPDATE jobs SET stage = ?, stages = ?, heartbeat_at = ? WHERE id = ?",
-                (stage, json.dumps(stages), time.time(), job_id),
+                (current, json.dumps(stages), time.time(), job_id),
             )
 
     def record_partial(self, job_id: str, index: int, image: bytes) -> None:

@@ -85,12 +85,22 @@ class Generation:
         self.clock.lap("reserve")
         return reservation.duplicate
 
+    def report_retry(self, attempt: int, attempts: int, wait_s: float, reason: str) -> None:
+        self.notify("retrying", {"attempt": attempt, "attempts": attempts, "wait_s": wait_s, "reason": reason})
+
     def render(self) -> RenderOutput:
         """The provider call. Its own failures are settled here: refunded when nothing can have been billed
         (refused, rate limited, never sent), recorded as possibly billed otherwise."""
         self.notify("rendering", {"provider": self.studio.provider.label})
         provider = self.studio.provider
-        job = RenderJob(self.request, self.plan.directed.text, self.plan.spec, user_tag(self.user), self.request.preset)
+        job = RenderJob(
+            self.request,
+            self.plan.directed.text,
+            self.plan.spec,
+            user_tag(self.user),
+            self.request.preset,
+            on_retry=self.report_retry,
+        )
         self.studio.ledger.mark_sent(self.id)
         try:
             output = provider.render(job, lambda i, image: self.notify("partial", {"index": i, "image": image}))

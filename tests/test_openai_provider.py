@@ -100,6 +100,21 @@ def test_provider_failures_become_the_engines_errors_and_refunds(openai_studio, 
     assert openai_studio.ledger.check_invariants() == []
 
 
+def test_each_retry_is_reported_with_its_attempt_wait_and_reason(openai_studio, fake_openai):
+    fake_openai.then("429")
+    fake_openai.then("500")
+    reports = []
+    result = openai_studio.generate(gpt(), "ann", lambda stage, details: reports.append((stage, details)))
+    assert result.status == "succeeded"
+    retries = [details for stage, details in reports if stage == "retrying"]
+    assert retries == [
+        {"attempt": 2, "attempts": 3, "wait_s": 0.02, "reason": "the image service is rate limiting us"},
+        {"attempt": 3, "attempts": 3, "wait_s": 1.0, "reason": "the image service had an error (500)"},
+    ]
+    stages = [stage for stage, _ in reports]
+    assert stages.index("rendering") < stages.index("retrying") < stages.index("saving")
+
+
 def test_a_429_is_retried_at_most_three_times_in_all(openai_studio, fake_openai):
     fake_openai.default = "429"
     with pytest.raises(RateLimited):

@@ -130,6 +130,24 @@ def test_the_status_shows_each_stage_while_rendering(env):
     assert "Latest result" in texts(at)
 
 
+def test_the_status_says_when_the_image_service_is_asked_again(env, fake_openai):
+    env.setenv("OPENAI_API_KEY", "sk-test")
+    env.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    fake_openai.then("500")
+    fake_openai.then("500")  # waits 1 s, then 2 s, before asking again
+    at = app("a patient fox")
+    at.button[0].click().run()
+    seen = set()
+    deadline = time.time() + 20
+    while time.time() < deadline and "Latest result" not in texts(at):
+        seen |= set(texts(at).splitlines())
+        time.sleep(0.2)
+        at.run()
+    assert "Latest result" in texts(at)
+    assert any("Retrying: the image service had an error (500)." in s and "attempt 3 of 3" in s for s in seen)
+    assert not at.warning  # gone once the render is done
+
+
 def test_when_the_quota_is_spent_the_button_is_disabled_and_says_why(env):
     Studio(Settings.from_env()).ledger.set_quota("ann", 0, by="test")
     at = app("a fox")

@@ -96,9 +96,14 @@ def job_status(job: Job, eta_seconds: float | None) -> None:
     for name in STAGES:
         if name not in seen:
             status.markdown(f":grey[○ {STAGE_LABELS[name]}]")
+    retry = job.retry_note(now)
+    if retry:
+        status.warning(plain(retry), icon=":material/autorenew:")
     if eta_seconds:
         left = eta_seconds - elapsed
         note = f"~{left:.0f}s left" if left >= 1 else "taking longer than usual"
+        if retry:
+            note = "longer than usual while the image service is asked again"
         status.progress(min(1.0, elapsed / eta_seconds), text=f"Usually about {eta_seconds:.0f}s · {note}")
     else:
         status.caption(f"Elapsed {elapsed:.1f}s · too few renders like this one yet to estimate how long it takes")

@@ -11,6 +11,12 @@ from imagegen.request import GenerationRequest, Usage
 
 #: called with (partial index, preview image bytes) as previews arrive
 PartialCallback = Callable[[int, bytes], None]
+#: called before a provider asks again: (the attempt about to be made, of how many, seconds it waits, why)
+RetryCallback = Callable[[int, int, float, str], None]
+
+
+def _no_retry_report(attempt: int, attempts: int, wait_s: float, reason: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,7 @@ class RenderJob:
     spec: ModelSpec
     user_tag: str
     style_hint: str = "photo"
+    on_retry: RetryCallback = field(default=_no_retry_report, compare=False, repr=False)
 
 
 @dataclass

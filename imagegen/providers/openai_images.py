@@ -66,7 +66,9 @@ class OpenAIImages:
                 # The service answered "not now": nothing was rendered or billed, so asking again is safe.
                 if attempt == ATTEMPTS:
                     raise translate_error(exc) from exc
-                time.sleep(_retry_delay(exc, attempt))
+                delay = _retry_delay(exc, attempt)
+                job.on_retry(attempt + 1, ATTEMPTS, delay, _retry_reason(exc))
+                time.sleep(delay)
             except openai.APIError as exc:
                 # Timeouts and dropped connections are not retried: the first request may still be billed.
                 raise translate_error(exc) from exc
@@ -202,6 +204,12 @@ def _error_message(exc: openai.APIError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     inner = body.get("error", body) if isinstance(body.get("error", body), dict) else body
     return str(inner.get("message") or exc.message)[:300]
+
+
+def _retry_reason(exc: openai.APIStatusError) -> str:
+    if isinstance(exc, openai.RateLimitError):
+        return "the image service is rate limiting us"
+    return f"the image service had an error ({exc.status_code})"
 
 
 def _retry_delay(exc: openai.APIStatusError, attempt: int) -> float:
