@@ -1,5 +1,7 @@
 """With 1,000,000 log rows (made here), the time to compute every figure the Admin page shows, beside
-the naive way (every row into pandas, then group). Target: under 500 ms and at least 10x faster."""
+the naive way (every row into pandas, then group) and beside the figure before the daily rollups (the same
+aggregates over covering indexes of the log: 339 to 557 ms on this machine). Target: every figure within
+200 ms, and at least 10x faster than the naive way."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ ROWS = 1_000_000
 DAYS = 365
 MODELS = ["gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2", "gpt-image-1.5", "gpt-image-1-mini"]
 PRESETS = ["photo", "cinematic", "product", "illustration", "watercolor", "anime", "logo", "icon"]
+BEFORE_MS = 557
 STATUSES = ["committed"] * 90 + ["refunded"] * 6 + ["ambiguous"] * 2 + ["expired"] * 2
 
 
@@ -117,11 +120,11 @@ def main() -> None:
         f"Every Admin figure over {ROWS:,} log rows ({DAYS} days)",
         [
             ("making the rows (not judged)", f"{filled:7.1f} s"),
-            ("ours: SQL aggregates, median of 5", f"{fast * 1000:7.0f} ms"),
+            ("ours: daily rollups, median of 5", f"{fast * 1000:7.0f} ms   before: {BEFORE_MS} ms"),
             ("naive: every row into pandas, then group", f"{slow * 1000:7.0f} ms   {slow / fast:.0f}x ours"),
         ],
     )
-    verdict(fast < 0.5, f"{fast * 1000:.0f} ms (target < 500 ms)")
+    verdict(fast < 0.2, f"{fast * 1000:.0f} ms for every figure (target < 200 ms)")
     verdict(slow / fast >= 10, f"{slow / fast:.0f}x faster than the naive way (target >= 10x)")
 
 

@@ -47,6 +47,14 @@ EXPORT_COLUMNS = (
     "directed_prompt",
 )
 
+#: Each user's daily totals between two days: the rollup of settled requests, and the open reservations
+#: (which the rollup leaves out; a handful at any moment) from the log.
+USER_DAYS = (
+    "(SELECT day, user, status, requests, images, micros FROM daily_user WHERE day BETWEEN ?1 AND ?2 "
+    "UNION ALL SELECT day, user, status, COUNT(*), SUM(n), SUM(COALESCE(actual_micros, 0)) FROM generations "
+    "WHERE status = 'reserved' AND day BETWEEN ?1 AND ?2 GROUP BY day, user)"
+)
+
 
 @dataclass(frozen=True)
 class Today:
@@ -84,16 +92,17 @@ class Analytics:
     def today(self) -> Today:
         day = self._today().isoformat()
         row = self.db.query(
-            "SELECT COUNT(*) AS requests, "
-            "COALESCE(SUM(CASE WHEN status = 'committed' THEN n END), 0) AS images, "
-            "COUNT(DISTINCT user) AS users, "
-            "COALESCE(SUM(status IN ('refunded', 'ambiguous', 'expired')), 0) AS failed, "
-            "COALESCE(SUM(status = 'refunded'), 0) AS refunded "
-            "FROM generations WHERE day = ?",
-            (day,),
+            "SELECT COALESCE(SUM(requests), 0) AS requests, "
+            "COALESCE(SUM(CASE WHEN status = 'committed' THEN images END), 0) AS images, "
+            "COUNT(DISTINCT CASE WHEN requests > 0 THEN user END) AS users, "
+            "COALESCE(SUM(CASE WHEN status IN ('refunded', 'ambiguous', 'expired') THEN requests END), 0) AS failed, "
+            "COALESCE(SUM(CASE WHEN status = 'refunded' THEN requests END), 0) AS refunded "
+            f"FROM {USER_DAYS}",
+            (day, day),
         )[0]
         team = self.db.query("SELECT reserved_micros, committed_micros FROM team_day WHERE day = ?", (day,))
         requests = row["requests"]
+        histogram = self._render_histogram(day, day)
         return Today(
             day=day,
             spend_usd=to_usd(team[0]["committed_micros"]) if team else 0.0,
@@ -104,32 +113,32 @@ class Analytics:
             active_users=row["users"],
             failed_share=row["failed"] / requests if requests else 0.0,
             refunded_share=row["refunded"] / requests if requests else 0.0,
-            median_render_s=self._median("render_ms", "day = ? AND status = 'committed'", (day,)),
+            median_render_s=_percentile(histogram, 0.5) if histogram else None,
         )
 
-    def _median(self, column: str, where: str, params: tuple) -> float | None:
+    def _render_histogram(self, since: str, until: str, model: str | None = None) -> list[tuple[int, int, int]]:
+        """(bucket, renders, total ms) of committed renders between two days, one model's or every model's."""
         rows = self.db.query(
-            f"SELECT {column} FROM generations WHERE {where} AND {column} IS NOT NULL "  # noqa: S608 (fixed names)
-            f"ORDER BY {column} LIMIT 2 - (SELECT COUNT(*) FROM generations WHERE {where} AND {column} IS NOT NULL) % 2 "
-            f"OFFSET (SELECT (COUNT(*) - 1) / 2 FROM generations WHERE {where} AND {column} IS NOT NULL)",
-            params * 3,
+            "SELECT bucket, SUM(renders) AS renders, SUM(total_ms) AS total_ms FROM daily_render "
+            "WHERE day BETWEEN ? AND ? AND (? IS NULL OR model = ?) GROUP BY bucket HAVING SUM(renders) > 0 "
+            "ORDER BY bucket",
+            (since, until, model, model),
         )
-        if not rows:
-            return None
-        return sum(r[0] for r in rows) / len(rows) / 1000
+        return [(r["bucket"], r["renders"], r["total_ms"]) for r in rows]
 
     def spend_per_day_by_model(self, days: int = 30) -> pd.DataFrame:
         return self._frame(
-            "SELECT day, model, SUM(actual_micros) / 1e6 AS spend_usd, SUM(n) AS images FROM generations "
-            "WHERE day >= ? AND status IN ('committed', 'ambiguous') GROUP BY day, model ORDER BY day, model",
+            "SELECT day, model, SUM(micros) / 1e6 AS spend_usd, SUM(images) AS images FROM daily_model "
+            "WHERE day >= ? AND status IN ('committed', 'ambiguous') GROUP BY day, model HAVING SUM(requests) > 0 "
+            "ORDER BY day, model",
             (self._since(days),),
         )
 
     def spend_per_user(self, days: int = 30, top: int = 10) -> pd.DataFrame:
         return self._frame(
-            "SELECT user, SUM(actual_micros) / 1e6 AS spend_usd, SUM(CASE WHEN status = 'committed' THEN n END) AS images "
-            "FROM generations WHERE day >= ? AND status IN ('committed', 'ambiguous') "
-            "GROUP BY user ORDER BY spend_usd DESC, user LIMIT ?",
+            "SELECT user, SUM(micros) / 1e6 AS spend_usd, SUM(CASE WHEN status = 'committed' THEN images END) AS images "
+            "FROM daily_user WHERE day >= ? AND status IN ('committed', 'ambiguous') "
+            "GROUP BY user HAVING SUM(requests) > 0 ORDER BY spend_usd DESC, user LIMIT ?",
             (self._since(days), top),
         )
 
@@ -146,18 +155,17 @@ class Analytics:
 
     def renders_per_preset(self, days: int = 30) -> pd.DataFrame:
         return self._frame(
-            "SELECT preset, COUNT(*) AS renders FROM generations WHERE day >= ? AND status = 'committed' "
-            "GROUP BY preset ORDER BY renders DESC",
+            "SELECT preset, SUM(requests) AS renders FROM daily_preset WHERE day >= ? AND status = 'committed' "
+            "GROUP BY preset HAVING SUM(requests) > 0 ORDER BY renders DESC, preset",
             (self._since(days),),
         )
 
     def render_time_per_model(self, days: int = 30) -> pd.DataFrame:
-        """Renders, mean, median and p90 render seconds per model; percentiles to the nearest 0.1 s,
-        from a histogram aggregated in SQL."""
+        """Renders, mean, median and p90 render seconds per model; percentiles within 0.1 s, from the daily
+        histograms."""
         rows = self.db.query(
-            "SELECT model, render_ms / 100 AS bucket, COUNT(*) AS renders, SUM(render_ms) AS total_ms "
-            "FROM generations WHERE day >= ? AND status = 'committed' AND render_ms IS NOT NULL "
-            "GROUP BY model, bucket ORDER BY model, bucket",
+            "SELECT model, bucket, SUM(renders) AS renders, SUM(total_ms) AS total_ms FROM daily_render "
+            "WHERE day >= ? GROUP BY model, bucket HAVING SUM(renders) > 0 ORDER BY model, bucket",
             (self._since(days),),
         )
         by_model: dict[str, list[tuple[int, int, int]]] = {}
@@ -171,8 +179,8 @@ class Analytics:
                     "model": model,
                     "renders": count,
                     "mean_s": sum(b[2] for b in buckets) / count / 1000,
-                    "median_s": _percentile(buckets, count, 0.5),
-                    "p90_s": _percentile(buckets, count, 0.9),
+                    "median_s": _percentile(buckets, 0.5),
+                    "p90_s": _percentile(buckets, 0.9),
                 }
             )
         return pd.DataFrame(figures, columns=["model", "renders", "mean_s", "median_s", "p90_s"])
@@ -191,11 +199,12 @@ class Analytics:
 
     def usage_by_day_and_user(self, days: int = 7) -> pd.DataFrame:
         return self._frame(
-            "SELECT day, user, SUM(CASE WHEN status = 'committed' THEN n ELSE 0 END) AS images, "
-            "COUNT(*) AS requests, SUM(status IN ('refunded', 'ambiguous', 'expired')) AS failed, "
-            "ROUND(COALESCE(SUM(actual_micros), 0) / 1e6, 6) AS spend_usd "
-            "FROM generations WHERE day >= ? GROUP BY day, user ORDER BY day DESC, user",
-            (self._since(days),),
+            "SELECT day, user, SUM(CASE WHEN status = 'committed' THEN images ELSE 0 END) AS images, "
+            "SUM(requests) AS requests, "
+            "SUM(CASE WHEN status IN ('refunded', 'ambiguous', 'expired') THEN requests ELSE 0 END) AS failed, "
+            "ROUND(SUM(micros) / 1e6, 6) AS spend_usd "
+            f"FROM {USER_DAYS} GROUP BY day, user HAVING SUM(requests) > 0 ORDER BY day DESC, user",
+            (self._since(days), self._today().isoformat()),
         )
 
     def export_csv(self, since: date, until: date) -> str:
@@ -224,12 +233,13 @@ def _dollars(micros: int | None) -> str | None:
     return None if micros is None else str((Decimal(micros) / 1_000_000).quantize(Decimal("0.000001")))
 
 
-def _percentile(buckets: list[tuple[int, int, int]], count: int, share: float) -> float:
-    """The value below which `share` of the renders fall, at a bucket's midpoint (buckets of 100 ms)."""
-    rank = share * count
+def _percentile(buckets: list[tuple[int, int, int]], share: float) -> float:
+    """The seconds below which `share` of the renders fall: the mean of the 100 ms bucket it falls in, so
+    within 0.1 s of the exact figure, and exact when the bucket holds one value."""
+    rank = share * sum(b[1] for b in buckets)
     seen = 0
-    for bucket, renders, _ in buckets:
+    for _, renders, total_ms in buckets:
         seen += renders
         if seen >= rank:
-            return (bucket * 100 + 50) / 1000
-    return (buckets[-1][0] * 100 + 50) / 1000
+            return total_ms / renders / 1000
+    return buckets[-1][2] / buckets[-1][1] / 1000

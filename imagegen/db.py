@@ -347,3 +347,91 @@ def m009_limit_removal(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO limit_changes_new SELECT * FROM limit_changes")
     db.execute("DROP TABLE limit_changes")
     db.execute("ALTER TABLE limit_changes_new RENAME TO limit_changes")
+
+
+#: The admin's figures read these daily totals, kept exact by triggers in the same transaction as every
+#: change to the log, instead of scanning up to a million log rows per figure: (table, grouping columns,
+#: counted columns with the value each generation adds). Open reservations are left out, so a reservation
+#: (the hot path) costs no upkeep at all; the few open at any moment are read from the log.
+ROLLUPS = (
+    ("daily_model", ("day", "model", "status"), (("requests", "1"), ("images", "{r}.n"), ("micros", "{micros}"))),
+    ("daily_user", ("day", "user", "status"), (("requests", "1"), ("images", "{r}.n"), ("micros", "{micros}"))),
+    ("daily_preset", ("day", "preset", "status"), (("requests", "1"),)),
+)
+RENDER_BUCKET_MS = 100
+
+
+def _rollup_statements(row: str, sign: str) -> list[str]:
+    """Add (sign "+") or take away (sign "-") one settled generation row ("new" or "old") in every total."""
+    statements = []
+    micros = f"COALESCE({row}.actual_micros, 0)"
+    for table, keys, counts in ROLLUPS:
+        names = [*keys, *(name for name, _ in counts)]
+        values = [f"{row}.{key}" for key in keys] + [
+            f"{sign}({value.format(r=row, micros=micros)})" for _, value in counts
+        ]
+        updates = ", ".join(f"{name} = {name} + excluded.{name}" for name, _ in counts)
+        statements.append(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} WHERE {row}.status != 'reserved' "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates};"
+        )
+    statements.append(
+        "INSERT INTO daily_render (day, model, bucket, renders, total_ms) "
+        f"SELECT {row}.day, {row}.model, {row}.render_ms / {RENDER_BUCKET_MS}, {sign}1, {sign}{row}.render_ms "
+        f"WHERE {row}.status = 'committed' AND {row}.render_ms IS NOT NULL "
+        "ON CONFLICT (day, model, bucket) DO UPDATE SET renders = renders + excluded.renders, "
+        "total_ms = total_ms + excluded.total_ms;"
+    )
+    return statements
+
+
+@migration
+def m010_analytics_rollups(db: sqlite_utils.Database) -> None:
+    # Daily totals per model, user and preset (and a histogram of render times per model), so every Admin
+    # figure reads a few thousand rows at most. Rows whose counts fall to zero stay; the figures skip them.
+    db.execute(
+        "CREATE TABLE daily_model (day TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL, requests INTEGER "
+        "NOT NULL, images INTEGER NOT NULL, micros INTEGER NOT NULL, PRIMARY KEY (day, model, status)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE daily_user (day TEXT NOT NULL, user TEXT NOT NULL, status TEXT NOT NULL, requests INTEGER "
+        "NOT NULL, images INTEGER NOT NULL, micros INTEGER NOT NULL, PRIMARY KEY (day, user, status)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE daily_preset (day TEXT NOT NULL, preset TEXT NOT NULL, status TEXT NOT NULL, "
+        "requests INTEGER NOT NULL, PRIMARY KEY (day, preset, status)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE daily_render (day TEXT NOT NULL, model TEXT NOT NULL, bucket INTEGER NOT NULL, "
+        "renders INTEGER NOT NULL, total_ms INTEGER NOT NULL, PRIMARY KEY (day, model, bucket)) WITHOUT ROWID"
+    )
+    # Only the figures read these two; the rollups replace them and spare every write their upkeep.
+    db.execute("DROP INDEX generations_presets")
+    db.execute("DROP INDEX generations_render")
+    watched = "day, user, model, preset, status, n, actual_micros, render_ms"
+    changed = " OR ".join(f"old.{column} IS NOT new.{column}" for column in watched.split(", "))
+    add, take = " ".join(_rollup_statements("new", "+")), " ".join(_rollup_statements("old", "-"))
+    db.execute(
+        "CREATE TRIGGER generations_rollup_insert AFTER INSERT ON generations WHEN new.status != 'reserved' "
+        f"BEGIN {add} END"
+    )
+    db.execute(
+        "CREATE TRIGGER generations_rollup_delete AFTER DELETE ON generations WHEN old.status != 'reserved' "
+        f"BEGIN {take} END"
+    )
+    db.execute(
+        f"CREATE TRIGGER generations_rollup_update AFTER UPDATE OF {watched} ON generations "
+        f"WHEN {changed} BEGIN {take} {add} END"
+    )
+    for table, keys, counts in ROLLUPS:
+        sums = ", ".join(f"SUM({value.format(r='g', micros='COALESCE(g.actual_micros, 0)')})" for _, value in counts)
+        db.execute(
+            f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(n for n, _ in counts)}) "  # noqa: S608 (fixed names)
+            f"SELECT {', '.join(keys)}, {sums} FROM generations g WHERE status != 'reserved' "
+            f"GROUP BY {', '.join(keys)}"
+        )
+    db.execute(
+        "INSERT INTO daily_render (day, model, bucket, renders, total_ms) "
+        f"SELECT day, model, render_ms / {RENDER_BUCKET_MS}, COUNT(*), SUM(render_ms) FROM generations "
+        f"WHERE status = 'committed' AND render_ms IS NOT NULL GROUP BY day, model, render_ms / {RENDER_BUCKET_MS}"
+    )
