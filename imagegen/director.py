@@ -60,6 +60,11 @@ class PresetBook:
     lighting_choices: tuple[str, ...]
     camera_choices: tuple[str, ...]
 
+    def label(self, name: str) -> str:
+        """A preset's name as people read it; a name no longer in the book (an older image's) as it is."""
+        preset = self.presets.get(name)
+        return preset.label if preset else name
+
     def get(self, name: str) -> Preset:
         try:
             return self.presets[name]

@@ -30,7 +30,8 @@ failed.metric(
 )
 render.metric("Median render", f"{today.median_render_s:.1f}s" if today.median_render_s is not None else "-")
 
-QUOTA_PARTS = ["committed", "in_flight", "remaining"]
+#: the quota frame's columns, as the chart's legend names them
+QUOTA_PARTS = {"committed": "Used", "in_flight": "In flight", "remaining": "Left"}
 
 
 def bar_chart(title: str, frame: pd.DataFrame, empty: str, measure: str, **encoding: object) -> None:
@@ -74,7 +75,9 @@ with left:
     quota = analytics.quota_today()
     bar_chart(
         "Quota use today",
-        quota.melt(id_vars=["user"], value_vars=QUOTA_PARTS, var_name="part", value_name="images")
+        quota.rename(columns=QUOTA_PARTS).melt(
+            id_vars=["user"], value_vars=list(QUOTA_PARTS.values()), var_name="part", value_name="images"
+        )
         if len(quota)
         else quota,
         "Nobody has generated today.",
@@ -82,14 +85,18 @@ with left:
         x=count_axis("images:Q", "images", stack=True),
         y=alt.Y("user:N", title=None),
         color=alt.Color(
-            "part:N", sort=QUOTA_PARTS, scale=alt.Scale(domain=QUOTA_PARTS, range=["#3a5ccc", "#f4a261", "#dde3ea"])
+            "part:N",
+            title=None,
+            sort=list(QUOTA_PARTS.values()),
+            # "Left" is a neutral grey that reads on a light and a dark background alike
+            scale=alt.Scale(domain=list(QUOTA_PARTS.values()), range=["#3a5ccc", "#f4a261", "rgba(128,128,128,0.35)"]),
         ),
         tooltip=["user", "part", "images"],
     )
 with right:
     bar_chart(
         "Renders per preset (30 days)",
-        analytics.renders_per_preset(30),
+        analytics.renders_per_preset(30).assign(preset=lambda f: f["preset"].map(studio.presets.label)),
         "No renders yet.",
         "renders",
         x=count_axis("renders:Q", "renders"),

@@ -15,11 +15,7 @@ COLUMNS = 4
 studio = runtime.studio()
 me = viewer()
 state = st.session_state
-presets = studio.presets.presets
-
-
-def preset_label(preset_id: str) -> str:
-    return presets[preset_id].label if preset_id in presets else preset_id
+preset_label = studio.presets.label
 
 
 st.title("Gallery")

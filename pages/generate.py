@@ -210,6 +210,7 @@ def composer() -> None:
     form, side = st.columns([3, 2], gap="large")
     widgets.first_on_phones("generate-side")  # the preview, the button and the render right under the prompt
     chosen, spec = settled_form()
+    remember(typed.text)  # first: a page switch may cut this run short, and must find the form kept
     request = GenerationRequest(prompt=typed.text, **chosen).with_stable_id(me.name, state["generate_nonce"])
     with side, st.container(key="generate-side"):
         plan = preview(request, spec)
@@ -235,11 +236,13 @@ def composer() -> None:
                 show_result(finished[0])
     with form:
         settings_form(spec)  # drawn after the preview: a keystroke's preview reaches the browser first
-    remember(typed.text)
 
 
 def show_running_jobs(active: bool, drawn_allowance) -> None:
-    @st.fragment(run_every=0.5 if active else None)
+    if not active:
+        return
+
+    @st.fragment(run_every=0.5)
     def poll() -> None:
         """Polls the database while jobs run; the whole page reruns when the last one ends."""
         running = [j for j in runner.jobs_for(me.name, limit=8) if j.active]

@@ -108,3 +108,9 @@ def test_properties_the_users_words_survive_in_order_and_the_limit_holds(prompt,
     assert len(result.text) <= limit
     assert result.text == direct(prompt, BOOK.get(preset), options, limit).text
     assert result.text.split() == " ".join(result.text.split()).split()
+
+
+def test_a_preset_is_named_by_its_label_and_an_unknown_one_by_its_id():
+    book = load_presets()
+    assert book.label("render3d") == book.presets["render3d"].label != "render3d"
+    assert book.label("retired-style") == "retired-style"

@@ -272,7 +272,12 @@ def test_an_admin_sees_every_figure_and_a_quota_set_there_takes_effect(env):
         "Recent generations",
     ):
         assert title in shown
-    assert len(at.get("vega_lite_chart")) >= 3  # the offline renderer spends nothing: the spend charts say so
+    charts = [
+        c.proto.spec + json.dumps([d.data for d in c.proto.datasets], default=str) for c in at.get("vega_lite_chart")
+    ]
+    assert len(charts) >= 3  # the offline renderer spends nothing: the spend charts say so
+    assert '"Used"' in charts[0] and '"Left"' in charts[0] and "in_flight" not in charts[0]  # the legend reads
+    assert "Photo" in charts[1] and "photo" not in charts[1]  # presets by their labels
     assert [i.value for i in at.info].count("No spend yet.") == 2
     assert at.selectbox(key="quota_user").options == ["ann", "Someone new..."]  # known users, not free text
     at.selectbox(key="quota_user").set_value("ann")

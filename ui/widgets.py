@@ -43,7 +43,7 @@ def directed_prompt(directed: DirectedPrompt, limit: int) -> None:
             parts.append(html.escape(text))
     st.markdown(
         f'<div class="directed-prompt" style="font-family:ui-monospace,monospace;font-size:0.9rem;line-height:1.5;'
-        f'border:1px solid #ddd;border-radius:6px;padding:8px">{"".join(parts)}</div>',
+        f'border:1px solid rgba(128,128,128,0.35);border-radius:6px;padding:8px">{"".join(parts)}</div>',
         unsafe_allow_html=True,
     )
     added = len(directed.additions)

@@ -26,6 +26,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "artifacts"
+#: the two screens every browser test runs on: a laptop, and a phone as Chromium emulates one (its user
+#: agent, touch and pixel density, which Streamlit reads to close the sidebar after a page is chosen)
+SCREENS = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 3,
+        "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Mobile Safari/537.36",
+    },
+}
 
 
 class StreamlitServer:
@@ -93,13 +106,56 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=list(SCREENS))
 def page(browser, request) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    """A tab on a laptop's screen, then on a phone's: each test using it runs on both."""
+    context = browser.new_context(**SCREENS[request.param], accept_downloads=True)
     tab = context.new_page()
     tab.set_default_timeout(30_000)
+    tab.screen_name = request.param
+    broken: list[str] = []  # the page's own errors: a crash in the browser leaves a blank page behind
+    tab.on("pageerror", lambda error: broken.append(str(error)))
+    tab.on("console", lambda message: broken.extend(page_error(message)))
     yield tab
     context.close()
+    assert broken == [], "the page reported errors"
+
+
+IGNORED = ("Failed to load resource", "Client Error: Image source error", "The page that you have requested")
+
+
+def page_error(message) -> list[str]:
+    """A console message that says the page broke: a script error. Not a resource that failed to load
+    (Streamlit probing a deep link's path for its health endpoint, an image replaced by a rerun before the
+    browser fetched it, the test provider's stylesheet), nor Streamlit saying a deep link's page is not
+    among those this visitor may open (signed out, say)."""
+    if message.type != "error":
+        return []
+    if message.text.startswith(IGNORED):
+        return []
+    return [message.text]
+
+
+def on_phone(page) -> bool:
+    return getattr(page, "screen_name", "") == "phone"
+
+
+def open_sidebar(page) -> None:
+    """On a phone the sidebar starts closed: open it as a person does (on a laptop it is open)."""
+    if on_phone(page):
+        page.get_by_role("button", name="Expand sidebar").click()
+        page.get_by_role("button", name="Collapse sidebar").wait_for()
+
+
+def go_to(page, name: str) -> None:
+    """Choose a page in the sidebar as a person does; on a phone, open the sidebar first and see it close."""
+    if on_phone(page):
+        open_sidebar(page)
+        page.get_by_role("link", name=name).click()
+        page.get_by_role("button", name="Expand sidebar").wait_for()  # the sidebar closed again
+    else:
+        page.get_by_role("link", name=name).click()
+    page.get_by_role("heading", name=name, exact=True).wait_for()
 
 
 @pytest.fixture
@@ -123,6 +179,6 @@ def pytest_runtest_makereport(item, call):
 
 def shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
+    path = ARTIFACTS / (f"phone-{name}.png" if on_phone(page) else f"{name}.png")
     page.screenshot(path=str(path), full_page=True)
     return path

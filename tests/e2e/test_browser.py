@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from imagegen import GenerationRequest, Settings, Studio
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import SCREENS, go_to, on_phone, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -50,9 +50,8 @@ def test_type_see_the_preview_generate_and_come_back_after_navigating_away(serve
     assert rendering["y"] + rendering["height"] <= page.viewport_size["height"]  # in view, no scrolling
     shot(page, "generate-rendering")
     # Navigate away mid-render, then come back: the job went on without the page.
-    page.get_by_role("link", name="Gallery").click()
-    page.get_by_role("heading", name="Gallery").wait_for()
-    page.get_by_role("link", name="Generate").click()
+    go_to(page, "Gallery")
+    go_to(page, "Generate")
     page.get_by_text("Latest result").wait_for(timeout=30_000)
     assert prompt_box(page).input_value() == "a lighthouse at dusk"  # the prompt came back too
     page.locator("[data-testid='stImage'] img").first.wait_for()
@@ -127,27 +126,144 @@ def test_a_render_that_ends_while_the_user_is_on_another_page_is_announced(serve
     type_prompt(page, "a fox on the move")
     page.get_by_role("button", name="Generate", exact=True).click()
     page.get_by_text("◐ Rendering").first.wait_for()
-    page.get_by_role("link", name="Gallery").click()
+    go_to(page, "Gallery")
     page.get_by_text("Your image is ready: a fox on the move").wait_for(timeout=20_000)
     shot(page, "toast")
 
 
 @pytest.mark.server_env(IMAGEGEN_OFFLINE_DELAY="3")
-@pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
-def test_the_render_is_in_view_after_the_click_on_a_desktop_and_a_phone(server, browser, width, height):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        page.goto(server.url)
-        type_prompt(page, "a lighthouse")
-        preview_box = preview(page).bounding_box()
-        assert preview_box["y"] < height  # the preview is in view while typing, on a phone too
-        prompt_box(page).press("Control+Enter")
-        rendering = page.get_by_text("◐ Rendering").first
-        rendering.wait_for()
-        box = rendering.bounding_box()
-        assert box["y"] + box["height"] <= height, f"the render is below the fold at {width}x{height}"
-        shot(page, f"render-in-view-{width}")
-    finally:
-        context.close()
+def test_the_preview_while_typing_and_the_render_after_the_click_are_in_view(server, page):
+    height = page.viewport_size["height"]
+    page.goto(server.url)
+    type_prompt(page, "a lighthouse")
+    assert preview(page).bounding_box()["y"] < height  # the preview is in view while typing, on a phone too
+    prompt_box(page).press("Control+Enter")
+    rendering = page.get_by_text("◐ Rendering").first
+    rendering.wait_for()
+    box = rendering.bounding_box()
+    assert box["y"] + box["height"] <= height, f"the render is below the fold on the {page.screen_name}"
+    shot(page, "render-in-view")
+
+
+def test_typing_fast_clearing_and_typing_again_keeps_the_page_whole(server, page):
+    """Each key reruns the composer; reruns cut short by the next key once left Streamlit's page blank (a
+    nested fragment). The page fixture fails the test on any error the page reports."""
+    page.goto(server.url)
+    for round_ in range(8):
+        prompt_box(page).fill("")
+        text = f"a lighthouse {round_} at dusk"
+        prompt_box(page).press_sequentially(text, delay=20)
+        preview_shows(page, text + ",")
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a select box: a click on a laptop, a tap on a phone."""
+    box, item = page.get_by_role("combobox", name=label), page.get_by_role("option", name=option, exact=True)
+    if on_phone(page):
+        box.tap()
+        item.tap()
+    else:
+        box.click()
+        item.click()
+    page.wait_for_function(f"[...document.querySelectorAll('input[role=combobox]')].some(e => e.value === {option!r})")
+
+
+def test_every_setting_survives_a_page_switch_and_a_result_of_two_fits_its_column(server, page):
+    page.goto(server.url)
+    type_prompt(page, "two foxes")
+    page.get_by_role("spinbutton", name="Images").fill("2")
+    page.get_by_role("spinbutton", name="Images").press("Enter")
+    choose(page, "Style preset", "Anime")
+    choose(page, "Size", "1536x1024")
+    preview_shows(page, "two foxes, anime")
+    page.wait_for_timeout(300)  # a person's pause before moving on
+    go_to(page, "Gallery")
+    go_to(page, "Generate")
+    assert page.get_by_role("combobox", name="Style preset").input_value() == "Anime"
+    assert page.get_by_role("combobox", name="Size").input_value() == "1536x1024"
+    assert page.get_by_role("spinbutton", name="Images").input_value() == "2"
+    assert prompt_box(page).input_value() == "two foxes"
+    page.get_by_role("button", name="Generate", exact=True).click()
+    images = page.locator(".st-key-generate-results [data-testid='stImage'] img")
+    images.nth(1).wait_for()
+    width = page.viewport_size["width"]
+    boxes = [images.nth(i).bounding_box() for i in range(2)]
+    for box in boxes:
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, "a result runs past the window"
+    first, second = boxes
+    apart = first["x"] + first["width"] <= second["x"] or first["y"] + first["height"] <= second["y"]
+    assert apart, "the two results overlap"
+    shot(page, "result-of-two")
+
+
+def test_gallery_search_favourite_share_and_delete(server, page, tmp_path):
+    studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
+    for prompt in ("a red fox in snow", "a castle at night", "cats on a roof"):
+        studio.generate(GenerationRequest(prompt), "ann")
+    page.goto(server.url + "/gallery")
+    page.get_by_text("3 images").wait_for()
+    search = page.get_by_role("textbox", name="Search the prompts")
+    search.fill("cat")
+    search.press("Enter")
+    page.get_by_text("1 image", exact=True).wait_for()  # "cat" finds "cats" by its stem
+    search.fill("snow fox")
+    search.press("Enter")
+    page.get_by_text("a red fox in snow").first.wait_for()  # words in any order
+    page.get_by_role("button", name="Open").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Favourite", exact=True).click()
+    link = dialog.locator("[data-testid='stCode']").filter(has_text="?image=").inner_text().strip()
+    assert "?image=" in link
+    assert dialog.get_by_role("switch", name="Favourite").is_checked()
+    dialog.get_by_text("Delete...", exact=True).click()
+    dialog.get_by_role("button", name="Delete for good").click()
+    page.get_by_text("Deleted: a red fox in snow").wait_for()
+    assert studio.history().items and len(studio.history().items) == 2
+    page.goto(link)  # a teammate opens the link to an image that still exists
+    studio_key = studio.history().items[0]["key"]
+    page.goto(f"{server.url}/gallery?image={studio_key}")
+    page.get_by_role("dialog").get_by_text(studio.history().items[0]["prompt"]).first.wait_for()
+    shot(page, "gallery-shared")
+
+
+def test_dark_mode_follows_the_system_setting(server, browser):
+    backgrounds = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(**SCREENS["desktop"], color_scheme=scheme)
+        tab = context.new_page()
+        try:
+            tab.goto(server.url)
+            tab.get_by_role("textbox", name="Prompt").wait_for()
+            backgrounds[scheme] = tab.evaluate(
+                "getComputedStyle(document.querySelector('.stApp')).backgroundColor.match(/\\d+/g).slice(0, 3)"
+                ".map(Number).reduce((a, b) => a + b) / 3"
+            )
+            tab.screen_name = "desktop"
+            shot(tab, f"generate-{scheme}")
+        finally:
+            context.close()
+    assert backgrounds["light"] > 200 and backgrounds["dark"] < 60
+
+
+NAMED_ROLES = r"(button|textbox|combobox|spinbutton|checkbox|switch|slider|radio|link|searchbox)"
+
+
+def unnamed_controls(page) -> list[str]:
+    """Every control in the accessibility tree that a screen reader would announce without a name."""
+    tree = page.locator("body").aria_snapshot()
+    return [line.strip() for line in tree.splitlines() if re.match(rf"\s*- {NAMED_ROLES}( \[|:|$)", line)]
+
+
+def test_every_control_has_an_accessible_name(server, page, tmp_path):
+    Studio(Settings(data_dir=tmp_path / "data", offline_delay=0)).generate(GenerationRequest("a named fox"), "ann")
+    page.goto(server.url)
+    type_prompt(page, "a named thing")
+    assert unnamed_controls(page) == []
+    for name in ("Gallery", "Admin"):
+        go_to(page, name)
+        page.wait_for_timeout(500)
+        assert unnamed_controls(page) == [], name
+    go_to(page, "Gallery")
+    page.get_by_role("button", name="Open").first.click()
+    page.get_by_role("dialog").wait_for()
+    assert unnamed_controls(page) == []

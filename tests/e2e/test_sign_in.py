@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import free_port, wait_for_port
-from tests.e2e.conftest import StreamlitServer, shot
+from tests.e2e.conftest import StreamlitServer, go_to, open_sidebar, shot
 
 pytestmark = pytest.mark.e2e
 USERS = [
@@ -82,9 +82,10 @@ def test_oidc_sign_in_admin_and_non_admin_and_sign_out(oidc_server, page):
 
     sign_in(page, oidc_server, "ann-1")
     assert "Ann Admin" in page.get_by_text("Signed in as").inner_text()
-    page.get_by_role("link", name="Admin").click()
+    go_to(page, "Admin")
     page.get_by_text("Spent today").wait_for()
 
+    open_sidebar(page)
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="End session").click()  # the provider ends its session too
     page.get_by_role("button", name="Sign in").wait_for()
