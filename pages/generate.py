@@ -240,7 +240,7 @@ def composer() -> None:
 
 def show_running_jobs(active: bool, drawn_allowance) -> None:
     if not active:
-        return
+        return  # no idle fragment inside the composer: one left Streamlit's page blank as keys cut reruns short
 
     @st.fragment(run_every=0.5)
     def poll() -> None:
