@@ -1,0 +1,52 @@
+"""Masks for an edit: where the user painted over the starting image is where the model may change it.
+The Images API wants a PNG the size of the first image whose fully transparent pixels mark the region to
+edit, under 4 MB."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from imagegen.errors import InvalidRequest
+
+MAX_MASK_BYTES = 4 * 1024 * 1024
+
+
+def mask_from_painting(painting: Image.Image, size: tuple[int, int]) -> bytes:
+    """The mask for an image of `size` from a painting over it (any size, as a canvas on the page shows
+    it): every painted pixel (any opacity) becomes fully transparent, everything else opaque black."""
+    painted = painting.convert("RGBA").getchannel("A").point(lambda alpha: 255 if alpha else 0)
+    if painted.getbbox() is None:
+        raise InvalidRequest("Paint over the part of the image to change first: the mask is empty.")
+    # Any painted coverage of a pixel paints it: a thin stroke survives scaling down, and no edge is left
+    # half transparent (the API edits only fully transparent pixels).
+    painted = painted.resize(size, Image.Resampling.BOX).point(lambda coverage: 255 if coverage else 0)
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    mask.putalpha(painted.point(lambda on: 0 if on else 255))
+    out = io.BytesIO()
+    mask.save(out, "PNG", optimize=True)
+    return check_mask(out.getvalue(), size)
+
+
+def check_mask(data: bytes, size: tuple[int, int]) -> bytes:
+    """Refuse a mask the Images API would refuse, saying why: not a PNG, not the starting image's size, no
+    alpha channel, nothing to edit, or too large."""
+    if len(data) >= MAX_MASK_BYTES:
+        raise InvalidRequest(f"The mask is {len(data) / 1024 / 1024:.1f} MB: masks must be under 4 MB.")
+    try:
+        mask = Image.open(io.BytesIO(data))
+        mask.load()
+    except Exception:  # Pillow raises many kinds for data that is not an image
+        raise InvalidRequest("The mask is not a readable image: it must be a PNG.") from None
+    if mask.format != "PNG":
+        raise InvalidRequest(f"The mask is a {mask.format} image: it must be a PNG.")
+    if mask.size != tuple(size):
+        raise InvalidRequest(
+            f"The mask is {mask.width}x{mask.height} but the image is {size[0]}x{size[1]}: they must match."
+        )
+    if "A" not in mask.getbands():
+        raise InvalidRequest("The mask has no transparency: its transparent pixels mark where to edit.")
+    if mask.getchannel("A").getextrema()[0] != 0:
+        raise InvalidRequest("The mask has no fully transparent pixel: nothing would be edited.")
+    return data

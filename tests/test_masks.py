@@ -1,0 +1,97 @@
+"""A painting over the starting image becomes the mask the Images API expects, and bad masks are refused."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+
+from imagegen import InvalidRequest
+from imagegen.masks import MAX_MASK_BYTES, check_mask, mask_from_painting
+
+
+def painting(size=(200, 100), box=(20, 10, 60, 40), alpha=255) -> Image.Image:
+    canvas = Image.new("RGBA", size, (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).rectangle(box, fill=(255, 0, 0, alpha))
+    return canvas
+
+
+def values(channel: Image.Image) -> list[int]:
+    """The distinct values in one channel, in order."""
+    return [value for value, count in enumerate(channel.histogram()) if count]
+
+
+def opened(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def test_painted_pixels_become_fully_transparent_and_the_rest_opaque():
+    mask = opened(mask_from_painting(painting(), (200, 100)))
+    assert mask.format == "PNG" and mask.size == (200, 100) and mask.mode == "RGBA"
+    assert mask.getpixel((30, 20))[3] == 0  # painted: edit here
+    assert mask.getpixel((150, 80))[3] == 255  # not painted: keep
+    assert mask.getchannel("A").getbbox() is not None
+
+
+def test_a_faint_stroke_counts_as_painted():
+    mask = opened(mask_from_painting(painting(alpha=10), (200, 100)))
+    assert mask.getpixel((30, 20))[3] == 0
+
+
+def test_a_painting_on_a_smaller_canvas_is_scaled_to_the_image_without_soft_edges():
+    mask = opened(mask_from_painting(painting(size=(100, 50), box=(10, 5, 29, 19)), (1536, 768)))
+    assert mask.size == (1536, 768)
+    assert values(mask.getchannel("A")) == [0, 255]
+    assert mask.getpixel((10 * 15 + 7, 5 * 15 + 7))[3] == 0 and mask.getpixel((40 * 15, 30 * 15))[3] == 255
+
+
+def test_an_empty_painting_is_refused():
+    with pytest.raises(InvalidRequest, match="Paint over the part of the image to change first"):
+        mask_from_painting(Image.new("RGBA", (10, 10), (0, 0, 0, 0)), (10, 10))
+
+
+def png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (b"not an image", "The mask is not a readable image: it must be a PNG."),
+        (png(Image.new("RGB", (10, 10)), "JPEG"), "The mask is a JPEG image: it must be a PNG."),
+        (png(Image.new("RGBA", (12, 10))), "The mask is 12x10 but the image is 10x10: they must match."),
+        (png(Image.new("RGB", (10, 10))), "The mask has no transparency: its transparent pixels mark where to edit."),
+        (
+            png(Image.new("RGBA", (10, 10), (0, 0, 0, 1))),
+            "The mask has no fully transparent pixel: nothing would be edited.",
+        ),
+        (b"\x89PNG" + bytes(MAX_MASK_BYTES), "The mask is 4.0 MB: masks must be under 4 MB."),
+    ],
+)
+def test_a_mask_the_api_would_refuse_is_refused_here_saying_why(data, message):
+    with pytest.raises(InvalidRequest) as refused:
+        check_mask(data, (10, 10))
+    assert refused.value.message == message
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.tuples(st.integers(1, 64), st.integers(1, 64)),
+    st.tuples(st.integers(1, 300), st.integers(1, 300)),
+    st.data(),
+)
+def test_every_painted_region_is_transparent_in_the_mask_at_any_scale(canvas, size, data):
+    x = data.draw(st.integers(0, canvas[0] - 1))
+    y = data.draw(st.integers(0, canvas[1] - 1))
+    picture = Image.new("RGBA", canvas, (0, 0, 0, 0))
+    picture.putpixel((x, y), (255, 255, 255, 255))
+    mask = opened(mask_from_painting(picture, size))
+    assert mask.size == size
+    alpha = values(mask.getchannel("A"))
+    assert alpha[0] == 0  # the painted pixel survives any scaling
+    assert set(alpha) <= {0, 255}
