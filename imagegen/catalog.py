@@ -61,6 +61,14 @@ class ModelSpec:
     streams_partials: bool
     per_image: dict[str, dict[str, Decimal]]
     tokens: dict[str, Decimal]
+    #: images an edit may send (0: the model cannot edit); whether it takes a markup; its input fidelities
+    edit_inputs: int = 0
+    markup: bool = False
+    input_fidelity: tuple[str, ...] = ()
+
+    @property
+    def edits(self) -> bool:
+        return self.edit_inputs > 0
 
     def lifecycle_on(self, day: date) -> str:
         if self.lifecycle == "deprecated" and self.shutdown and day >= self.shutdown:
@@ -319,6 +327,9 @@ def _load(path: Path) -> Catalog:
             streams_partials=bool(raw["streams_partials"]),
             per_image={q: _decimal_map(t) for q, t in raw.get("per_image", {}).items()},
             tokens=_decimal_map(raw.get("tokens", {})),
+            edit_inputs=int(raw.get("edit_inputs", 0)),
+            markup=bool(raw.get("markup", False)),
+            input_fidelity=tuple(raw.get("input_fidelity", ())),
         )
     output_tokens = {q: (int(v[0]), int(v[1])) for q, v in data["output_tokens"].items()}
     return Catalog(models, output_tokens)

@@ -226,3 +226,29 @@ def test_a_form_offers_the_models_own_sizes_or_the_common_ones_its_rule_allows(c
     assert offered[:3] == ["1024x1024", "1536x1024", "1024x1536"] and "auto" in offered and "3840x2160" in offered
     small = with_model(catalog, "gpt-image-2", size_rule=replace(catalog.get("gpt-image-2").size_rule, max_edge=2048))
     assert "3840x2160" not in small.get("gpt-image-2").size_choices()
+
+
+def test_edit_capabilities_agree_with_the_installed_sdk():
+    """Which models edit, take a markup or an input fidelity: as the openai SDK's edit parameters say."""
+    from pathlib import Path
+
+    import openai
+
+    params = (Path(openai.__file__).parent / "types" / "image_edit_params.py").read_text()
+    model_doc = params[params.index("    model: Union") : params.index("    n: Optional[int]")]
+    markup_doc = params[params.index("    markup: FileTypes") : params.index("    mask: FileTypes")]
+    fidelity_doc = params[params.index("    input_fidelity:") : params.index("    markup: FileTypes")]
+    models = {m.id: m for m in Catalog.load().models()}
+    editing = {m.id for m in models.values() if m.edits and m.family != "offline"}
+    assert editing and all(f"`{model}`" in model_doc for model in editing)
+    assert not any(models[m].edits for m in ("dall-e-2", "dall-e-3", "gpt-image-1"))  # retired or shut down
+    assert all(models[m].edit_inputs == 16 for m in editing) and "up to 16 images" in params
+    assert "Supports GPT Image 2.5." in markup_doc
+    assert {m for m in editing if models[m].markup} == {m for m in editing if m.startswith("gpt-image-2.5")}
+    assert (
+        "`high` and `low` on\n    `gpt-image-1.5`" in fidelity_doc
+        and "`gpt-image-1-mini` supports only `low`" in fidelity_doc
+    )
+    assert models["gpt-image-1.5"].input_fidelity == ("high", "low")
+    assert models["gpt-image-1-mini"].input_fidelity == ("low",)
+    assert all(not models[m].input_fidelity for m in editing - {"gpt-image-1.5", "gpt-image-1-mini"})
