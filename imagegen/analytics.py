@@ -17,7 +17,6 @@ from imagegen.ledger import Ledger, to_usd
 from imagegen.redact import csv_cell
 from imagegen.settings import Settings
 
-FAILED = ("refunded", "ambiguous", "expired")
 EXPORT_COLUMNS = (
     "id",
     "user",
@@ -116,13 +115,12 @@ class Analytics:
             median_render_s=_percentile(histogram, 0.5) if histogram else None,
         )
 
-    def _render_histogram(self, since: str, until: str, model: str | None = None) -> list[tuple[int, int, int]]:
-        """(bucket, renders, total ms) of committed renders between two days, one model's or every model's."""
+    def _render_histogram(self, since: str, until: str) -> list[tuple[int, int, int]]:
+        """(bucket, renders, total ms) of every model's committed renders between two days."""
         rows = self.db.query(
             "SELECT bucket, SUM(renders) AS renders, SUM(total_ms) AS total_ms FROM daily_render "
-            "WHERE day BETWEEN ? AND ? AND (? IS NULL OR model = ?) GROUP BY bucket HAVING SUM(renders) > 0 "
-            "ORDER BY bucket",
-            (since, until, model, model),
+            "WHERE day BETWEEN ? AND ? GROUP BY bucket HAVING SUM(renders) > 0 ORDER BY bucket",
+            (since, until),
         )
         return [(r["bucket"], r["renders"], r["total_ms"]) for r in rows]
 
