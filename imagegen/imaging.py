@@ -4,34 +4,54 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 
 from PIL import Image
 
-from imagegen.errors import BadImage
+from imagegen.errors import BadImage, ImagegenError
 
 #: the largest image the studio accepts: 4x the biggest size any model makes
 MAX_PIXELS = 4 * 3840 * 2160
 THUMBNAIL_EDGE = 384
 
 
-def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, int] | None) -> Image.Image:
-    """Open an image and prove it is what was asked for, without trusting its header's claims."""
-    if not data:
-        raise BadImage("The provider sent an empty image. You may have been charged; try again.")
+def open_safely(
+    data: bytes,
+    *,
+    too_many_pixels: Callable[[int, int], Exception],
+    too_large: Exception,
+    unreadable: Callable[[Exception], Exception],
+) -> Image.Image:
+    """Decode an image only once its header is within MAX_PIXELS and Pillow's bomb guard; raise the caller's
+    own error for each way it can fail."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise BadImage(f"The provider sent a {width}x{height} image, larger than any model makes.")
+                raise too_many_pixels(width, height)
             image.load()
-    except BadImage:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadImage("The provider sent an image too large to open safely.") from None
-    except Exception as exc:  # PIL raises many kinds for broken data
-        raise BadImage(f"The provider sent data that is not a readable image ({type(exc).__name__}).") from None
+        raise too_large from None
+    except Exception as exc:  # Pillow raises many kinds for broken data
+        if isinstance(exc, ImagegenError):
+            raise
+        raise unreadable(exc) from None
+    return image
+
+
+def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, int] | None) -> Image.Image:
+    """Open an image and prove it is what was asked for, without trusting its header's claims."""
+    if not data:
+        raise BadImage("The provider sent an empty image. You may have been charged; try again.")
+    image = open_safely(
+        data,
+        too_many_pixels=lambda w, h: BadImage(f"The provider sent a {w}x{h} image, larger than any model makes."),
+        too_large=BadImage("The provider sent an image too large to open safely."),
+        unreadable=lambda exc: BadImage(f"The provider sent data that is not a readable image ({type(exc).__name__})."),
+    )
+    width, height = image.size
     actual_format = str(image.format).lower()  # Image.open always names the format: PNG, JPEG, WEBP...
     if actual_format != expected_format:
         raise BadImage(f"The provider sent a {actual_format} image where {expected_format} was asked for.")

@@ -5,13 +5,12 @@ device, author), upright as they were meant to be seen."""
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
 from imagegen.errors import InvalidRequest
-from imagegen.imaging import MAX_PIXELS
+from imagegen.imaging import MAX_PIXELS, open_safely
 
 #: what the Images API takes as input images, named as Pillow names them
 UPLOAD_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
@@ -49,23 +48,14 @@ def check_upload(data: bytes, name: str = "The image") -> Upload:
 
 
 def _open(data: bytes, name: str) -> Image.Image:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise InvalidRequest(
-                    f"{name} is {width}x{height}: images may have at most {MAX_PIXELS:,} pixels. Scale it down."
-                )
-            image.load()
-    except InvalidRequest:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidRequest(f"{name} is too large to open safely. Scale it down.") from None
-    except Exception:  # Pillow raises many kinds for data that is not an image, or a broken one
-        raise InvalidRequest(f"{name} is not a readable image: upload a PNG, JPEG or WebP file.") from None
-    return image
+    return open_safely(
+        data,
+        too_many_pixels=lambda width, height: InvalidRequest(
+            f"{name} is {width}x{height}: images may have at most {MAX_PIXELS:,} pixels. Scale it down."
+        ),
+        too_large=InvalidRequest(f"{name} is too large to open safely. Scale it down."),
+        unreadable=lambda exc: InvalidRequest(f"{name} is not a readable image: upload a PNG, JPEG or WebP file."),
+    )
 
 
 def _without_metadata(image: Image.Image, kind: str, *, keep_jpeg_quality: bool) -> bytes:
