@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
@@ -133,10 +134,34 @@ class ModelSpec:
         return width * height > self.size_rule.experimental_above
 
 
+@dataclass(frozen=True)
+class ImageInputRule:
+    """How an input image is counted in tokens (see [image_input] in models.toml)."""
+
+    fit: int = 2048
+    short_side: int = 768
+    tile: int = 512
+    per_tile: int = 170
+    base: int = 85
+
+    def tokens(self, width: int, height: int, *, bound: bool = False) -> int:
+        scale = min(1.0, self.fit / max(width, height))
+        if not bound:
+            scale *= min(1.0, self.short_side / (min(width, height) * scale))
+        tiles = math.ceil(width * scale / self.tile) * math.ceil(height * scale / self.tile)
+        return self.base + self.per_tile * tiles
+
+
 class Catalog:
-    def __init__(self, models: dict[str, ModelSpec], output_tokens: dict[str, tuple[int, int]]) -> None:
+    def __init__(
+        self,
+        models: dict[str, ModelSpec],
+        output_tokens: dict[str, tuple[int, int]],
+        image_input: ImageInputRule | None = None,
+    ) -> None:
         self._models = models
         self._output_tokens = output_tokens
+        self.image_input = image_input or ImageInputRule()
 
     @classmethod
     def load(cls, path: Path = CATALOG_FILE) -> Catalog:
@@ -196,26 +221,45 @@ class Catalog:
             return [f"{spec.id} is deprecated and shuts down on {spec.shutdown.isoformat()}.{instead}"]
         return []
 
-    def estimate_cost(self, request: GenerationRequest, prompt: str | None = None) -> Decimal:
+    def estimate_cost(
+        self, request: GenerationRequest, prompt: str | None = None, inputs: Sequence[tuple[int, int]] = ()
+    ) -> Decimal:
         """What a request usually costs, before the call: the price table, or the token arithmetic with
-        the usual prompt tokens (4 characters each) and the quality's output tokens."""
+        the usual prompt tokens (4 characters each) and the quality's output tokens; plus an edit's input
+        images (`inputs`: their sizes), sent once for all n images."""
         spec = self.get(request.model)
         dims = _estimation_dims(request.size)
+        images_in = self._input_price(spec, self.input_image_tokens(inputs, request.input_fidelity))
         per_image = self._table_price(spec, request.quality, request.size, dims)
         if per_image is not None:
-            return _round_up(per_image * request.n)
+            return _round_up(per_image * request.n + images_in)
         # The prompt is sent once for all n images; "auto" is priced as high by the output token table.
         prompt_tokens = Decimal(math.ceil(len(prompt or request.prompt) / 4))
         output = self.expected_output_tokens(request.quality, dims) * request.n
-        return _round_up(self._token_price(spec, prompt_tokens, output))
+        return _round_up(self._token_price(spec, prompt_tokens, output) + images_in)
 
-    def max_cost(self, request: GenerationRequest, prompt: str | None = None) -> Decimal:
+    def input_image_tokens(self, sizes: Sequence[tuple[int, int]], fidelity: str = "", *, bound: bool = False) -> int:
+        """The image input tokens of an edit's images (sizes in order, the starting image first)."""
+        tokens = sum(self.image_input.tokens(w, h, bound=bound) for w, h in sizes)
+        if sizes and (bound or fidelity == "high"):
+            tokens += self.expected_output_tokens("high", sizes[0])
+        return tokens
+
+    def prices_inputs(self, model_id: str) -> bool:
+        """Whether the catalog knows what this model charges for input images."""
+        return "image_in" in self.get(model_id).tokens
+
+    def max_cost(
+        self, request: GenerationRequest, prompt: str | None = None, inputs: Sequence[tuple[int, int]] = ()
+    ) -> Decimal:
         """The most the provider can bill for the request: what is reserved, so that a committed cost never
         exceeds its reservation. Every prompt token at most one byte of text, counted for each image; the
-        output tokens of the most expensive quality the request allows, at its size."""
+        output tokens of the most expensive quality the request allows, at its size; an edit's input images
+        at their largest count, also for each image."""
         spec = self.get(request.model)
         dims = _estimation_dims(request.size)
         prompt_tokens = Decimal(len((prompt or request.prompt).encode()))
+        images_in = self._input_price(spec, self.input_image_tokens(inputs, bound=True))
         bound = max(
             max(
                 self._table_price(spec, quality, request.size, dims) or Decimal(0),
@@ -223,7 +267,7 @@ class Catalog:
             )
             for quality in _bounding_qualities(spec, request.quality)
         )
-        return _round_up(bound * request.n)
+        return _round_up((bound + images_in) * request.n)
 
     def actual_cost(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Decimal:
         """What the provider charged: from usage tokens where it reports them, else the usual price."""
@@ -256,6 +300,10 @@ class Catalog:
         # Free sizes beyond the standard ones are priced in proportion to their pixels.
         reference = STANDARD_SQUARE if width == height else STANDARD_OTHER
         return price * Decimal(max(1.0, width * height / reference)).quantize(Decimal("0.0001"))
+
+    @staticmethod
+    def _input_price(spec: ModelSpec, tokens: int) -> Decimal:
+        return Decimal(tokens) * spec.tokens.get("image_in", Decimal(0)) / MILLION
 
     def _token_price(self, spec: ModelSpec, prompt_tokens: Decimal, output_tokens: int) -> Decimal:
         if not spec.tokens:
@@ -332,4 +380,4 @@ def _load(path: Path) -> Catalog:
             input_fidelity=tuple(raw.get("input_fidelity", ())),
         )
     output_tokens = {q: (int(v[0]), int(v[1])) for q, v in data["output_tokens"].items()}
-    return Catalog(models, output_tokens)
+    return Catalog(models, output_tokens, ImageInputRule(**data.get("image_input", {})))

@@ -15,7 +15,10 @@ MAX_USER_LENGTH = 200
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 _KEPT_CONTROLS = {"\n", "\t"}
-_TEXT_FIELDS = ("prompt", "preset", "model", "size", "quality", "output_format", "background", "lighting", "camera")
+_TEXT_FIELDS = (
+    "prompt", "preset", "model", "size", "quality", "output_format", "background", "lighting", "camera",
+    "edit_of", "input_fidelity",
+)  # fmt: skip
 
 
 def check_request(request: Any) -> tuple[GenerationRequest, list[str]]:

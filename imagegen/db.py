@@ -435,3 +435,13 @@ def m010_analytics_rollups(db: sqlite_utils.Database) -> None:
         f"SELECT day, model, render_ms / {RENDER_BUCKET_MS}, COUNT(*), SUM(render_ms) FROM generations "
         f"WHERE status = 'committed' AND render_ms IS NOT NULL GROUP BY day, model, render_ms / {RENDER_BUCKET_MS}"
     )
+
+
+@migration
+def m011_image_lineage(db: sqlite_utils.Database) -> None:
+    # An edit's image records the gallery image it started from: its children are found by this index, and
+    # the Gallery filters edits from originals. Existing rows are originals (nothing was edited before).
+    db.execute("ALTER TABLE images ADD COLUMN parent_key TEXT")
+    db.execute("ALTER TABLE images ADD COLUMN edited INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX images_parent ON images (parent_key) WHERE parent_key IS NOT NULL")
+    db.execute("CREATE INDEX images_edited ON images (edited, created_at DESC, key DESC)")

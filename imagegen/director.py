@@ -25,6 +25,8 @@ class Preset:
     background: str = "auto"
     palette: tuple[str, ...] = ("#444444", "#888888", "#bbbbbb", "#eeeeee")
     composition: str = "centered"
+    #: "edit" for presets written for edits (offered first when editing); others serve both
+    use: str = "both"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,13 @@ class PresetBook:
         preset = self.presets.get(name)
         return preset.label if preset else name
 
+    def names_for(self, *, editing: bool) -> list[str]:
+        """The presets a form offers: for an edit, the edit presets first, then every other; for a new
+        image, all but the edit presets."""
+        edit_ones = [name for name, p in self.presets.items() if p.use == "edit"]
+        others = [name for name in self.presets if name not in edit_ones]
+        return edit_ones + others if editing else others
+
     def get(self, name: str) -> Preset:
         try:
             return self.presets[name]
@@ -93,6 +102,7 @@ def _load(path: Path) -> PresetBook:
             background=raw.get("background", "auto"),
             palette=tuple(raw.get("palette", Preset.palette)),
             composition=raw.get("composition", "centered"),
+            use=raw.get("use", "both"),
         )
     return PresetBook(presets, tuple(data["lighting_choices"]), tuple(data["camera_choices"]))
 

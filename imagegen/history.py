@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,6 +21,7 @@ from imagegen.spool import Spool
 from imagegen.storage import IMMUTABLE, NO_CACHE, PRESIGN_SECONDS, ObjectStore, check_key
 
 PAGE_SIZE = 24
+KINDS = ("edits", "originals")
 #: after a failed upload, uploads wait this long before trying storage again, so a hung store slows one
 #: generation, not every one
 STORAGE_BACKOFF_SECONDS = 30.0
@@ -40,6 +42,8 @@ class HistoryFilter:
     everywhere: bool = False
     #: only the favourites of this user
     favourites_of: str = ""
+    #: "edits" (images made by editing others), "originals" (made from a prompt alone) or "" for both
+    kind: str = ""
 
 
 @dataclass
@@ -60,12 +64,18 @@ class Library:
 
     # -- keeping ---------------------------------------------------------------------------------
 
-    def keep(self, record: dict[str, Any], original: Path | bytes, thumbnail: Path | bytes) -> None:
-        """Put the original, its thumbnail and its record (from spooled files, or from memory when there is
-        no spool to read them from); index it once all three are stored."""
+    def keep(self, record: dict[str, Any], files: Path | Mapping[str, bytes]) -> None:
+        """Put the original, its thumbnail, an edit's inputs and the record, from a spooled folder (or from
+        memory, by file name, when there is no spool to read them from); index it once all are stored."""
+
+        def body(name: str) -> Path | bytes:
+            return files / name if isinstance(files, Path) else files[name]
+
         public = _public(record)
-        self._put(public["key"], original, CONTENT_TYPES[public["format"]])
-        self._put(public["thumb_key"], thumbnail, "image/webp")
+        for item in record.get("input_files", []):
+            self._put(item["key"], body(item["file"]), item["content_type"])
+        self._put(public["key"], body(record["file"]), CONTENT_TYPES[public["format"]])
+        self._put(public["thumb_key"], body(record["thumb_file"]), "image/webp")
         self.store.put(public["record_key"], json.dumps(public, indent=1).encode(), "application/json", NO_CACHE)
         self.index(public, pending=False)
 
@@ -109,6 +119,36 @@ class Library:
         if not rows:
             raise NotFound("That image is not in the gallery (it may have been deleted).")
         return {**json.loads(rows[0]["record"]), "pending": bool(rows[0]["pending"])}
+
+    def lineage(self, key: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """An image's ancestors (its parent first, the original last) and its children (oldest first), as
+        far as they are still in the gallery."""
+        record = self.record(key)
+        ancestors: list[dict[str, Any]] = []
+        seen = {record["key"]}
+        parent = record.get("parent_key")
+        while parent and parent not in seen and len(ancestors) < MAX_LINEAGE:
+            rows = self.db.query("SELECT record, pending FROM images WHERE key = ?", (parent,))
+            if not rows:
+                break
+            seen.add(parent)
+            ancestors.append({**json.loads(rows[0]["record"]), "pending": bool(rows[0]["pending"])})
+            parent = ancestors[-1].get("parent_key")
+        rows = self.db.query(
+            "SELECT record, pending FROM images WHERE parent_key = ? ORDER BY created_at, key", (record["key"],)
+        )
+        children = [{**json.loads(r["record"]), "pending": bool(r["pending"])} for r in rows]
+        return ancestors, children
+
+    def input_bytes(self, record: dict[str, Any], key: str) -> bytes:
+        """One of an edit's inputs (the starting image, a reference, its mask or markup) as kept."""
+        if key not in {item["key"] for item in record.get("inputs", [])}:
+            raise NotFound("That file is not one of this image's inputs.")
+        if record.get("pending"):
+            entry = self.spool.get(record["request_id"])
+            if entry is not None:
+                return (entry.folder / key.rsplit("/", 1)[-1]).read_bytes()
+        return self.store.get(check_key(key, self.prefix))
 
     def records_for_request(self, request_id: str) -> list[dict[str, Any]]:
         rows = self.db.query("SELECT record FROM images WHERE request_id = ? ORDER BY key", (request_id,))
@@ -203,7 +243,7 @@ class Library:
         records = entry.data.get("records", [])
         try:
             for record in records:
-                self.keep(record, entry.folder / record["file"], entry.folder / record["thumb_file"])
+                self.keep(record, entry.folder)
         except StorageError:
             self._storage_down_until = time.monotonic() + STORAGE_BACKOFF_SECONDS
             raise
@@ -226,23 +266,31 @@ _INDEXED = (
     "thumb_key",
     "record_key",
 )
+#: how far up a lineage the detail view follows parents, so a broken record cannot make it loop forever
+MAX_LINEAGE = 100
 
 
 _UPSERT = (
     "INSERT INTO images (key, id, request_id, user, created_at, model, preset, prompt, directed_prompt, "
-    "revised_prompt, thumb_key, record_key, pending, record) VALUES "
+    "revised_prompt, thumb_key, record_key, parent_key, edited, pending, record) VALUES "
     "(:key, :id, :request_id, :user, :created_at, :model, :preset, :prompt, :directed_prompt, "
-    ":revised_prompt, :thumb_key, :record_key, :pending, :record) "
+    ":revised_prompt, :thumb_key, :record_key, :parent_key, :edited, :pending, :record) "
     "ON CONFLICT (key) DO UPDATE SET pending = excluded.pending, record = excluded.record"
 )
 
 
 def _index_row(record: dict[str, Any], pending: bool) -> dict[str, Any]:
-    return {**{k: record.get(k) for k in _INDEXED}, "pending": int(pending), "record": json.dumps(record)}
+    return {
+        **{k: record.get(k) for k in _INDEXED},
+        "parent_key": record.get("parent_key") or None,
+        "edited": int(bool(record.get("inputs"))),
+        "pending": int(pending),
+        "record": json.dumps(record),
+    }
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in ("file", "thumb_file", "pending")}
+    return {k: v for k, v in record.items() if k not in ("file", "thumb_file", "input_files", "pending")}
 
 
 def _conditions(filters: HistoryFilter) -> tuple[list[str], list[Any]]:
@@ -266,6 +314,11 @@ def _conditions(filters: HistoryFilter) -> tuple[list[str], list[Any]]:
     if filters.favourites_of:
         where.append("key IN (SELECT key FROM favourites WHERE user = ?)")
         params.append(filters.favourites_of)
+    if filters.kind:
+        if filters.kind not in KINDS:
+            raise InvalidRequest(f"Show {' or '.join(KINDS)}, not {filters.kind!r}.")
+        where.append("edited = ?")
+        params.append(int(filters.kind == "edits"))
     return where, params
 
 

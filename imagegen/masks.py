@@ -50,3 +50,42 @@ def check_mask(data: bytes, size: tuple[int, int]) -> bytes:
     if mask.getchannel("A").getextrema()[0] != 0:
         raise InvalidRequest("The mask has no fully transparent pixel: nothing would be edited.")
     return data
+
+
+def markup_from_drawing(drawing: Image.Image, size: tuple[int, int]) -> bytes:
+    """The markup for an image of `size` from a drawing over it (arrows, circles, notes, at any scale): the
+    drawing as a PNG of the image's size, transparent wherever nothing was drawn."""
+    layer = drawing.convert("RGBA")
+    if layer.getchannel("A").getbbox() is None:
+        raise InvalidRequest("Draw on the image first: the markup is empty.")
+    if layer.size != tuple(size):
+        layer = layer.resize(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    layer.save(out, "PNG", optimize=True)
+    return check_markup(out.getvalue(), size)
+
+
+def check_markup(data: bytes, size: tuple[int, int]) -> bytes:
+    """Refuse a markup the Images API would refuse: it is a PNG of the starting image's size, with
+    transparent pixels (it is laid over the image) and something drawn on it."""
+    if len(data) >= MAX_MASK_BYTES:
+        raise InvalidRequest(f"The markup is {len(data) / 1024 / 1024:.1f} MB: it must be under 4 MB.")
+    try:
+        layer = Image.open(io.BytesIO(data))
+        layer.load()
+    except Exception:  # Pillow raises many kinds for data that is not an image
+        raise InvalidRequest("The markup is not a readable image: it must be a PNG.") from None
+    if layer.format != "PNG":
+        raise InvalidRequest(f"The markup is a {layer.format} image: it must be a PNG.")
+    if layer.size != tuple(size):
+        raise InvalidRequest(
+            f"The markup is {layer.width}x{layer.height} but the image is {size[0]}x{size[1]}: they must match."
+        )
+    if "A" not in layer.getbands():
+        raise InvalidRequest("The markup has no transparency: it is drawn over the image, so it must be see-through.")
+    low, high = layer.getchannel("A").getextrema()
+    if low != 0:
+        raise InvalidRequest("The markup has no transparent pixel: it would hide the whole image.")
+    if high == 0:
+        raise InvalidRequest("The markup is empty: draw what to change on it.")
+    return data

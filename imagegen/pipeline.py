@@ -99,6 +99,7 @@ class Generation:
             self.plan.spec,
             user_tag(self.user),
             self.request.preset,
+            edit=self.plan.edit,
             on_retry=self.report_retry,
         )
         self.studio.ledger.mark_sent(self.id)
@@ -121,16 +122,21 @@ class Generation:
 
     def keep_raw(self, output: RenderOutput, actual: Decimal) -> SpoolEntry:
         self.notify("verifying", {})
-        return self.studio.spool.keep_raw(self.id, [image.data for image in output.images], self._data(output, actual))
+        answers = [image.data for image in output.images]
+        return self.studio.spool.keep_raw(self.id, answers, self._data(output, actual), self._input_files())
+
+    def _input_files(self) -> list[tuple[str, bytes]]:
+        edit = self.plan.edit
+        return [(item.name, item.data) for item in edit.files()] if edit else []
 
     def store_directly(self, output: RenderOutput, actual: Decimal) -> GenerationResult:
         """Without a spool: verify, charge, then upload from memory (a crash in between loses the image)."""
         data = {**self._data(output, actual), "request_id": self.id}
         records, files = _checked_files(self.studio, data, [image.data for image in output.images], self.clock)
         _commit(self.studio, self.id, data, records, self.clock)
-        by_name = dict(files)
+        by_name = dict(files + self._input_files())
         for record in records:
-            self.studio.library.keep(record, by_name[record["file"]], by_name[record["thumb_file"]])
+            self.studio.library.keep(record, by_name)
         self.clock.lap("store")
         return _result(data, records, False, self.clock.timings())
 
@@ -150,6 +156,11 @@ class Generation:
             "usage": output.usage.__dict__ if output.usage else None,
             "warnings": [*self.plan.warnings, *output.notes],
             "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "parent_key": self.plan.edit.parent_key if self.plan.edit else "",
+            "inputs": [
+                {"file": item.name, "role": item.role, "content_type": item.content_type}
+                for item in (self.plan.edit.files() if self.plan.edit else [])
+            ],
         }
 
 
@@ -210,7 +221,21 @@ def _checked_files(
         files.append((record["thumb_file"], imaging.make_thumbnail(picture)))
     for record in records:
         record["timings_ms"] = clock.timings()
+    _add_lineage(studio, data, records, created)
     return records, files
+
+
+def _add_lineage(studio: Studio, data: dict[str, Any], records: list[dict[str, Any]], created: datetime) -> None:
+    """What each image was made from: the gallery image it edits, and its inputs, kept once beside the
+    request's first image (whose record says which files to upload there)."""
+    inputs = data.get("inputs") or []
+    folder = image_folder(studio.settings.s3_prefix, data["user"], created, f"{data['request_id']}-0")
+    kept = [{**item, "key": folder + item["file"]} for item in inputs]
+    for record in records:
+        record["parent_key"] = data.get("parent_key") or ""
+        record["inputs"] = [{"role": item["role"], "key": item["key"]} for item in kept]
+    if kept:
+        records[0]["input_files"] = kept
 
 
 def _record(

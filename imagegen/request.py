@@ -31,7 +31,18 @@ class GenerationRequest:
     raw: bool = False
     lighting: str = ""
     camera: str = ""
+    #: an edit: the gallery image it starts from (if any), the content digests of the images it sends (the
+    #: starting image first, then references) and of its mask or markup, and the input fidelity asked for
+    edit_of: str = ""
+    inputs: tuple[str, ...] = ()
+    mask: str = ""
+    markup: str = ""
+    input_fidelity: str = ""
     request_id: str = field(default_factory=new_request_id)
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.inputs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,11 +52,13 @@ class GenerationRequest:
         resubmitted form finds the first request instead of paying twice."""
         fields = {k: v for k, v in asdict(self).items() if k != "request_id"}
         digest = hashlib.sha256(json.dumps([user, nonce, fields], sort_keys=True).encode()).hexdigest()
-        return GenerationRequest(**fields, request_id=digest[:32])
+        return GenerationRequest.from_dict({**fields, "request_id": digest[:32]})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "inputs" in known:
+            known["inputs"] = tuple(known["inputs"] or ())
         return cls(**known)
 
 

@@ -79,9 +79,11 @@ class Spool:
                 "to free disk space."
             )
 
-    def keep_raw(self, request_id: str, answers: list[bytes], data: dict[str, Any]) -> SpoolEntry:
-        """Durably keep the provider's answer before anything else looks at it; the entry comes back
-        locked by the caller, who releases it once the entry is settled."""
+    def keep_raw(
+        self, request_id: str, answers: list[bytes], data: dict[str, Any], inputs: list[tuple[str, bytes]] = ()
+    ) -> SpoolEntry:
+        """Durably keep the provider's answer (and an edit's inputs, by file name) before anything else looks
+        at it; the entry comes back locked by the caller, who releases it once the entry is settled."""
         self.root.mkdir(parents=True, exist_ok=True)
         folder = self.root / request_id
         folder.mkdir(exist_ok=True)
@@ -93,6 +95,8 @@ class Spool:
                 name = f"raw-{index}.bin"
                 write_synced(folder / name, payload)
                 names.append(name)
+            for name, payload in inputs:
+                write_synced(folder / name, payload)
             entry = SpoolEntry(request_id, folder, {}, lock_fd)
             self._write_data(entry, {**data, "phase": RAW, "raw_files": names, "request_id": request_id})
             sync_dir(self.root)

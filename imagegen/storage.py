@@ -4,6 +4,7 @@ Each image is three objects under one folder-like key:
     {prefix}users/{user-slug}/{inverted-time}-{image-id}/original.{ext}
                                                         /thumb.webp
                                                         /record.json
+An edit's inputs (input-{i}.{ext}, mask.png or markup.png) are kept once, beside the first image it made.
 The inverted time makes a plain listing newest first; the user slug keeps users apart and is derived
 (never copied) from the user's name, so no input can steer a key.
 """
@@ -29,7 +30,8 @@ NO_CACHE = "no-cache"
 PRESIGN_SECONDS = 900
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _KEY_REST = re.compile(
-    r"^[a-z0-9-]{1,60}/[0-9]{13}-[a-z0-9_-]{1,80}/(original\.(png|jpeg|webp)|thumb\.webp|record\.json)$"
+    r"^[a-z0-9-]{1,60}/[0-9]{13}-[a-z0-9_-]{1,80}/"
+    r"(original\.(png|jpeg|webp)|thumb\.webp|record\.json|input-[0-9]{1,2}\.(png|jpeg|webp)|mask\.png|markup\.png)$"
 )
 _INVERT_FROM = 10**13
 

@@ -17,6 +17,7 @@ from imagegen.checks import check_request, check_user, scoped_id
 from imagegen.db import Database
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
 from imagegen.drafts import Drafts
+from imagegen.edits import EditInputs, check_edit, closest_size, digest, prepare_edit
 from imagegen.errors import ContentRejected, Forbidden, ImagegenError, InvalidRequest, StorageError
 from imagegen.history import HistoryFilter, HistoryPage, Library
 from imagegen.ledger import Allowance, Ledger, to_micros, to_usd
@@ -28,6 +29,7 @@ from imagegen.request import BACKGROUNDS, FORMATS, GenerationRequest, Generation
 from imagegen.settings import Settings
 from imagegen.spool import Spool
 from imagegen.storage import ObjectStore, make_object_store
+from imagegen.uploads import Upload, check_upload
 
 if TYPE_CHECKING:
     from imagegen.analytics import Analytics
@@ -49,6 +51,8 @@ class Plan:
     #: the most the provider can bill for it: what is reserved
     max_cost: Decimal
     warnings: list[str] = field(default_factory=list)
+    #: what an edit sends besides the prompt (None for a new image)
+    edit: EditInputs | None = None
 
     @property
     def estimated_micros(self) -> int:
@@ -101,10 +105,14 @@ class Studio:
             usable = [m for m in usable if m.lifecycle_on(today) != "shut_down"]
         return usable
 
-    def resolve(self, request: GenerationRequest) -> GenerationRequest:
-        """The request with every blank filled from the model's and the preset's defaults."""
+    def resolve(self, request: GenerationRequest, edit: EditInputs | None = None) -> GenerationRequest:
+        """The request with every blank filled from the model's and the preset's defaults; an edit's size
+        from the shape of its starting image."""
         model = request.model or self.settings.default_model
         spec = self.catalog.get(model)
+        size = request.size
+        if not size and edit is not None:
+            size = closest_size(spec.size_choices(), edit.first.width, edit.first.height)
         preset = self.presets.get(request.preset)
         background = request.background
         if not background:
@@ -114,19 +122,20 @@ class Studio:
         return replace(
             request,
             model=model,
-            size=normalise_size(request.size or spec.default_size),
+            size=normalise_size(size or spec.default_size),
             quality=request.quality or spec.default_quality,
             background=background,
         )
 
-    def plan(self, request: GenerationRequest) -> Plan:
-        """Validate and direct a request, and price it. Raises InvalidRequest with what to change."""
+    def plan(self, request: GenerationRequest, edit: EditInputs | None = None) -> Plan:
+        """Validate and direct a request, and price it; with `edit`, an edit of its images (see edits.py).
+        Raises InvalidRequest with what to change."""
         request, notes = check_request(request)
         if request.output_format not in FORMATS:
             raise InvalidRequest(f"Output format {request.output_format!r} is not one of {', '.join(FORMATS)}.")
         if request.background and request.background not in BACKGROUNDS:
             raise InvalidRequest(f"Background {request.background!r} is not one of {', '.join(BACKGROUNDS)}.")
-        request = self.resolve(request)
+        request = self.resolve(_with_inputs(request, edit), edit)
         spec = self.catalog.get(request.model)
         preset = self.presets.get(request.preset)
         options = DirectorOptions(raw=request.raw, lighting=request.lighting, camera=request.camera)
@@ -138,9 +147,11 @@ class Studio:
             raise InvalidRequest("The offline renderer is only used when no provider is configured.")
         if spec.family != "offline" and self.settings.provider == "offline":
             raise InvalidRequest(f"{spec.id} needs a provider: set OPENAI_API_KEY (see the README).")
-        cost = self.catalog.estimate_cost(request, directed.text)
-        bound = self.catalog.max_cost(request, directed.text)
-        return Plan(request, spec, directed, cost, bound, notes + warnings)
+        if edit is not None:
+            warnings += check_edit(self.catalog, spec, request, edit)
+        cost = self.catalog.estimate_cost(request, directed.text, edit.priced_sizes() if edit else [])
+        bound = self.catalog.max_cost(request, directed.text, edit.priced_sizes(bound=True) if edit else [])
+        return Plan(request, spec, directed, cost, bound, notes + warnings, edit)
 
     def today(self) -> date:
         """Today in the configured time zone: the day quotas, budgets and model lifecycles are counted in."""
@@ -151,14 +162,21 @@ class Studio:
 
     # -- spending --------------------------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest, user: str, progress: Progress | None = None) -> GenerationResult:
-        """Run one request to its end. Raises an ImagegenError saying what happened and whether it cost.
-        The result's id is the request id scoped to its user: another user's same id is another request."""
+    def generate(
+        self,
+        request: GenerationRequest,
+        user: str,
+        progress: Progress | None = None,
+        edit: EditInputs | None = None,
+    ) -> GenerationResult:
+        """Run one request to its end (with `edit`, an edit of its images). Raises an ImagegenError saying
+        what happened and whether it cost. The result's id is the request id scoped to its user: another
+        user's same id is another request."""
         notify = _quiet(progress)
         user = check_user(user)
         clock = Clock()
         notify("directing", {})
-        plan = self.plan(request)
+        plan = self.plan(request, edit)
         clock.lap("direct")
         ledger_id = scoped_id(user, plan.request.request_id)
         return Generation(self, plan, user, ledger_id, notify, clock).run()
@@ -218,6 +236,30 @@ class Studio:
 
     def image_bytes(self, record: dict[str, Any]) -> bytes:
         return self.library.original(record)
+
+    def lineage(self, key: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """An image's ancestors (parent first) and children (oldest first) still in the gallery."""
+        return self.library.lineage(key)
+
+    def input_bytes(self, record: dict[str, Any], key: str) -> bytes:
+        """One of an edit's kept inputs (starting image, reference, mask or markup)."""
+        return self.library.input_bytes(record, key)
+
+    def prepare_edit(
+        self,
+        images: list[bytes | Upload],
+        *,
+        mask: bytes | None = None,
+        markup: bytes | None = None,
+        parent_key: str = "",
+    ) -> EditInputs:
+        """Check an edit's images, mask or markup before anything is spent (see edits.py)."""
+        return prepare_edit(images, mask=mask, markup=markup, parent_key=parent_key)
+
+    def starting_image(self, key: str) -> Upload:
+        """A gallery image as the starting image of an edit."""
+        record = self.image(key)
+        return check_upload(self.image_bytes(record), "The starting image")
 
     def thumbnail_bytes(self, record: dict[str, Any]) -> bytes:
         return self.library.thumbnail(record)
@@ -370,6 +412,21 @@ class Studio:
                 (still_pending if result.pending_upload else recovered).append(request_id)
         expired = self.ledger.expire_stale()
         return {"uploaded": recovered, "pending": still_pending, "failed": failed, "expired": expired}
+
+
+def _with_inputs(request: GenerationRequest, edit: EditInputs | None) -> GenerationRequest:
+    """The request naming what its edit sends, by content: the same edit asked twice is one request."""
+    if edit is None:
+        if request.is_edit or request.mask or request.markup:
+            raise InvalidRequest("This edit's images are not here any more: open the image and edit it again.")
+        return replace(request, edit_of="", input_fidelity="")
+    return replace(
+        request,
+        inputs=edit.digests,
+        mask=digest(edit.mask) if edit.mask is not None else "",
+        markup=digest(edit.markup) if edit.markup is not None else "",
+        edit_of=edit.parent_key,
+    )
 
 
 def _limit_value(kind: str, value: int | None) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from imagegen.catalog import ModelSpec
+from imagegen.edits import EditInputs
 from imagegen.request import GenerationRequest, Usage
 
 #: called with (partial index, preview image bytes) as previews arrive
@@ -26,6 +27,8 @@ class RenderJob:
     spec: ModelSpec
     user_tag: str
     style_hint: str = "photo"
+    #: an edit's images, mask or markup; None for a new image
+    edit: EditInputs | None = None
     on_retry: RetryCallback = field(default=_no_retry_report, compare=False, repr=False)
 
 

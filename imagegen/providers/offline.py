@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import time
 
@@ -10,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from imagegen import imaging
 from imagegen.director import load_presets
+from imagegen.edits import EditInputs, decode_input
 from imagegen.providers import register
 from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
 from imagegen.settings import Settings
@@ -26,11 +28,15 @@ class OfflineProvider:
         self.delay = delay
 
     def render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput:
-        dims = job.spec.parse_size(job.request.size) or AUTO_SIZE
+        edit = job.edit
+        dims = job.spec.parse_size(job.request.size) or ((edit.first.width, edit.first.height) if edit else AUTO_SIZE)
         images = []
         for index in range(job.request.n):
-            seed = _seed(job.prompt, job.style_hint, dims, index)
-            picture = draw(seed, dims, job.style_hint, transparent=job.request.background == "transparent")
+            seed = _seed(job.prompt + "".join(edit.digests if edit else ()), job.style_hint, dims, index)
+            transparent = job.request.background == "transparent"
+            picture = draw(seed, dims, job.style_hint, transparent=transparent)
+            if edit is not None:
+                picture = edited(edit, picture, dims, transparent=transparent)
             if index == 0:
                 self._emit_partials(picture, on_partial)
             images.append(RenderedImage(imaging.encode(picture, job.request.output_format, job.request.compression)))
@@ -76,6 +82,35 @@ def draw(seed: int, dims: tuple[int, int], preset_name: str, *, transparent: boo
             pen.line([(0, y), (w, y)], fill=_mix(palette[0], palette[1], t))
     _COMPOSITIONS.get(preset.composition, _centered)(pen, rng, w, h, palette)
     return canvas.resize((width, height), Image.Resampling.NEAREST) if scale > 1 else canvas
+
+
+def edited(edit: EditInputs, drawn: Image.Image, dims: tuple[int, int], *, transparent: bool) -> Image.Image:
+    """An offline edit: the starting image at the size asked, with the region to change (the mask's
+    transparent pixels, the markup's strokes, or the whole image) blended towards a new drawing tinted with
+    the references' colours. It depends only on its inputs."""
+    mode = "RGBA" if transparent else "RGB"
+    base = decode_input(edit.first).convert(mode).resize(dims, Image.Resampling.BILINEAR)
+    new = drawn.convert(mode)
+    for reference in edit.images[1:]:
+        tint = decode_input(reference).convert(mode).resize((1, 1), Image.Resampling.BOX).resize(dims)
+        new = Image.blend(new, tint, 0.5)
+    region = _region(edit, dims)
+    if region is None:
+        return Image.blend(base, new, 0.35)
+    return Image.composite(Image.blend(base, new, 0.8), base, region)
+
+
+def _region(edit: EditInputs, dims: tuple[int, int]) -> Image.Image | None:
+    """Where the edit may change the image, as an L mask of `dims` (255: change), or None for everywhere."""
+    if edit.mask is not None:
+        alpha = Image.open(io.BytesIO(edit.mask)).convert("RGBA").getchannel("A")
+        return alpha.point(lambda a: 255 if a == 0 else 0).resize(dims, Image.Resampling.NEAREST)
+    if edit.markup is not None:
+        strokes = Image.open(io.BytesIO(edit.markup)).convert("RGBA").getchannel("A").point(lambda a: 255 if a else 0)
+        # The model changes what the drawing points at, not only the strokes: grow them generously.
+        grown = strokes.filter(ImageFilter.MaxFilter(9)).filter(ImageFilter.GaussianBlur(24))
+        return grown.point(lambda a: 255 if a else 0).resize(dims, Image.Resampling.NEAREST)
+    return None
 
 
 def _centered(pen: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, palette: list) -> None:
