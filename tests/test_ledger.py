@@ -44,7 +44,10 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
         "m008_search_and_favourites",
         "m009_limit_removal",
         "m010_analytics_rollups",
+        "m011_image_lineage",
     }
+    image_columns = {r[1] for r in conn.execute("PRAGMA table_info(images)")}
+    assert {"parent_key", "edited"} <= image_columns
     generation_columns = {r[1] for r in conn.execute("PRAGMA table_info(generations)")}
     assert {"sent_at", "request_id"} <= generation_columns
     indexes = {

@@ -13,6 +13,7 @@ from typing import Any
 
 import openai
 
+from imagegen.edits import EditInputs
 from imagegen.errors import (
     BadImage,
     ContentRejected,
@@ -56,11 +57,12 @@ class OpenAIImages:
         if self._sent is not None:
             self._sent.value = False
         params = self._params(job)
+        call = self.client.images.edit if job.edit is not None else self.client.images.generate
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 if job.spec.streams_partials:
-                    return self._render_streaming(params, on_partial)
-                response = self.client.images.generate(**params)
+                    return self._render_streaming(call, params, on_partial)
+                response = call(**params)
                 break
             except (openai.RateLimitError, openai.InternalServerError) as exc:
                 # The service answered "not now": nothing was rendered or billed, so asking again is safe.
@@ -93,17 +95,19 @@ class OpenAIImages:
                 params["output_compression"] = request.compression
         else:
             params["user"] = job.user_tag
+        if job.edit is not None:
+            params.update(_edit_params(job.edit, job.request.input_fidelity))
         return params
 
-    def _render_streaming(self, params: dict[str, Any], on_partial: PartialCallback) -> RenderOutput:
+    def _render_streaming(self, call: Any, params: dict[str, Any], on_partial: PartialCallback) -> RenderOutput:
         images: list[RenderedImage] = []
         usage = Usage()
-        stream = self.client.images.generate(**params, stream=True, partial_images=PARTIAL_IMAGES)
+        stream = call(**params, stream=True, partial_images=PARTIAL_IMAGES)
         with stream:
             for event in stream:
-                if event.type == "image_generation.partial_image":
+                if event.type in ("image_generation.partial_image", "image_edit.partial_image"):
                     on_partial(event.partial_image_index, _b64(event.b64_json))
-                elif event.type == "image_generation.completed":
+                elif event.type in ("image_generation.completed", "image_edit.completed"):
                     images.append(RenderedImage(_b64(event.b64_json)))
                     usage = usage + (_usage(event.usage) or Usage())
         return RenderOutput(images=images, usage=usage)
@@ -148,6 +152,21 @@ class OpenAIImages:
         if parsed.scheme == "https" and parsed.hostname:
             return True
         return bool(self.trusted_origin) and _origin(url) == self.trusted_origin
+
+
+def _edit_params(edit: EditInputs, input_fidelity: str) -> dict[str, Any]:
+    """The files of an edit, as the SDK sends them (name, bytes, type): one image alone, several as a list;
+    the mask or the markup; the input fidelity only where it was asked for (the model takes it then)."""
+    files = {item.name: (item.name, item.data, item.content_type) for item in edit.files()}
+    images = [files[f"input-{i}.{image.format}"] for i, image in enumerate(edit.images)]
+    params: dict[str, Any] = {"image": images[0] if len(images) == 1 else images}
+    if "mask.png" in files:
+        params["mask"] = files["mask.png"]
+    if "markup.png" in files:
+        params["markup"] = files["markup.png"]
+    if input_fidelity:
+        params["input_fidelity"] = input_fidelity
+    return params
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -1,4 +1,4 @@
-"""The published contract of POST /v1/images/generations, as the fake server enforces it.
+"""The published contract of POST /v1/images/generations and /v1/images/edits, as the fake server enforces it.
 
 Taken from the installed SDK's `openai/types/image_generate_params.py` docstrings and the
 `CreateImageRequest` schema of OpenAI's OpenAPI description; written out here on purpose, not read from
@@ -8,8 +8,11 @@ the studio's catalog, so that a catalog edit the API would refuse fails a test. 
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
+
+from PIL import Image
 
 STANDARD_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
 FREE_SIZE_MODELS = {
@@ -208,3 +211,120 @@ def usage(prompt: str, quality: str, size: str, n: int) -> dict[str, Any]:
         "output_tokens_details": {"image_tokens": output, "text_tokens": 0},
         "total_tokens": text + output,
     }
+
+
+# -- POST /v1/images/edits (multipart), from `openai/types/image_edit_params.py` ---------------------------
+
+#: the models the SDK documents for images.edit
+EDIT_MODELS = FREE_SIZE_MODELS | {
+    "gpt-image-1-mini",
+    "gpt-image-1.5",
+    "gpt-image-1.5-2025-12-16",
+    "chatgpt-image-latest",
+    "gpt-image-2.6-sunburst",
+    "gpt-image-2.6-flare",
+}
+MARKUP_MODELS = {m for m in FREE_SIZE_MODELS if m.startswith("gpt-image-2.5")}
+FIDELITY = {"gpt-image-1.5": {"high", "low"}, "gpt-image-1.5-2025-12-16": {"high", "low"}, "gpt-image-1-mini": {"low"}}
+EDIT_PARAMS = {
+    "image", "prompt", "model", "n", "size", "quality", "background", "output_compression", "output_format",
+    "partial_images", "stream", "safety_identifier", "user", "complexity", "input_fidelity", "mask", "markup",
+}  # fmt: skip
+MAX_EDIT_IMAGES = 16
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
+MAX_MASK_BYTES = 4 * 1024 * 1024
+
+
+def check_edit(fields: dict[str, Any], files: dict[str, list[bytes]]) -> None:
+    """Raise the API's refusal for an edit it would refuse. `fields` are the form's text fields, already
+    typed (numbers as int, "true"/"false" as bool); `files` the uploaded files by field name."""
+    images = files.get("image", []) + files.get("image[]", [])
+    if not images:
+        raise Refusal(400, "Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
+    if "prompt" not in fields:
+        raise Refusal(400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+    model = fields.get("model") or "gpt-image-1.5"
+    if model not in GPT_MODELS and model not in DALLE_SIZES:
+        raise Refusal(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param=None,
+            code="model_not_found",
+        )
+    if model not in EDIT_MODELS:
+        raise Refusal(400, f"Invalid value: '{model}'. Image editing is not supported for this model.",
+                      param="model", code="invalid_value")  # fmt: skip
+    for name in [*fields, *files]:
+        if name.removesuffix("[]") not in EDIT_PARAMS:
+            raise Refusal(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+    if len(images) > MAX_EDIT_IMAGES:
+        raise Refusal(400, f"Invalid 'image': array too long. Expected an array with maximum length "
+                      f"{MAX_EDIT_IMAGES}, but got an array with length {len(images)} instead.",
+                      param="image", code="array_above_max_length")  # fmt: skip
+    sizes = [_input_image_size(data, index) for index, data in enumerate(images)]
+    if files.get("mask") and files.get("markup"):
+        raise Refusal(400, "'markup' cannot be combined with 'mask'.", param="markup", code="invalid_value")
+    if files.get("mask"):
+        _check_overlay(files["mask"][0], sizes[0], "mask", need_transparent=True)
+    if files.get("markup"):
+        if model not in MARKUP_MODELS:
+            raise Refusal(400, f"'markup' is not supported for model '{model}'.", param="markup", code="invalid_value")
+        _check_overlay(files["markup"][0], sizes[0], "markup", need_transparent=True)
+    fidelity = fields.get("input_fidelity")
+    if fidelity is not None and fidelity not in FIDELITY.get(model, set()):
+        raise Refusal(400, f"Invalid value: '{fidelity}'. 'input_fidelity' is not supported for this model.",
+                      param="input_fidelity", code="invalid_value")  # fmt: skip
+    _check_prompt(fields["prompt"], 32000)
+    _check_n(fields.get("n", 1), model)
+    _check_size(fields.get("size") or "auto", model)
+    _check_quality(fields.get("quality") or "auto", model)
+    _check_gpt_output(fields)
+
+
+def _input_image_size(data: bytes, index: int) -> tuple[int, int]:
+    """An input image's size, refusing what is not a PNG, WebP or JPEG under 50 MB (by content)."""
+    if len(data) >= MAX_IMAGE_BYTES:
+        raise Refusal(400, f"Invalid 'image[{index}]': file must be less than 50MB.", param="image",
+                      code="invalid_image_file")  # fmt: skip
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            kind, size = picture.format, picture.size
+    except Exception:
+        kind, size = None, (0, 0)
+    if kind not in ("PNG", "WEBP", "JPEG"):
+        raise Refusal(400, f"Invalid image file or mode for image {index + 1}, please check your image file.",
+                      param="image", code="invalid_image_file")  # fmt: skip
+    return size
+
+
+def _check_overlay(data: bytes, size: tuple[int, int], name: str, *, need_transparent: bool) -> None:
+    limit = "less than 4MB" if name == "mask" else "a PNG"
+    if len(data) >= MAX_MASK_BYTES:
+        raise Refusal(400, f"Invalid '{name}': file must be {limit}.", param=name, code="invalid_image_file")
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            kind, found, alpha = picture.format, picture.size, picture.convert("RGBA").getchannel("A").getextrema()
+    except Exception:
+        kind, found, alpha = None, (0, 0), (255, 255)
+    if kind != "PNG":
+        raise Refusal(400, f"Invalid '{name}': it must be a PNG image.", param=name, code="invalid_image_file")
+    if found != size:
+        raise Refusal(400, f"Invalid '{name}': the {name} must have the same dimensions as the image "
+                      f"({size[0]}x{size[1]}), got {found[0]}x{found[1]}.", param=name, code="invalid_value")  # fmt: skip
+    if need_transparent and alpha[0] != 0:
+        raise Refusal(400, f"Invalid '{name}': it must contain fully transparent pixels.", param=name,
+                      code="invalid_value")  # fmt: skip
+
+
+def input_image_tokens(sizes: list[tuple[int, int]], fidelity: str | None) -> int:
+    """Image input tokens as the API reports them: each image fitted in 2048x2048, its short side scaled to
+    768, 170 tokens per 512 px tile plus 85; high input fidelity adds the first image in detail."""
+    total = 0
+    for width, height in sizes:
+        scale = min(1.0, 2048 / max(width, height))
+        scale *= min(1.0, 768 / (min(width, height) * scale))
+        total += 85 + 170 * math.ceil(width * scale / 512) * math.ceil(height * scale / 512)
+    if sizes and fidelity == "high":
+        square, other = OUTPUT_TOKENS["high"]
+        total += square if sizes[0][0] == sizes[0][1] else other
+    return total

@@ -4,7 +4,10 @@ It refuses what the real API refuses (images_contract.py: the published contract
 and error body), asks for the API key as the API does, and answers the real shapes: the quality and size
 used (never "auto"), partial images of the size asked for, and usage by quality and size.
 
-Each POST /v1/images/generations takes the next scripted behaviour (or `default`):
+POST /v1/images/edits (multipart: the images, a mask or a markup) is checked against the edit contract
+and answered the same way, with `image_edit.*` stream events and the input images in its usage.
+
+Each POST /v1/images/generations or /edits takes the next scripted behaviour (or `default`):
   "b64"             JSON with base64 images of the size and format asked for, plus usage
   "url"             JSON with URLs to this server that expire after `url_ttl` seconds (403 after)
   "stream"          answered as SSE when the request says stream=true: partial images then completed
@@ -22,12 +25,14 @@ Each POST /v1/images/generations takes the next scripted behaviour (or `default`
 from __future__ import annotations
 
 import base64
+import email.policy
 import io
 import json
 import secrets
 import threading
 import time
 from collections import deque
+from email.parser import BytesParser
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,7 +40,15 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
-from tests.fakes.images_contract import Refusal, check, resolved_quality, resolved_size, usage
+from tests.fakes.images_contract import (
+    Refusal,
+    check,
+    check_edit,
+    input_image_tokens,
+    resolved_quality,
+    resolved_size,
+    usage,
+)
 
 PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
@@ -58,6 +71,40 @@ def image_bytes(
 
 def _error(message: str, *, code: str | None, kind: str = "invalid_request_error", param: str | None = None) -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _multipart(content_type: str, raw: bytes) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+    """A multipart/form-data body as the API reads it: text fields typed as the SDK wrote them (numbers,
+    true/false), and files by field name."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(f"content-type: {content_type}\r\n\r\n".encode() + raw)
+    fields: dict[str, Any] = {}
+    files: dict[str, list[bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            files.setdefault(name, []).append(payload)
+        else:
+            fields[name] = _typed(payload.decode())
+    return fields, files
+
+
+def _typed(value: str) -> Any:
+    if value in ("true", "false"):
+        return value == "true"
+    return int(value) if value.isdigit() else value
+
+
+def _usage_of(body: dict[str, Any], quality: str, size: str, n: int) -> dict[str, Any]:
+    """Usage as the API reports it, with an edit's input images counted as image tokens."""
+    reported = usage(body["prompt"], quality, size, n)
+    sizes = body.get("_input_sizes") or []
+    if sizes:
+        images = input_image_tokens(sizes, body.get("input_fidelity"))
+        reported["input_tokens"] += images
+        reported["input_tokens_details"]["image_tokens"] = images
+        reported["total_tokens"] += images
+    return reported
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -144,10 +191,16 @@ class FakeImagesAPI:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                editing = urlsplit(self.path).path.endswith("/images/edits")
+                files: dict[str, list[bytes]] = {}
+                if editing:
+                    body, files = _multipart(self.headers.get("content-type", ""), raw)
+                else:
+                    body = json.loads(raw or b"{}")
                 with api.lock:
-                    api.requests.append({**body, "_path": self.path})
-                if not urlsplit(self.path).path.endswith("/images/generations"):
+                    api.requests.append({**body, "_path": self.path, "_files": {k: len(v) for k, v in files.items()}})
+                if not editing and not urlsplit(self.path).path.endswith("/images/generations"):
                     return self._json(404, {"error": {"message": "unknown path", "type": "invalid_request_error",
                                                       "param": None, "code": "not_found"}})  # fmt: skip
                 sent_key = self.headers.get("api-key") or self.headers.get("authorization", "").removeprefix("Bearer ")
@@ -161,9 +214,12 @@ class FakeImagesAPI:
                 if "/deployments/" in self.path and "model" not in body:
                     body["model"] = self.path.split("/deployments/")[1].split("/")[0]
                 try:
-                    check(body)
+                    check_edit(body, files) if editing else check(body)
                 except Refusal as refusal:
                     return self._json(refusal.status, refusal.body)
+                if editing:
+                    images = files.get("image", []) + files.get("image[]", [])
+                    body["_input_sizes"] = [Image.open(io.BytesIO(data)).size for data in images]
                 behaviour = api.next_behaviour()
                 if api.answer_delay:
                     time.sleep(api.answer_delay)
@@ -213,7 +269,7 @@ class FakeImagesAPI:
                 if behaviour == "slow":
                     time.sleep(api.slow_seconds)
                 if body.get("stream"):
-                    return self._stream(body, behaviour)
+                    return self._stream(body, behaviour, "image_edit" if editing else "image_generation")
                 self._json(200, self._answer(body, behaviour))
 
             def _answer(self, body: dict[str, Any], behaviour: str) -> dict[str, Any]:
@@ -244,7 +300,7 @@ class FakeImagesAPI:
                         quality=quality,
                         output_format=fmt,
                         background="transparent" if body.get("background") == "transparent" else "opaque",
-                        usage=usage(body["prompt"], quality, size, n),
+                        usage=_usage_of(body, quality, size, n),
                     )
                 return answer
 
@@ -255,7 +311,7 @@ class FakeImagesAPI:
                     return b"this is not an image at all"
                 return image_bytes(size, fmt, photo_like=api.photo_like)
 
-            def _stream(self, body: dict[str, Any], behaviour: str) -> None:
+            def _stream(self, body: dict[str, Any], behaviour: str, kind: str) -> None:
                 size = resolved_size(body.get("size"))
                 fmt = body.get("output_format") or "png"
                 quality = resolved_quality(body.get("quality"))
@@ -276,7 +332,7 @@ class FakeImagesAPI:
                 for index in range(int(body.get("partial_images") or 0)):
                     self._event(
                         {
-                            "type": "image_generation.partial_image",
+                            "type": f"{kind}.partial_image",
                             "partial_image_index": index,
                             "b64_json": preview,
                             **common,
@@ -285,9 +341,9 @@ class FakeImagesAPI:
                 for _ in range(int(body.get("n") or 1)):
                     self._event(
                         {
-                            "type": "image_generation.completed",
+                            "type": f"{kind}.completed",
                             "b64_json": base64.b64encode(self._payload(size, fmt, behaviour)).decode(),
-                            "usage": usage(body["prompt"], quality, size, 1),
+                            "usage": _usage_of(body, quality, size, 1),
                             **common,
                         }
                     )
