@@ -16,7 +16,7 @@ from imagegen.catalog import Catalog
 from imagegen.edits import EditInputs, closest_size, prepare_edit
 from imagegen.errors import InvalidRequest, LimitReached
 from imagegen.history import HistoryFilter
-from imagegen.masks import mask_from_painting, markup_from_drawing
+from imagegen.masks import markup_from_drawing, mask_from_painting
 from imagegen.pipeline import Clock, Generation
 from imagegen.request import GenerationRequest
 
@@ -313,7 +313,11 @@ def test_a_markup_goes_to_a_model_that_takes_it(openai_studio, fake_openai):
         ({"model": "gpt-image-2", "prompt": "x"}, {"image[]": 17}, "array too long"),
         ({"model": "gpt-image-2", "prompt": "x"}, {"image": 1, "mask": "wrong"}, "same dimensions"),
         ({"model": "gpt-image-2", "prompt": "x"}, {"image": 1, "mask": "jpeg"}, "must be a PNG"),
-        ({"model": "gpt-image-2.5-flare", "prompt": "x"}, {"image": 1, "mask": "ok", "markup": "ok"}, "cannot be combined"),
+        (
+            {"model": "gpt-image-2.5-flare", "prompt": "x"},
+            {"image": 1, "mask": "ok", "markup": "ok"},
+            "cannot be combined",
+        ),
         ({"model": "gpt-image-2", "prompt": "x"}, {"image": 1, "markup": "ok"}, "'markup' is not supported"),
         ({"model": "gpt-image-2", "prompt": "x", "input_fidelity": "high"}, {"image": 1}, "input_fidelity"),
         ({"model": "gpt-image-2", "prompt": "x", "moderation": "low"}, {"image": 1}, "Unknown parameter"),
