@@ -8,16 +8,19 @@ import getpass
 import json
 import logging
 import sys
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.ledger import to_usd
 from imagegen.money import usd
 from imagegen.redact import csv_cell, redact
-from imagegen.request import GenerationRequest
+from imagegen.request import GenerationRequest, GenerationResult
 from imagegen.settings import Settings
 from imagegen.studio import Studio
+from imagegen.uploads import Upload
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,21 +49,19 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate an image from a prompt")
     gen.add_argument("prompt")
-    gen.add_argument("--user", default=None, help="who is generating (default: IMAGEGEN_LOCAL_USER)")
-    gen.add_argument("--preset", default="photo")
-    gen.add_argument("--size", default="")
-    gen.add_argument("--quality", default="")
-    gen.add_argument("--model", default="")
-    gen.add_argument("--n", type=int, default=1)
-    gen.add_argument("--format", dest="output_format", default="png", choices=("png", "jpeg", "webp"))
-    gen.add_argument("--background", default="", choices=("", "auto", "opaque", "transparent"))
-    gen.add_argument("--compression", type=int, default=None)
-    gen.add_argument("--lighting", default="")
-    gen.add_argument("--camera", default="")
-    gen.add_argument("--raw", action="store_true", help="send the prompt exactly as typed")
-    gen.add_argument("--request-id", default=None, help="idempotency key: the same id never charges twice")
-    gen.add_argument("--json", action="store_true", help="print one JSON object")
+    _request_options(gen, preset="photo")
     gen.set_defaults(handler=_generate)
+
+    edit = sub.add_parser("edit", help="edit images: a starting image (and references) with a prompt")
+    edit.add_argument("images", nargs="*", metavar="IMAGE", help="the starting image, then reference images")
+    edit.add_argument("--prompt", required=True, help="what to change")
+    overlay = edit.add_mutually_exclusive_group()
+    overlay.add_argument("--mask", default=None, help="a PNG whose transparent pixels mark where to edit")
+    overlay.add_argument("--markup", default=None, help="a transparent PNG drawn over the image to guide the edit")
+    edit.add_argument("--from-key", default="", help="start from this gallery image (IMAGEs become references)")
+    edit.add_argument("--input-fidelity", default="", choices=("", "low", "high"))
+    _request_options(edit, preset="careful")
+    edit.set_defaults(handler=_edit)
 
     sub.add_parser("models", help="list the models and their limits").set_defaults(handler=_models)
     sub.add_parser("presets", help="list the Director's presets").set_defaults(handler=_presets)
@@ -90,7 +91,49 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _request_options(command: argparse.ArgumentParser, *, preset: str) -> None:
+    command.add_argument("--user", default=None, help="who is generating (default: IMAGEGEN_LOCAL_USER)")
+    command.add_argument("--preset", default=preset)
+    command.add_argument("--size", default="")
+    command.add_argument("--quality", default="")
+    command.add_argument("--model", default="")
+    command.add_argument("--n", type=int, default=1)
+    command.add_argument("--format", dest="output_format", default="png", choices=("png", "jpeg", "webp"))
+    command.add_argument("--background", default="", choices=("", "auto", "opaque", "transparent"))
+    command.add_argument("--compression", type=int, default=None)
+    command.add_argument("--lighting", default="")
+    command.add_argument("--camera", default="")
+    command.add_argument("--raw", action="store_true", help="send the prompt exactly as typed")
+    command.add_argument("--request-id", default=None, help="idempotency key: the same id never charges twice")
+    command.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def _generate(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    result = studio.generate(_request(args), args.user or settings.local_user)
+    return _report(args, result)
+
+
+def _edit(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    images: list[bytes | Upload] = [studio.starting_image(args.from_key)] if args.from_key else []
+    images += [_read(path, "image") for path in args.images]
+    edit = studio.prepare_edit(
+        images,
+        mask=_read(args.mask, "mask") if args.mask else None,
+        markup=_read(args.markup, "markup") if args.markup else None,
+        parent_key=args.from_key,
+    )
+    request = replace(_request(args), input_fidelity=args.input_fidelity)
+    return _report(args, studio.generate(request, args.user or settings.local_user, edit=edit))
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidRequest(f"Cannot read the {what} {path!r}: {exc.strerror or exc}.") from None
+
+
+def _request(args: argparse.Namespace) -> GenerationRequest:
     fields = {
         "prompt": args.prompt,
         "preset": args.preset,
@@ -107,7 +150,10 @@ def _generate(args: argparse.Namespace, settings: Settings, studio: Studio) -> i
     }
     if args.request_id:
         fields["request_id"] = args.request_id
-    result = studio.generate(GenerationRequest(**fields), args.user or settings.local_user)
+    return GenerationRequest(**fields)
+
+
+def _report(args: argparse.Namespace, result: GenerationResult) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from imagegen.checks import check_user, scoped_id
-from imagegen.errors import ImagegenError
+from imagegen.edits import EditInputs
+from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.request import GenerationRequest
 from imagegen.studio import Studio
 
@@ -96,11 +97,12 @@ class JobRunner:
 
     # -- submitting ------------------------------------------------------------------------------
 
-    def submit(self, request: GenerationRequest, user: str) -> str:
-        """Queue a generation; bad input and an exhausted limit are refused here, before any row. The job id
-        is the request id scoped to its user, so a resubmit finds its job and another user's never does."""
+    def submit(self, request: GenerationRequest, user: str, edit: EditInputs | None = None) -> str:
+        """Queue a generation (with `edit`, an edit); bad input and an exhausted limit are refused here,
+        before any row. The job id is the request id scoped to its user, so a resubmit finds its job and
+        another user's never does. An edit's inputs wait on disk beside the job until it has run."""
         user = check_user(user)
-        plan = self.studio.plan(request)
+        plan = self.studio.plan(request, edit)
         refusal = self.studio.allowance(user).refusal(plan.request.n, plan.reserve_micros)
         if refusal is not None:
             raise refusal
@@ -121,8 +123,13 @@ class JobRunner:
                 ),
             ).fetchone()
         if created is not None:
+            if edit is not None:
+                edit.save(self.inputs_dir(job_id))
             self._enqueue(job_id)
         return job_id
+
+    def inputs_dir(self, job_id: str) -> Path:
+        return self.studio.settings.data_dir / "job-inputs" / job_id
 
     @staticmethod
     def job_id_for(request: GenerationRequest, user: str) -> str:
@@ -143,7 +150,7 @@ class JobRunner:
                 return
             progress = _Progress(self, job_id)
             try:
-                result = self.studio.generate(job.request, job.user, progress)
+                result = self.studio.generate(job.request, job.user, progress, self._edit_of(job))
             except ImagegenError as exc:
                 self._finish(job_id, FAILED, error=exc.message, error_code=exc.code, charged=exc.charged)
             except Exception as exc:
@@ -162,6 +169,16 @@ class JobRunner:
         finally:
             with self._lock:
                 self._running.discard(job_id)
+            shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)
+
+    def _edit_of(self, job: Job) -> EditInputs | None:
+        if not job.request.is_edit:
+            return None
+        try:
+            return EditInputs.load(self.inputs_dir(job.id))
+        except (OSError, ValueError, KeyError) as exc:
+            failure = InvalidRequest("This edit's images were lost before it ran; you were not charged. Edit again.")
+            raise failure from exc
 
     def _claim(self, job_id: str) -> Job | None:
         """Take a queued job, unless it was cancelled (or taken) meanwhile."""

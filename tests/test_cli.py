@@ -107,3 +107,56 @@ def test_32_concurrent_generate_processes_admit_exactly_the_quota(data_dir):
     codes = [p.wait(timeout=120) for p in procs]
     assert codes.count(0) == 5 and codes.count(3) == 27
     assert run_cli("reconcile", "--check", env=env).returncode == 0
+
+
+def _png(path, size, color=(20, 120, 220)):
+    from PIL import Image
+
+    Image.new("RGB", size, color).save(path, "PNG")
+    return str(path)
+
+
+def test_edit_takes_files_or_a_gallery_key_and_records_the_lineage(data_dir, tmp_path):
+    env = cli_env(data_dir)
+    start = _png(tmp_path / "start.png", (600, 400))
+    done = run_cli("edit", start, "--prompt", "add a red scarf", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)
+    assert first["status"] == "succeeded" and first["size"] == "1536x1024"  # the starting image's shape
+    assert first["directed_prompt"].startswith("add a red scarf. keep everything not mentioned")
+
+    from PIL import Image
+
+    mask = Image.new("RGBA", (1536, 1024), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 300, 300))
+    mask.save(tmp_path / "mask.png")
+    reference = _png(tmp_path / "ref.png", (64, 64), (250, 0, 0))
+    done = run_cli(
+        "edit", reference, "--from-key", first["image_key"], "--prompt", "make it night",
+        "--mask", str(tmp_path / "mask.png"), "--json", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    second = json.loads(done.stdout)
+    record = json.loads((data_dir / "images" / second["image_key"]).with_name("record.json").read_text())
+    assert record["parent_key"] == first["image_key"]
+    assert [i["role"] for i in record["inputs"]] == ["image", "reference", "mask"]
+    assert all((data_dir / "images" / i["key"]).is_file() for i in record["inputs"])
+
+
+def test_an_edit_with_bad_input_exits_2_and_changes_nothing(data_dir, tmp_path):
+    env = cli_env(data_dir)
+    start = _png(tmp_path / "start.png", (64, 64))
+    (tmp_path / "not.png").write_bytes(b"GIF89a...")
+    wrong_mask = _png(tmp_path / "mask.png", (32, 32))
+    for args in (
+        [str(tmp_path / "missing.png")],
+        [str(tmp_path / "not.png")],
+        [start, "--mask", wrong_mask],
+        [],
+        [start, "--from-key", "imagegen/users/nobody/0000000000000-x/original.png"],
+    ):
+        done = run_cli("edit", *args, "--prompt", "add a hat", env=env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.startswith("error: ")
+    assert not (data_dir / "images").exists()
+    assert not (data_dir / "spool").exists()

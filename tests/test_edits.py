@@ -394,3 +394,55 @@ def test_a_burst_of_edits_admits_exactly_what_the_budget_holds(tmp_path, fake_op
     assert (outcomes.count("admitted"), outcomes.count("refused")) == (fits, 24 - fits)
     assert studio.ledger.check_invariants() == []
     assert len(fake_openai.requests) == fits
+
+
+# -- in the background -----------------------------------------------------------------------------------
+
+
+def test_a_queued_edit_keeps_its_inputs_until_it_has_run(studio, original):
+    from imagegen import JobRunner
+
+    release = threading.Event()
+    render = studio.provider.render
+
+    def held_render(job, on_partial):
+        release.wait(30)
+        return render(job, on_partial)
+
+    studio.provider.render = held_render
+    runner = JobRunner(studio, workers=1)
+    try:
+        edit = studio.prepare_edit([studio.starting_image(original["key"])], parent_key=original["key"])
+        job_id = runner.submit(GenerationRequest("add a scarf", request_id="queued-edit-1"), "ann", edit)
+        assert EditInputs.load(runner.inputs_dir(job_id)) == edit  # on disk while it waits
+        release.set()
+        job = runner.wait(job_id, timeout=30)
+    finally:
+        release.set()
+        runner.shutdown()
+    assert job.status == "succeeded", job.error
+    assert studio.image(job.result["image_key"])["parent_key"] == original["key"]
+    assert not runner.inputs_dir(job_id).exists()
+
+
+def test_a_queued_edit_whose_inputs_were_lost_fails_without_a_charge(studio, original):
+    import shutil
+
+    from imagegen import JobRunner
+
+    release = threading.Event()
+    render = studio.provider.render
+    studio.provider.render = lambda job, on_partial: (release.wait(30), render(job, on_partial))[1]
+    runner = JobRunner(studio, workers=1)
+    try:
+        edit = studio.prepare_edit([studio.starting_image(original["key"])])
+        runner.submit(GenerationRequest("a cat", request_id="blocking-job-1"), "ann")
+        job_id = runner.submit(GenerationRequest("add a scarf", request_id="lost-inputs-1"), "ann", edit)
+        shutil.rmtree(runner.inputs_dir(job_id))
+        release.set()
+        job = runner.wait(job_id, timeout=30)
+    finally:
+        release.set()
+        runner.shutdown()
+    assert job.status == "failed" and "were lost" in job.error and not job.charged
+    assert studio.ledger.generation(job_id) is None

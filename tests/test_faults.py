@@ -246,8 +246,8 @@ def test_a_failure_after_the_request_left_is_possibly_billed(openai_settings, fa
     from imagegen.providers.openai_images import OpenAIImages, make_client
 
     class BrokenAfterSending(OpenAIImages):
-        def _render_streaming(self, params, on_partial):
-            super()._render_streaming(params, on_partial)
+        def _render_streaming(self, call, params, on_partial):
+            super()._render_streaming(call, params, on_partial)
             raise RuntimeError("lost the answer")
 
     client, sent = make_client(openai_settings)
