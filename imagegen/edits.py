@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
@@ -56,6 +56,17 @@ class EditInputs:
     def digests(self) -> tuple[str, ...]:
         return tuple(digest(image.data) for image in self.images)
 
+    def applied_to(self, request: GenerationRequest) -> GenerationRequest:
+        """The request naming what this edit sends, by content: the same edit asked twice is one request,
+        and another mask or reference is another."""
+        return replace(
+            request,
+            inputs=self.digests,
+            mask=digest(self.mask) if self.mask is not None else "",
+            markup=digest(self.markup) if self.markup is not None else "",
+            edit_of=self.parent_key,
+        )
+
     def priced_sizes(self, *, bound: bool = False) -> list[tuple[int, int]]:
         """The sizes of the images billed as input tokens (the starting image first): every image sent and
         the markup; the mask too when bounding, in case it is counted."""
@@ -99,7 +110,7 @@ class EditInputs:
             elif item["role"] == MARKUP:
                 markup = data
             else:
-                images.append(_kept_upload(data))
+                images.append(kept_upload(data))
         return cls(tuple(images), mask, markup, manifest.get("parent_key", ""))
 
 
@@ -156,7 +167,7 @@ def check_edit(catalog: Catalog, spec: ModelSpec, request: GenerationRequest, ed
     return []
 
 
-def _kept_upload(data: bytes) -> Upload:
+def kept_upload(data: bytes) -> Upload:
     """An input this studio checked and wrote itself, read back byte for byte (its digest names it)."""
     with Image.open(io.BytesIO(data)) as image:
         return Upload(data, str(image.format).lower(), image.width, image.height)

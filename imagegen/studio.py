@@ -17,7 +17,7 @@ from imagegen.checks import check_request, check_user, scoped_id
 from imagegen.db import Database
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
 from imagegen.drafts import Drafts
-from imagegen.edits import EditInputs, check_edit, closest_size, digest, prepare_edit
+from imagegen.edits import MARKUP, MASK, EditInputs, check_edit, closest_size, kept_upload, prepare_edit
 from imagegen.errors import ContentRejected, Forbidden, ImagegenError, InvalidRequest, StorageError
 from imagegen.history import HistoryFilter, HistoryPage, Library
 from imagegen.ledger import Allowance, Ledger, to_micros, to_usd
@@ -256,6 +256,21 @@ class Studio:
         """Check an edit's images, mask or markup before anything is spent (see edits.py)."""
         return prepare_edit(images, mask=mask, markup=markup, parent_key=parent_key)
 
+    def edit_of_record(self, record: dict[str, Any]) -> EditInputs | None:
+        """The inputs an edited image was made from, read back from storage (to make it again, or more
+        like it); None for an image made from a prompt alone."""
+        images: list[Upload] = []
+        overlays: dict[str, bytes] = {}
+        for item in record.get("inputs") or []:
+            data = self.input_bytes(record, item["key"])
+            if item["role"] in (MASK, MARKUP):
+                overlays[item["role"]] = data
+            else:
+                images.append(kept_upload(data))
+        if not images:
+            return None
+        return EditInputs(tuple(images), overlays.get(MASK), overlays.get(MARKUP), record.get("parent_key") or "")
+
     def starting_image(self, key: str) -> Upload:
         """A gallery image as the starting image of an edit."""
         record = self.image(key)
@@ -420,13 +435,7 @@ def _with_inputs(request: GenerationRequest, edit: EditInputs | None) -> Generat
         if request.is_edit or request.mask or request.markup:
             raise InvalidRequest("This edit's images are not here any more: open the image and edit it again.")
         return replace(request, edit_of="", input_fidelity="")
-    return replace(
-        request,
-        inputs=edit.digests,
-        mask=digest(edit.mask) if edit.mask is not None else "",
-        markup=digest(edit.markup) if edit.markup is not None else "",
-        edit_of=edit.parent_key,
-    )
+    return edit.applied_to(request)
 
 
 def _limit_value(kind: str, value: int | None) -> str:

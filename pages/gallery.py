@@ -7,10 +7,11 @@ from urllib.parse import quote
 import streamlit as st
 
 from imagegen import HistoryFilter, ImagegenError
-from ui import runtime, widgets
+from ui import editor, runtime, widgets
 from ui.identity import viewer
 
 COLUMNS = 4
+KINDS = {"Prompts and edits": "", "Edits only": "edits", "Originals only": "originals"}
 
 studio = runtime.studio()
 me = viewer()
@@ -24,7 +25,7 @@ widgets.even_tiles("tile-")
 search_col, scope_col = st.columns([3, 2])
 text = search_col.text_input("Search the prompts", key="gal_text", placeholder="fox snow, cats, neon...")
 scope = scope_col.segmented_control("Show", ["Everyone", "Mine", "Favourites"], default="Everyone", key="gal_scope")
-with st.expander("More filters: user, model, preset, dates"):
+with st.expander("More filters: user, model, preset, edits, dates"):
     user_col, model_col, preset_col = st.columns(3)
     users = studio.gallery_choices("user")
     user = user_col.selectbox("User", ["Anyone", *users], key="gal_user", disabled=scope == "Mine")
@@ -33,7 +34,8 @@ with st.expander("More filters: user, model, preset, dates"):
     preset = preset_col.selectbox(
         "Preset", ["Any", *studio.gallery_choices("preset")], key="gal_preset", format_func=preset_label
     )
-    dates_col, everywhere_col = st.columns(2)
+    kind_col, dates_col, everywhere_col = st.columns(3)
+    kind = kind_col.selectbox("Made by", list(KINDS), key="gal_kind")
     dates = dates_col.date_input("Dates (any when empty)", value=[], key="gal_dates", max_value=date.today())
     everywhere = everywhere_col.checkbox("Search the Director's keywords too", key="gal_everywhere")
 
@@ -49,6 +51,7 @@ filters = HistoryFilter(
     text=text,
     everywhere=everywhere,
     favourites_of=me.name if scope == "Favourites" else "",
+    kind=KINDS[kind],
 )
 signature = repr(filters)
 if state.get("gal_signature") != signature:
@@ -97,7 +100,8 @@ def detail(key: str) -> None:
             st.rerun()
         st.caption("Link to this image (for a teammate):")
         st.code(share_link(key), language=None, wrap_lines=True)
-    download, reuse, remove = st.columns(3)
+    lineage(record)
+    download, change, reuse, remove = st.columns(4)
     download.download_button(
         "Download original",
         original or b"",
@@ -107,9 +111,19 @@ def detail(key: str) -> None:
         key="detail-download",
         width="stretch",
     )
+    if change.button("Edit", key="detail-edit", width="stretch", help="Start an edit from this image"):
+        close_detail()
+        editor.begin(studio, key)
+        settings = studio.prefill_from(record)
+        state["generate_prefill"] = {"prompt": "", **{k: settings[k] for k in ("model", "quality", "output_format")}}
+        st.switch_page("pages/generate.py")
     if reuse.button("Use these settings", key="detail-reuse", width="stretch"):
         close_detail()
         state["generate_prefill"] = studio.prefill_from(record)
+        if record.get("inputs"):
+            editor.remake(studio, record)  # an edit's settings include what it was made from
+        else:
+            editor.stop()
         st.switch_page("pages/generate.py")
     if studio.may_delete(record, me.name) and remove.toggle("Delete...", key="detail-delete-arm"):
         st.warning("This removes the image, its thumbnail and its record for everyone. It cannot be undone.")
@@ -122,6 +136,43 @@ def detail(key: str) -> None:
                 state["gal_deleted"] = record["prompt"]
                 close_detail()
                 st.rerun()
+
+
+def lineage(record: dict) -> None:
+    """Where the image came from and what was made from it: step through the chain."""
+    ancestors, children = studio.lineage(record["key"])
+    inputs = [i for i in record.get("inputs") or [] if i["role"] != "image"]
+    if not (ancestors or children or record.get("inputs")):
+        return
+    st.markdown("**Lineage**")
+    if record.get("inputs") and not ancestors:
+        st.caption(
+            "Edited from an uploaded image." if not record.get("parent_key") else "Edited from an image since deleted."
+        )
+    steps = [("Made from", ancestors[0])] if ancestors else []
+    steps += [("Edited into", child) for child in children[:6]]
+    if steps:
+        columns = st.columns(max(4, len(steps)))
+        for column, (relation, other) in zip(columns, steps, strict=False):
+            with column:
+                picture = studio.image_url(other) or widgets.stored_bytes(studio.thumbnail_bytes, other)
+                if picture is not None:
+                    st.image(picture, width="stretch")
+                if st.button(
+                    relation, key=f"step-{other['key']}", type="tertiary", help=widgets.plain(other["prompt"][:200])
+                ):
+                    state["gallery_open"] = other["key"]
+                    st.rerun()
+    if len(ancestors) > 1:
+        st.caption(f"{len(ancestors)} edits from the original image.")
+    if inputs:
+        roles = ", ".join(sorted({i["role"] for i in inputs}))
+        st.caption(f"Also sent with the edit: {roles}.")
+        columns = st.columns(max(4, len(inputs)))
+        for column, item in zip(columns, inputs, strict=False):
+            data = widgets.stored_bytes(studio.input_bytes, record, item["key"])
+            if data is not None:
+                column.image(data, caption=item["role"], width="stretch")
 
 
 if state.get("gal_deleted"):

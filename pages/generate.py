@@ -7,12 +7,13 @@ import streamlit as st
 
 from imagegen import GenerationRequest, ImagegenError, InvalidRequest
 from imagegen.drafts import FIELDS
-from ui import runtime, widgets
+from ui import editor, runtime, widgets
 from ui.identity import viewer
 from ui.prompt_box import prompt_box
 
 CUSTOM = "Custom..."
 DEFAULT = "Preset default"
+MATCH = "Same shape as the image"
 #: every form field but the prompt, which the prompt box keeps itself
 SETTINGS = [name for name in FIELDS if name != "prompt"]
 
@@ -56,14 +57,15 @@ def keep_choice(key: str, options: list, fallback) -> None:
         state[key] = fallback
 
 
-def submit(request: GenerationRequest) -> None:
-    """Queue a generation; the same settings after the last one finished are a new, deliberate one."""
+def submit(request: GenerationRequest, edit=None) -> None:
+    """Queue a generation (or an edit); the same settings after the last one finished are a new, deliberate
+    one."""
     existing = runner.job(runner.job_id_for(request, me.name))
     if existing is not None and not existing.active:
         state["generate_nonce"] = uuid.uuid4().hex
         request = request.with_stable_id(me.name, state["generate_nonce"])
     try:
-        runner.submit(request, me.name)
+        runner.submit(request, me.name, edit)
     except ImagegenError as exc:
         state["g_submit_error"] = exc.message
 
@@ -74,20 +76,26 @@ if prefill:
     apply_prefill(prefill)
 
 
-def settled_form():
-    """Bring every setting in the session within what the chosen model offers, and return the choices and
-    the model. Read before the widgets are drawn, so the preview can be drawn (and sent) first."""
-    presets = studio.presets.presets
-    keep_choice("g_preset", list(presets), next(iter(presets)))
+def usable_models(editing) -> dict:
+    return {m.id: m for m in studio.models() if m.edits or not editing}
+
+
+def settled_form(editing):
+    """Bring every setting in the session within what the chosen model offers (for an edit, the models
+    that edit), and return the choices and the model. Read before the widgets are drawn, so the preview can
+    be drawn (and sent) first."""
+    presets = studio.presets.names_for(editing=editing is not None)
+    keep_choice("g_preset", presets, presets[0])
     state.setdefault("g_raw", False)
     keep_choice("g_lighting", [DEFAULT, *studio.presets.lighting_choices], DEFAULT)
     keep_choice("g_camera", [DEFAULT, *studio.presets.camera_choices], DEFAULT)
-    models = {m.id: m for m in studio.models()}
+    models = usable_models(editing)
     default_model = studio.settings.default_model if studio.settings.default_model in models else next(iter(models))
     keep_choice("g_model", list(models), default_model)
     spec = models[state["g_model"]]
-    sizes = size_choices(spec)
-    keep_choice("g_size", sizes, spec.default_size if spec.default_size in sizes else sizes[0])
+    sizes = size_choices(spec, editing)
+    keep_choice("g_size", sizes, sizes[0] if editing else spec.default_size if spec.default_size in sizes else sizes[0])
+    keep_choice("g_input_fidelity", [DEFAULT, *spec.input_fidelity], DEFAULT)
     keep_choice("g_quality", list(spec.qualities), spec.default_quality)
     if not isinstance(state.get("g_n"), int) or not 1 <= state["g_n"] <= spec.n_max:
         state["g_n"] = 1
@@ -99,7 +107,7 @@ def settled_form():
     chosen = {
         "preset": state["g_preset"],
         "model": spec.id,
-        "size": state["g_custom_size"] if state["g_size"] == CUSTOM else state["g_size"],
+        "size": chosen_size(),
         "quality": state["g_quality"],
         "n": int(state["g_n"]),
         "output_format": state["g_output_format"],
@@ -108,31 +116,42 @@ def settled_form():
         "lighting": "" if state["g_lighting"] == DEFAULT or raw else state["g_lighting"],
         "camera": "" if state["g_camera"] == DEFAULT or raw else state["g_camera"],
     }
+    if editing is not None and state["g_input_fidelity"] != DEFAULT:
+        chosen["input_fidelity"] = state["g_input_fidelity"]
     return chosen, spec
 
 
-def size_choices(spec) -> list[str]:
-    return spec.size_choices() + ([CUSTOM] if spec.size_rule else [])
+def chosen_size() -> str:
+    if state["g_size"] == CUSTOM:
+        return state["g_custom_size"]
+    return "" if state["g_size"] == MATCH else state["g_size"]
+
+
+def size_choices(spec, editing=None) -> list[str]:
+    return ([MATCH] if editing else []) + spec.size_choices() + ([CUSTOM] if spec.size_rule else [])
 
 
 def background_choices(spec) -> list[str]:
     return [DEFAULT, *spec.backgrounds] if spec.backgrounds else [DEFAULT]
 
 
-def settings_form(spec) -> None:
+def settings_form(spec, editing) -> None:
     """The style, the Director's choices and the model's options, each kept in the session by its key."""
     presets = studio.presets.presets
-    st.selectbox("Style preset", list(presets), format_func=lambda p: presets[p].label, key="g_preset")
+    names = studio.presets.names_for(editing=editing is not None)
+    st.selectbox("Style preset", names, format_func=lambda p: presets[p].label, key="g_preset")
     st.caption(presets[state["g_preset"]].description)
     with st.expander("Director: lighting, camera, raw"):
         raw = st.toggle("Raw: send my prompt exactly as typed", key="g_raw")
         st.selectbox("Lighting", [DEFAULT, *studio.presets.lighting_choices], key="g_lighting", disabled=raw)
         st.selectbox("Camera", [DEFAULT, *studio.presets.camera_choices], key="g_camera", disabled=raw)
-    models = {m.id: m for m in studio.models()}
+    models = usable_models(editing)
     today = studio.today()
     st.selectbox("Model", list(models), format_func=lambda m: models[m].choice_label(today), key="g_model")
+    if editing is not None and len(models) < len(studio.models()):
+        st.caption("Only the models that can edit images are listed.")
     left, middle, right = st.columns(3)
-    left.selectbox("Size", size_choices(spec), key="g_size")
+    left.selectbox("Size", size_choices(spec, editing), key="g_size")
     middle.selectbox("Quality", list(spec.qualities), key="g_quality")
     right.number_input("Images", min_value=1, max_value=spec.n_max, step=1, key="g_n")
     if state["g_size"] == CUSTOM:
@@ -142,6 +161,13 @@ def settings_form(spec) -> None:
     left, right = st.columns(2)
     left.selectbox("Format", list(spec.formats), key="g_output_format")
     right.selectbox("Background", background_choices(spec), key="g_background", disabled=not spec.backgrounds)
+    if editing is not None and spec.input_fidelity:
+        st.selectbox(
+            "Input fidelity",
+            [DEFAULT, *spec.input_fidelity],
+            key="g_input_fidelity",
+            help="How closely the result keeps the input images' features, faces above all. High costs more.",
+        )
 
 
 def remember(prompt: str) -> None:
@@ -152,17 +178,20 @@ def remember(prompt: str) -> None:
         state["g_saved_form"] = current_form
 
 
-def preview(request: GenerationRequest, spec):
+def preview(request: GenerationRequest, spec, editing, edit, edit_problem):
     """The Director's expanded prompt, or what is wrong with the request; returns the plan when there is one."""
     st.subheader("What will be sent")
     plan, problem = None, None
     if not request.prompt.strip():
-        st.caption("Type a prompt: the Director's expanded version appears here as you type.")
-    elif not request.size.strip():
+        what = "what to change" if editing else "a prompt"
+        st.caption(f"Type {what}: the Director's expanded version appears here as you type.")
+    elif editing is not None and edit is None:
+        problem = edit_problem
+    elif not request.size.strip() and state["g_size"] == CUSTOM:
         problem = f"Type a custom size such as 1536x864: {spec.id} takes {spec.describe_sizes()}."
     else:
         try:
-            plan = studio.plan(request)
+            plan = studio.plan(request, edit)
         except InvalidRequest as exc:
             problem = exc.message
     if plan is not None:
@@ -199,33 +228,43 @@ def price(request: GenerationRequest, plan):
 def composer() -> None:
     """The prompt, the form, the preview and the render. A fragment: a keystroke reruns only this, not the
     sidebar, the navigation or the recent strip."""
+    editing = editor.active()
+    chosen, spec = settled_form(editing)
     typed = prompt_box(
-        "Prompt",
+        "What to change" if editing else "Prompt",
         value=state["g_prompt_value"],
         version=state["g_prompt_version"],
         key=f"g_prompt_box_{state['g_prompt_version']}",
-        placeholder="a cyberpunk cat on a neon skateboard",
+        placeholder="add a red scarf; make the background navy" if editing else "a cyberpunk cat on a neon skateboard",
     )
     state["g_prompt_value"] = typed.text
     form, side = st.columns([3, 2], gap="large")
     widgets.first_on_phones("generate-side")  # the preview, the button and the render right under the prompt
-    chosen, spec = settled_form()
     remember(typed.text)  # first: a page switch may cut this run short, and must find the form kept
-    request = GenerationRequest(prompt=typed.text, **chosen).with_stable_id(me.name, state["generate_nonce"])
+    edit, edit_problem = None, None
+    if editing is not None:
+        with form:  # the image to edit beside the preview and the button, all in view
+            edit, edit_problem = editor.panel(studio, spec, editing)
+    request = GenerationRequest(prompt=typed.text, **chosen)
+    if edit is not None:
+        request = edit.applied_to(request)
+    request = request.with_stable_id(me.name, state["generate_nonce"])
     with side, st.container(key="generate-side"):
-        plan = preview(request, spec)
+        plan = preview(request, spec, editing, edit, edit_problem)
         allowance, refusal = price(request, plan)
         ready = plan is not None and refusal is None
         jobs = runner.jobs_for(me.name, limit=8)
+        busy = any(j.active for j in jobs)
+        label = ("Edit again" if busy else "Edit image") if editing else ("Generate another" if busy else "Generate")
         clicked = st.button(
-            "Generate another" if any(j.active for j in jobs) else "Generate",
+            label,
             type="primary",
             disabled=not ready,
             width="stretch",
             help="Ctrl+Enter in the prompt does the same.",
         )
         if (clicked or typed.submitted) and ready:
-            submit(request)
+            submit(request, edit)
             jobs = runner.jobs_for(me.name, limit=8)
         if state.get("g_submit_error"):
             st.error(widgets.plain(state.pop("g_submit_error")))
@@ -235,7 +274,9 @@ def composer() -> None:
             if finished:
                 show_result(finished[0])
     with form:
-        settings_form(spec)  # drawn after the preview: a keystroke's preview reaches the browser first
+        settings_form(spec, editing)  # drawn after the preview: a keystroke's preview reaches the browser first
+        if editing is None:
+            editor.offer_upload(studio)
 
 
 def show_running_jobs(active: bool, drawn_allowance) -> None:
@@ -284,10 +325,17 @@ def show_result(job) -> None:
     st.caption(
         f"Cost {widgets.usd(result.get('cost_usd') or 0)} (estimated {widgets.usd(result.get('estimated_cost_usd') or 0)})"
     )
-    again, gallery = st.columns(2)
-    if again.button("Generate again", key=f"again-{job.id}", help="The same settings, a new image", width="stretch"):
+    again, change, gallery = st.columns(3)
+    if again.button("More like this", key=f"again-{job.id}", help="The same settings, new images", width="stretch"):
         state["generate_nonce"] = uuid.uuid4().hex
-        submit(job.request.with_stable_id(me.name, state["generate_nonce"]))
+        remade = studio.edit_of_record(studio.image(keys[0])) if job.request.is_edit and keys else None
+        submit(job.request.with_stable_id(me.name, state["generate_nonce"]), remade)
+        st.rerun(scope="app")
+    label = "Keep going" if job.request.is_edit else "Edit"
+    if keys and change.button(label, key=f"edit-{job.id}", help="Edit this image: say what to change", width="stretch"):
+        editor.begin(studio, keys[0])
+        state["g_prompt_value"] = ""
+        state["g_prompt_version"] += 1
         st.rerun(scope="app")
     if gallery.button("Open in gallery", key=f"open-{job.id}", width="stretch"):
         state["gallery_open"] = keys[0] if keys else None

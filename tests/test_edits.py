@@ -446,3 +446,12 @@ def test_a_queued_edit_whose_inputs_were_lost_fails_without_a_charge(studio, ori
         runner.shutdown()
     assert job.status == "failed" and "were lost" in job.error and not job.charged
     assert studio.ledger.generation(job_id) is None
+
+
+def test_an_edited_image_can_be_made_again_from_its_kept_inputs(studio, original):
+    start = studio.starting_image(original["key"])
+    mask = mask_from_painting(painting((64, 64), (0, 0, 20, 20)), (1536, 1024))
+    edit = studio.prepare_edit([start, png((32, 32))], mask=mask, parent_key=original["key"])
+    record = studio.image(studio.generate(GenerationRequest("add a scarf"), "ann", edit=edit).image_key)
+    assert studio.edit_of_record(record) == edit
+    assert studio.edit_of_record(original) is None

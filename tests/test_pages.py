@@ -98,7 +98,7 @@ def test_generating_shows_the_result_and_spends_the_quota(env):
     assert "Latest result" in texts(at)
     assert len(at.get("image")) >= 1
     assert metric(at, "Images left") == "4 / 5"
-    again = next(b for b in at.button if b.label == "Generate again")
+    again = next(b for b in at.button if b.label == "More like this")
     again.click().run()  # it generates, with the same settings: it does not just refill the form
     deadline = time.time() + 20
     while time.time() < deadline and metric(at, "Images left") != "3 / 5":

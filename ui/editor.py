@@ -1,0 +1,204 @@
+"""The Generate page's edit panel: the starting image, reference images, and a painted mask or a drawn
+markup. It only reads what the user gives and hands it to the engine's checks (imagegen/edits.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from PIL import Image
+
+from imagegen import ImagegenError
+from imagegen.masks import markup_from_drawing, mask_from_painting
+from imagegen.uploads import Upload
+from ui import widgets
+
+#: the session key of what is being edited
+EDITING = "g_edit"
+WHOLE, PAINT, MARKUP = "Whole image", "Paint where to change", "Draw on it to guide"
+#: the canvas's width on a laptop and on a phone (a canvas wider than its column scrolls, which spoils painting)
+CANVAS_WIDTH, PHONE_CANVAS_WIDTH = 420, 300
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
+
+
+@dataclass(frozen=True)
+class EditSource:
+    """What an edit starts from, kept in the session while the user shapes the edit."""
+
+    start: Upload
+    label: str
+    parent_key: str = ""
+    #: references, mask or markup an edited image was made with (to make it again or more like it)
+    references: tuple[Upload, ...] = ()
+    mask: bytes | None = None
+    markup: bytes | None = None
+
+
+def active() -> EditSource | None:
+    return st.session_state.get(EDITING)
+
+
+def begin(studio: Any, key: str) -> None:
+    """Edit a gallery image (or a result): it becomes the starting image and its parent."""
+    record = studio.image(key)
+    start = studio.starting_image(key)
+    _start(EditSource(start, record["prompt"][:80], parent_key=key), studio)
+
+
+def remake(studio: Any, record: dict[str, Any]) -> None:
+    """Edit again what an edited image was made from: its starting image, references and mask or markup."""
+    edit = studio.edit_of_record(record)
+    if edit is None:
+        return
+    label = f"what made: {record['prompt'][:60]}"
+    source = EditSource(edit.first, label, edit.parent_key, edit.images[1:], edit.mask, edit.markup)
+    _start(source, studio)
+
+
+def _start(source: EditSource, studio: Any) -> None:
+    state = st.session_state
+    state[EDITING] = source
+    state["g_edit_mode"] = PAINT if source.mask else (MARKUP if source.markup else WHOLE)
+    state["g_edit_canvas"] = state.get("g_edit_canvas", 0) + 1  # a new image: a clean canvas
+    edit_presets = studio.presets.names_for(editing=True)
+    state["g_preset"] = edit_presets[0]
+
+
+def stop() -> None:
+    st.session_state.pop(EDITING, None)
+
+
+def offer_upload(studio: Any) -> None:
+    """Not editing: let the user start from an image of their own."""
+    with st.expander("Edit an image instead: start from one of yours"):
+        upload = st.file_uploader(
+            "Starting image (PNG, JPEG or WebP, under 50 MB)", type=UPLOAD_TYPES, key="g_start_upload"
+        )
+        if upload is not None:
+            try:
+                start = studio.prepare_edit([upload.getvalue()]).first
+            except ImagegenError as exc:
+                st.error(widgets.plain(exc.message))
+                return
+            _start(EditSource(start, upload.name[:80]), studio)
+            st.rerun(scope="fragment")
+        st.caption("Or open any image in the Gallery and press Edit.")
+
+
+def panel(studio: Any, spec: Any, source: EditSource) -> tuple[Any, str | None]:
+    """Draw the edit panel; return the checked edit (None while it is incomplete) and what to fix."""
+    with st.container(border=True, key="edit-panel"):
+        about, close = st.columns([4, 1], vertical_alignment="center")
+        about.markdown(f"**Editing** {widgets.plain(source.label)}")
+        if close.button("Stop", key="g_edit_stop", type="tertiary", icon=":material/close:", help="Stop editing"):
+            stop()
+            st.rerun(scope="fragment")
+        modes = [WHOLE, PAINT, *([MARKUP] if spec.markup else [])]
+        if st.session_state.get("g_edit_mode") not in modes:
+            st.session_state["g_edit_mode"] = WHOLE
+        mode = st.segmented_control("What to change", modes, key="g_edit_mode") or WHOLE
+        if mode == WHOLE:
+            st.image(source.start.data, width="stretch")
+        mask, markup, problem = _overlay(source, mode)
+        st.caption(f"Starting image {source.start.width}x{source.start.height}.")
+        room = spec.edit_inputs - 1 - len(source.references)
+        uploads = st.file_uploader(
+            f"Reference images (optional, up to {room}): a product, a logo, a face, a style",
+            type=UPLOAD_TYPES,
+            accept_multiple_files=True,
+            key="g_refs",
+        )
+        if source.references:
+            st.caption(f"With {len(source.references)} reference image(s) from the image it was made with.")
+        references = [*source.references, *(u.getvalue() for u in uploads or [])]
+    if problem:
+        return None, problem
+    try:
+        edit = _checked(studio, source, references, mask, markup)
+    except ImagegenError as exc:
+        return None, exc.message
+    return edit, None
+
+
+def _overlay(source: EditSource, mode: str) -> tuple[bytes | None, bytes | None, str | None]:
+    """The mask or markup drawn on the canvas (or the one the edit was made with), and what is missing."""
+    if mode == WHOLE:
+        return None, None, None
+    size = (source.start.width, source.start.height)
+    painting = _canvas(source, mode)
+    try:
+        if painting is None or painting.getchannel("A").getbbox() is None:
+            kept = source.mask if mode == PAINT else source.markup
+            if kept is not None:
+                return (kept, None, None) if mode == PAINT else (None, kept, None)
+            what = "Paint over the part to change" if mode == PAINT else "Draw arrows, circles or notes on the image"
+            return None, None, f"{what}, or choose {WHOLE}."
+        if mode == PAINT:
+            return mask_from_painting(painting, size), None, None
+        return None, markup_from_drawing(painting, size), None
+    except ImagegenError as exc:
+        return None, None, exc.message
+
+
+def _canvas(source: EditSource, mode: str) -> Image.Image | None:
+    from streamlit_drawable_canvas import st_canvas  # a component: loaded only where it is drawn
+
+    width = PHONE_CANVAS_WIDTH if _on_phone() else CANVAS_WIDTH
+    height = max(1, round(width * source.start.height / source.start.width))
+    painting = mode == PAINT
+    left, right = st.columns(2)
+    brush = left.slider("Brush", 4, 80, 36 if painting else 6, key=f"g_brush_{mode}")
+    tool = "freedraw"
+    if not painting:
+        tools = {"Pen": "freedraw", "Arrow line": "line", "Box": "rect", "Circle": "circle", "Note": "text"}
+        tool = tools[right.selectbox("Tool", list(tools), key="g_markup_tool")]
+    st.caption(
+        "Paint over what should change: the painted area is where the model may edit."
+        if painting
+        else "Draw what you want: circle a thing, point at it, write a note."
+    )
+    result = st_canvas(
+        fill_color="rgba(0, 0, 0, 0)" if not painting else "rgba(255, 64, 64, 0.45)",
+        stroke_width=brush,
+        stroke_color="rgba(255, 64, 64, 0.55)" if painting else "#ff2d2d",
+        background_image=_backdrop(source.start.data, width, height),
+        background_image_fit="stretch",
+        width=width,
+        height=height,
+        drawing_mode=tool,
+        return_image_data=True,
+        key=f"g_canvas_{mode}_{st.session_state.get('g_edit_canvas', 0)}",
+    )
+    data = result.image_bytes
+    return Image.open(io.BytesIO(data)).convert("RGBA") if data else None
+
+
+def _on_phone() -> bool:
+    agent = st.context.headers.get("User-Agent", "") if st.context.headers else ""
+    return any(word in agent for word in ("Mobile", "Android", "iPhone"))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _backdrop(data: bytes, width: int, height: int) -> bytes:
+    picture = Image.open(io.BytesIO(data)).convert("RGB")
+    picture.thumbnail((width * 2, height * 2))
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _checked(studio: Any, source: EditSource, references: list[Any], mask: bytes | None, markup: bytes | None) -> Any:
+    """The engine's check of the edit, kept while nothing changed: a keystroke does not check it again."""
+    signature = hashlib.sha256()
+    for part in (source.start.data, *(r if isinstance(r, bytes) else r.data for r in references), mask, markup):
+        signature.update(hashlib.sha256(part or b"-").digest())
+    signature.update(source.parent_key.encode())
+    cached = st.session_state.get("g_edit_checked")
+    if cached and cached[0] == signature.hexdigest():
+        return cached[1]
+    edit = studio.prepare_edit([source.start, *references], mask=mask, markup=markup, parent_key=source.parent_key)
+    st.session_state["g_edit_checked"] = (signature.hexdigest(), edit)
+    return edit
