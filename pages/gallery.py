@@ -98,9 +98,9 @@ def detail(key: str) -> None:
         if st.toggle("Favourite", value=favourite, key=f"fav-{key}") != favourite:
             studio.mark_favourite(key, me.name, not favourite)
             st.rerun()
+        lineage(record)
         st.caption("Link to this image (for a teammate):")
         st.code(share_link(key), language=None, wrap_lines=True)
-    lineage(record)
     download, change, reuse, remove = st.columns(4)
     download.download_button(
         "Download original",
@@ -141,18 +141,24 @@ def detail(key: str) -> None:
 def lineage(record: dict) -> None:
     """Where the image came from and what was made from it: step through the chain."""
     ancestors, children = studio.lineage(record["key"])
-    inputs = [i for i in record.get("inputs") or [] if i["role"] != "image"]
     if not (ancestors or children or record.get("inputs")):
         return
+    with st.container(key="lineage"):
+        widgets.side_by_side("lineage")
+        lineage_steps(record, ancestors, children)
+
+
+def lineage_steps(record: dict, ancestors: list, children: list) -> None:
+    inputs = [i for i in record.get("inputs") or [] if i["role"] != "image"]
     st.markdown("**Lineage**")
     if record.get("inputs") and not ancestors:
         st.caption(
             "Edited from an uploaded image." if not record.get("parent_key") else "Edited from an image since deleted."
         )
     steps = [("Made from", ancestors[0])] if ancestors else []
-    steps += [("Edited into", child) for child in children[:6]]
+    steps += [("Edited into", child) for child in children[: 4 - len(steps)]]
     if steps:
-        columns = st.columns(max(4, len(steps)))
+        columns = st.columns(4)
         for column, (relation, other) in zip(columns, steps, strict=False):
             with column:
                 picture = studio.image_url(other) or widgets.stored_bytes(studio.thumbnail_bytes, other)
@@ -165,11 +171,13 @@ def lineage(record: dict) -> None:
                     st.rerun()
     if len(ancestors) > 1:
         st.caption(f"{len(ancestors)} edits from the original image.")
+    if len(steps) > 4 or len(children) > 4 - bool(ancestors):
+        st.caption(f"Edited into {len(children)} images; open one to step on.")
     if inputs:
         roles = ", ".join(sorted({i["role"] for i in inputs}))
         st.caption(f"Also sent with the edit: {roles}.")
-        columns = st.columns(max(4, len(inputs)))
-        for column, item in zip(columns, inputs, strict=False):
+        columns = st.columns(4)
+        for column, item in zip(columns, inputs[:4], strict=False):
             data = widgets.stored_bytes(studio.input_bytes, record, item["key"])
             if data is not None:
                 column.image(data, caption=item["role"], width="stretch")

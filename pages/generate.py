@@ -230,6 +230,8 @@ def composer() -> None:
     sidebar, the navigation or the recent strip."""
     editing = editor.active()
     chosen, spec = settled_form(editing)
+    if editing is not None:
+        editor.header(editing)
     typed = prompt_box(
         "What to change" if editing else "Prompt",
         value=state["g_prompt_value"],

@@ -88,22 +88,27 @@ def offer_upload(studio: Any) -> None:
         st.caption("Or open any image in the Gallery and press Edit.")
 
 
-def panel(studio: Any, spec: Any, source: EditSource) -> tuple[Any, str | None]:
-    """Draw the edit panel; return the checked edit (None while it is incomplete) and what to fix."""
-    with st.container(border=True, key="edit-panel"):
-        about, close = st.columns([4, 1], vertical_alignment="center")
+def header(source: EditSource) -> None:
+    """What is being edited, small, above the prompt: in view on a phone too, where the tools come later."""
+    with st.container(key="edit-header"):
+        widgets.side_by_side("edit-header")
+        picture, about, close = st.columns([1, 6, 2], vertical_alignment="center")
+        picture.image(source.start.data, width="stretch")
         about.markdown(f"**Editing** {widgets.plain(source.label)}")
+        about.caption(f"{source.start.width}x{source.start.height}; the rest of the image is kept as it is.")
         if close.button("Stop", key="g_edit_stop", type="tertiary", icon=":material/close:", help="Stop editing"):
             stop()
             st.rerun(scope="fragment")
+
+
+def panel(studio: Any, spec: Any, source: EditSource) -> tuple[Any, str | None]:
+    """Draw the edit tools; return the checked edit (None while it is incomplete) and what to fix."""
+    with st.container(border=True, key="edit-panel"):
         modes = [WHOLE, PAINT, *([MARKUP] if spec.markup else [])]
         if st.session_state.get("g_edit_mode") not in modes:
             st.session_state["g_edit_mode"] = WHOLE
-        mode = st.segmented_control("What to change", modes, key="g_edit_mode") or WHOLE
-        if mode == WHOLE:
-            st.image(source.start.data, width="stretch")
+        mode = st.segmented_control("Where to change it", modes, key="g_edit_mode") or WHOLE
         mask, markup, problem = _overlay(source, mode)
-        st.caption(f"Starting image {source.start.width}x{source.start.height}.")
         room = spec.edit_inputs - 1 - len(source.references)
         uploads = st.file_uploader(
             f"Reference images (optional, up to {room}): a product, a logo, a face, a style",

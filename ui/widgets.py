@@ -167,6 +167,17 @@ def first_on_phones(container_key: str) -> None:
     )
 
 
+def side_by_side(container_key: str) -> None:
+    """Keep the columns inside this container side by side on a phone too (small thumbnails, say), where
+    Streamlit would stack each one full width."""
+    st.html(
+        "<style>@media (max-width: 640px) {"
+        f'.st-key-{container_key} [data-testid="stHorizontalBlock"] {{ flex-wrap: nowrap; gap: 0.5rem; }}'
+        f'.st-key-{container_key} [data-testid="stColumn"] {{ min-width: 0; }}'
+        "}</style>"
+    )
+
+
 def page_style() -> None:
     """Less empty space above each page, so what matters starts higher."""
     st.html('<style>.block-container, [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }</style>')
