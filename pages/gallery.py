@@ -226,4 +226,5 @@ if linked and state.get("gal_linked") != linked:
     state["gallery_open"] = linked
 if state.get("gallery_open"):
     st.query_params["image"] = state["gallery_open"]  # the address bar is the link to what is open
+    state["gal_linked"] = state["gallery_open"]  # our own link: not one to follow again on the next rerun
     detail(state["gallery_open"])

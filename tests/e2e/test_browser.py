@@ -1,9 +1,11 @@
 """End to end: a person in Chromium, against `streamlit run` on a free port."""
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PIL import Image
 
 from imagegen import GenerationRequest, Settings, Studio
 from tests.e2e.conftest import SCREENS, go_to, on_phone, shot
@@ -267,3 +269,54 @@ def test_every_control_has_an_accessible_name(server, page, tmp_path):
     page.get_by_role("button", name="Open").first.click()
     page.get_by_role("dialog").wait_for()
     assert unnamed_controls(page) == []
+
+
+def test_edit_a_gallery_image_by_painting_a_mask_and_follow_its_lineage(server, page, tmp_path):
+    studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
+    studio.generate(GenerationRequest("a red fox in snow", size="1536x1024"), "ann")
+    page.goto(server.url + "/gallery")
+    page.get_by_role("button", name="Open").first.click()
+    page.get_by_role("dialog").get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_role("heading", name="Generate").wait_for()
+    page.get_by_text("Editing").first.wait_for()
+    edit_button = page.get_by_role("button", name="Edit image", exact=True)
+
+    page.get_by_text("Paint where to change").click()
+    canvas = page.locator(".st-key-edit-panel canvas").last
+    canvas.wait_for()
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box["x"] + box["width"] <= page.viewport_size["width"]  # the whole canvas is reachable, on a phone too
+    page.get_by_role("textbox", name="What to change").fill("add a red scarf")
+    page.get_by_text("Paint over the part to change").wait_for()  # nothing painted yet: says so
+    assert edit_button.is_disabled()
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(12):
+        page.mouse.move(x + step * 8, y + step * 4)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('add a red scarf.')")
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=\"stBaseButton-primary\"]')?.disabled", timeout=15_000
+    )
+    shot(page, "edit-painted")
+    edit_button.click()
+    page.get_by_text("Latest result").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Keep going").wait_for()
+    shot(page, "edit-result")
+
+    [edited] = [i for i in studio.history().items if i.get("inputs")]
+    assert [i["role"] for i in edited["inputs"]] == ["image", "mask"]
+    mask = Image.open(io.BytesIO(studio.input_bytes(edited, edited["inputs"][1]["key"])))
+    assert mask.size == (1536, 1024) and mask.getchannel("A").getextrema() == (0, 255)  # painted, and not all
+
+    page.get_by_role("button", name="Open in gallery").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Lineage").wait_for()
+    dialog.get_by_role("button", name="Made from").click()
+    dialog.get_by_text("a red fox in snow").first.wait_for()  # stepped back to the original
+    dialog.get_by_role("button", name="Edited into").wait_for()
+    shot(page, "edit-lineage")
