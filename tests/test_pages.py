@@ -548,3 +548,48 @@ def test_a_shared_link_opens_its_image(env):
     at.query_params["image"] = result.image_key
     at.switch_page("pages/gallery.py").run()
     assert "a shared fox" in " ".join(m.value for m in at.markdown)
+
+
+def test_an_edit_from_the_gallery_is_planned_priced_and_made_with_its_parent(env):
+    from ui.editor import EditSource
+
+    studio = Studio(Settings.from_env())
+    original = studio.generate(GenerationRequest("a red fox in snow", size="1536x1024"), "ann")
+    start = studio.starting_image(original.image_key)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state["g_edit"] = EditSource(start, "a red fox in snow", parent_key=original.image_key)
+    at.session_state["g_prompt_value"] = "add a red scarf"
+    at.run()
+    assert not at.exception
+    assert "Editing" in texts(at) and "a red fox in snow" in texts(at)
+    assert at.selectbox(key="g_size").value == "Same shape as the image"
+    assert at.selectbox(key="g_preset").options[:2] == ["Careful edit", "Combine references"]
+    assert "add a red scarf. " in texts(at) and "keep everything not mentioned exactly as it is</mark>" in texts(at)
+    button = next(b for b in at.button if b.label == "Edit image")
+    assert not button.disabled
+    button.click().run()
+    at = wait_until_idle(at)
+    [edited] = [i for i in studio.history().items if i.get("inputs")]
+    assert edited["parent_key"] == original.image_key and (edited["width"], edited["height"]) == (1536, 1024)
+    assert next(b for b in at.button if b.label == "Keep going")
+
+    at.switch_page("pages/gallery.py").run()
+    at.selectbox(key="gal_kind").set_value("Edits only").run()
+    assert "1 image" in texts(at).splitlines()
+    at.session_state["gallery_open"] = edited["key"]
+    at.run()
+    assert "Lineage" in texts(at) and not at.exception
+
+
+def test_painting_is_asked_for_before_an_edit_can_be_bought(env):
+    from ui.editor import PAINT, EditSource
+
+    studio = Studio(Settings.from_env())
+    original = studio.generate(GenerationRequest("a fox"), "ann")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state["g_edit"] = EditSource(studio.starting_image(original.image_key), "a fox")
+    at.session_state["g_prompt_value"] = "add a hat"
+    at.session_state["g_edit_mode"] = PAINT
+    at.run()
+    assert "Paint over the part to change" in texts(at)
+    assert next(b for b in at.button if b.label == "Edit image").disabled
