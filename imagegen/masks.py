@@ -25,7 +25,7 @@ def mask_from_painting(painting: Image.Image, size: tuple[int, int]) -> bytes:
     mask = Image.new("RGBA", size, (0, 0, 0, 255))
     mask.putalpha(painted.point(lambda on: 0 if on else 255))
     out = io.BytesIO()
-    mask.save(out, "PNG", optimize=True)
+    mask.save(out, "PNG", compress_level=1)  # a mask is two flat colours: small at any level
     return check_mask(out.getvalue(), size)
 
 
@@ -61,7 +61,7 @@ def markup_from_drawing(drawing: Image.Image, size: tuple[int, int]) -> bytes:
     if layer.size != tuple(size):
         layer = layer.resize(size, Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    layer.save(out, "PNG", optimize=True)
+    layer.save(out, "PNG")
     return check_markup(out.getvalue(), size)
 
 

@@ -17,6 +17,14 @@ UPLOAD_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 #: the Images API refuses an input image of 50 MB or more
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _EXIF_ORIENTATION = 0x0112
+#: what Pillow reports about a file that only says how to show its pixels; anything else is stripped
+_DISPLAY_INFO = {
+    "dpi", "gamma", "srgb", "chromaticity", "icc_profile", "transparency", "aspect", "interlace",
+    "jfif", "jfif_version", "jfif_unit", "jfif_density", "adobe", "adobe_transform", "progressive", "progression",
+    "loop", "background", "timestamp", "duration",  # the frame timing Pillow reports for every WebP
+}  # fmt: skip
+#: JPEG segments that only say how to show the pixels: JFIF, the colour profile, Adobe's colour transform
+_DISPLAY_SEGMENTS = {"APP0", "APP2", "APP14"}
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,18 @@ def check_upload(data: bytes, name: str = "The image") -> Upload:
     kind = UPLOAD_FORMATS.get(str(image.format))
     if kind is None:
         raise InvalidRequest(f"{name} is a {image.format} image: upload a PNG, JPEG or WebP image.")
+    if not _carries_metadata(image):
+        return Upload(data, kind, image.width, image.height)  # nothing to strip: kept byte for byte
     turned = image.getexif().get(_EXIF_ORIENTATION, 1) != 1
     upright = ImageOps.exif_transpose(image) if turned else image
     return Upload(_without_metadata(upright, kind, keep_jpeg_quality=not turned), kind, upright.width, upright.height)
+
+
+def _carries_metadata(image: Image.Image) -> bool:
+    """Whether the file says anything beyond how to show its pixels (EXIF, XMP, text, comments, IPTC)."""
+    if set(image.info) - _DISPLAY_INFO:
+        return True
+    return any(marker not in _DISPLAY_SEGMENTS for marker, _ in getattr(image, "applist", []))
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -65,7 +82,8 @@ def _without_metadata(image: Image.Image, kind: str, *, keep_jpeg_quality: bool)
     profile = image.info.get("icc_profile")
     extra = {"icc_profile": profile} if profile else {}
     if kind == "jpeg":
-        image.save(out, "JPEG", quality="keep" if keep_jpeg_quality else 95, **extra)
+        # Pillow writes a JPEG comment it read back out unless told otherwise.
+        image.save(out, "JPEG", quality="keep" if keep_jpeg_quality else 95, comment=b"", **extra)
     elif kind == "webp":
         image.save(out, "WEBP", quality=95, **extra)
     else:

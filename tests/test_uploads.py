@@ -57,6 +57,34 @@ def test_png_text_chunks_are_removed_and_transparency_is_kept():
     assert kept.getpixel((0, 0))[3] == 128
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_an_image_with_nothing_to_strip_is_kept_byte_for_byte(fmt):
+    # Encoded unlike the studio would encode it, so a re-encoding could not give the same bytes back.
+    unusual = {"PNG": {"compress_level": 9, "icc_profile": b"\0" * 8}, "JPEG": {"optimize": True}, "WEBP": {}}
+    original = encoded(fmt, size=(48, 48), **unusual[fmt])
+    assert check_upload(original).data == original
+
+
+@pytest.mark.parametrize(
+    ("fmt", "save"),
+    [
+        ("JPEG", {"comment": b"shot by Ann at home"}),
+        ("WEBP", {"xmp": b"<x:xmpmeta>Ann Example</x:xmpmeta>"}),
+        ("PNG", {"dpi": (72, 72), "pnginfo": "text"}),
+    ],
+)
+def test_comments_xmp_and_text_are_never_kept(fmt, save):
+    from PIL import PngImagePlugin
+
+    if save.get("pnginfo") == "text":
+        save["pnginfo"] = PngImagePlugin.PngInfo()
+        save["pnginfo"].add_itxt("Description", "Ann at home")
+    original = encoded(fmt, **save)
+    kept = check_upload(original).data
+    assert kept != original
+    assert b"Ann" not in kept
+
+
 def test_a_photo_turned_by_its_exif_is_kept_upright():
     upload = check_upload(with_exif("JPEG", orientation=6))  # "rotate 90 degrees to view"
     assert (upload.width, upload.height) == (32, 64)
