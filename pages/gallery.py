@@ -117,6 +117,12 @@ def detail(key: str) -> None:
         settings = studio.prefill_from(record)
         state["generate_prefill"] = {"prompt": "", **{k: settings[k] for k in ("model", "quality", "output_format")}}
         st.switch_page("pages/generate.py")
+    if editor.active() is not None and st.button(
+        "Add to the edit as a reference", key="detail-reference", icon=":material/add_photo_alternate:"
+    ):
+        close_detail()
+        editor.add_reference(studio, key)
+        st.switch_page("pages/generate.py")
     if reuse.button("Use these settings", key="detail-reuse", width="stretch"):
         close_detail()
         state["generate_prefill"] = studio.prefill_from(record)

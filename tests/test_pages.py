@@ -593,3 +593,20 @@ def test_painting_is_asked_for_before_an_edit_can_be_bought(env):
     at.run()
     assert "Paint over the part to change" in texts(at)
     assert next(b for b in at.button if b.label == "Edit image").disabled
+
+
+def test_a_gallery_image_is_added_to_the_edit_as_a_reference(env):
+    from ui.editor import EditSource
+
+    studio = Studio(Settings.from_env())
+    start = studio.generate(GenerationRequest("a red fox in snow"), "ann")
+    logo = studio.generate(GenerationRequest("a round logo", preset="logo"), "ann")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state["g_edit"] = EditSource(studio.starting_image(start.image_key), "a red fox", start.image_key)
+    at.run()
+    at.switch_page("pages/gallery.py").run()
+    at.session_state["gallery_open"] = logo.image_key
+    at.run()
+    at.button(key="detail-reference").click().run()
+    source = at.session_state["g_edit"]
+    assert len(source.references) == 1 and source.references[0].data == studio.image_bytes(studio.image(logo.image_key))

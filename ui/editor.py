@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
@@ -56,6 +56,14 @@ def remake(studio: Any, record: dict[str, Any]) -> None:
     label = f"what made: {record['prompt'][:60]}"
     source = EditSource(edit.first, label, edit.parent_key, edit.images[1:], edit.mask, edit.markup)
     _start(source, studio)
+
+
+def add_reference(studio: Any, key: str) -> None:
+    """A gallery image as one more reference for the edit being shaped."""
+    source = active()
+    if source is not None:
+        reference = studio.starting_image(key)
+        st.session_state[EDITING] = replace(source, references=(*source.references, reference))
 
 
 def _start(source: EditSource, studio: Any) -> None:
@@ -117,7 +125,12 @@ def panel(studio: Any, spec: Any, source: EditSource) -> tuple[Any, str | None]:
             key="g_refs",
         )
         if source.references:
-            st.caption(f"With {len(source.references)} reference image(s) from the image it was made with.")
+            st.caption(f"With {len(source.references)} reference image(s) chosen from the gallery.")
+            if st.button("Remove them", key="g_refs_clear", type="tertiary"):
+                st.session_state[EDITING] = replace(source, references=())
+                st.rerun(scope="fragment")
+        else:
+            st.caption("To use a gallery image as a reference, open it in the Gallery: Add to the edit.")
         references = [*source.references, *(u.getvalue() for u in uploads or [])]
     if problem:
         return None, problem
