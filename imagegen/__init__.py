@@ -4,6 +4,7 @@ from imagegen.accounts import Identity
 from imagegen.analytics import Analytics
 from imagegen.catalog import Catalog, ModelSpec
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
+from imagegen.edits import EditInputs
 from imagegen.errors import (
     BadImage,
     ContentRejected,
@@ -24,9 +25,11 @@ from imagegen.errors import (
 from imagegen.history import HistoryFilter, HistoryPage
 from imagegen.jobs import Job, JobRunner
 from imagegen.ledger import Allowance
+from imagegen.masks import markup_from_drawing, mask_from_painting
 from imagegen.request import GenerationRequest, GenerationResult, Usage, new_request_id
 from imagegen.settings import Settings
 from imagegen.studio import STAGES, Plan, Studio
+from imagegen.uploads import Upload
 
 __all__ = [
     "STAGES",
@@ -37,6 +40,7 @@ __all__ = [
     "ContentRejected",
     "DirectedPrompt",
     "DirectorOptions",
+    "EditInputs",
     "Forbidden",
     "GenerationRequest",
     "GenerationResult",
@@ -62,8 +66,11 @@ __all__ = [
     "SettingsError",
     "StorageError",
     "Studio",
+    "Upload",
     "Usage",
     "direct",
     "load_presets",
+    "markup_from_drawing",
+    "mask_from_painting",
     "new_request_id",
 ]

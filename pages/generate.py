@@ -330,8 +330,7 @@ def show_result(job) -> None:
     again, change, gallery = st.columns(3)
     if again.button("More like this", key=f"again-{job.id}", help="The same settings, new images", width="stretch"):
         state["generate_nonce"] = uuid.uuid4().hex
-        remade = studio.edit_of_record(studio.image(keys[0])) if job.request.is_edit and keys else None
-        submit(job.request.with_stable_id(me.name, state["generate_nonce"]), remade)
+        submit(job.request.with_stable_id(me.name, state["generate_nonce"]), remade_edit(job))
         st.rerun(scope="app")
     label = "Keep going" if job.request.is_edit else "Edit"
     if keys and change.button(label, key=f"edit-{job.id}", help="Edit this image: say what to change", width="stretch"):
@@ -342,6 +341,17 @@ def show_result(job) -> None:
     if gallery.button("Open in gallery", key=f"open-{job.id}", width="stretch"):
         state["gallery_open"] = keys[0] if keys else None
         st.switch_page("pages/gallery.py")
+
+
+def remade_edit(job):
+    """An edit's inputs, read back from the first image it made, to make it again; None for a new image."""
+    keys = (job.result or {}).get("image_keys") or []
+    if not job.request.is_edit or not keys:
+        return None
+    try:
+        return studio.edit_of_record(studio.image(keys[0]))
+    except ImagegenError:
+        return None  # its image was deleted: the request is refused with what to do
 
 
 def show_recent(done: list) -> None:
@@ -356,10 +366,17 @@ def show_recent(done: list) -> None:
             widgets.thumbnail(studio, job.result["image_keys"][0])
             st.caption(widgets.plain(job.request.prompt[:50]))
             if st.button("Re-run", key=f"rerun-{job.id}", width="stretch"):
-                submit(job.request.with_stable_id(me.name, uuid.uuid4().hex))
+                submit(job.request.with_stable_id(me.name, uuid.uuid4().hex), remade_edit(job))
                 st.rerun(scope="app")
             if st.button("Edit settings", key=f"settings-{job.id}", width="stretch", type="tertiary"):
                 state["generate_prefill"] = job.request.to_dict()
+                try:
+                    if job.request.is_edit:
+                        editor.remake(studio, studio.image(job.result["image_keys"][0]))
+                    else:
+                        editor.stop()
+                except ImagegenError as exc:
+                    state["g_submit_error"] = exc.message
                 st.rerun(scope="app")
 
 

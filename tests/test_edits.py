@@ -455,3 +455,37 @@ def test_an_edited_image_can_be_made_again_from_its_kept_inputs(studio, original
     record = studio.image(studio.generate(GenerationRequest("add a scarf"), "ann", edit=edit).image_key)
     assert studio.edit_of_record(record) == edit
     assert studio.edit_of_record(original) is None
+
+
+def test_azure_edits_go_to_the_deployments_edit_path(data_dir, fake_openai):
+    endpoint = fake_openai.base_url.removesuffix("/v1")
+    fake_openai.api_key = "az-key"
+    studio = Studio(
+        Settings(
+            data_dir=data_dir,
+            provider="azure",
+            azure_endpoint=endpoint,
+            azure_api_key="az-key",
+            openai_api_version="2025-04-01-preview",
+            provider_timeout=2.0,
+        )
+    )
+    edit = studio.prepare_edit([png((1024, 1024))])
+    result = studio.generate(GenerationRequest("add a hat", model="gpt-image-2.6-flare"), "ann", edit=edit)
+    assert result.provider == "azure" and result.status == "succeeded"
+    sent = fake_openai.requests[-1]
+    assert sent["_path"].startswith("/openai/deployments/gpt-image-2.6-flare/images/edits")
+    assert sent["_files"] == {"image": 1}
+
+
+def test_a_rate_limited_edit_is_asked_again_and_a_refused_one_is_refunded(openai_studio, fake_openai):
+    fake_openai.then("429", "b64")
+    edit = openai_studio.prepare_edit([png((1024, 1024))])
+    request = GenerationRequest("add a hat", model="gpt-image-2.6-flare", quality="low")
+    assert openai_studio.generate(request, "ann", edit=edit).status == "succeeded"
+    assert len(fake_openai.requests) == 2
+    fake_openai.then("content_policy")
+    with pytest.raises(Exception, match="content policy") as refused:
+        openai_studio.generate(replace(request, request_id="refused-edit-1"), "ann", edit=edit)
+    assert not refused.value.charged
+    assert openai_studio.ledger.check_invariants() == []

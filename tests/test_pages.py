@@ -572,10 +572,18 @@ def test_an_edit_from_the_gallery_is_planned_priced_and_made_with_its_parent(env
     [edited] = [i for i in studio.history().items if i.get("inputs")]
     assert edited["parent_key"] == original.image_key and (edited["width"], edited["height"]) == (1536, 1024)
     assert next(b for b in at.button if b.label == "Keep going")
+    next(b for b in at.button if b.label == "More like this").click().run()  # the same edit, made again
+    deadline = time.time() + 20
+    while time.time() < deadline and studio.count_images() < 3:
+        time.sleep(0.1)
+    again = [i for i in studio.history().items if i.get("inputs") and i["key"] != edited["key"]]
+    assert len(again) == 1 and again[0]["parent_key"] == original.image_key
+    assert [i["role"] for i in again[0]["inputs"]] == ["image"]
+    at.run()
 
     at.switch_page("pages/gallery.py").run()
     at.selectbox(key="gal_kind").set_value("Edits only").run()
-    assert "1 image" in texts(at).splitlines()
+    assert "2 images" in texts(at).splitlines()
     at.session_state["gallery_open"] = edited["key"]
     at.run()
     assert "Lineage" in texts(at) and not at.exception

@@ -11,9 +11,7 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
-from imagegen import ImagegenError
-from imagegen.masks import markup_from_drawing, mask_from_painting
-from imagegen.uploads import Upload
+from imagegen import ImagegenError, Upload, markup_from_drawing, mask_from_painting
 from ui import widgets
 
 #: the session key of what is being edited
