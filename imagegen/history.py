@@ -216,8 +216,16 @@ class Library:
                 conn.execute("DELETE FROM favourites WHERE user = ? AND key = ?", (user, record["key"]))
 
     def delete(self, key: str) -> dict[str, Any]:
+        """Remove an image, its thumbnail and its record; with the last image of an edit, the inputs it was
+        sent with too (an uploaded face or logo does not outlive the images made from it)."""
         record = self.record(key)
-        self.store.delete([record["key"], record["thumb_key"], record["record_key"]])
+        keys = [record["key"], record["thumb_key"], record["record_key"]]
+        siblings = self.db.query(
+            "SELECT COUNT(*) FROM images WHERE request_id = ? AND key != ?", (record["request_id"], record["key"])
+        )[0][0]
+        if not siblings:
+            keys += [item["key"] for item in record.get("inputs") or []]
+        self.store.delete(keys)
         with self.db.write() as conn:
             conn.execute("DELETE FROM images WHERE key = ?", (record["key"],))
         return record

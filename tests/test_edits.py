@@ -489,3 +489,19 @@ def test_a_rate_limited_edit_is_asked_again_and_a_refused_one_is_refunded(openai
         openai_studio.generate(replace(request, request_id="refused-edit-1"), "ann", edit=edit)
     assert not refused.value.charged
     assert openai_studio.ledger.check_invariants() == []
+
+
+def test_deleting_an_edits_last_image_removes_the_inputs_it_was_sent_with(studio, original, offline_settings):
+    face = png((64, 64), (230, 180, 160))
+    edit = studio.prepare_edit([studio.starting_image(original["key"]), face], parent_key=original["key"])
+    result = studio.generate(GenerationRequest("add the face", n=2), "ann", edit=edit)
+    first, second = (studio.image(key) for key in result.image_keys)
+    store = offline_settings.data_dir / "images"
+    inputs = [store / item["key"] for item in first["inputs"]]
+    assert all(path.is_file() for path in inputs)
+    studio.delete_image(first["key"], "ann")
+    assert all(path.is_file() for path in inputs)  # the other image of the edit still names them
+    assert studio.input_bytes(studio.image(second["key"]), second["inputs"][1]["key"]) == face
+    studio.delete_image(second["key"], "ann")
+    assert not any(path.exists() for path in inputs)
+    assert studio.image(original["key"])  # the image it was edited from stays
