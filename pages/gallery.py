@@ -117,7 +117,7 @@ def detail(key: str) -> None:
         settings = studio.prefill_from(record)
         state["generate_prefill"] = {"prompt": "", **{k: settings[k] for k in ("model", "quality", "output_format")}}
         st.switch_page("pages/generate.py")
-    if editor.active() is not None and st.button(
+    if editor.EDITING in state and st.button(
         "Add to the edit as a reference", key="detail-reference", icon=":material/add_photo_alternate:"
     ):
         close_detail()

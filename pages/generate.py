@@ -13,7 +13,7 @@ from ui.prompt_box import prompt_box
 
 CUSTOM = "Custom..."
 DEFAULT = "Preset default"
-MATCH = "Same shape as the image"
+MATCH = editor.SAME_SHAPE
 #: every form field but the prompt, which the prompt box keeps itself
 SETTINGS = [name for name in FIELDS if name != "prompt"]
 
@@ -228,7 +228,7 @@ def price(request: GenerationRequest, plan):
 def composer() -> None:
     """The prompt, the form, the preview and the render. A fragment: a keystroke reruns only this, not the
     sidebar, the navigation or the recent strip."""
-    editing = editor.active()
+    editing = editor.active(studio)
     chosen, spec = settled_form(editing)
     if editing is not None:
         editor.header(editing)
@@ -238,6 +238,7 @@ def composer() -> None:
         version=state["g_prompt_version"],
         key=f"g_prompt_box_{state['g_prompt_version']}",
         placeholder="add a red scarf; make the background navy" if editing else "a cyberpunk cat on a neon skateboard",
+        action="makes the edit" if editing else "generates",
     )
     state["g_prompt_value"] = typed.text
     form, side = st.columns([3, 2], gap="large")

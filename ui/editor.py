@@ -16,7 +16,10 @@ from ui import widgets
 
 #: the session key of what is being edited
 EDITING = "g_edit"
+PENDING = "g_edit_pending"
 WHOLE, PAINT, MARKUP = "Whole image", "Paint where to change", "Draw on it to guide"
+#: the size choice that keeps the starting image's shape (the engine picks the closest size the model makes)
+SAME_SHAPE = "Same shape as the image"
 #: the canvas's width on a laptop and on a phone (a canvas wider than its column scrolls, which spoils painting)
 CANVAS_WIDTH, PHONE_CANVAS_WIDTH = 420, 300
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
@@ -35,15 +38,21 @@ class EditSource:
     markup: bytes | None = None
 
 
-def active() -> EditSource | None:
+def active(studio: Any) -> EditSource | None:
+    """What is being edited, if anything; an upload taken on the last run starts its edit here, before
+    any widget of the form is drawn."""
+    pending = st.session_state.pop(PENDING, None)
+    if pending is not None:
+        _start(pending, studio)
     return st.session_state.get(EDITING)
 
 
 def begin(studio: Any, key: str) -> None:
-    """Edit a gallery image (or a result): it becomes the starting image and its parent."""
+    """Edit a gallery image (or a result): it becomes the starting image and its parent, from the next run
+    of the Generate page on (the form's widgets take the edit's defaults before they are drawn)."""
     record = studio.image(key)
     start = studio.starting_image(key)
-    _start(EditSource(start, record["prompt"][:80], parent_key=key), studio)
+    st.session_state[PENDING] = EditSource(start, record["prompt"][:80], parent_key=key)
 
 
 def remake(studio: Any, record: dict[str, Any]) -> None:
@@ -52,13 +61,12 @@ def remake(studio: Any, record: dict[str, Any]) -> None:
     if edit is None:
         return
     label = f"what made: {record['prompt'][:60]}"
-    source = EditSource(edit.first, label, edit.parent_key, edit.images[1:], edit.mask, edit.markup)
-    _start(source, studio)
+    st.session_state[PENDING] = EditSource(edit.first, label, edit.parent_key, edit.images[1:], edit.mask, edit.markup)
 
 
 def add_reference(studio: Any, key: str) -> None:
     """A gallery image as one more reference for the edit being shaped."""
-    source = active()
+    source = st.session_state.get(EDITING)
     if source is not None:
         reference = studio.starting_image(key)
         st.session_state[EDITING] = replace(source, references=(*source.references, reference))
@@ -71,17 +79,20 @@ def _start(source: EditSource, studio: Any) -> None:
     state["g_edit_canvas"] = state.get("g_edit_canvas", 0) + 1  # a new image: a clean canvas
     edit_presets = studio.presets.names_for(editing=True)
     state["g_preset"] = edit_presets[0]
+    state["g_size"] = SAME_SHAPE
 
 
 def stop() -> None:
     st.session_state.pop(EDITING, None)
+    st.session_state.pop(PENDING, None)
 
 
 def offer_upload(studio: Any) -> None:
     """Not editing: let the user start from an image of their own."""
     with st.expander("Edit an image instead: start from one of yours"):
+        version = st.session_state.get("g_start_upload_version", 0)
         upload = st.file_uploader(
-            "Starting image (PNG, JPEG or WebP, under 50 MB)", type=UPLOAD_TYPES, key="g_start_upload"
+            "Starting image (PNG, JPEG or WebP, under 50 MB)", type=UPLOAD_TYPES, key=f"g_start_upload_{version}"
         )
         if upload is not None:
             try:
@@ -89,7 +100,10 @@ def offer_upload(studio: Any) -> None:
             except ImagegenError as exc:
                 st.error(widgets.plain(exc.message))
                 return
-            _start(EditSource(start, upload.name[:80]), studio)
+            # Started on the next run, before the form's widgets exist (their values change with it).
+            st.session_state[PENDING] = EditSource(start, upload.name[:80])
+            # A new uploader next time: the file is taken, and Stop must not find it there to start again.
+            st.session_state["g_start_upload_version"] = version + 1
             st.rerun(scope="fragment")
         st.caption("Or open any image in the Gallery and press Edit.")
 
@@ -116,12 +130,14 @@ def panel(studio: Any, spec: Any, source: EditSource) -> tuple[Any, str | None]:
         mode = st.segmented_control("Where to change it", modes, key="g_edit_mode") or WHOLE
         mask, markup, problem = _overlay(source, mode)
         room = spec.edit_inputs - 1 - len(source.references)
-        uploads = st.file_uploader(
-            f"Reference images (optional, up to {room}): a product, a logo, a face, a style",
-            type=UPLOAD_TYPES,
-            accept_multiple_files=True,
-            key="g_refs",
-        )
+        uploads = None
+        if room > 0:
+            uploads = st.file_uploader(
+                f"Reference images (optional, up to {room}): a product, a logo, a face, a style",
+                type=UPLOAD_TYPES,
+                accept_multiple_files=True,
+                key="g_refs",
+            )
         if source.references:
             st.caption(f"With {len(source.references)} reference image(s) chosen from the gallery.")
             if st.button("Remove them", key="g_refs_clear", type="tertiary"):

@@ -50,6 +50,13 @@ export default function (component) {
       }
     });
   }
+  // The label can change with the page's mode (a prompt, or what to change in an edit).
+  const label = parentElement.querySelector("label");
+  if (label.textContent !== data.label) {
+    label.textContent = data.label;
+    box.setAttribute("aria-label", data.label);
+  }
+  parentElement.querySelector(".hint").textContent = data.hint;
   box.placeholder = data.placeholder;
   if (box.dataset.version !== String(data.version)) {
     box.dataset.version = String(data.version);
@@ -69,7 +76,9 @@ class PromptInput:
     submitted: bool
 
 
-def prompt_box(label: str, *, value: str, version: int | str, key: str, placeholder: str = "") -> PromptInput:
+def prompt_box(
+    label: str, *, value: str, version: int | str, key: str, placeholder: str = "", action: str = "generates"
+) -> PromptInput:
     """The prompt as typed. `value` is shown when `version` changes (a prefill); otherwise the browser keeps
     what the user typed."""
     result = _component(
@@ -79,7 +88,7 @@ def prompt_box(label: str, *, value: str, version: int | str, key: str, placehol
             "value": value,
             "version": str(version),
             "placeholder": placeholder,
-            "hint": "Ctrl+Enter (Cmd+Enter on a Mac) generates.",
+            "hint": f"Ctrl+Enter (Cmd+Enter on a Mac) {action}.",
             "debounce": 20,
         },
         default={"value": value},

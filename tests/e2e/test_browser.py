@@ -320,3 +320,20 @@ def test_edit_a_gallery_image_by_painting_a_mask_and_follow_its_lineage(server, 
     dialog.get_by_text("a red fox in snow").first.wait_for()  # stepped back to the original
     dialog.get_by_role("button", name="Edited into").wait_for()
     shot(page, "edit-lineage")
+
+
+def test_an_uploaded_image_is_edited_and_stop_really_stops(server, page, tmp_path):
+    picture = tmp_path / "mine.png"
+    Image.new("RGB", (600, 400), (10, 120, 200)).save(picture)
+    page.goto(server.url)
+    prompt_box(page).wait_for()
+    page.get_by_text("Edit an image instead").click()
+    page.locator("input[type=file]").first.set_input_files(str(picture))
+    page.get_by_text("Editing").first.wait_for()
+    page.get_by_role("textbox", name="What to change").fill("make it night")
+    page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('make it night.')")
+    assert page.get_by_role("combobox", name="Size").input_value() == "Same shape as the image"
+    page.get_by_role("button", name="Stop").click()
+    prompt_box(page).wait_for()  # the prompt is a prompt again
+    page.wait_for_timeout(1500)  # a rerun or two later, the upload has not started the edit again
+    assert page.get_by_text("Editing").count() == 0
