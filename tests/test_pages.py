@@ -580,6 +580,9 @@ def test_an_edit_from_the_gallery_is_planned_priced_and_made_with_its_parent(env
     assert len(again) == 1 and again[0]["parent_key"] == original.image_key
     assert [i["role"] for i in again[0]["inputs"]] == ["image"]
     at.run()
+    next(b for b in at.button if b.label == "Keep going").click().run()  # edit the newest result
+    assert not at.exception
+    assert at.session_state["g_edit"].parent_key in {i["key"] for i in studio.history().items if i.get("inputs")}
 
     at.switch_page("pages/gallery.py").run()
     at.selectbox(key="gal_kind").set_value("Edits only").run()
