@@ -169,7 +169,8 @@ class JobRunner:
         finally:
             with self._lock:
                 self._running.discard(job_id)
-            shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)
+            if (job := self.job(job_id)) is not None and not job.active:
+                shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)  # cancelled before it ran
 
     def _edit_of(self, job: Job) -> EditInputs | None:
         if not job.request.is_edit:
@@ -201,6 +202,7 @@ class JobRunner:
         return cancelled is not None
 
     def _finish(self, job_id: str, status: str, **fields: Any) -> None:
+        shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)  # an ended edit's inputs are kept in storage
         self._update(
             job_id, status=status, stage="done" if status == SUCCEEDED else "failed", finished_at=time.time(), **fields
         )

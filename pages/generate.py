@@ -278,8 +278,6 @@ def composer() -> None:
                 show_result(finished[0])
     with form:
         settings_form(spec, editing)  # drawn after the preview: a keystroke's preview reaches the browser first
-        if editing is None:
-            editor.offer_upload(studio)
 
 
 def show_running_jobs(active: bool, drawn_allowance) -> None:
@@ -383,4 +381,6 @@ def show_recent(done: list) -> None:
 
 st.title("Generate")
 composer()
+if editor.EDITING not in state:
+    editor.offer_upload(studio)  # outside the composer: a keystroke does not redraw it
 show_recent([j for j in runner.jobs_for(me.name, limit=8) if not j.active])

@@ -104,7 +104,7 @@ def offer_upload(studio: Any) -> None:
             st.session_state[PENDING] = EditSource(start, upload.name[:80])
             # A new uploader next time: the file is taken, and Stop must not find it there to start again.
             st.session_state["g_start_upload_version"] = version + 1
-            st.rerun(scope="fragment")
+            st.rerun(scope="app")
         st.caption("Or open any image in the Gallery and press Edit.")
 
 
@@ -118,7 +118,7 @@ def header(source: EditSource) -> None:
         about.caption(f"{source.start.width}x{source.start.height}; the rest of the image is kept as it is.")
         if close.button("Stop", key="g_edit_stop", type="tertiary", icon=":material/close:", help="Stop editing"):
             stop()
-            st.rerun(scope="fragment")
+            st.rerun(scope="app")  # the offer to upload an image, outside the composer, comes back
 
 
 def panel(studio: Any, spec: Any, source: EditSource) -> tuple[Any, str | None]:
@@ -185,7 +185,7 @@ def _canvas(source: EditSource, mode: str) -> Image.Image | None:
     brush = left.slider("Brush", 4, 80, 36 if painting else 6, key=f"g_brush_{mode}")
     tool = "freedraw"
     if not painting:
-        tools = {"Pen": "freedraw", "Arrow line": "line", "Box": "rect", "Circle": "circle", "Note": "text"}
+        tools = {"Pen": "freedraw", "Line": "line", "Box": "rect", "Circle": "circle", "Note": "text"}
         tool = tools[right.selectbox("Tool", list(tools), key="g_markup_tool")]
     st.caption(
         "Paint over what should change: the painted area is where the model may edit."
