@@ -32,19 +32,7 @@ def mask_from_painting(painting: Image.Image, size: tuple[int, int]) -> bytes:
 def check_mask(data: bytes, size: tuple[int, int]) -> bytes:
     """Refuse a mask the Images API would refuse, saying why: not a PNG, not the starting image's size, no
     alpha channel, nothing to edit, or too large."""
-    if len(data) >= MAX_MASK_BYTES:
-        raise InvalidRequest(f"The mask is {len(data) / 1024 / 1024:.1f} MB: masks must be under 4 MB.")
-    try:
-        mask = Image.open(io.BytesIO(data))
-        mask.load()
-    except Exception:  # Pillow raises many kinds for data that is not an image
-        raise InvalidRequest("The mask is not a readable image: it must be a PNG.") from None
-    if mask.format != "PNG":
-        raise InvalidRequest(f"The mask is a {mask.format} image: it must be a PNG.")
-    if mask.size != tuple(size):
-        raise InvalidRequest(
-            f"The mask is {mask.width}x{mask.height} but the image is {size[0]}x{size[1]}: they must match."
-        )
+    mask = _overlay(data, size, "mask")
     if "A" not in mask.getbands():
         raise InvalidRequest("The mask has no transparency: its transparent pixels mark where to edit.")
     if mask.getchannel("A").getextrema()[0] != 0:
@@ -68,19 +56,7 @@ def markup_from_drawing(drawing: Image.Image, size: tuple[int, int]) -> bytes:
 def check_markup(data: bytes, size: tuple[int, int]) -> bytes:
     """Refuse a markup the Images API would refuse: it is a PNG of the starting image's size, with
     transparent pixels (it is laid over the image) and something drawn on it."""
-    if len(data) >= MAX_MASK_BYTES:
-        raise InvalidRequest(f"The markup is {len(data) / 1024 / 1024:.1f} MB: it must be under 4 MB.")
-    try:
-        layer = Image.open(io.BytesIO(data))
-        layer.load()
-    except Exception:  # Pillow raises many kinds for data that is not an image
-        raise InvalidRequest("The markup is not a readable image: it must be a PNG.") from None
-    if layer.format != "PNG":
-        raise InvalidRequest(f"The markup is a {layer.format} image: it must be a PNG.")
-    if layer.size != tuple(size):
-        raise InvalidRequest(
-            f"The markup is {layer.width}x{layer.height} but the image is {size[0]}x{size[1]}: they must match."
-        )
+    layer = _overlay(data, size, "markup")
     if "A" not in layer.getbands():
         raise InvalidRequest("The markup has no transparency: it is drawn over the image, so it must be see-through.")
     low, high = layer.getchannel("A").getextrema()
@@ -89,3 +65,21 @@ def check_markup(data: bytes, size: tuple[int, int]) -> bytes:
     if high == 0:
         raise InvalidRequest("The markup is empty: draw what to change on it.")
     return data
+
+
+def _overlay(data: bytes, size: tuple[int, int], what: str) -> Image.Image:
+    """A mask or markup opened, once proven a PNG under 4 MB of the starting image's size."""
+    if len(data) >= MAX_MASK_BYTES:
+        raise InvalidRequest(f"The {what} is {len(data) / 1024 / 1024:.1f} MB: it must be under 4 MB.")
+    try:
+        layer = Image.open(io.BytesIO(data))
+        layer.load()
+    except Exception:  # Pillow raises many kinds for data that is not an image
+        raise InvalidRequest(f"The {what} is not a readable image: it must be a PNG.") from None
+    if layer.format != "PNG":
+        raise InvalidRequest(f"The {what} is a {layer.format} image: it must be a PNG.")
+    if layer.size != tuple(size):
+        raise InvalidRequest(
+            f"The {what} is {layer.width}x{layer.height} but the image is {size[0]}x{size[1]}: they must match."
+        )
+    return layer

@@ -70,7 +70,7 @@ def png(image: Image.Image, fmt: str = "PNG") -> bytes:
             png(Image.new("RGBA", (10, 10), (0, 0, 0, 1))),
             "The mask has no fully transparent pixel: nothing would be edited.",
         ),
-        (b"\x89PNG" + bytes(MAX_MASK_BYTES), "The mask is 4.0 MB: masks must be under 4 MB."),
+        (b"\x89PNG" + bytes(MAX_MASK_BYTES), "The mask is 4.0 MB: it must be under 4 MB."),
     ],
 )
 def test_a_mask_the_api_would_refuse_is_refused_here_saying_why(data, message):
