@@ -139,10 +139,13 @@ def prepare_edit(
     )
 
 
-def check_edit(catalog: Catalog, spec: ModelSpec, request: GenerationRequest, edit: EditInputs) -> list[str]:
-    """Refuse an edit the model cannot make, saying what to change; warn about what the estimate leaves out."""
+def check_edit(
+    catalog: Catalog, usable: list[ModelSpec], spec: ModelSpec, request: GenerationRequest, edit: EditInputs
+) -> list[str]:
+    """Refuse an edit the model cannot make, saying what to change (among the `usable` models of this
+    deployment); warn about what the estimate leaves out."""
     if not spec.edits:
-        editors = [m.label for m in catalog.models() if m.edits and m.family == spec.family]
+        editors = [m.label for m in usable if m.edits]
         instead = f": choose {' or '.join(editors[:3])}" if editors else ""
         raise InvalidRequest(f"{spec.label} cannot edit images{instead}.")
     if len(edit.images) > spec.edit_inputs:
@@ -151,7 +154,7 @@ def check_edit(catalog: Catalog, spec: ModelSpec, request: GenerationRequest, ed
             f"{spec.label} takes at most {spec.edit_inputs} images in an edit: remove {extra} reference image(s)."
         )
     if edit.markup is not None and not spec.markup:
-        markers = [m.label for m in catalog.models() if m.markup and m.family == spec.family]
+        markers = [m.label for m in usable if m.markup]
         instead = f" Use {' or '.join(markers[:2])}, or paint a mask instead." if markers else " Paint a mask instead."
         raise InvalidRequest(f"{spec.label} does not take a markup drawing.{instead}")
     fidelity = request.input_fidelity

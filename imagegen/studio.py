@@ -148,7 +148,7 @@ class Studio:
         if spec.family != "offline" and self.settings.provider == "offline":
             raise InvalidRequest(f"{spec.id} needs a provider: set OPENAI_API_KEY (see the README).")
         if edit is not None:
-            warnings += check_edit(self.catalog, spec, request, edit)
+            warnings += check_edit(self.catalog, self.models(), spec, request, edit)
         cost = self.catalog.estimate_cost(request, directed.text, edit.priced_sizes() if edit else [])
         bound = self.catalog.max_cost(request, directed.text, edit.priced_sizes(bound=True) if edit else [])
         return Plan(request, spec, directed, cost, bound, notes + warnings, edit)

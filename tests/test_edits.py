@@ -85,6 +85,8 @@ def test_a_markup_drawn_at_screen_size_becomes_one_of_the_image_size_keeping_the
 def test_references_are_checked_by_content_and_named_in_the_refusal():
     with pytest.raises(InvalidRequest, match="Reference image 2 is not a readable image"):
         prepare_edit([png((32, 32)), png((16, 16)), b"GIF89a not really"])
+    with pytest.raises(InvalidRequest, match="^The starting image is not a readable image"):
+        prepare_edit([b"not an image", png((16, 16))])
 
 
 def test_an_edit_keeps_the_starting_images_shape_unless_a_size_is_asked():
@@ -100,8 +102,8 @@ def test_an_edit_keeps_the_starting_images_shape_unless_a_size_is_asked():
 @pytest.mark.parametrize(
     ("model", "change", "message"),
     [
-        ("dall-e-3", {}, "cannot edit images"),
-        ("gpt-image-2.6-flare", {"markup": True}, "does not take a markup"),
+        ("dall-e-3", {}, "DALL.E 3 cannot edit images: choose GPT Image 2.6 Flare .fast. or GPT Image 2.6 Sunburst"),
+        ("gpt-image-2.6-flare", {"markup": True}, "does not take a markup drawing. Use GPT Image 2.5 Flare"),
         ("gpt-image-2", {"fidelity": "high"}, "no input fidelity setting"),
         ("gpt-image-1-mini", {"fidelity": "high"}, "takes input fidelity low, not 'high'"),
         ("gpt-image-2.6-sunburst", {"images": 17}, "at most 16 images in an edit: remove 1"),
@@ -261,8 +263,11 @@ def test_saved_inputs_read_back_byte_for_byte(tmp_path):
     mask = mask_from_painting(painting((32, 32), (0, 0, 4, 4)), (32, 32))
     edit = prepare_edit([png((32, 32)), png((8, 8))], mask=mask, parent_key="k")
     edit.save(tmp_path / "job")
-    again = EditInputs.load(tmp_path / "job")
-    assert again == edit
+    assert EditInputs.load(tmp_path / "job") == edit
+    markup = markup_from_drawing(painting((32, 32), (0, 0, 4, 4)), (32, 32))
+    drawn = prepare_edit([png((32, 32))], markup=markup)
+    drawn.save(tmp_path / "other")
+    assert EditInputs.load(tmp_path / "other") == drawn and drawn.parent_key == ""
 
 
 # -- the OpenAI protocol ---------------------------------------------------------------------------------
@@ -531,3 +536,43 @@ def test_a_queued_edit_left_by_a_dead_process_runs_elsewhere_with_its_inputs(stu
     assert job.status == "succeeded", job.error
     assert studio.image(job.result["image_key"])["parent_key"] == original["key"]
     assert not survivor.inputs_dir(job_id).exists()
+
+
+def test_a_model_takes_exactly_its_limit_of_images(tmp_path):
+    studio = Studio(
+        Settings(data_dir=tmp_path, provider="openai", openai_api_key="sk-x", openai_base_url="http://127.0.0.1:9/v1")
+    )
+    edit = prepare_edit([png((32, 32))] * 16)
+    assert studio.plan(GenerationRequest("use them all", model="gpt-image-2.6-flare"), edit).edit == edit
+
+
+def test_a_markup_names_the_request_and_is_billed_as_an_input_image():
+    start = png((64, 64))
+    markup_a = markup_from_drawing(painting((64, 64), (0, 0, 9, 9)), (64, 64))
+    markup_b = markup_from_drawing(painting((64, 64), (20, 20, 29, 29)), (64, 64))
+    request = GenerationRequest("make it a lamp")
+    first = prepare_edit([start], markup=markup_a).applied_to(request)
+    second = prepare_edit([start], markup=markup_b).applied_to(request)
+    assert first.markup and first.markup != second.markup and not first.mask
+    assert first.with_stable_id("ann", "n").request_id != second.with_stable_id("ann", "n").request_id
+    with_markup = prepare_edit([start], markup=markup_a)
+    assert with_markup.priced_sizes() == [(64, 64), (64, 64)]  # the image, and the markup laid over it
+    mask = mask_from_painting(painting((64, 64), (0, 0, 9, 9)), (64, 64))
+    with_mask = prepare_edit([start], mask=mask)
+    assert with_mask.priced_sizes() == [(64, 64)]  # a mask is not billed as an image...
+    assert with_mask.priced_sizes(bound=True) == [(64, 64), (64, 64)]  # ...but the reservation allows for it
+
+
+def test_inputs_are_kept_with_their_roles_and_content_types():
+    mask = mask_from_painting(painting((64, 64), (0, 0, 9, 9)), (64, 64))
+    jpeg = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(jpeg, "JPEG")
+    files = prepare_edit([png((64, 64)), jpeg.getvalue()], mask=mask).files()
+    assert [(f.name, f.role, f.content_type) for f in files] == [
+        ("input-0.png", "image", "image/png"),
+        ("input-1.jpeg", "reference", "image/jpeg"),
+        ("mask.png", "mask", "image/png"),
+    ]
+    markup = markup_from_drawing(painting((64, 64), (0, 0, 9, 9)), (64, 64))
+    [_, drawn] = prepare_edit([png((64, 64))], markup=markup).files()
+    assert (drawn.name, drawn.role, drawn.content_type) == ("markup.png", "markup", "image/png")

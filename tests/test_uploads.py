@@ -92,7 +92,9 @@ def test_a_photo_turned_by_its_exif_is_kept_upright():
 
 
 def test_a_jpeg_needing_no_turn_keeps_its_own_quantisation():
-    original = encoded("JPEG", quality=40)
+    exif = Image.Exif()
+    exif[ARTIST] = "Ann Example"  # metadata to strip, so it is encoded again
+    original = encoded("JPEG", quality=40, exif=exif.tobytes())
     kept = Image.open(io.BytesIO(check_upload(original).data))
     assert kept.quantization == Image.open(io.BytesIO(original)).quantization
 
@@ -147,3 +149,21 @@ def test_any_bytes_are_either_a_checked_image_or_a_clear_refusal(data):
         assert refused.message.startswith("The image ")
     else:
         assert upload.format in ("png", "jpeg", "webp")
+
+
+def test_an_unknown_jpeg_segment_is_stripped_too():
+    plain = encoded("JPEG")
+    segment = b"Ann Example, Main Street 1"
+    app4 = b"\xff\xe4" + (len(segment) + 2).to_bytes(2, "big") + segment
+    original = plain[:2] + app4 + plain[2:]  # right after the start-of-image marker
+    assert "APP4" in [marker for marker, _ in Image.open(io.BytesIO(original)).applist]
+    kept = check_upload(original).data
+    assert segment not in kept and Image.open(io.BytesIO(kept)).size == (64, 32)
+
+
+def test_a_colour_profile_survives_cleaning():
+    exif = Image.Exif()
+    exif[ARTIST] = "Ann Example"
+    profile = b"\0" * 128
+    kept = Image.open(io.BytesIO(check_upload(encoded("JPEG", exif=exif.tobytes(), icc_profile=profile)).data))
+    assert kept.info.get("icc_profile") == profile and "exif" not in kept.info
