@@ -14,6 +14,8 @@ from ui.prompt_box import prompt_box
 CUSTOM = "Custom..."
 DEFAULT = "Preset default"
 MATCH = editor.SAME_SHAPE
+#: the longest figure a metric of the side column shows whole at 1280 px
+SHORT_FIGURE = 7
 #: every form field but the prompt, which the prompt box keeps itself
 SETTINGS = [name for name in FIELDS if name != "prompt"]
 
@@ -208,7 +210,12 @@ def price(request: GenerationRequest, plan):
     allowance = studio.allowance(me.name)
     cost, images, budget = st.columns(3)
     cost.metric("Estimated cost", widgets.usd(plan.estimated_cost) if plan else "-")
-    images.metric("Images left", f"{allowance.images_left} / {allowance.quota}", help="Your images left today")
+    left = f"{allowance.images_left} / {allowance.quota}"
+    images.metric(
+        "Images left",
+        left if len(left) <= SHORT_FIGURE else f"{allowance.images_left:,}",  # a long one is cut off in its column
+        help=f"Your images left today, of {allowance.quota:,}",
+    )
     budget.metric(
         "Budget left",
         widgets.usd(allowance.budget_left_usd),

@@ -621,3 +621,10 @@ def test_a_gallery_image_is_added_to_the_edit_as_a_reference(env):
     at.button(key="detail-reference").click().run()
     source = at.session_state["g_edit"]
     assert len(source.references) == 1 and source.references[0].data == studio.image_bytes(studio.image(logo.image_key))
+
+
+def test_a_three_digit_quota_shows_what_is_left_whole(env):
+    env.setenv("IMAGEGEN_DAILY_QUOTA", "200")
+    at = app("a car")
+    assert metric(at, "Images left") == "200"  # "200 / 200" would be cut off in its column
+    assert "of 200" in next(m.help for m in at.metric if m.label == "Images left")
