@@ -158,6 +158,8 @@ def test_a_model_without_an_input_price_says_the_estimate_leaves_them_out(tmp_pa
     )
     plan = studio.plan(GenerationRequest("add a scarf", model="gpt-image-2"), prepare_edit([png((64, 64))]))
     assert any("no price for GPT Image 2's input images" in w for w in plan.warnings)
+    priced = studio.plan(GenerationRequest("add a scarf", model="gpt-image-2.6-flare"), prepare_edit([png((64, 64))]))
+    assert not any("input images" in w for w in priced.warnings)
 
 
 # -- the whole way, offline ------------------------------------------------------------------------------

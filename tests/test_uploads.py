@@ -45,6 +45,7 @@ def test_location_author_and_every_other_exif_field_are_removed(fmt):
     kept = Image.open(io.BytesIO(check_upload(original).data))
     assert dict(kept.getexif()) == {}
     assert "exif" not in kept.info and "xmp" not in kept.info
+    assert kept.format == fmt  # cleaned, still the kind of file it was
 
 
 def test_png_text_chunks_are_removed_and_transparency_is_kept():
