@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
-        if args.command in ("models", "presets", "doctor"):
+        if args.command in ("models", "presets", "doctor", "migrate"):
             return args.handler(args, settings, None)
         return args.handler(args, settings, Studio(settings))
     except ImagegenError as exc:
@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.set_defaults(handler=_reconcile)
 
     sub.add_parser("reindex", help="rebuild the gallery index from storage").set_defaults(handler=_reindex)
+    sub.add_parser("migrate", help="bring the database's schema up to date").set_defaults(handler=_migrate)
     sub.add_parser("doctor", help="check the provider, storage, database, spool and sign-in").set_defaults(
         handler=_doctor
     )
@@ -248,6 +249,16 @@ def _reconcile(args: argparse.Namespace, settings: Settings, studio: Studio) -> 
             return 1
         print("invariants hold: no quota or budget overshot, the log's sums equal the counters")
     return 0 if not outcome["pending"] else 1
+
+
+def _migrate(args: argparse.Namespace, settings: Settings, _studio: Studio | None) -> int:
+    from imagegen.db import Database
+
+    applied = Database(settings.db_path).migrate()
+    for name in applied:
+        print(f"applied {name}")
+    print(f"{settings.db_path}: schema up to date" + ("" if applied else " (nothing to apply)"))
+    return 0
 
 
 def _reindex(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:

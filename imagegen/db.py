@@ -34,6 +34,15 @@ class Database:
         self._migrate_lock = threading.Lock()
 
     def connection(self) -> sqlite3.Connection:
+        conn = self._open()
+        if not self._migrated:
+            with self._migrate_lock:
+                if not self._migrated:
+                    self.migrate(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (without migrating)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
@@ -48,11 +57,6 @@ class Database:
             except (sqlite3.Error, OSError) as exc:
                 raise LedgerUnavailable(f"The database at {self.path} cannot be opened ({exc}).") from exc
             self._local.conn = conn
-        if not self._migrated:
-            with self._migrate_lock:
-                if not self._migrated:
-                    self.migrate(conn)
-                    self._migrated = True
         return conn
 
     @contextmanager
@@ -86,7 +90,7 @@ class Database:
 
     def migrate(self, conn: sqlite3.Connection | None = None) -> list[str]:
         """Apply the migrations this file has not had yet; return their names."""
-        conn = conn or self.connection()
+        conn = conn or self._open()
         applied: list[str] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -103,6 +107,7 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise LedgerUnavailable(_unavailable(exc)) from exc
+        self._migrated = True
         return applied
 
     def close(self) -> None:

@@ -160,3 +160,12 @@ def test_an_edit_with_bad_input_exits_2_and_changes_nothing(data_dir, tmp_path):
         assert done.stderr.startswith("error: ")
     assert not (data_dir / "images").exists()
     assert not (data_dir / "spool").exists()
+
+
+def test_migrate_brings_a_blank_database_up_to_date_once(data_dir):
+    env = cli_env(data_dir)
+    first = run_cli("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied m001_ledger" in first.stdout and "applied m011_image_lineage" in first.stdout
+    again = run_cli("migrate", env=env)
+    assert again.returncode == 0 and "applied" not in again.stdout and "nothing to apply" in again.stdout
