@@ -337,3 +337,43 @@ def test_an_uploaded_image_is_edited_and_stop_really_stops(server, page, tmp_pat
     prompt_box(page).wait_for()  # the prompt is a prompt again
     page.wait_for_timeout(1500)  # a rerun or two later, the upload has not started the edit again
     assert page.get_by_text("Editing").count() == 0
+
+
+def test_a_markup_drawn_with_the_box_tool_guides_an_edit(server, page, tmp_path):
+    studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
+    original = studio.generate(GenerationRequest("a kitchen", size="1024x1024"), "ann")
+    page.goto(server.url + "/gallery")
+    page.get_by_role("button", name="Open").first.click()
+    page.get_by_role("dialog").get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_text("Editing").first.wait_for()
+    page.get_by_text("Draw on it to guide").click()
+    tool = page.get_by_role("combobox", name="Tool")
+    tool.click()
+    for _ in range(2):  # Pen, Line, Box
+        tool.press("ArrowDown")
+    tool.press("Enter")
+    page.wait_for_function("document.querySelector('input[aria-label=\"Tool\"]')?.value === 'Box'")
+    canvas = page.locator(".st-key-edit-panel canvas").last
+    canvas.wait_for()
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=6)
+    page.mouse.up()
+    page.get_by_role("textbox", name="What to change").fill("make the boxed cup red")
+    page.wait_for_function(
+        "document.querySelector('.directed-prompt')?.innerText.startsWith('make the boxed cup red.')"
+    )
+    button = page.get_by_role("button", name="Edit image", exact=True)
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=\"stBaseButton-primary\"]')?.disabled", timeout=15_000
+    )
+    button.click()
+    page.get_by_role("button", name="Keep going").wait_for(timeout=30_000)
+    [edited] = [i for i in studio.history().items if i.get("inputs")]
+    assert edited["parent_key"] == original.image_key
+    assert [i["role"] for i in edited["inputs"]] == ["image", "markup"]
+    drawn = Image.open(io.BytesIO(studio.input_bytes(edited, edited["inputs"][1]["key"])))
+    low, high = drawn.getchannel("A").getextrema()
+    assert drawn.size == (1024, 1024) and low == 0 and high > 0  # see-through, with the box on it
