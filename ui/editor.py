@@ -60,7 +60,7 @@ def remake(studio: Any, record: dict[str, Any]) -> None:
     edit = studio.edit_of_record(record)
     if edit is None:
         return
-    label = f"what made: {record['prompt'][:60]}"
+    label = f"{record['prompt'][:60]} (from the images it was made with)"
     st.session_state[PENDING] = EditSource(edit.first, label, edit.parent_key, edit.images[1:], edit.mask, edit.markup)
 
 
@@ -136,7 +136,7 @@ def panel(studio: Any, spec: Any, source: EditSource) -> tuple[Any, str | None]:
                 f"Reference images (optional, up to {room}): a product, a logo, a face, a style",
                 type=UPLOAD_TYPES,
                 accept_multiple_files=True,
-                key="g_refs",
+                key=f"g_refs_{st.session_state.get('g_edit_canvas', 0)}",  # a new edit starts with none
             )
         if source.references:
             st.caption(f"With {len(source.references)} reference image(s) chosen from the gallery.")
@@ -159,23 +159,37 @@ def _overlay(source: EditSource, mode: str) -> tuple[bytes | None, bytes | None,
     """The mask or markup drawn on the canvas (or the one the edit was made with), and what is missing."""
     if mode == WHOLE:
         return None, None, None
-    size = (source.start.width, source.start.height)
-    painting = _canvas(source, mode)
+    drawn = _canvas(source, mode)
     try:
-        if painting is None or painting.getchannel("A").getbbox() is None:
-            kept = source.mask if mode == PAINT else source.markup
-            if kept is not None:
-                return (kept, None, None) if mode == PAINT else (None, kept, None)
-            what = "Paint over the part to change" if mode == PAINT else "Draw arrows, circles or notes on the image"
-            return None, None, f"{what}, or choose {WHOLE}."
-        if mode == PAINT:
-            return mask_from_painting(painting, size), None, None
-        return None, markup_from_drawing(painting, size), None
+        overlay = _converted(drawn, mode, (source.start.width, source.start.height)) if drawn else None
     except ImagegenError as exc:
         return None, None, exc.message
+    if overlay is None:
+        kept = source.mask if mode == PAINT else source.markup
+        if kept is None:
+            what = "Paint over the part to change" if mode == PAINT else "Draw arrows, circles or notes on the image"
+            return None, None, f"{what}, or choose {WHOLE}."
+        overlay = kept
+    return (overlay, None, None) if mode == PAINT else (None, overlay, None)
 
 
-def _canvas(source: EditSource, mode: str) -> Image.Image | None:
+def _converted(drawn: bytes, mode: str, size: tuple[int, int]) -> bytes | None:
+    """The canvas's PNG as the mask or markup the API takes (None while nothing is drawn), kept while the
+    drawing is unchanged: a keystroke in the prompt does not convert it again."""
+    signature = (mode, size, hashlib.sha256(drawn).hexdigest())
+    cached = st.session_state.get("g_edit_overlay")
+    if cached and cached[0] == signature:
+        return cached[1]
+    painting = Image.open(io.BytesIO(drawn)).convert("RGBA")
+    if painting.getchannel("A").getbbox() is None:
+        overlay = None
+    else:
+        overlay = mask_from_painting(painting, size) if mode == PAINT else markup_from_drawing(painting, size)
+    st.session_state["g_edit_overlay"] = (signature, overlay)
+    return overlay
+
+
+def _canvas(source: EditSource, mode: str) -> bytes | None:
     from streamlit_drawable_canvas import st_canvas  # a component: loaded only where it is drawn
 
     width = PHONE_CANVAS_WIDTH if _on_phone() else CANVAS_WIDTH
@@ -204,8 +218,7 @@ def _canvas(source: EditSource, mode: str) -> Image.Image | None:
         return_image_data=True,
         key=f"g_canvas_{mode}_{st.session_state.get('g_edit_canvas', 0)}",
     )
-    data = result.image_bytes
-    return Image.open(io.BytesIO(data)).convert("RGBA") if data else None
+    return result.image_bytes
 
 
 def _on_phone() -> bool:
