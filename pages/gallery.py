@@ -112,22 +112,25 @@ def detail(key: str) -> None:
         width="stretch",
     )
     if change.button("Edit", key="detail-edit", width="stretch", help="Start an edit from this image"):
-        close_detail()
-        editor.begin(studio, key)
         settings = studio.prefill_from(record)
-        state["generate_prefill"] = {"prompt": "", **{k: settings[k] for k in ("model", "quality", "output_format")}}
-        st.switch_page("pages/generate.py")
-    if editor.EDITING in state and st.button(
+        if started(editor.begin, studio, key):
+            close_detail()
+            state["generate_prefill"] = {
+                "prompt": "",
+                **{k: settings[k] for k in ("model", "quality", "output_format")},
+            }
+            st.switch_page("pages/generate.py")
+    adding = editor.EDITING in state and st.button(
         "Add to the edit as a reference", key="detail-reference", icon=":material/add_photo_alternate:"
-    ):
+    )
+    if adding and started(editor.add_reference, studio, key):
         close_detail()
-        editor.add_reference(studio, key)
         st.switch_page("pages/generate.py")
     if reuse.button("Use these settings", key="detail-reuse", width="stretch"):
         close_detail()
         state["generate_prefill"] = studio.prefill_from(record)
         if record.get("inputs"):
-            editor.remake(studio, record)  # an edit's settings include what it was made from
+            started(editor.remake, studio, record)  # an edit's settings include what it was made from
         else:
             editor.stop()
         st.switch_page("pages/generate.py")
@@ -142,6 +145,16 @@ def detail(key: str) -> None:
                 state["gal_deleted"] = record["prompt"]
                 close_detail()
                 st.rerun()
+
+
+def started(step, *args) -> bool:
+    """Run an editor step that reads the image from storage; say why when it cannot."""
+    try:
+        step(*args)
+    except ImagegenError as exc:
+        st.error(widgets.plain(exc.message))
+        return False
+    return True
 
 
 def lineage(record: dict) -> None:
@@ -177,7 +190,7 @@ def lineage_steps(record: dict, ancestors: list, children: list) -> None:
                     st.rerun()
     if len(ancestors) > 1:
         st.caption(f"{len(ancestors)} edits from the original image.")
-    if len(steps) > 4 or len(children) > 4 - bool(ancestors):
+    if len(children) > 4 - bool(ancestors):
         st.caption(f"Edited into {len(children)} images; open one to step on.")
     if inputs:
         roles = ", ".join(sorted({i["role"] for i in inputs}))

@@ -79,7 +79,11 @@ if prefill:
 
 
 def usable_models(editing) -> dict:
-    return {m.id: m for m in studio.models() if m.edits or not editing}
+    """The models to offer: while editing, those that edit (all, if none does here: the preview then says
+    why an edit cannot be made)."""
+    usable = {m.id: m for m in studio.models()}
+    editors = {key: m for key, m in usable.items() if m.edits}
+    return (editors or usable) if editing else usable
 
 
 def settled_form(editing):
@@ -340,7 +344,11 @@ def show_result(job) -> None:
         st.rerun(scope="app")
     label = "Keep going" if job.request.is_edit else "Edit"
     if keys and change.button(label, key=f"edit-{job.id}", help="Edit this image: say what to change", width="stretch"):
-        editor.begin(studio, keys[0])
+        try:
+            editor.begin(studio, keys[0])
+        except ImagegenError as exc:
+            st.error(widgets.plain(exc.message))
+            return
         state["g_prompt_value"] = ""
         state["g_prompt_version"] += 1
         st.rerun(scope="app")
