@@ -88,8 +88,14 @@ def stop() -> None:
 
 
 def offer_upload(studio: Any) -> None:
-    """Not editing: let the user start from an image of their own."""
-    with st.expander("Edit an image instead: start from one of yours"):
+    """Not editing: let the user start from an image of their own. The uploader is drawn only once asked
+    for, so every other visit to the page stays as light as it was."""
+    if not st.session_state.get("g_offer_upload"):
+        if st.button("Edit an image instead: start from one of yours", icon=":material/upload:", type="tertiary"):
+            st.session_state["g_offer_upload"] = True
+            st.rerun(scope="app")
+        return
+    with st.container(border=True, key="start-upload"):
         version = st.session_state.get("g_start_upload_version", 0)
         upload = st.file_uploader(
             "Starting image (PNG, JPEG or WebP, under 50 MB)", type=UPLOAD_TYPES, key=f"g_start_upload_{version}"
@@ -104,8 +110,12 @@ def offer_upload(studio: Any) -> None:
             st.session_state[PENDING] = EditSource(start, upload.name[:80])
             # A new uploader next time: the file is taken, and Stop must not find it there to start again.
             st.session_state["g_start_upload_version"] = version + 1
+            st.session_state["g_offer_upload"] = False
             st.rerun(scope="app")
         st.caption("Or open any image in the Gallery and press Edit.")
+        if st.button("Not now", key="g_start_upload_close", type="tertiary"):
+            st.session_state["g_offer_upload"] = False
+            st.rerun(scope="app")
 
 
 def header(source: EditSource) -> None:
