@@ -337,7 +337,7 @@ def show_result(job) -> None:
     st.caption(
         f"Cost {widgets.usd(result.get('cost_usd') or 0)} (estimated {widgets.usd(result.get('estimated_cost_usd') or 0)})"
     )
-    again, change, gallery = st.columns(3)
+    again, change = st.columns(2)  # three side by side are cut off in the side column
     if again.button("More like this", key=f"again-{job.id}", help="The same settings, new images", width="stretch"):
         state["generate_nonce"] = uuid.uuid4().hex
         submit(job.request.with_stable_id(me.name, state["generate_nonce"]), remade_edit(job))
@@ -352,7 +352,7 @@ def show_result(job) -> None:
         state["g_prompt_value"] = ""
         state["g_prompt_version"] += 1
         st.rerun(scope="app")
-    if gallery.button("Open in gallery", key=f"open-{job.id}", width="stretch"):
+    if st.button("Open in gallery", key=f"open-{job.id}", width="stretch"):
         state["gallery_open"] = keys[0] if keys else None
         st.switch_page("pages/gallery.py")
 

@@ -96,6 +96,22 @@ def openai_studio(openai_settings: Settings) -> Studio:
     return Studio(openai_settings)
 
 
+@pytest.fixture
+def azure_studio(data_dir: Path, fake_openai: FakeImagesAPI) -> Studio:
+    """A studio on Azure OpenAI, whose endpoint is the protocol fake (which then asks for Azure's key)."""
+    fake_openai.api_key = "az-key"
+    return Studio(
+        Settings(
+            data_dir=data_dir,
+            provider="azure",
+            azure_endpoint=fake_openai.base_url.removesuffix("/v1"),
+            azure_api_key="az-key",
+            openai_api_version="2025-04-01-preview",
+            provider_timeout=2.0,
+        )
+    )
+
+
 class MotoServer:
     """moto's S3 as a real HTTP endpoint on 127.0.0.1, which tests can stop and start again."""
 

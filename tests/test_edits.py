@@ -109,10 +109,8 @@ def test_an_edit_keeps_the_starting_images_shape_unless_a_size_is_asked():
         ("gpt-image-2.6-sunburst", {"images": 17}, "at most 16 images in an edit: remove 1"),
     ],
 )
-def test_the_catalog_refuses_what_a_model_cannot_do_in_an_edit(tmp_path, model, change, message):
-    studio = Studio(
-        Settings(data_dir=tmp_path, provider="openai", openai_api_key="sk-x", openai_base_url="http://127.0.0.1:9/v1")
-    )
+def test_the_catalog_refuses_what_a_model_cannot_do_in_an_edit(openai_studio, model, change, message):
+    studio = openai_studio  # plans only: nothing is sent
     images = [png((32, 32))] * change.get("images", 1)
     markup = markup_from_drawing(painting((32, 32), (0, 0, 5, 5)), (32, 32)) if change.get("markup") else None
     edit = prepare_edit(images, markup=markup)
@@ -152,10 +150,8 @@ def test_an_edit_is_priced_with_its_input_images_and_its_bound_covers_them(tmp_p
     assert catalog.max_cost(replace(request, n=3), inputs=inputs) == bound * 3
 
 
-def test_a_model_without_an_input_price_says_the_estimate_leaves_them_out(tmp_path):
-    studio = Studio(
-        Settings(data_dir=tmp_path, provider="openai", openai_api_key="sk-x", openai_base_url="http://127.0.0.1:9/v1")
-    )
+def test_a_model_without_an_input_price_says_the_estimate_leaves_them_out(openai_studio):
+    studio = openai_studio  # plans only: nothing is sent
     plan = studio.plan(GenerationRequest("add a scarf", model="gpt-image-2"), prepare_edit([png((64, 64))]))
     assert any("no price for GPT Image 2's input images" in w for w in plan.warnings)
     priced = studio.plan(GenerationRequest("add a scarf", model="gpt-image-2.6-flare"), prepare_edit([png((64, 64))]))
@@ -464,19 +460,8 @@ def test_an_edited_image_can_be_made_again_from_its_kept_inputs(studio, original
     assert studio.edit_of_record(original) is None
 
 
-def test_azure_edits_go_to_the_deployments_edit_path(data_dir, fake_openai):
-    endpoint = fake_openai.base_url.removesuffix("/v1")
-    fake_openai.api_key = "az-key"
-    studio = Studio(
-        Settings(
-            data_dir=data_dir,
-            provider="azure",
-            azure_endpoint=endpoint,
-            azure_api_key="az-key",
-            openai_api_version="2025-04-01-preview",
-            provider_timeout=2.0,
-        )
-    )
+def test_azure_edits_go_to_the_deployments_edit_path(azure_studio, fake_openai):
+    studio = azure_studio
     edit = studio.prepare_edit([png((1024, 1024))])
     result = studio.generate(GenerationRequest("add a hat", model="gpt-image-2.6-flare"), "ann", edit=edit)
     assert result.provider == "azure" and result.status == "succeeded"
@@ -540,10 +525,8 @@ def test_a_queued_edit_left_by_a_dead_process_runs_elsewhere_with_its_inputs(stu
     assert not survivor.inputs_dir(job_id).exists()
 
 
-def test_a_model_takes_exactly_its_limit_of_images(tmp_path):
-    studio = Studio(
-        Settings(data_dir=tmp_path, provider="openai", openai_api_key="sk-x", openai_base_url="http://127.0.0.1:9/v1")
-    )
+def test_a_model_takes_exactly_its_limit_of_images(openai_studio):
+    studio = openai_studio  # plans only: nothing is sent
     edit = prepare_edit([png((32, 32))] * 16)
     assert studio.plan(GenerationRequest("use them all", model="gpt-image-2.6-flare"), edit).edit == edit
 

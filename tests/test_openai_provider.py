@@ -160,21 +160,8 @@ def test_a_shut_down_model_at_openai_is_refused_before_any_call(data_dir, fake_o
     assert studio.ledger.open_reservations() == [] and studio.db.query("SELECT * FROM generations") == []
 
 
-def test_azure_goes_through_the_same_sdk_to_its_deployment_path(data_dir, fake_openai):
-    from imagegen import Settings, Studio
-
-    endpoint = fake_openai.base_url.removesuffix("/v1")
-    fake_openai.api_key = "az-key"
-    studio = Studio(
-        Settings(
-            data_dir=data_dir,
-            provider="azure",
-            azure_endpoint=endpoint,
-            azure_api_key="az-key",
-            openai_api_version="2025-04-01-preview",
-            provider_timeout=2.0,
-        )
-    )
+def test_azure_goes_through_the_same_sdk_to_its_deployment_path(azure_studio, fake_openai):
+    studio = azure_studio
     result = studio.generate(gpt(model="gpt-image-2.6-flare"), "ann")
     assert result.provider == "azure" and result.status == "succeeded"
     assert fake_openai.requests[-1]["prompt"] == result.directed_prompt
