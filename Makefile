@@ -1,6 +1,6 @@
 # imagegen: `make run` starts the studio, `make test` runs every test, `make bench` the benchmarks.
-# All set-up lives here: a virtual environment in .venv, the Python packages, and Debian's chromium
-# for the browser tests.
+# All set-up lives here: a virtual environment in .venv, the Python packages, Debian's chromium for the
+# browser tests and Debian's PostgreSQL server for the tests of the shared database.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ APP_STAMP := $(VENV)/.app-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PORT ?= 8501
 
-.PHONY: run test lint bench mutation lock chromium clean
+.PHONY: run test lint bench mutation lock chromium postgres clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +43,17 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's PostgreSQL server: the tests start their own on 127.0.0.1 (as `nobody` when run as root).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(DEV_STAMP) chromium lint
+test: $(DEV_STAMP) chromium postgres lint
 	$(PY) -m pytest
 
 bench: $(DEV_STAMP)

@@ -51,28 +51,45 @@ class Accounts:
         is_admin = self._admin_by_claims(email, claims)
         display = _short(claims.get("name")) or email or subject
         with self.db.write() as conn:
-            row = conn.execute("SELECT user FROM accounts WHERE account = ?", (account,)).fetchone()
+            row = conn.execute(
+                'SELECT "user" FROM accounts WHERE account = :account' + conn.dialect.lock_row, {"account": account}
+            ).fetchone()
             if row is not None:
                 user = row[0]
                 conn.execute(
-                    "UPDATE accounts SET display = ?, email = ?, is_admin = ?, seen_at = ? WHERE account = ?",
-                    (display, email, int(is_admin), time.time(), account),
+                    "UPDATE accounts SET display = :display, email = :email, is_admin = :admin, seen_at = :now "
+                    "WHERE account = :account",
+                    {
+                        "display": display,
+                        "email": email,
+                        "admin": int(is_admin),
+                        "now": time.time(),
+                        "account": account,
+                    },
                 )
             else:
                 user = self._free_name(conn, email, issuer, subject)
                 conn.execute(
-                    "INSERT INTO accounts (account, user, display, email, is_admin, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (account, user, display, email, int(is_admin), time.time()),
+                    'INSERT INTO accounts (account, "user", display, email, is_admin, seen_at) '
+                    "VALUES (:account, :user, :display, :email, :admin, :now)",
+                    {
+                        "account": account,
+                        "user": user,
+                        "display": display,
+                        "email": email,
+                        "admin": int(is_admin),
+                        "now": time.time(),
+                    },
                 )
         return Identity(user, display, is_admin, account)
 
     def is_admin(self, user: str) -> bool:
         """Whether this user's account was an admin at its latest sign-in."""
-        rows = self.db.query("SELECT is_admin FROM accounts WHERE user = ?", (user,))
+        rows = self.db.query('SELECT is_admin FROM accounts WHERE "user" = :user', {"user": user})
         return bool(rows and rows[0][0])
 
     def known_users(self) -> list[str]:
-        return [r[0] for r in self.db.query("SELECT user FROM accounts ORDER BY user")]
+        return [r[0] for r in self.db.query('SELECT "user" FROM accounts ORDER BY "user"')]
 
     def _admin_by_claims(self, email: str | None, claims: Mapping[str, Any]) -> bool:
         admins = {a.lower() for a in self.settings.admins}
@@ -84,7 +101,7 @@ class Accounts:
     @staticmethod
     def _free_name(conn: Any, email: str | None, issuer: str, subject: str) -> str:
         def taken(name: str) -> bool:
-            return conn.execute("SELECT 1 FROM accounts WHERE user = ?", (name,)).fetchone() is not None
+            return conn.execute('SELECT 1 FROM accounts WHERE "user" = :name', {"name": name}).fetchone() is not None
 
         if email and not taken(email):
             return email

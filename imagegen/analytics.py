@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -12,7 +11,7 @@ from decimal import Decimal
 import pandas as pd
 
 from imagegen.db import Database
-from imagegen.errors import InvalidRequest, LedgerUnavailable
+from imagegen.errors import InvalidRequest
 from imagegen.ledger import Ledger, to_usd
 from imagegen.redact import csv_cell
 from imagegen.settings import Settings
@@ -49,9 +48,9 @@ EXPORT_COLUMNS = (
 #: Each user's daily totals between two days: the rollup of settled requests, and the open reservations
 #: (which the rollup leaves out; a handful at any moment) from the log.
 USER_DAYS = (
-    "(SELECT day, user, status, requests, images, micros FROM daily_user WHERE day BETWEEN ?1 AND ?2 "
-    "UNION ALL SELECT day, user, status, COUNT(*), SUM(n), SUM(COALESCE(actual_micros, 0)) FROM generations "
-    "WHERE status = 'reserved' AND day BETWEEN ?1 AND ?2 GROUP BY day, user)"
+    '(SELECT day, "user", status, requests, images, micros FROM daily_user WHERE day BETWEEN :since AND :until '
+    'UNION ALL SELECT day, "user", status, COUNT(*), SUM(n), SUM(COALESCE(actual_micros, 0)) FROM generations '
+    "WHERE status = 'reserved' AND day BETWEEN :since AND :until GROUP BY day, \"user\") AS user_days"
 )
 
 
@@ -80,26 +79,22 @@ class Analytics:
     def _since(self, days: int) -> str:
         return (self._today() - timedelta(days=days - 1)).isoformat()
 
-    def _frame(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        try:
-            cursor = self.db.connection().execute(sql, params)
-        except sqlite3.Error as exc:
-            raise LedgerUnavailable(f"The generation log cannot be read ({exc}).") from exc
-        columns = [d[0] for d in cursor.description]
-        return pd.DataFrame([tuple(r) for r in cursor.fetchall()], columns=columns)
+    def _frame(self, sql: str, params: dict[str, object], columns: list[str]) -> pd.DataFrame:
+        rows = self.db.query(sql, params)
+        return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
     def today(self) -> Today:
         day = self._today().isoformat()
         row = self.db.query(
-            "SELECT COALESCE(SUM(requests), 0) AS requests, "
-            "COALESCE(SUM(CASE WHEN status = 'committed' THEN images END), 0) AS images, "
-            "COUNT(DISTINCT CASE WHEN requests > 0 THEN user END) AS users, "
-            "COALESCE(SUM(CASE WHEN status IN ('refunded', 'ambiguous', 'expired') THEN requests END), 0) AS failed, "
-            "COALESCE(SUM(CASE WHEN status = 'refunded' THEN requests END), 0) AS refunded "
+            f"SELECT {_whole('SUM(requests)')} AS requests, "
+            f"{_whole(_COMMITTED_IMAGES)} AS images, "
+            'COUNT(DISTINCT CASE WHEN requests > 0 THEN "user" END) AS users, '
+            f"{_whole(_FAILED_REQUESTS)} AS failed, "
+            f"{_whole(_REFUNDED_REQUESTS)} AS refunded "
             f"FROM {USER_DAYS}",
-            (day, day),
+            {"since": day, "until": day},
         )[0]
-        team = self.db.query("SELECT reserved_micros, committed_micros FROM team_day WHERE day = ?", (day,))
+        team = self.db.query("SELECT reserved_micros, committed_micros FROM team_day WHERE day = :day", {"day": day})
         requests = row["requests"]
         histogram = self._render_histogram(day, day)
         return Today(
@@ -118,34 +113,38 @@ class Analytics:
     def _render_histogram(self, since: str, until: str) -> list[tuple[int, int, int]]:
         """(bucket, renders, total ms) of every model's committed renders between two days."""
         rows = self.db.query(
-            "SELECT bucket, SUM(renders) AS renders, SUM(total_ms) AS total_ms FROM daily_render "
-            "WHERE day BETWEEN ? AND ? GROUP BY bucket HAVING SUM(renders) > 0 ORDER BY bucket",
-            (since, until),
+            f"SELECT bucket, {_whole('SUM(renders)')} AS renders, {_whole('SUM(total_ms)')} AS total_ms "
+            "FROM daily_render WHERE day BETWEEN :since AND :until GROUP BY bucket HAVING SUM(renders) > 0 "
+            "ORDER BY bucket",
+            {"since": since, "until": until},
         )
         return [(r["bucket"], r["renders"], r["total_ms"]) for r in rows]
 
     def spend_per_day_by_model(self, days: int = 30) -> pd.DataFrame:
         return self._frame(
-            "SELECT day, model, SUM(micros) / 1e6 AS spend_usd, SUM(images) AS images FROM daily_model "
-            "WHERE day >= ? AND status IN ('committed', 'ambiguous') GROUP BY day, model HAVING SUM(requests) > 0 "
-            "ORDER BY day, model",
-            (self._since(days),),
+            f"SELECT day, model, {_dollars_sql('SUM(micros)')}, {_whole('SUM(images)')} FROM daily_model "
+            "WHERE day >= :since AND status IN ('committed', 'ambiguous') GROUP BY day, model "
+            "HAVING SUM(requests) > 0 ORDER BY day, model",
+            {"since": self._since(days)},
+            ["day", "model", "spend_usd", "images"],
         )
 
     def spend_per_user(self, days: int = 30, top: int = 10) -> pd.DataFrame:
         return self._frame(
-            "SELECT user, SUM(micros) / 1e6 AS spend_usd, SUM(CASE WHEN status = 'committed' THEN images END) AS images "
-            "FROM daily_user WHERE day >= ? AND status IN ('committed', 'ambiguous') "
-            "GROUP BY user HAVING SUM(requests) > 0 ORDER BY spend_usd DESC, user LIMIT ?",
-            (self._since(days), top),
+            f'SELECT "user", {_dollars_sql("SUM(micros)")}, '
+            f"{_whole(_COMMITTED_IMAGES)} "
+            "FROM daily_user WHERE day >= :since AND status IN ('committed', 'ambiguous') "
+            'GROUP BY "user" HAVING SUM(requests) > 0 ORDER BY SUM(micros) DESC, "user" LIMIT :top',
+            {"since": self._since(days), "top": top},
+            ["user", "spend_usd", "images"],
         )
 
     def quota_today(self) -> pd.DataFrame:
         frame = self._frame(
-            "SELECT u.user, u.images_committed AS committed, u.images_reserved AS in_flight, "
-            "COALESCE(l.value, ?) AS quota FROM user_day u "
-            "LEFT JOIN limits l ON l.kind = 'quota' AND l.subject = u.user WHERE u.day = ? ORDER BY u.user",
-            (self.settings.daily_quota, self._today().isoformat()),
+            'SELECT u."user", u.images_committed, u.images_reserved, COALESCE(l.value, :quota) FROM user_day u '
+            'LEFT JOIN limits l ON l.kind = \'quota\' AND l.subject = u."user" WHERE u.day = :day ORDER BY u."user"',
+            {"quota": self.settings.daily_quota, "day": self._today().isoformat()},
+            ["user", "committed", "in_flight", "quota"],
         )
         if len(frame):
             frame["remaining"] = (frame["quota"] - frame["committed"] - frame["in_flight"]).clip(lower=0)
@@ -153,18 +152,20 @@ class Analytics:
 
     def renders_per_preset(self, days: int = 30) -> pd.DataFrame:
         return self._frame(
-            "SELECT preset, SUM(requests) AS renders FROM daily_preset WHERE day >= ? AND status = 'committed' "
-            "GROUP BY preset HAVING SUM(requests) > 0 ORDER BY renders DESC, preset",
-            (self._since(days),),
+            f"SELECT preset, {_whole('SUM(requests)')} FROM daily_preset WHERE day >= :since "
+            "AND status = 'committed' GROUP BY preset HAVING SUM(requests) > 0 ORDER BY SUM(requests) DESC, preset",
+            {"since": self._since(days)},
+            ["preset", "renders"],
         )
 
     def render_time_per_model(self, days: int = 30) -> pd.DataFrame:
         """Renders, mean, median and p90 render seconds per model; percentiles within 0.1 s, from the daily
         histograms."""
         rows = self.db.query(
-            "SELECT model, bucket, SUM(renders) AS renders, SUM(total_ms) AS total_ms FROM daily_render "
-            "WHERE day >= ? GROUP BY model, bucket HAVING SUM(renders) > 0 ORDER BY model, bucket",
-            (self._since(days),),
+            f"SELECT model, bucket, {_whole('SUM(renders)')} AS renders, {_whole('SUM(total_ms)')} AS total_ms "
+            "FROM daily_render WHERE day >= :since GROUP BY model, bucket HAVING SUM(renders) > 0 "
+            "ORDER BY model, bucket",
+            {"since": self._since(days)},
         )
         by_model: dict[str, list[tuple[int, int, int]]] = {}
         for row in rows:
@@ -186,9 +187,11 @@ class Analytics:
     def recent(self, limit: int = 50) -> pd.DataFrame:
         """The latest generations, their times in the configured time zone."""
         frame = self._frame(
-            "SELECT created_at, user, model, preset, size, quality, n, status, error_code, "
-            "actual_micros / 1e6 AS cost_usd, render_ms FROM generations ORDER BY created_at DESC LIMIT ?",
-            (limit,),
+            'SELECT created_at, "user", model, preset, size, quality, n, status, error_code, '
+            f"{_dollars_sql('actual_micros', 'cost_usd')}, render_ms FROM generations ORDER BY created_at DESC "
+            "LIMIT :limit",
+            {"limit": limit},
+            [*RECENT_COLUMNS],
         )
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601").dt.tz_convert(
             self.settings.tz
@@ -197,13 +200,12 @@ class Analytics:
 
     def usage_by_day_and_user(self, days: int = 7) -> pd.DataFrame:
         return self._frame(
-            "SELECT day, user, SUM(CASE WHEN status = 'committed' THEN images ELSE 0 END) AS images, "
-            "SUM(requests) AS requests, "
-            "SUM(CASE WHEN status IN ('refunded', 'ambiguous', 'expired') THEN requests ELSE 0 END) AS failed, "
-            "ROUND(SUM(micros) / 1e6, 6) AS spend_usd "
-            f"FROM {USER_DAYS} GROUP BY day, user HAVING SUM(requests) > 0 ORDER BY day DESC, user",
-            (self._since(days), self._today().isoformat()),
-        )
+            f'SELECT day, "user", {_whole(_COMMITTED_IMAGES)}, '
+            f"{_whole('SUM(requests)')}, {_whole(_FAILED_REQUESTS)}, {_dollars_sql('SUM(micros)')} "
+            f'FROM {USER_DAYS} GROUP BY day, "user" HAVING SUM(requests) > 0 ORDER BY day DESC, "user"',
+            {"since": self._since(days), "until": self._today().isoformat()},
+            ["day", "user", "images", "requests", "failed", "spend_usd"],
+        ).round({"spend_usd": 6})
 
     def export_csv(self, since: date, until: date) -> str:
         """The log between two days (inclusive) as CSV, oldest first."""
@@ -212,14 +214,42 @@ class Analytics:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow([_export_header(column) for column in EXPORT_COLUMNS])
-        cursor = self.db.connection().execute(
-            f"SELECT {', '.join(EXPORT_COLUMNS)} FROM generations WHERE day BETWEEN ? AND ? ORDER BY created_at",  # noqa: S608
-            (since.isoformat(), until.isoformat()),
+        columns = ", ".join(f'"{column}"' for column in EXPORT_COLUMNS)
+        cursor = self.db.query(
+            f"SELECT {columns} FROM generations WHERE day BETWEEN :since AND :until ORDER BY created_at",  # noqa: S608
+            {"since": since.isoformat(), "until": until.isoformat()},
         )
         money = [column.endswith("_micros") for column in EXPORT_COLUMNS]
         for row in cursor:
             writer.writerow([csv_cell(_dollars(v) if is_money else v) for v, is_money in zip(row, money, strict=True)])
         return out.getvalue()
+
+
+RECENT_COLUMNS = (
+    "created_at",
+    "user",
+    "model",
+    "preset",
+    "size",
+    "quality",
+    "n",
+    "status",
+    "error_code",
+    "cost_usd",
+    "render_ms",
+)
+_COMMITTED_IMAGES = "SUM(CASE WHEN status = 'committed' THEN images END)"
+_REFUNDED_REQUESTS = "SUM(CASE WHEN status = 'refunded' THEN requests END)"
+_FAILED_REQUESTS = "SUM(CASE WHEN status IN ('refunded', 'ambiguous', 'expired') THEN requests END)"
+
+
+def _whole(total: str) -> str:
+    """A sum as a whole number on both databases (PostgreSQL sums whole numbers as NUMERIC), 0 for none."""
+    return f"CAST(COALESCE({total}, 0) AS BIGINT)"
+
+
+def _dollars_sql(micros: str, name: str = "spend_usd") -> str:
+    return f"CAST({micros} AS DOUBLE PRECISION) / 1000000 AS {name}"
 
 
 def _export_header(column: str) -> str:

@@ -254,10 +254,14 @@ def _reconcile(args: argparse.Namespace, settings: Settings, studio: Studio) -> 
 def _migrate(args: argparse.Namespace, settings: Settings, _studio: Studio | None) -> int:
     from imagegen.db import Database
 
-    applied = Database(settings.db_path).migrate()
+    db = Database(settings.database)
+    try:
+        applied = db.migrate()
+    finally:
+        db.close()
     for name in applied:
         print(f"applied {name}")
-    print(f"{settings.db_path}: schema up to date" + ("" if applied else " (nothing to apply)"))
+    print(f"{db.describe()}: schema up to date" + ("" if applied else " (nothing to apply)"))
     return 0
 
 

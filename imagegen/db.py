@@ -1,130 +1,284 @@
-"""The SQLite file every part of the engine shares: connections, write transactions, migrations."""
+"""The database every part of the engine shares: SQLite (one file, one server) or PostgreSQL (several
+replicas), through SQLAlchemy Core. Connections, write transactions and migrations live here; where the
+two databases differ, imagegen/dialects.py says how.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import sqlite_utils
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
 
-from imagegen.errors import LedgerUnavailable
+from imagegen.dialects import POSTGRESQL, SQLITE, Dialect
+from imagegen.errors import LedgerUnavailable, SettingsError
 
 BUSY_TIMEOUT_MS = 5000
-Migration = Callable[[sqlite_utils.Database], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
+#: connections one process keeps to PostgreSQL: its workers and its pages' reads share them
+POOL_SIZE, POOL_OVERFLOW = 10, 30
+#: every replica that migrates at once waits on this lock, so the schema is changed exactly once
+MIGRATION_LOCK = 7_318_461
+Params = Mapping[str, Any] | None
 
 
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
+class Row(tuple):
+    """A result row read by position or by column name, as `dict(row)` too."""
+
+    _names: dict[str, int]
+
+    def __new__(cls, values: Iterable[Any], names: dict[str, int]) -> Row:
+        row = super().__new__(cls, values)
+        row._names = names
+        return row
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> Iterable[str]:
+        return self._names.keys()
+
+
+class Cursor:
+    """What one statement returned."""
+
+    def __init__(self, result: sa.CursorResult[Any]) -> None:
+        self._result = result
+        self._names = {name: i for i, name in enumerate(result.keys())} if result.returns_rows else {}
+
+    def fetchone(self) -> Row | None:
+        row = self._result.fetchone()
+        return None if row is None else Row(row, self._names)
+
+    def fetchall(self) -> list[Row]:
+        return [Row(row, self._names) for row in self._result.fetchall()]
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.fetchall())
+
+    @property
+    def rowcount(self) -> int:
+        return self._result.rowcount
+
+
+class Session:
+    """One connection, in a write transaction or reading; statements take named parameters (`:name`)."""
+
+    def __init__(self, connection: sa.Connection, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Params = None) -> Cursor:
+        return Cursor(self.connection.execute(_statement(sql), dict(params or {})))
+
+    def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.connection.execute(_statement(sql), rows)
+
+
+@functools.lru_cache(maxsize=2048)
+def _statement(sql: str) -> sa.TextClause:
+    return sa.text(sql)
+
+
+def database_url(target: str | Path) -> URL:
+    """The URL to open: a path (or an empty setting's default file) means SQLite, `postgresql://` PostgreSQL."""
+    if isinstance(target, Path):
+        return URL.create("sqlite", database=str(target))
+    if target.startswith("postgres://"):
+        target = "postgresql://" + target.removeprefix("postgres://")
+    try:
+        url = make_url(target)
+    except sa.exc.ArgumentError:
+        raise SettingsError("IMAGEGEN_DATABASE_URL is not a database URL (postgresql://user@host/db).") from None
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite":
+        return url
+    raise SettingsError(f"IMAGEGEN_DATABASE_URL names {url.get_backend_name()!r}: use postgresql:// or a SQLite file.")
 
 
 class Database:
-    """One SQLite file in WAL mode; a connection per thread; writes begin IMMEDIATE."""
+    """SQLite in WAL mode, whose writes begin IMMEDIATE, or PostgreSQL at READ COMMITTED, whose writes lock
+    the rows they change (see dialects.Dialect.lock_row)."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-        self.path = Path(path)
+    def __init__(self, target: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.url = database_url(target)
         self.busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
+        self.dialect = POSTGRESQL if self.url.get_backend_name() == "postgresql" else SQLITE
+        self.path = Path(self.url.database or "") if not self.dialect.postgres else None
         self._migrated = False
         self._migrate_lock = threading.Lock()
+        self.engine = self._postgres_engine() if self.dialect.postgres else self._sqlite_engine()
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    def connection(self) -> sqlite3.Connection:
-        conn = self._open()
+    def describe(self) -> str:
+        """Where the data lives, to show an admin: a file, or the server without its password."""
+        if self.path is not None:
+            return str(self.path)
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+
+    # -- engines ---------------------------------------------------------------------------------
+
+    def _sqlite_engine(self) -> sa.Engine:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        timeout = self.busy_timeout_ms / 1000
+        engine = sa.create_engine(
+            self.url,
+            # The driver's own transaction handling is off: write() says BEGIN IMMEDIATE itself.
+            isolation_level="AUTOCOMMIT",
+            connect_args={"timeout": timeout, "check_same_thread": False},
+            poolclass=sa.pool.QueuePool,
+            pool_size=POOL_SIZE,
+            max_overflow=-1,
+        )
+
+        @event.listens_for(engine, "connect")
+        def prepare(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            _use_wal(dbapi_connection, timeout)
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+        return engine
+
+    def _postgres_engine(self) -> sa.Engine:
+        # A lock held longer than the busy timeout is a stuck writer: give up as SQLite would, not hang.
+        options = f"-c lock_timeout={self.busy_timeout_ms} -c idle_in_transaction_session_timeout=60000"
+        return sa.create_engine(
+            self.url,
+            connect_args={"connect_timeout": max(1, self.busy_timeout_ms // 1000), "options": options},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            pool_timeout=self.busy_timeout_ms / 1000,
+            pool_recycle=1800,
+        )
+
+    # -- using it --------------------------------------------------------------------------------
+
+    def _ready(self) -> None:
         if not self._migrated:
             with self._migrate_lock:
                 if not self._migrated:
-                    self.migrate(conn)
-        return conn
-
-    def _open(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use (without migrating)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-                )
-                conn.row_factory = sqlite3.Row
-                conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-                _use_wal(conn, self.busy_timeout_ms / 1000)
-                conn.execute("PRAGMA synchronous=NORMAL")
-            except (sqlite3.Error, OSError) as exc:
-                raise LedgerUnavailable(f"The database at {self.path} cannot be opened ({exc}).") from exc
-            self._local.conn = conn
-        return conn
+                    self.migrate()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that holds the write lock from its first statement."""
-        conn = self.connection()
+    def write(self) -> Iterator[Session]:
+        """A write transaction: all of it is kept, or none of it."""
+        self._ready()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise LedgerUnavailable(_unavailable(exc)) from exc
-        try:
-            yield conn
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise LedgerUnavailable(_unavailable(exc)) from exc
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            with self.engine.connect() as connection:
+                session = Session(connection, self.dialect)
+                with _transaction(session):
+                    yield session
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
             raise LedgerUnavailable(_unavailable(exc)) from exc
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A connection for a few reads, each seeing what was committed when it ran."""
+        self._ready()
         try:
-            return self.connection().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
+            with self._reader.connect() as connection:
+                yield Session(connection, self.dialect)
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
             raise LedgerUnavailable(_unavailable(exc)) from exc
 
-    def migrate(self, conn: sqlite3.Connection | None = None) -> list[str]:
-        """Apply the migrations this file has not had yet; return their names."""
-        conn = conn or self._open()
+    def query(self, sql: str, params: Params = None) -> list[Row]:
+        with self.read() as session:
+            return session.execute(sql, params).fetchall()
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this database has not had yet; return their names."""
+        from imagegen.schema import MIGRATIONS
+
         applied: list[str] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-            done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-            wrapped = sqlite_utils.Database(conn)
-            for name, step in MIGRATIONS:
-                if name not in done:
-                    step(wrapped)
-                    conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
-                    applied.append(name)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            with self.engine.connect() as connection:
+                session = Session(connection, self.dialect)
+                with _transaction(session):
+                    if self.dialect.postgres:
+                        session.execute("SELECT pg_advisory_xact_lock(:lock)", {"lock": MIGRATION_LOCK})
+                    session.execute(
+                        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION "
+                        "NOT NULL)"
+                    )
+                    done = {row[0] for row in session.execute("SELECT name FROM _migrations")}
+                    for name, step in MIGRATIONS:
+                        if name not in done:
+                            step(session)
+                            session.execute(
+                                "INSERT INTO _migrations (name, applied_at) VALUES (:name, :at)",
+                                {"name": name, "at": time.time()},
+                            )
+                            applied.append(name)
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
             raise LedgerUnavailable(_unavailable(exc)) from exc
         self._migrated = True
         return applied
 
+    def applied_migrations(self) -> set[str]:
+        """The migrations this database has had, without applying any."""
+        try:
+            with self._reader.connect() as connection:
+                session = Session(connection, self.dialect)
+                return {row[0] for row in session.execute("SELECT name FROM _migrations")}
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            raise LedgerUnavailable(_unavailable(exc)) from exc
+
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.engine.dispose()
 
 
-def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+class _ExplicitTransaction:
+    """SQLite's transaction, begun and ended by statements the driver does not second-guess."""
+
+    def __init__(self, session: Session, begin: str) -> None:
+        self.session = session
+        self.begin = begin
+
+    def __enter__(self) -> Session:
+        self.session.connection.exec_driver_sql(self.begin)
+        return self.session
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        dbapi = self.session.connection.connection.dbapi_connection
+        if kind is None:
+            try:
+                self.session.connection.exec_driver_sql("COMMIT")
+                return
+            except sa.exc.DBAPIError:
+                if dbapi is not None and dbapi.in_transaction:
+                    self.session.connection.exec_driver_sql("ROLLBACK")
+                raise
+        if dbapi is not None and dbapi.in_transaction:
+            self.session.connection.exec_driver_sql("ROLLBACK")
+
+
+def _transaction(session: Session) -> Any:
+    if session.dialect.postgres:
+        return session.connection.begin()
+    return _ExplicitTransaction(session, "BEGIN IMMEDIATE")
+
+
+def _use_wal(dbapi_connection: Any, timeout: float) -> None:
     # Switching a new file to WAL takes a lock that SQLite's busy handler does not wait for: when two
     # connections open a fresh database at once, one of them is told "locked" and must ask again.
+    import sqlite3
+
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
+            if dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -132,321 +286,14 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
             time.sleep(0.01)
 
 
-def _unavailable(exc: sqlite3.Error) -> str:
-    text = str(exc)
-    if "readonly" in text or "read-only" in text:
+def _unavailable(exc: Exception) -> str:
+    # The driver's own words, never SQLAlchemy's, which quote the statement and its parameters.
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered:
         return "The database is read-only, so nothing can be generated or charged. Ask an admin to fix its permissions."
-    if "locked" in text or "busy" in text:
+    if "locked" in lowered or "busy" in lowered or "lock timeout" in lowered or "queuepool" in lowered:
         return "The database is busy and did not free up in time. Nothing was generated or charged; try again."
     return f"The database cannot be used ({text}). Nothing was generated or charged."
-
-
-# The schema, one small step at a time; each runs once per database file, in order.
-
-
-@migration
-def m001_ledger(db: sqlite_utils.Database) -> None:
-    db.execute(
-        """CREATE TABLE generations (
-            id TEXT PRIMARY KEY,
-            user TEXT NOT NULL,
-            day TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            preset TEXT NOT NULL,
-            model TEXT NOT NULL,
-            size TEXT NOT NULL,
-            quality TEXT NOT NULL,
-            n INTEGER NOT NULL,
-            output_format TEXT NOT NULL,
-            prompt TEXT NOT NULL,
-            directed_prompt TEXT NOT NULL,
-            estimated_micros INTEGER NOT NULL,
-            actual_micros INTEGER,
-            input_text_tokens INTEGER,
-            input_image_tokens INTEGER,
-            output_tokens INTEGER,
-            status TEXT NOT NULL,
-            error_code TEXT,
-            error_message TEXT,
-            expires_at REAL NOT NULL,
-            settled_at TEXT,
-            quota_images INTEGER NOT NULL,
-            budget_micros INTEGER NOT NULL,
-            direct_ms INTEGER, reserve_ms INTEGER, render_ms INTEGER, verify_ms INTEGER,
-            store_ms INTEGER, total_ms INTEGER,
-            image_keys TEXT,
-            revised_prompt TEXT,
-            provider TEXT
-        )"""
-    )
-    db.execute("CREATE INDEX generations_day ON generations (day, model)")
-    db.execute("CREATE INDEX generations_user_day ON generations (user, day)")
-    db.execute("CREATE INDEX generations_open ON generations (status, expires_at)")
-    db.execute("CREATE INDEX generations_created ON generations (created_at)")
-    db.execute(
-        """CREATE TABLE user_day (
-            user TEXT NOT NULL, day TEXT NOT NULL,
-            images_reserved INTEGER NOT NULL DEFAULT 0,
-            images_committed INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (user, day)
-        ) WITHOUT ROWID"""
-    )
-    db.execute(
-        """CREATE TABLE team_day (
-            day TEXT PRIMARY KEY,
-            reserved_micros INTEGER NOT NULL DEFAULT 0,
-            committed_micros INTEGER NOT NULL DEFAULT 0
-        ) WITHOUT ROWID"""
-    )
-    db.execute(
-        """CREATE TABLE limits (
-            kind TEXT NOT NULL, subject TEXT NOT NULL, value INTEGER NOT NULL,
-            set_by TEXT NOT NULL, set_at TEXT NOT NULL,
-            PRIMARY KEY (kind, subject)
-        )"""
-    )
-    db.execute(
-        """CREATE TABLE limit_changes (
-            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
-            old_value INTEGER, new_value INTEGER NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL
-        )"""
-    )
-
-
-@migration
-def m002_images_index(db: sqlite_utils.Database) -> None:
-    db.execute(
-        """CREATE TABLE images (
-            key TEXT PRIMARY KEY,
-            id TEXT NOT NULL,
-            request_id TEXT NOT NULL,
-            user TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            model TEXT NOT NULL,
-            preset TEXT NOT NULL,
-            prompt TEXT NOT NULL,
-            directed_prompt TEXT NOT NULL,
-            revised_prompt TEXT,
-            thumb_key TEXT NOT NULL,
-            record_key TEXT NOT NULL,
-            pending INTEGER NOT NULL DEFAULT 0,
-            record TEXT NOT NULL
-        )"""
-    )
-    db.execute("CREATE INDEX images_newest ON images (created_at DESC, key DESC)")
-    db.execute("CREATE INDEX images_user ON images (user, created_at DESC)")
-
-
-@migration
-def m003_jobs(db: sqlite_utils.Database) -> None:
-    db.execute(
-        """CREATE TABLE jobs (
-            id TEXT PRIMARY KEY,
-            user TEXT NOT NULL,
-            status TEXT NOT NULL,
-            stage TEXT NOT NULL,
-            stages TEXT NOT NULL DEFAULT '[]',
-            request TEXT NOT NULL,
-            result TEXT,
-            error TEXT,
-            error_code TEXT,
-            charged INTEGER,
-            partials INTEGER NOT NULL DEFAULT 0,
-            created_at REAL NOT NULL,
-            started_at REAL,
-            finished_at REAL,
-            heartbeat_at REAL,
-            owner TEXT
-        )"""
-    )
-    db.execute("CREATE INDEX jobs_user ON jobs (user, created_at DESC)")
-    db.execute("CREATE INDEX jobs_open ON jobs (status, heartbeat_at)")
-
-
-@migration
-def m004_analytics_indexes(db: sqlite_utils.Database) -> None:
-    # Covering indexes for the admin's aggregates: each figure reads an index range, never the table.
-    # The older narrow ones would tempt the planner into reading every row they point at.
-    db.execute("DROP INDEX generations_day")
-    db.execute("DROP INDEX generations_user_day")
-    db.execute("CREATE INDEX generations_spend ON generations (day, status, model, actual_micros, n)")
-    db.execute("CREATE INDEX generations_users ON generations (day, status, user, actual_micros, n)")
-    db.execute("CREATE INDEX generations_presets ON generations (day, status, preset)")
-    db.execute("CREATE INDEX generations_render ON generations (day, status, model, render_ms)")
-
-
-@migration
-def m005_settlement(db: sqlite_utils.Database) -> None:
-    # sent_at: when the provider call started, so an unsettled reservation is known to be possibly billed.
-    # request_id: the id the user (or page) gave; the row's id is that id scoped to its user.
-    db.execute("ALTER TABLE generations ADD COLUMN sent_at TEXT")
-    db.execute("ALTER TABLE generations ADD COLUMN request_id TEXT")
-
-
-@migration
-def m006_accounts(db: sqlite_utils.Database) -> None:
-    # An account per identity-provider subject; `user` is the name rows are keyed by (see accounts.py).
-    db.execute(
-        """CREATE TABLE accounts (
-            account TEXT PRIMARY KEY,
-            user TEXT NOT NULL UNIQUE,
-            display TEXT NOT NULL,
-            email TEXT,
-            is_admin INTEGER NOT NULL DEFAULT 0,
-            seen_at REAL NOT NULL
-        )"""
-    )
-
-
-@migration
-def m007_form_drafts(db: sqlite_utils.Database) -> None:
-    # The Generate form each user last left, so settings survive a page switch, a reload or another device.
-    db.execute("CREATE TABLE form_drafts (user TEXT PRIMARY KEY, form TEXT NOT NULL, saved_at REAL NOT NULL)")
-
-
-@migration
-def m008_search_and_favourites(db: sqlite_utils.Database) -> None:
-    # Word search over the index: the user's prompt and, on request, the whole directed prompt. Porter
-    # stemming so "cats" finds "cat"; kept in step with `images` by triggers (an external-content table).
-    db.execute(
-        "CREATE VIRTUAL TABLE images_search USING fts5(prompt, directed_prompt, content='images', "
-        "content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2')"
-    )
-    db.execute(
-        "CREATE TRIGGER images_search_insert AFTER INSERT ON images BEGIN "
-        "INSERT INTO images_search (rowid, prompt, directed_prompt) VALUES (new.rowid, new.prompt, new.directed_prompt); "
-        "END"
-    )
-    db.execute(
-        "CREATE TRIGGER images_search_delete AFTER DELETE ON images BEGIN "
-        "INSERT INTO images_search (images_search, rowid, prompt, directed_prompt) "
-        "VALUES ('delete', old.rowid, old.prompt, old.directed_prompt); "
-        "DELETE FROM favourites WHERE key = old.key; "
-        "END"
-    )
-    db.execute(
-        "CREATE TRIGGER images_search_update AFTER UPDATE ON images BEGIN "
-        "INSERT INTO images_search (images_search, rowid, prompt, directed_prompt) "
-        "VALUES ('delete', old.rowid, old.prompt, old.directed_prompt); "
-        "INSERT INTO images_search (rowid, prompt, directed_prompt) VALUES (new.rowid, new.prompt, new.directed_prompt); "
-        "END"
-    )
-    db.execute("INSERT INTO images_search (images_search) VALUES ('rebuild')")
-    # Each user's favourite images: a board to keep the good ones together.
-    db.execute(
-        "CREATE TABLE favourites (user TEXT NOT NULL, key TEXT NOT NULL, created_at REAL NOT NULL, "
-        "PRIMARY KEY (user, key))"
-    )
-    db.execute("CREATE INDEX favourites_key ON favourites (key)")
-
-
-@migration
-def m009_limit_removal(db: sqlite_utils.Database) -> None:
-    # A user's own quota can be taken away: its change is recorded with no new value (the default again).
-    db.execute(
-        """CREATE TABLE limit_changes_new (
-            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
-            old_value INTEGER, new_value INTEGER, set_by TEXT NOT NULL, set_at TEXT NOT NULL
-        )"""
-    )
-    db.execute("INSERT INTO limit_changes_new SELECT * FROM limit_changes")
-    db.execute("DROP TABLE limit_changes")
-    db.execute("ALTER TABLE limit_changes_new RENAME TO limit_changes")
-
-
-#: The admin's figures read these daily totals, kept exact by triggers in the same transaction as every
-#: change to the log, instead of scanning up to a million log rows per figure: (table, grouping columns,
-#: counted columns with the value each generation adds). Open reservations are left out, so a reservation
-#: (the hot path) costs no upkeep at all; the few open at any moment are read from the log.
-ROLLUPS = (
-    ("daily_model", ("day", "model", "status"), (("requests", "1"), ("images", "{r}.n"), ("micros", "{micros}"))),
-    ("daily_user", ("day", "user", "status"), (("requests", "1"), ("images", "{r}.n"), ("micros", "{micros}"))),
-    ("daily_preset", ("day", "preset", "status"), (("requests", "1"),)),
-)
-RENDER_BUCKET_MS = 100
-
-
-def _rollup_statements(row: str, sign: str) -> list[str]:
-    """Add (sign "+") or take away (sign "-") one settled generation row ("new" or "old") in every total."""
-    statements = []
-    micros = f"COALESCE({row}.actual_micros, 0)"
-    for table, keys, counts in ROLLUPS:
-        names = [*keys, *(name for name, _ in counts)]
-        values = [f"{row}.{key}" for key in keys] + [
-            f"{sign}({value.format(r=row, micros=micros)})" for _, value in counts
-        ]
-        updates = ", ".join(f"{name} = {name} + excluded.{name}" for name, _ in counts)
-        statements.append(
-            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} WHERE {row}.status != 'reserved' "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates};"
-        )
-    statements.append(
-        "INSERT INTO daily_render (day, model, bucket, renders, total_ms) "
-        f"SELECT {row}.day, {row}.model, {row}.render_ms / {RENDER_BUCKET_MS}, {sign}1, {sign}{row}.render_ms "
-        f"WHERE {row}.status = 'committed' AND {row}.render_ms IS NOT NULL "
-        "ON CONFLICT (day, model, bucket) DO UPDATE SET renders = renders + excluded.renders, "
-        "total_ms = total_ms + excluded.total_ms;"
-    )
-    return statements
-
-
-@migration
-def m010_analytics_rollups(db: sqlite_utils.Database) -> None:
-    # Daily totals per model, user and preset (and a histogram of render times per model), so every Admin
-    # figure reads a few thousand rows at most. Rows whose counts fall to zero stay; the figures skip them.
-    db.execute(
-        "CREATE TABLE daily_model (day TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL, requests INTEGER "
-        "NOT NULL, images INTEGER NOT NULL, micros INTEGER NOT NULL, PRIMARY KEY (day, model, status)) WITHOUT ROWID"
-    )
-    db.execute(
-        "CREATE TABLE daily_user (day TEXT NOT NULL, user TEXT NOT NULL, status TEXT NOT NULL, requests INTEGER "
-        "NOT NULL, images INTEGER NOT NULL, micros INTEGER NOT NULL, PRIMARY KEY (day, user, status)) WITHOUT ROWID"
-    )
-    db.execute(
-        "CREATE TABLE daily_preset (day TEXT NOT NULL, preset TEXT NOT NULL, status TEXT NOT NULL, "
-        "requests INTEGER NOT NULL, PRIMARY KEY (day, preset, status)) WITHOUT ROWID"
-    )
-    db.execute(
-        "CREATE TABLE daily_render (day TEXT NOT NULL, model TEXT NOT NULL, bucket INTEGER NOT NULL, "
-        "renders INTEGER NOT NULL, total_ms INTEGER NOT NULL, PRIMARY KEY (day, model, bucket)) WITHOUT ROWID"
-    )
-    # Only the figures read these two; the rollups replace them and spare every write their upkeep.
-    db.execute("DROP INDEX generations_presets")
-    db.execute("DROP INDEX generations_render")
-    watched = "day, user, model, preset, status, n, actual_micros, render_ms"
-    changed = " OR ".join(f"old.{column} IS NOT new.{column}" for column in watched.split(", "))
-    add, take = " ".join(_rollup_statements("new", "+")), " ".join(_rollup_statements("old", "-"))
-    db.execute(
-        "CREATE TRIGGER generations_rollup_insert AFTER INSERT ON generations WHEN new.status != 'reserved' "
-        f"BEGIN {add} END"
-    )
-    db.execute(
-        "CREATE TRIGGER generations_rollup_delete AFTER DELETE ON generations WHEN old.status != 'reserved' "
-        f"BEGIN {take} END"
-    )
-    db.execute(
-        f"CREATE TRIGGER generations_rollup_update AFTER UPDATE OF {watched} ON generations "
-        f"WHEN {changed} BEGIN {take} {add} END"
-    )
-    for table, keys, counts in ROLLUPS:
-        sums = ", ".join(f"SUM({value.format(r='g', micros='COALESCE(g.actual_micros, 0)')})" for _, value in counts)
-        db.execute(
-            f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(n for n, _ in counts)}) "  # noqa: S608 (fixed names)
-            f"SELECT {', '.join(keys)}, {sums} FROM generations g WHERE status != 'reserved' "
-            f"GROUP BY {', '.join(keys)}"
-        )
-    db.execute(
-        "INSERT INTO daily_render (day, model, bucket, renders, total_ms) "
-        f"SELECT day, model, render_ms / {RENDER_BUCKET_MS}, COUNT(*), SUM(render_ms) FROM generations "
-        f"WHERE status = 'committed' AND render_ms IS NOT NULL GROUP BY day, model, render_ms / {RENDER_BUCKET_MS}"
-    )
-
-
-@migration
-def m011_image_lineage(db: sqlite_utils.Database) -> None:
-    # An edit's image records the gallery image it started from: its children are found by this index, and
-    # the Gallery filters edits from originals. Existing rows are originals (nothing was edited before).
-    db.execute("ALTER TABLE images ADD COLUMN parent_key TEXT")
-    db.execute("ALTER TABLE images ADD COLUMN edited INTEGER NOT NULL DEFAULT 0")
-    db.execute("CREATE INDEX images_parent ON images (parent_key) WHERE parent_key IS NOT NULL")
-    db.execute("CREATE INDEX images_edited ON images (edited, created_at DESC, key DESC)")

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagegen.db import MIGRATIONS, Database
+from imagegen.db import Database
 from imagegen.errors import ImagegenError
 from imagegen.redact import redact
+from imagegen.schema import MIGRATIONS
 from imagegen.settings import Settings
 from imagegen.spool import Spool
 from imagegen.storage import make_object_store
@@ -97,13 +98,16 @@ def check_storage(settings: Settings) -> str:
 
 
 def check_database(settings: Settings) -> str:
-    db = Database(settings.db_path)
-    with db.write() as conn:
-        applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    missing = [name for name, _ in MIGRATIONS if name not in applied]
-    if missing:
-        raise Failed(f"{settings.db_path}: migrations not applied: {', '.join(missing)}")
-    return f"{settings.db_path}: writable, {len(applied)} migrations current"
+    db = Database(settings.database)
+    try:
+        with db.write() as conn:
+            applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        missing = [name for name, _ in MIGRATIONS if name not in applied]
+        if missing:
+            raise Failed(f"{db.describe()}: migrations not applied: {', '.join(missing)}")
+        return f"{db.describe()}: writable, {len(applied)} migrations current"
+    finally:
+        db.close()
 
 
 def check_spool(settings: Settings) -> str:

@@ -37,14 +37,14 @@ class Drafts:
         kept = clean_form(form)
         with self.db.write() as conn:
             conn.execute(
-                "INSERT INTO form_drafts (user, form, saved_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (user) DO UPDATE SET form = excluded.form, saved_at = excluded.saved_at",
-                (user, json.dumps(kept, sort_keys=True), time.time()),
+                'INSERT INTO form_drafts ("user", form, saved_at) VALUES (:user, :form, :now) '
+                'ON CONFLICT ("user") DO UPDATE SET form = excluded.form, saved_at = excluded.saved_at',
+                {"user": user, "form": json.dumps(kept, sort_keys=True), "now": time.time()},
             )
         return kept
 
     def load(self, user: str) -> dict[str, Any]:
-        rows = self.db.query("SELECT form FROM form_drafts WHERE user = ?", (user,))
+        rows = self.db.query('SELECT form FROM form_drafts WHERE "user" = :user', {"user": user})
         if not rows:
             return {}
         try:

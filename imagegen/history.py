@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from imagegen.db import Database
+from imagegen.dialects import Dialect
 from imagegen.errors import InvalidRequest, NotFound, StorageError
 from imagegen.request import CONTENT_TYPES
 from imagegen.spool import Spool
@@ -26,7 +26,6 @@ KINDS = ("edits", "originals")
 #: generation, not every one
 STORAGE_BACKOFF_SECONDS = 30.0
 URL_CACHE_SIZE = 10_000
-MAX_SEARCH_WORDS = 16
 RECORD_FILE = "record.json"
 
 
@@ -95,27 +94,29 @@ class Library:
         self, filters: HistoryFilter = HistoryFilter(), page_token: str | None = None, size: int = PAGE_SIZE
     ) -> HistoryPage:
         """Newest first, `size` at a time; reads only the index rows of this page."""
-        where, params = _conditions(filters)
+        where, params = _conditions(filters, self.db.dialect)
         if page_token:
             created_at, key = _decode_token(page_token)
-            where.append("(created_at < ? OR (created_at = ? AND key < ?))")
-            params += [created_at, created_at, key]
+            where.append("(created_at < :after_created OR (created_at = :after_created AND key < :after_key))")
+            params.update(after_created=created_at, after_key=key)
         sql = "SELECT record, pending FROM images"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, key DESC LIMIT ?"
-        rows = self.db.query(sql, (*params, size + 1))
+        sql += " ORDER BY created_at DESC, key DESC LIMIT :limit"
+        rows = self.db.query(sql, {**params, "limit": size + 1})
         items = [{**json.loads(r["record"]), "pending": bool(r["pending"])} for r in rows[:size]]
         token = _encode_token(items[-1]["created_at"], items[-1]["key"]) if len(rows) > size else None
         return HistoryPage(items, token)
 
     def count(self, filters: HistoryFilter = HistoryFilter()) -> int:
-        where, params = _conditions(filters)
+        where, params = _conditions(filters, self.db.dialect)
         sql = "SELECT COUNT(*) FROM images" + (" WHERE " + " AND ".join(where) if where else "")
-        return int(self.db.query(sql, tuple(params))[0][0])
+        return int(self.db.query(sql, params)[0][0])
 
     def record(self, key: str) -> dict[str, Any]:
-        rows = self.db.query("SELECT record, pending FROM images WHERE key = ?", (check_key(key, self.prefix),))
+        rows = self.db.query(
+            "SELECT record, pending FROM images WHERE key = :key", {"key": check_key(key, self.prefix)}
+        )
         if not rows:
             raise NotFound("That image is not in the gallery (it may have been deleted).")
         return {**json.loads(rows[0]["record"]), "pending": bool(rows[0]["pending"])}
@@ -128,14 +129,15 @@ class Library:
         seen = {record["key"]}
         parent = record.get("parent_key")
         while parent and parent not in seen and len(ancestors) < MAX_LINEAGE:
-            rows = self.db.query("SELECT record, pending FROM images WHERE key = ?", (parent,))
+            rows = self.db.query("SELECT record, pending FROM images WHERE key = :key", {"key": parent})
             if not rows:
                 break
             seen.add(parent)
             ancestors.append({**json.loads(rows[0]["record"]), "pending": bool(rows[0]["pending"])})
             parent = ancestors[-1].get("parent_key")
         rows = self.db.query(
-            "SELECT record, pending FROM images WHERE parent_key = ? ORDER BY created_at, key", (record["key"],)
+            "SELECT record, pending FROM images WHERE parent_key = :key ORDER BY created_at, key",
+            {"key": record["key"]},
         )
         children = [{**json.loads(r["record"]), "pending": bool(r["pending"])} for r in rows]
         return ancestors, children
@@ -151,13 +153,16 @@ class Library:
         return self.store.get(check_key(key, self.prefix))
 
     def records_for_request(self, request_id: str) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT record FROM images WHERE request_id = ? ORDER BY key", (request_id,))
+        rows = self.db.query(
+            "SELECT record FROM images WHERE request_id = :request_id ORDER BY key", {"request_id": request_id}
+        )
         return [json.loads(r["record"]) for r in rows]
 
     def choices(self, column: str) -> list[str]:
         if column not in ("user", "model", "preset"):
             raise ValueError(column)
-        return [r[0] for r in self.db.query(f"SELECT DISTINCT {column} FROM images ORDER BY {column}")]  # noqa: S608
+        quoted = f'"{column}"'
+        return [r[0] for r in self.db.query(f"SELECT DISTINCT {quoted} FROM images ORDER BY {quoted}")]  # noqa: S608
 
     def original(self, record: dict[str, Any]) -> bytes:
         return self._bytes(record, record["key"], "file")
@@ -197,8 +202,11 @@ class Library:
         """Which of these images the user has marked as a favourite."""
         if not keys:
             return set()
-        marks = ", ".join("?" for _ in keys)
-        rows = self.db.query(f"SELECT key FROM favourites WHERE user = ? AND key IN ({marks})", (user, *keys))  # noqa: S608
+        marks = ", ".join(f":key{i}" for i in range(len(keys)))
+        rows = self.db.query(
+            f'SELECT key FROM favourites WHERE "user" = :user AND key IN ({marks})',  # noqa: S608
+            {"user": user, **{f"key{i}": key for i, key in enumerate(keys)}},
+        )
         return {r[0] for r in rows}
 
     # -- changing --------------------------------------------------------------------------------
@@ -209,11 +217,13 @@ class Library:
         with self.db.write() as conn:
             if favourite:
                 conn.execute(
-                    "INSERT OR IGNORE INTO favourites (user, key, created_at) VALUES (?, ?, ?)",
-                    (user, record["key"], time.time()),
+                    'INSERT INTO favourites ("user", key, created_at) VALUES (:user, :key, :now) ON CONFLICT DO NOTHING',
+                    {"user": user, "key": record["key"], "now": time.time()},
                 )
             else:
-                conn.execute("DELETE FROM favourites WHERE user = ? AND key = ?", (user, record["key"]))
+                conn.execute(
+                    'DELETE FROM favourites WHERE "user" = :user AND key = :key', {"user": user, "key": record["key"]}
+                )
 
     def delete(self, key: str) -> dict[str, Any]:
         """Remove an image, its thumbnail and its record; with the last image of an edit, the inputs it was
@@ -221,13 +231,14 @@ class Library:
         record = self.record(key)
         keys = [record["key"], record["thumb_key"], record["record_key"]]
         siblings = self.db.query(
-            "SELECT COUNT(*) FROM images WHERE request_id = ? AND key != ?", (record["request_id"], record["key"])
+            "SELECT COUNT(*) FROM images WHERE request_id = :request_id AND key != :key",
+            {"request_id": record["request_id"], "key": record["key"]},
         )[0][0]
         if not siblings:
             keys += [item["key"] for item in record.get("inputs") or []]
         self.store.delete(keys)
         with self.db.write() as conn:
-            conn.execute("DELETE FROM images WHERE key = ?", (record["key"],))
+            conn.execute("DELETE FROM images WHERE key = :key", {"key": record["key"]})
         return record
 
     def reindex(self, workers: int = 16) -> int:
@@ -279,7 +290,7 @@ MAX_LINEAGE = 100
 
 
 _UPSERT = (
-    "INSERT INTO images (key, id, request_id, user, created_at, model, preset, prompt, directed_prompt, "
+    'INSERT INTO images (key, id, request_id, "user", created_at, model, preset, prompt, directed_prompt, '
     "revised_prompt, thumb_key, record_key, parent_key, edited, pending, record) VALUES "
     "(:key, :id, :request_id, :user, :created_at, :model, :preset, :prompt, :directed_prompt, "
     ":revised_prompt, :thumb_key, :record_key, :parent_key, :edited, :pending, :record) "
@@ -301,43 +312,33 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("file", "thumb_file", "input_files", "pending")}
 
 
-def _conditions(filters: HistoryFilter) -> tuple[list[str], list[Any]]:
+def _conditions(filters: HistoryFilter, dialect: Dialect) -> tuple[list[str], dict[str, Any]]:
     where: list[str] = []
-    params: list[Any] = []
+    params: dict[str, Any] = {}
     for column in ("user", "model", "preset"):
         value = getattr(filters, column)
         if value:
-            where.append(f"{column} = ?")
-            params.append(value)
+            where.append(f'"{column}" = :{column}')
+            params[column] = value
     if filters.since:
-        where.append("created_at >= ?")
-        params.append(filters.since.isoformat())
+        where.append("created_at >= :since")
+        params["since"] = filters.since.isoformat()
     if filters.until:
-        where.append("created_at < ?")
-        params.append((filters.until + timedelta(days=1)).isoformat())
-    query = search_query(filters.text, everywhere=filters.everywhere)
-    if query:
-        where.append("rowid IN (SELECT rowid FROM images_search WHERE images_search MATCH ?)")
-        params.append(query)
+        where.append("created_at < :until")
+        params["until"] = (filters.until + timedelta(days=1)).isoformat()
+    search = dialect.search(filters.text, everywhere=filters.everywhere)
+    if search is not None:
+        where.append(search[0])
+        params.update(search[1])
     if filters.favourites_of:
-        where.append("key IN (SELECT key FROM favourites WHERE user = ?)")
-        params.append(filters.favourites_of)
+        where.append('key IN (SELECT key FROM favourites WHERE "user" = :favourites_of)')
+        params["favourites_of"] = filters.favourites_of
     if filters.kind:
         if filters.kind not in KINDS:
             raise InvalidRequest(f"Show {' or '.join(KINDS)}, not {filters.kind!r}.")
-        where.append("edited = ?")
-        params.append(int(filters.kind == "edits"))
+        where.append("edited = :edited")
+        params["edited"] = int(filters.kind == "edits")
     return where, params
-
-
-def search_query(text: str, *, everywhere: bool = False) -> str:
-    """The FTS5 query for what a user typed: every word must match, each as a prefix ("light" finds
-    "lighthouse"), stemmed ("cats" finds "cat"); words are quoted, so no FTS syntax gets through."""
-    words = re.findall(r"\w+", text.lower())[:MAX_SEARCH_WORDS]
-    if not words:
-        return ""
-    terms = " ".join(f'"{word}"*' for word in words)
-    return terms if everywhere else f"prompt : ({terms})"
 
 
 def _encode_token(created_at: str, key: str) -> str:

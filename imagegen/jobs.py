@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from imagegen.checks import check_user, scoped_id
+from imagegen.db import Row
 from imagegen.edits import EditInputs
 from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.request import GenerationRequest
@@ -109,18 +110,17 @@ class JobRunner:
         job_id = scoped_id(user, plan.request.request_id)
         with self.db.write() as conn:
             created = conn.execute(
-                "INSERT INTO jobs (id, user, status, stage, request, created_at, owner, heartbeat_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
-                (
-                    job_id,
-                    user,
-                    QUEUED,
-                    "queued",
-                    json.dumps(plan.request.to_dict()),
-                    time.time(),
-                    self.owner,
-                    time.time(),
-                ),
+                'INSERT INTO jobs (id, "user", status, stage, request, created_at, owner, heartbeat_at) '
+                "VALUES (:id, :user, :status, 'queued', :request, :now, :owner, :now) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                {
+                    "id": job_id,
+                    "user": user,
+                    "status": QUEUED,
+                    "request": json.dumps(plan.request.to_dict()),
+                    "now": time.time(),
+                    "owner": self.owner,
+                },
             ).fetchone()
         if created is not None:
             if edit is not None:
@@ -185,8 +185,9 @@ class JobRunner:
         """Take a queued job, unless it was cancelled (or taken) meanwhile."""
         with self.db.write() as conn:
             taken = conn.execute(
-                "UPDATE jobs SET status = ?, started_at = ?, owner = ? WHERE id = ? AND status = ? RETURNING id",
-                (RUNNING, time.time(), self.owner, job_id, QUEUED),
+                "UPDATE jobs SET status = :running, started_at = :now, owner = :owner, heartbeat_at = :now "
+                "WHERE id = :id AND status = :queued RETURNING id",
+                {"running": RUNNING, "now": time.time(), "owner": self.owner, "id": job_id, "queued": QUEUED},
             ).fetchone()
         return self.job(job_id) if taken else None
 
@@ -195,9 +196,9 @@ class JobRunner:
         A started job runs to its end: the provider may already be rendering, and billing, it."""
         with self.db.write() as conn:
             cancelled = conn.execute(
-                "UPDATE jobs SET status = ?, stage = ?, finished_at = ? WHERE id = ? AND user = ? AND status = ? "
-                "RETURNING id",
-                (CANCELLED, CANCELLED, time.time(), job_id, user, QUEUED),
+                "UPDATE jobs SET status = :cancelled, stage = :cancelled, finished_at = :now "
+                'WHERE id = :id AND "user" = :user AND status = :queued RETURNING id',
+                {"cancelled": CANCELLED, "now": time.time(), "id": job_id, "user": user, "queued": QUEUED},
             ).fetchone()
         return cancelled is not None
 
@@ -209,20 +210,24 @@ class JobRunner:
 
     def _update(self, job_id: str, **fields: Any) -> None:
         fields["heartbeat_at"] = time.time()
-        columns = ", ".join(f"{name} = ?" for name in fields)
+        if "charged" in fields and fields["charged"] is not None:
+            fields["charged"] = int(fields["charged"])
+        columns = ", ".join(f"{name} = :{name}" for name in fields)
         with self.db.write() as conn:
-            conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))  # noqa: S608
+            conn.execute(f"UPDATE jobs SET {columns} WHERE id = :job_id", {**fields, "job_id": job_id})  # noqa: S608
 
     def record_stage(self, job_id: str, stage: str, details: dict[str, Any]) -> None:
         with self.db.write() as conn:
-            row = conn.execute("SELECT stage, stages FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = conn.execute(
+                "SELECT stage, stages FROM jobs WHERE id = :id" + conn.dialect.lock_row, {"id": job_id}
+            ).fetchone()
             if row is None:
                 return
             stages = [*json.loads(row["stages"]), {"stage": stage, "at": time.time(), **details}]
             current = row["stage"] if stage == RETRYING else stage
             conn.execute(
-                "UPDATE jobs SET stage = ?, stages = ?, heartbeat_at = ? WHERE id = ?",
-                (current, json.dumps(stages), time.time(), job_id),
+                "UPDATE jobs SET stage = :stage, stages = :stages, heartbeat_at = :now WHERE id = :id",
+                {"stage": current, "stages": json.dumps(stages), "now": time.time(), "id": job_id},
             )
 
     def record_partial(self, job_id: str, index: int, image: bytes) -> None:
@@ -231,7 +236,8 @@ class JobRunner:
         (folder / f"partial-{index}.img").write_bytes(image)
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE jobs SET partials = ?, heartbeat_at = ? WHERE id = ?", (index + 1, time.time(), job_id)
+                "UPDATE jobs SET partials = :partials, heartbeat_at = :now WHERE id = :id",
+                {"partials": index + 1, "now": time.time(), "id": job_id},
             )
 
     def preview_dir(self, job_id: str) -> Path:
@@ -249,7 +255,8 @@ class JobRunner:
             try:
                 with self.db.write() as conn:
                     conn.executemany(
-                        "UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [(time.time(), j) for j in running]
+                        "UPDATE jobs SET heartbeat_at = :now WHERE id = :id",
+                        [{"now": time.time(), "id": j} for j in sorted(running)],
                     )
             except ImagegenError:
                 log.warning("job heartbeat could not be written")
@@ -270,11 +277,14 @@ class JobRunner:
     # -- reading ---------------------------------------------------------------------------------
 
     def job(self, job_id: str) -> Job | None:
-        rows = self.db.query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        rows = self.db.query("SELECT * FROM jobs WHERE id = :id", {"id": job_id})
         return self._job(rows[0]) if rows else None
 
     def jobs_for(self, user: str, limit: int = 5) -> list[Job]:
-        rows = self.db.query("SELECT * FROM jobs WHERE user = ? ORDER BY created_at DESC LIMIT ?", (user, limit))
+        rows = self.db.query(
+            'SELECT * FROM jobs WHERE "user" = :user ORDER BY created_at DESC LIMIT :limit',
+            {"user": user, "limit": limit},
+        )
         return [self._job(r) for r in rows]
 
     def _job(self, row: Any) -> Job:
@@ -303,10 +313,7 @@ class JobRunner:
         ledger and the spool (a paid image is kept and shown; an unfinished render is recorded as possibly
         billed)."""
         cutoff = time.time() - stale_after
-        rows = self.db.query(
-            "SELECT id, status FROM jobs WHERE status IN (?, ?) AND owner != ? AND heartbeat_at < ?",
-            (QUEUED, RUNNING, self.owner, cutoff),
-        )
+        rows = self._take_stale(cutoff)
         if not rows:
             return {"requeued": [], "succeeded": [], "failed": []}
         self.studio.reconcile()
@@ -315,7 +322,6 @@ class JobRunner:
             job_id = row["id"]
             generation = self.studio.ledger.generation(job_id)
             if row["status"] == QUEUED and generation is None:
-                self._update(job_id, owner=self.owner)
                 self._enqueue(job_id)
                 outcome["requeued"].append(job_id)
             elif generation is not None and generation["status"] == "committed":
@@ -334,6 +340,18 @@ class JobRunner:
                 self._finish(job_id, FAILED, error=message, error_code="interrupted", charged=charged)
                 outcome["failed"].append(job_id)
         return outcome
+
+    def _take_stale(self, cutoff: float) -> list[Row]:
+        """Make this process the owner of every job whose owner stopped beating before `cutoff`. Each is
+        taken by one conditional update, so when several replicas sweep at once each job has one new owner."""
+        with self.db.write() as conn:
+            return conn.execute(
+                "UPDATE jobs SET owner = :me, heartbeat_at = :now WHERE id IN (SELECT id FROM jobs "
+                "WHERE status IN (:queued, :running) AND owner != :me AND heartbeat_at < :cutoff"
+                + conn.dialect.lock_rows_skipping
+                + ") RETURNING id, status",
+                {"me": self.owner, "now": time.time(), "queued": QUEUED, "running": RUNNING, "cutoff": cutoff},
+            ).fetchall()
 
     def _settle_interrupted(self, job_id: str, generation: dict[str, Any] | None) -> bool:
         """Settle the reservation of a job whose process died; True when it may have been billed."""

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from imagegen.db import Database
+from imagegen.db import Database, Row, Session
 from imagegen.errors import InvalidRequest, LedgerUnavailable, LimitReached
 from imagegen.money import usd
 from imagegen.request import Usage
@@ -132,21 +131,15 @@ class Ledger:
 
     # -- limits ----------------------------------------------------------------------------------
 
-    def quota_for(self, user: str, conn: sqlite3.Connection | None = None) -> int:
-        row = (
-            (conn or self.db.connection())
-            .execute("SELECT value FROM limits WHERE kind = 'quota' AND subject = ?", (user,))
-            .fetchone()
-        )
-        return int(row[0]) if row else self.settings.daily_quota
+    def quota_for(self, user: str, conn: Session | None = None) -> int:
+        sql = "SELECT value FROM limits WHERE kind = 'quota' AND subject = :user"
+        rows = conn.execute(sql, {"user": user}).fetchall() if conn else self.db.query(sql, {"user": user})
+        return int(rows[0][0]) if rows else self.settings.daily_quota
 
-    def budget_micros(self, conn: sqlite3.Connection | None = None) -> int:
-        row = (
-            (conn or self.db.connection())
-            .execute("SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'")
-            .fetchone()
-        )
-        return int(row[0]) if row else to_micros(self.settings.daily_budget_usd)
+    def budget_micros(self, conn: Session | None = None) -> int:
+        sql = "SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'"
+        rows = conn.execute(sql).fetchall() if conn else self.db.query(sql)
+        return int(rows[0][0]) if rows else to_micros(self.settings.daily_budget_usd)
 
     def set_quota(self, user: str, images: int, *, by: str) -> None:
         if not user.strip():
@@ -166,20 +159,17 @@ class Ledger:
         now = _utc_iso()
         with self.db.write() as conn:
             old = conn.execute(
-                "DELETE FROM limits WHERE kind = 'quota' AND subject = ? RETURNING value", (user,)
+                "DELETE FROM limits WHERE kind = 'quota' AND subject = :user RETURNING value", {"user": user}
             ).fetchone()
             if old is None:
                 return False
-            conn.execute(
-                "INSERT INTO limit_changes (kind, subject, old_value, new_value, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?)",
-                ("quota", user, old[0], None, by, now),
-            )
+            _record_change(conn, "quota", user, old[0], None, by, now)
         return True
 
     def known_users(self) -> list[str]:
         """Everyone the studio has seen: accounts, users in the log, users with a quota of their own."""
         rows = self.db.query(
-            "SELECT user FROM accounts UNION SELECT user FROM generations "
+            'SELECT "user" FROM accounts UNION SELECT "user" FROM generations '
             "UNION SELECT subject FROM limits WHERE kind = 'quota' ORDER BY 1"
         )
         return [r[0] for r in rows]
@@ -187,17 +177,17 @@ class Ledger:
     def _set_limit(self, kind: str, subject: str, value: int, by: str) -> None:
         now = _utc_iso()
         with self.db.write() as conn:
-            old = conn.execute("SELECT value FROM limits WHERE kind = ? AND subject = ?", (kind, subject)).fetchone()
+            old = conn.execute(
+                "SELECT value FROM limits WHERE kind = :kind AND subject = :subject" + conn.dialect.lock_row,
+                {"kind": kind, "subject": subject},
+            ).fetchone()
             conn.execute(
-                "INSERT INTO limits (kind, subject, value, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO limits (kind, subject, value, set_by, set_at) VALUES (:kind, :subject, :value, :by, :now) "
                 "ON CONFLICT (kind, subject) DO UPDATE SET value = excluded.value, set_by = excluded.set_by, "
                 "set_at = excluded.set_at",
-                (kind, subject, value, by, now),
+                {"kind": kind, "subject": subject, "value": value, "by": by, "now": now},
             )
-            conn.execute(
-                "INSERT INTO limit_changes (kind, subject, old_value, new_value, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, subject, old[0] if old else None, value, by, now),
-            )
+            _record_change(conn, kind, subject, old[0] if old else None, value, by, now)
 
     def quota_overrides(self) -> list[dict[str, Any]]:
         rows = self.db.query(
@@ -206,25 +196,27 @@ class Ledger:
         return [dict(r) for r in rows]
 
     def limit_changes(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT * FROM limit_changes ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self.db.query("SELECT * FROM limit_changes ORDER BY id DESC LIMIT :limit", {"limit": limit})
         return [dict(r) for r in rows]
 
     def allowance(self, user: str, now: datetime | None = None) -> Allowance:
         day = self.today(now)
-        conn = self.db.connection()
-        mine = conn.execute(
-            "SELECT images_reserved, images_committed FROM user_day WHERE user = ? AND day = ?", (user, day.isoformat())
-        ).fetchone()
-        team = conn.execute(
-            "SELECT reserved_micros, committed_micros FROM team_day WHERE day = ?", (day.isoformat(),)
-        ).fetchone()
+        with self.db.read() as conn:
+            mine = conn.execute(
+                'SELECT images_reserved, images_committed FROM user_day WHERE "user" = :user AND day = :day',
+                {"user": user, "day": day.isoformat()},
+            ).fetchone()
+            team = conn.execute(
+                "SELECT reserved_micros, committed_micros FROM team_day WHERE day = :day", {"day": day.isoformat()}
+            ).fetchone()
+            quota, budget = self.quota_for(user, conn), self.budget_micros(conn)
         return Allowance(
             user=user,
             day=day.isoformat(),
-            quota=self.quota_for(user, conn),
+            quota=quota,
             images_used=mine[1] if mine else 0,
             images_in_flight=mine[0] if mine else 0,
-            budget_micros=self.budget_micros(conn),
+            budget_micros=budget,
             spent_micros=team[1] if team else 0,
             in_flight_micros=team[0] if team else 0,
             resets_at=self.resets_at(day),
@@ -246,51 +238,12 @@ class Ledger:
         day = self.today(now)
         day_key = day.isoformat()
         with self.db.write() as conn:
-            seen = _settling(conn, request_id)
-            if seen is not None:
-                return Reservation(
-                    request_id,
-                    seen["user"],
-                    seen["day"],
-                    seen["n"],
-                    seen["estimated_micros"],
-                    seen["status"],
-                    duplicate=True,
-                )
             quota = self.quota_for(user, conn)
             budget = self.budget_micros(conn)
-            conn.execute("INSERT OR IGNORE INTO user_day (user, day) VALUES (?, ?)", (user, day_key))
-            admitted = conn.execute(
-                "UPDATE user_day SET images_reserved = images_reserved + :n "
-                "WHERE user = :user AND day = :day AND images_reserved + images_committed + :n <= :quota "
-                "RETURNING images_reserved",
-                {"n": n, "user": user, "day": day_key, "quota": quota},
-            ).fetchone()
-            if admitted is None:
-                used = conn.execute(
-                    "SELECT images_reserved + images_committed FROM user_day WHERE user = ? AND day = ?",
-                    (user, day_key),
-                ).fetchone()[0]
-                raise quota_refusal(max(0, quota - used), quota, n, self.resets_at(day))
-            conn.execute("INSERT OR IGNORE INTO team_day (day) VALUES (?)", (day_key,))
-            funded = conn.execute(
-                "UPDATE team_day SET reserved_micros = reserved_micros + :cost "
-                "WHERE day = :day AND reserved_micros + committed_micros + :cost <= :budget RETURNING reserved_micros",
-                {"cost": estimated_micros, "day": day_key, "budget": budget},
-            ).fetchone()
-            if funded is None:
-                spent = conn.execute(
-                    "SELECT reserved_micros + committed_micros FROM team_day WHERE day = ?", (day_key,)
-                ).fetchone()[0]
-                left_usd = to_usd(max(0, budget - spent))
-                raise budget_refusal(left_usd, to_usd(budget), to_usd(estimated_micros), self.resets_at(day))
-            conn.execute(
-                "INSERT INTO generations (id, user, day, created_at, preset, model, size, quality, n, output_format, "
-                "prompt, directed_prompt, estimated_micros, status, expires_at, quota_images, budget_micros, provider, "
-                "request_id) "
-                "VALUES (:id, :user, :day, :created_at, :preset, :model, :size, :quality, :n, :output_format, "
-                ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, :quota, :budget, :provider, "
-                ":request_id)",
+            # The log row first: a second reservation of the same id, from any process, waits on it here and
+            # then finds it, instead of charging twice.
+            logged = conn.execute(
+                _INSERT_GENERATION,
                 {
                     "id": request_id,
                     "user": user,
@@ -312,14 +265,59 @@ class Ledger:
                     "provider": details.get("provider", ""),
                     "request_id": details.get("request_id", request_id),
                 },
-            )
+            ).fetchone()
+            if logged is None:
+                seen = _settling(conn, request_id)
+                assert seen is not None
+                return Reservation(
+                    request_id,
+                    seen["user"],
+                    seen["day"],
+                    seen["n"],
+                    seen["estimated_micros"],
+                    seen["status"],
+                    duplicate=True,
+                )
+            self._admit(conn, user, day, n, estimated_micros, quota, budget)
         return Reservation(request_id, user, day_key, n, estimated_micros, OPEN)
+
+    def _admit(
+        self, conn: Session, user: str, day: date, n: int, estimated_micros: int, quota: int, budget: int
+    ) -> None:
+        """Charge the user's images and the team's spend, each by one conditional UPDATE that changes
+        nothing when it would pass its limit; raise the limit's refusal (and so undo the log row) then."""
+        key = {"user": user, "day": day.isoformat()}
+        conn.execute('INSERT INTO user_day ("user", day) VALUES (:user, :day) ON CONFLICT DO NOTHING', key)
+        admitted = conn.execute(
+            "UPDATE user_day SET images_reserved = images_reserved + :n "
+            'WHERE "user" = :user AND day = :day AND images_reserved + images_committed + :n <= :quota '
+            "RETURNING images_reserved",
+            {**key, "n": n, "quota": quota},
+        ).fetchone()
+        if admitted is None:
+            used = conn.execute(
+                'SELECT images_reserved + images_committed FROM user_day WHERE "user" = :user AND day = :day', key
+            ).fetchone()[0]
+            raise quota_refusal(max(0, quota - used), quota, n, self.resets_at(day))
+        conn.execute("INSERT INTO team_day (day) VALUES (:day) ON CONFLICT DO NOTHING", key)
+        funded = conn.execute(
+            "UPDATE team_day SET reserved_micros = reserved_micros + :cost "
+            "WHERE day = :day AND reserved_micros + committed_micros + :cost <= :budget RETURNING reserved_micros",
+            {"cost": estimated_micros, "day": key["day"], "budget": budget},
+        ).fetchone()
+        if funded is None:
+            spent = conn.execute(
+                "SELECT reserved_micros + committed_micros FROM team_day WHERE day = :day", key
+            ).fetchone()[0]
+            left_usd = to_usd(max(0, budget - spent))
+            raise budget_refusal(left_usd, to_usd(budget), to_usd(estimated_micros), self.resets_at(day))
 
     def mark_sent(self, request_id: str) -> None:
         """The provider call is about to start: from now on an unsettled reservation may have been billed."""
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE generations SET sent_at = ? WHERE id = ? AND status = ?", (_utc_iso(), request_id, OPEN)
+                "UPDATE generations SET sent_at = :now WHERE id = :id AND status = :open",
+                {"now": _utc_iso(), "id": request_id, "open": OPEN},
             )
 
     def commit(
@@ -346,36 +344,30 @@ class Ledger:
             if row["status"] == OPEN:
                 self._release(conn, row)
             conn.execute(
-                "UPDATE user_day SET images_committed = images_committed + ? WHERE user = ? AND day = ?",
-                (row["n"], row["user"], row["day"]),
+                'UPDATE user_day SET images_committed = images_committed + :n WHERE "user" = :user AND day = :day',
+                {"n": row["n"], "user": row["user"], "day": row["day"]},
             )
             already = (row["actual_micros"] or 0) if row["status"] == AMBIGUOUS else 0
+            _spend(conn, row["day"], actual_micros - already)
             conn.execute(
-                "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?",
-                (actual_micros - already, row["day"]),
-            )
-            conn.execute(
-                "UPDATE generations SET status = ?, actual_micros = ?, input_text_tokens = ?, input_image_tokens = ?, "
-                "output_tokens = ?, settled_at = ?, image_keys = ?, revised_prompt = ?, direct_ms = ?, reserve_ms = ?, "
-                "render_ms = ?, verify_ms = ?, store_ms = ?, total_ms = ?, error_code = NULL, error_message = NULL "
-                "WHERE id = ?",
-                (
-                    COMMITTED,
-                    actual_micros,
-                    usage.input_text_tokens if usage else None,
-                    usage.input_image_tokens if usage else None,
-                    usage.output_tokens if usage else None,
-                    _utc_iso(),
-                    json.dumps(image_keys or []),
-                    revised_prompt,
-                    timings.get("direct"),
-                    timings.get("reserve"),
-                    timings.get("render"),
-                    timings.get("verify"),
-                    timings.get("store"),
-                    timings.get("total"),
-                    request_id,
-                ),
+                "UPDATE generations SET status = :status, actual_micros = :actual, input_text_tokens = :text_tokens, "
+                "input_image_tokens = :image_tokens, output_tokens = :output_tokens, settled_at = :now, "
+                "image_keys = :keys, revised_prompt = :revised, direct_ms = :direct, reserve_ms = :reserve, "
+                "render_ms = :render, verify_ms = :verify, store_ms = :store, total_ms = :total, error_code = NULL, "
+                "error_message = NULL WHERE id = :id",
+                {
+                    "status": COMMITTED,
+                    "actual": actual_micros,
+                    "text_tokens": usage.input_text_tokens if usage else None,
+                    "image_tokens": usage.input_image_tokens if usage else None,
+                    "output_tokens": usage.output_tokens if usage else None,
+                    "now": _utc_iso(),
+                    "keys": json.dumps(image_keys or []),
+                    "revised": revised_prompt,
+                    **{stage: timings.get(stage) for stage in ("direct", "reserve", "render", "verify", "store")},
+                    "total": timings.get("total"),
+                    "id": request_id,
+                },
             )
         if actual_micros > row["estimated_micros"]:
             log.error(
@@ -389,8 +381,8 @@ class Ledger:
     def record_timings(self, request_id: str, timings_ms: dict[str, int]) -> None:
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE generations SET store_ms = ?, total_ms = ? WHERE id = ?",
-                (timings_ms.get("store"), timings_ms.get("total"), request_id),
+                "UPDATE generations SET store_ms = :store, total_ms = :total WHERE id = :id",
+                {"store": timings_ms.get("store"), "total": timings_ms.get("total"), "id": request_id},
             )
 
     def refund(
@@ -429,22 +421,20 @@ class Ledger:
             self._release(conn, row)
             charged = row["estimated_micros"] if charge is None else min(charge, row["estimated_micros"])
             if charged:
-                conn.execute(
-                    "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?", (charged, row["day"])
-                )
+                _spend(conn, row["day"], charged)
             conn.execute(
-                "UPDATE generations SET status = ?, actual_micros = ?, error_code = ?, error_message = ?, settled_at = ?, "
-                "render_ms = ?, total_ms = ? WHERE id = ?",
-                (
-                    status,
-                    charged,
-                    error_code,
-                    message[:500],
-                    _utc_iso(),
-                    timings.get("render"),
-                    timings.get("total"),
-                    request_id,
-                ),
+                "UPDATE generations SET status = :status, actual_micros = :charged, error_code = :code, "
+                "error_message = :message, settled_at = :now, render_ms = :render, total_ms = :total WHERE id = :id",
+                {
+                    "status": status,
+                    "charged": charged,
+                    "code": error_code,
+                    "message": message[:500],
+                    "now": _utc_iso(),
+                    "render": timings.get("render"),
+                    "total": timings.get("total"),
+                    "id": request_id,
+                },
             )
         return True
 
@@ -455,45 +445,56 @@ class Ledger:
         now = time.time() if now is None else now
         with self.db.write() as conn:
             rows = conn.execute(
-                "SELECT id, user, day, n, estimated_micros, status, sent_at FROM generations "
-                "WHERE status = ? AND expires_at < ?",
-                (OPEN, now),
+                'SELECT id, "user", day, n, estimated_micros, status, sent_at FROM generations '
+                "WHERE status = :open AND expires_at < :now ORDER BY id" + conn.dialect.lock_rows_skipping,
+                {"open": OPEN, "now": now},
             ).fetchall()
-            for row in rows:
-                self._release(conn, row)
+            # Counters in one order, users before the team, as every other write takes them: two sweeps
+            # and a reservation never wait on each other in a circle.
+            for row in sorted(rows, key=lambda r: (r["user"], r["day"])):
+                self._release_images(conn, row)
+            for row in sorted(rows, key=lambda r: r["day"]):
+                self._release_spend(conn, row)
                 if row["sent_at"]:
-                    conn.execute(
-                        "UPDATE team_day SET committed_micros = committed_micros + ? WHERE day = ?",
-                        (row["estimated_micros"], row["day"]),
-                    )
-                    conn.execute(
-                        "UPDATE generations SET status = ?, actual_micros = estimated_micros, error_code = 'expired', "
-                        "settled_at = ?, error_message = ? WHERE id = ?",
-                        (AMBIGUOUS, _utc_iso(), EXPIRED_AFTER_SENDING, row["id"]),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE generations SET status = ?, actual_micros = 0, error_code = 'expired', settled_at = ?, "
-                        "error_message = ? WHERE id = ?",
-                        (EXPIRED, _utc_iso(), EXPIRED_UNSENT, row["id"]),
-                    )
+                    _spend(conn, row["day"], row["estimated_micros"])
+            for row in rows:
+                billed = bool(row["sent_at"])
+                conn.execute(
+                    "UPDATE generations SET status = :status, actual_micros = :charged, error_code = 'expired', "
+                    "settled_at = :now, error_message = :message WHERE id = :id",
+                    {
+                        "status": AMBIGUOUS if billed else EXPIRED,
+                        "charged": row["estimated_micros"] if billed else 0,
+                        "now": _utc_iso(),
+                        "message": EXPIRED_AFTER_SENDING if billed else EXPIRED_UNSENT,
+                        "id": row["id"],
+                    },
+                )
         return [row["id"] for row in rows]
 
+    @classmethod
+    def _release(cls, conn: Session, row: Row) -> None:
+        cls._release_images(conn, row)
+        cls._release_spend(conn, row)
+
     @staticmethod
-    def _release(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
+    def _release_images(conn: Session, row: Row) -> None:
         conn.execute(
-            "UPDATE user_day SET images_reserved = images_reserved - ? WHERE user = ? AND day = ?",
-            (row["n"], row["user"], row["day"]),
+            'UPDATE user_day SET images_reserved = images_reserved - :n WHERE "user" = :user AND day = :day',
+            {"n": row["n"], "user": row["user"], "day": row["day"]},
         )
+
+    @staticmethod
+    def _release_spend(conn: Session, row: Row) -> None:
         conn.execute(
-            "UPDATE team_day SET reserved_micros = reserved_micros - ? WHERE day = ?",
-            (row["estimated_micros"], row["day"]),
+            "UPDATE team_day SET reserved_micros = reserved_micros - :cost WHERE day = :day",
+            {"cost": row["estimated_micros"], "day": row["day"]},
         )
 
     # -- reading ---------------------------------------------------------------------------------
 
     def generation(self, request_id: str) -> dict[str, Any] | None:
-        rows = self.db.query("SELECT * FROM generations WHERE id = ?", (request_id,))
+        rows = self.db.query("SELECT * FROM generations WHERE id = :id", {"id": request_id})
         return dict(rows[0]) if rows else None
 
     def median_seconds(
@@ -527,26 +528,26 @@ class Ledger:
         return median / 1000
 
     def open_reservations(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.query("SELECT * FROM generations WHERE status = ?", (OPEN,))]
+        return [dict(r) for r in self.db.query("SELECT * FROM generations WHERE status = :open", {"open": OPEN})]
 
     def check_invariants(self) -> list[str]:
         """Every way the counters and the log could disagree, a limit be overshot, a charge exceed its
         reservation, or an image and its charge part; empty when sound."""
-        conn = self.db.connection()
-        return [
-            *_user_day_problems(conn),
-            *_team_day_problems(conn),
-            *_charge_problems(conn),
-        ]
+        with self.db.read() as conn:
+            return [
+                *_user_day_problems(conn),
+                *_team_day_problems(conn),
+                *_charge_problems(conn),
+            ]
 
 
-def _user_day_problems(conn: sqlite3.Connection) -> list[str]:
+def _user_day_problems(conn: Session) -> list[str]:
     problems = []
     for row in conn.execute(
-        "SELECT u.user, u.day, u.images_reserved, u.images_committed, "
-        "COALESCE((SELECT SUM(n) FROM generations g WHERE g.user = u.user AND g.day = u.day AND g.status = 'reserved'), 0) AS log_reserved, "
-        "COALESCE((SELECT SUM(n) FROM generations g WHERE g.user = u.user AND g.day = u.day AND g.status = 'committed'), 0) AS log_committed, "
-        "COALESCE((SELECT MAX(quota_images) FROM generations g WHERE g.user = u.user AND g.day = u.day), 0) AS quota "
+        'SELECT u."user", u.day, u.images_reserved, u.images_committed, '
+        'COALESCE((SELECT SUM(n) FROM generations g WHERE g."user" = u."user" AND g.day = u.day AND g.status = \'reserved\'), 0) AS log_reserved, '
+        'COALESCE((SELECT SUM(n) FROM generations g WHERE g."user" = u."user" AND g.day = u.day AND g.status = \'committed\'), 0) AS log_committed, '
+        'COALESCE((SELECT MAX(quota_images) FROM generations g WHERE g."user" = u."user" AND g.day = u.day), 0) AS quota '
         "FROM user_day u"
     ):
         used = row["images_reserved"] + row["images_committed"]
@@ -561,7 +562,7 @@ def _user_day_problems(conn: sqlite3.Connection) -> list[str]:
     return problems
 
 
-def _team_day_problems(conn: sqlite3.Connection) -> list[str]:
+def _team_day_problems(conn: Session) -> list[str]:
     problems = []
     for row in conn.execute(
         "SELECT t.day, t.reserved_micros, t.committed_micros, "
@@ -590,7 +591,7 @@ def _disagreement(subject: str, counters: tuple[int, int], logged: tuple[int, in
     return [f"{subject}: counters {counters[0]}/{counters[1]} but log {logged[0]}/{logged[1]} ({unit})"]
 
 
-def _charge_problems(conn: sqlite3.Connection) -> list[str]:
+def _charge_problems(conn: Session) -> list[str]:
     problems = [
         f"request {row['id']}: charged ${to_usd(row['actual_micros']):.6f}, above its reservation of "
         f"${to_usd(row['estimated_micros']):.6f}"
@@ -615,11 +616,39 @@ def _charge_problems(conn: sqlite3.Connection) -> list[str]:
     return problems
 
 
-def _settling(conn: sqlite3.Connection, request_id: str) -> sqlite3.Row | None:
-    """The log row a reserve, commit or close works on: what it charged, for whom, on which day."""
+def _settling(conn: Session, request_id: str) -> Row | None:
+    """The log row a reserve, commit or close works on, locked until the transaction ends: what it charged,
+    for whom, on which day."""
     return conn.execute(
-        "SELECT user, day, n, estimated_micros, actual_micros, status FROM generations WHERE id = ?", (request_id,)
+        'SELECT "user", day, n, estimated_micros, actual_micros, status FROM generations WHERE id = :id'
+        + conn.dialect.lock_row,
+        {"id": request_id},
     ).fetchone()
+
+
+def _spend(conn: Session, day: str, micros: int) -> None:
+    conn.execute(
+        "UPDATE team_day SET committed_micros = committed_micros + :micros WHERE day = :day",
+        {"micros": micros, "day": day},
+    )
+
+
+def _record_change(conn: Session, kind: str, subject: str, old: int | None, new: int | None, by: str, at: str) -> None:
+    conn.execute(
+        "INSERT INTO limit_changes (kind, subject, old_value, new_value, set_by, set_at) "
+        "VALUES (:kind, :subject, :old, :new, :by, :at)",
+        {"kind": kind, "subject": subject, "old": old, "new": new, "by": by, "at": at},
+    )
+
+
+_INSERT_GENERATION = (
+    'INSERT INTO generations (id, "user", day, created_at, preset, model, size, quality, n, output_format, '
+    "prompt, directed_prompt, estimated_micros, status, expires_at, quota_images, budget_micros, provider, "
+    "request_id) "
+    "VALUES (:id, :user, :day, :created_at, :preset, :model, :size, :quality, :n, :output_format, "
+    ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, :quota, :budget, :provider, "
+    ":request_id) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
 
 
 def _utc_iso() -> str:

@@ -15,11 +15,14 @@ from imagegen.errors import SettingsError
 PROVIDERS = ("offline", "openai", "azure")
 STORAGES = ("local", "s3")
 AUTH_MODES = ("local", "oidc", "proxy")
+DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
+    #: empty: the SQLite file under data_dir; postgresql://...: the database several replicas share
+    database_url: str = field(default="", repr=False)
     provider: str = "offline"
     model: str = ""
     offline_delay: float = 3.0
@@ -53,6 +56,11 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "imagegen.db"
+
+    @property
+    def database(self) -> str | Path:
+        """What imagegen.db.Database opens: the shared database's URL, or the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def spool_dir(self) -> Path:
@@ -92,6 +100,7 @@ class Settings:
             default_provider = "openai"
         settings = cls(
             data_dir=Path(reader.text("IMAGEGEN_DATA_DIR") or "data"),
+            database_url=reader.text("IMAGEGEN_DATABASE_URL"),
             provider=reader.choice("IMAGEGEN_PROVIDER", PROVIDERS, default_provider),
             model=reader.text("IMAGEGEN_MODEL"),
             offline_delay=reader.number("IMAGEGEN_OFFLINE_DELAY", 3.0, low=0, high=600),
@@ -139,6 +148,12 @@ class Settings:
             raise SettingsError(
                 "IMAGEGEN_ADMIN_CLAIM and IMAGEGEN_ADMIN_CLAIM_VALUE go together: the claim (such as groups) and "
                 "the value that makes an admin (such as imagegen-admins)."
+            )
+        if self.database_url and not self.database_url.startswith(DATABASE_SCHEMES):
+            # The URL itself is not repeated: it may hold a password.
+            raise SettingsError(
+                "IMAGEGEN_DATABASE_URL must start with postgresql:// (or be unset for the SQLite file in "
+                "IMAGEGEN_DATA_DIR)."
             )
         if self.storage == "s3" and not self.s3_bucket:
             raise SettingsError("IMAGEGEN_STORAGE=s3 needs IMAGEGEN_S3_BUCKET, the bucket to keep images in.")

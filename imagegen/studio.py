@@ -82,7 +82,7 @@ class Studio:
         self.catalog = catalog or Catalog.load()
         self.presets = presets or load_presets()
         self.provider = provider or make_provider(settings)
-        self.db = db or Database(settings.db_path)
+        self.db = db or Database(settings.database)
         self.ledger = Ledger(self.db, settings)
         self.accounts = Accounts(self.db, settings)
         self.drafts = Drafts(self.db)

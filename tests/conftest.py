@@ -15,6 +15,7 @@ import pytest
 from imagegen import Settings, Studio
 from imagegen.catalog import _load
 from tests.fakes.openai_server import FakeImagesAPI
+from tests.postgres import PostgresServer
 from ui import runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,35 @@ def offline_settings(data_dir: Path) -> Settings:
 @pytest.fixture
 def studio(offline_settings: Settings) -> Studio:
     return Studio(offline_settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A new, empty PostgreSQL database for this test alone."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The test runs once on each database: "" is the SQLite file under the data dir."""
+    if request.param == "sqlite":
+        return ""
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def db_settings(data_dir: Path, database_url: str) -> Settings:
+    """Offline settings on each database in turn."""
+    return Settings(data_dir=data_dir, provider="offline", offline_delay=0, database_url=database_url)
 
 
 @pytest.fixture(scope="session")

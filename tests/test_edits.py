@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -376,7 +377,7 @@ def test_a_burst_of_edits_admits_exactly_what_the_budget_holds(tmp_path, fake_op
     bound = studio.plan(request, edit).reserve_micros
     fits = 1_000_000 // bound
     assert 1 < fits < 24
-    fake_openai.answer_delay = 1.0  # every reservation is decided before any commit frees what it overestimated
+    fake_openai.gate = threading.Event()  # every reservation is decided before any commit frees what it overestimated
     outcomes: list[str] = []
     start = threading.Barrier(24)
 
@@ -392,6 +393,10 @@ def test_a_burst_of_edits_admits_exactly_what_the_budget_holds(tmp_path, fake_op
     threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
     for t in threads:
         t.start()
+    deadline = time.time() + 30
+    while len(fake_openai.requests) + outcomes.count("refused") < 24 and time.time() < deadline:
+        time.sleep(0.01)
+    fake_openai.gate.set()
     for t in threads:
         t.join()
     assert (outcomes.count("admitted"), outcomes.count("refused")) == (fits, 24 - fits)

@@ -126,9 +126,9 @@ def test_a_hung_sweep_never_stops_the_heartbeat(offline_settings, monkeypatch):
     try:
         job_id = runner.submit(GenerationRequest("a fox"), "ann")
         assert rendering.wait(10)
-        first = studio.db.query("SELECT heartbeat_at FROM jobs WHERE id = ?", (job_id,))[0][0]
+        first = studio.db.query("SELECT heartbeat_at FROM jobs WHERE id = :id", {"id": job_id})[0][0]
         time.sleep(0.5)
-        later = studio.db.query("SELECT heartbeat_at FROM jobs WHERE id = ?", (job_id,))[0][0]
+        later = studio.db.query("SELECT heartbeat_at FROM jobs WHERE id = :id", {"id": job_id})[0][0]
         assert later > first + 0.2
     finally:
         release.set()

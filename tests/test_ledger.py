@@ -31,7 +31,8 @@ def reserve(ledger: Ledger, request_id: str, user="ann", n=1, micros=0, now=None
 
 def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
     db = Database(tmp_path / "x.db")
-    conn = db.connection()
+    db.migrate()
+    conn = db.engine.raw_connection()
     names = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
     assert names == {
         "m001_ledger",
@@ -157,7 +158,7 @@ def test_a_read_only_database_fails_closed(tmp_path):
     """The data folder and database are read-only to the process (as root: a child that drops to nobody)."""
     folder = Path(tempfile.mkdtemp(prefix="imagegen-ro-"))
     settings = Settings(data_dir=folder / "data", provider="offline", offline_delay=0)
-    Studio(settings).db.connection()
+    Studio(settings).db.migrate()
     for path in [folder, *folder.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     pid = os.fork()
@@ -193,7 +194,7 @@ def test_a_read_only_database_fails_closed(tmp_path):
 def test_a_database_locked_past_the_timeout_fails_closed_and_generates_nothing(offline_settings):
     studio = Studio(offline_settings)
     studio.db.busy_timeout_ms = 200
-    studio.db.connection()
+    studio.db.migrate()
     blocker = sqlite3.connect(offline_settings.db_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
@@ -240,7 +241,7 @@ def many_users(worker, i):
 
 def burst(path, settings_kw, user_of, micros):
     ctx = multiprocessing.get_context("fork")
-    make_ledger(path, **settings_kw).db.connection()  # migrate once before the burst
+    make_ledger(path, **settings_kw).db.migrate()  # once, before the burst
     start, results = ctx.Barrier(64), ctx.Queue()
     procs = [
         ctx.Process(target=_burst_worker, args=(path, settings_kw, user_of, micros, start, results, w))

@@ -210,17 +210,14 @@ def test_jobs_left_by_a_dead_process_are_settled_at_start_up(data_dir):
     with studio.db.write() as conn:
         for job_id, status in (("queuedjob1", "queued"), ("runningjob", "running")):
             conn.execute(
-                "INSERT INTO jobs (id, user, status, stage, request, created_at, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    job_id,
-                    "ann",
-                    status,
-                    status,
-                    json.dumps(GenerationRequest("a fox", request_id=job_id).to_dict()),
-                    stale,
-                    "dead-host:1",
-                    stale,
-                ),
+                "INSERT INTO jobs (id, user, status, stage, request, created_at, owner, heartbeat_at) "
+                "VALUES (:id, 'ann', :status, :status, :request, :stale, 'dead-host:1', :stale)",
+                {
+                    "id": job_id,
+                    "status": status,
+                    "request": json.dumps(GenerationRequest("a fox", request_id=job_id).to_dict()),
+                    "stale": stale,
+                },
             )
     studio.ledger.reserve(request_id="runningjob", user="ann", n=1, estimated_micros=0, details={})
     runner = JobRunner(Studio(settings))
@@ -450,8 +447,8 @@ def test_a_providers_error_text_is_shown_inert(env):
     with studio.db.write() as conn:
         conn.execute(
             "INSERT INTO jobs (id, user, status, stage, request, error, error_code, charged, created_at, finished_at) "
-            "VALUES ('j1', 'ann', 'failed', 'failed', ?, ?, 'x', 0, 1, 2)",
-            (json.dumps(GenerationRequest("a fox").to_dict()), hostile),
+            "VALUES ('j1', 'ann', 'failed', 'failed', :request, :error, 'x', 0, 1, 2)",
+            {"request": json.dumps(GenerationRequest("a fox").to_dict()), "error": hostile},
         )
     at = app()
     error = next(e.value for e in at.error if "Denied" in e.value)

@@ -45,12 +45,11 @@ EDITS = (
 
 def drift(db: Database) -> dict[str, set]:
     """Rows on which a rollup and the log disagree (rollup rows whose counts all fell to zero are absent)."""
-    conn = db.connection()
     found = {}
     for table, sql in FROM_LOG.items():
         nonzero = " OR ".join(f"{column} != 0" for column in COUNTED[table])
-        kept = {tuple(r) for r in conn.execute(f"SELECT * FROM {table} WHERE {nonzero}")}  # noqa: S608
-        expected = {tuple(r) for r in conn.execute(sql)}
+        kept = {tuple(r) for r in db.query(f"SELECT * FROM {table} WHERE {nonzero}")}  # noqa: S608
+        expected = {tuple(r) for r in db.query(sql)}
         if kept != expected:
             found[table] = kept ^ expected
     return found
@@ -116,10 +115,12 @@ def settle(db: Database, ledger: Ledger, config: Settings, action: str, rid: str
     else:
         with db.write() as conn:
             if action == "delete":
-                conn.execute("DELETE FROM generations WHERE id = ?", (rid,))
+                conn.execute("DELETE FROM generations WHERE id = :id", {"id": rid})
             else:
                 column, value = EDITS[figure % len(EDITS)]
-                conn.execute(f"UPDATE generations SET {column} = ? WHERE id = ?", (value(figure // 8), rid))  # noqa: S608
+                conn.execute(
+                    f"UPDATE generations SET {column} = :value WHERE id = :id", {"value": value(figure // 8), "id": rid}
+                )  # noqa: S608
 
 
 def test_a_log_written_before_the_rollups_is_counted_when_they_are_made(tmp_path):
@@ -139,7 +140,4 @@ def test_a_log_written_before_the_rollups_is_counted_when_they_are_made(tmp_path
         conn.execute("DELETE FROM _migrations WHERE name = 'm010_analytics_rollups'")
     assert db.migrate() == ["m010_analytics_rollups"]
     assert drift(db) == {}
-    assert tuple(db.connection().execute("SELECT SUM(renders), SUM(total_ms) FROM daily_render").fetchone()) == (
-        1,
-        1234,
-    )
+    assert tuple(db.query("SELECT SUM(renders), SUM(total_ms) FROM daily_render")[0]) == (1, 1234)

@@ -3,7 +3,7 @@
 import pytest
 
 from imagegen import GenerationRequest, HistoryFilter, NotFound, Settings, Studio
-from imagegen.history import search_query
+from imagegen.dialects import SQLITE
 
 PROMPTS = [
     "a red fox in the snow",
@@ -15,8 +15,8 @@ PROMPTS = [
 
 
 @pytest.fixture
-def studio(offline_settings):
-    studio = Studio(Settings(**{**offline_settings.__dict__, "daily_quota": 100}))
+def studio(db_settings):
+    studio = Studio(Settings(**{**db_settings.__dict__, "daily_quota": 100}))
     for prompt in PROMPTS:
         studio.generate(GenerationRequest(prompt, preset="photo"), "ann")
     return studio
@@ -48,8 +48,8 @@ def test_search_syntax_typed_by_a_user_is_taken_as_words(studio):
     for hostile in ('"', "fox OR cat", "NEAR(fox cat)", "prompt:fox", "*", "fox -red", "^fox"):
         studio.history(HistoryFilter(text=hostile))  # never an FTS syntax error
     assert found(studio, "fox OR") == []  # "or" is a word that must match too
-    assert search_query('"fox" * NEAR') == 'prompt : ("fox"* "near"*)'
-    assert search_query("   ") == ""
+    assert SQLITE.search('"fox" * NEAR', everywhere=False)[1] == {"search": 'prompt : ("fox"* "near"*)'}
+    assert SQLITE.search("   ", everywhere=False) is None
 
 
 def test_the_index_follows_deletes(studio):

@@ -131,7 +131,8 @@ def test_reindex_from_an_empty_index_gives_the_same_history(s3_settings):
     studio = Studio(Settings(**{**s3_settings.__dict__, "daily_quota": 100}))
     _fill(studio, 26)
     before = [studio.history().items, studio.history(page_token=studio.history().next_token).items]
-    studio.db.connection().execute("DELETE FROM images")
+    with studio.db.write() as conn:
+        conn.execute("DELETE FROM images")
     assert studio.history().items == []
     assert studio.library.reindex() == 26
     after = [studio.history().items, studio.history(page_token=studio.history().next_token).items]

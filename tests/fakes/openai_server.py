@@ -123,6 +123,8 @@ class FakeImagesAPI:
         self.url_ttl = 3600.0
         self.slow_seconds = 5.0
         self.answer_delay = 0.0
+        #: when set, every answer waits until this event is set (a test decides when the provider answers)
+        self.gate: threading.Event | None = None
         self.photo_like = False
         self.urls: dict[str, tuple[bytes, float]] = {}
         self.lock = threading.Lock()
@@ -152,6 +154,7 @@ class FakeImagesAPI:
             self.default = "b64"
             self.url_ttl = 3600.0
             self.answer_delay = 0.0
+            self.gate = None
             self.api_key = "sk-test"
 
     def next_behaviour(self) -> str:
@@ -223,6 +226,8 @@ class FakeImagesAPI:
                 behaviour = api.next_behaviour()
                 if api.answer_delay:
                     time.sleep(api.answer_delay)
+                if api.gate is not None:
+                    api.gate.wait(30)
                 if behaviour == "echo_key":
                     return self._json(401, _error(f"Invalid authentication: key {sent_key} is revoked.", code=None))
                 if behaviour == "429":

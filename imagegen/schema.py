@@ -1,0 +1,304 @@
+"""The schema, one small numbered step at a time; each runs once per database, in order, and is recorded
+in `_migrations`. Both databases run the same steps; the few pieces they build differently come from
+imagegen/dialects.py. Types are the ones both understand: TEXT, BIGINT (money is in micro-dollars),
+DOUBLE PRECISION (times in seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from imagegen.db import Session
+
+Migration = Callable[[Session], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def _run(db: Session, statements: list[str]) -> None:
+    for statement in statements:
+        db.execute(statement)
+
+
+@migration
+def m001_ledger(db: Session) -> None:
+    db.execute(
+        """CREATE TABLE generations (
+            id TEXT PRIMARY KEY,
+            "user" TEXT NOT NULL,
+            day TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            preset TEXT NOT NULL,
+            model TEXT NOT NULL,
+            size TEXT NOT NULL,
+            quality TEXT NOT NULL,
+            n BIGINT NOT NULL,
+            output_format TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            directed_prompt TEXT NOT NULL,
+            estimated_micros BIGINT NOT NULL,
+            actual_micros BIGINT,
+            input_text_tokens BIGINT,
+            input_image_tokens BIGINT,
+            output_tokens BIGINT,
+            status TEXT NOT NULL,
+            error_code TEXT,
+            error_message TEXT,
+            expires_at DOUBLE PRECISION NOT NULL,
+            settled_at TEXT,
+            quota_images BIGINT NOT NULL,
+            budget_micros BIGINT NOT NULL,
+            direct_ms BIGINT, reserve_ms BIGINT, render_ms BIGINT, verify_ms BIGINT,
+            store_ms BIGINT, total_ms BIGINT,
+            image_keys TEXT,
+            revised_prompt TEXT,
+            provider TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX generations_day ON generations (day, model)")
+    db.execute('CREATE INDEX generations_user_day ON generations ("user", day)')
+    db.execute("CREATE INDEX generations_open ON generations (status, expires_at)")
+    db.execute("CREATE INDEX generations_created ON generations (created_at)")
+    db.execute(
+        """CREATE TABLE user_day (
+            "user" TEXT NOT NULL, day TEXT NOT NULL,
+            images_reserved BIGINT NOT NULL DEFAULT 0,
+            images_committed BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY ("user", day)
+        )"""
+        + db.dialect.without_rowid
+    )
+    db.execute(
+        """CREATE TABLE team_day (
+            day TEXT PRIMARY KEY,
+            reserved_micros BIGINT NOT NULL DEFAULT 0,
+            committed_micros BIGINT NOT NULL DEFAULT 0
+        )"""
+        + db.dialect.without_rowid
+    )
+    db.execute(
+        """CREATE TABLE limits (
+            kind TEXT NOT NULL, subject TEXT NOT NULL, value BIGINT NOT NULL,
+            set_by TEXT NOT NULL, set_at TEXT NOT NULL,
+            PRIMARY KEY (kind, subject)
+        )"""
+    )
+    db.execute(
+        f"""CREATE TABLE limit_changes (
+            id {db.dialect.identity_key}, kind TEXT NOT NULL, subject TEXT NOT NULL,
+            old_value BIGINT, new_value BIGINT NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL
+        )"""
+    )
+
+
+@migration
+def m002_images_index(db: Session) -> None:
+    db.execute(
+        """CREATE TABLE images (
+            key TEXT PRIMARY KEY,
+            id TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            "user" TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            model TEXT NOT NULL,
+            preset TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            directed_prompt TEXT NOT NULL,
+            revised_prompt TEXT,
+            thumb_key TEXT NOT NULL,
+            record_key TEXT NOT NULL,
+            pending BIGINT NOT NULL DEFAULT 0,
+            record TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX images_newest ON images (created_at DESC, key DESC)")
+    db.execute('CREATE INDEX images_user ON images ("user", created_at DESC)')
+
+
+@migration
+def m003_jobs(db: Session) -> None:
+    db.execute(
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            "user" TEXT NOT NULL,
+            status TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            stages TEXT NOT NULL DEFAULT '[]',
+            request TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            error_code TEXT,
+            charged BIGINT,
+            partials BIGINT NOT NULL DEFAULT 0,
+            created_at DOUBLE PRECISION NOT NULL,
+            started_at DOUBLE PRECISION,
+            finished_at DOUBLE PRECISION,
+            heartbeat_at DOUBLE PRECISION,
+            owner TEXT
+        )"""
+    )
+    db.execute('CREATE INDEX jobs_user ON jobs ("user", created_at DESC)')
+    db.execute("CREATE INDEX jobs_open ON jobs (status, heartbeat_at)")
+
+
+@migration
+def m004_analytics_indexes(db: Session) -> None:
+    # Covering indexes for the admin's aggregates: each figure reads an index range, never the table.
+    # The older narrow ones would tempt the planner into reading every row they point at.
+    db.execute("DROP INDEX generations_day")
+    db.execute("DROP INDEX generations_user_day")
+    db.execute("CREATE INDEX generations_spend ON generations (day, status, model, actual_micros, n)")
+    db.execute('CREATE INDEX generations_users ON generations (day, status, "user", actual_micros, n)')
+    db.execute("CREATE INDEX generations_presets ON generations (day, status, preset)")
+    db.execute("CREATE INDEX generations_render ON generations (day, status, model, render_ms)")
+
+
+@migration
+def m005_settlement(db: Session) -> None:
+    # sent_at: when the provider call started, so an unsettled reservation is known to be possibly billed.
+    # request_id: the id the user (or page) gave; the row's id is that id scoped to its user.
+    db.execute("ALTER TABLE generations ADD COLUMN sent_at TEXT")
+    db.execute("ALTER TABLE generations ADD COLUMN request_id TEXT")
+
+
+@migration
+def m006_accounts(db: Session) -> None:
+    # An account per identity-provider subject; `user` is the name rows are keyed by (see accounts.py).
+    db.execute(
+        """CREATE TABLE accounts (
+            account TEXT PRIMARY KEY,
+            "user" TEXT NOT NULL UNIQUE,
+            display TEXT NOT NULL,
+            email TEXT,
+            is_admin BIGINT NOT NULL DEFAULT 0,
+            seen_at DOUBLE PRECISION NOT NULL
+        )"""
+    )
+
+
+@migration
+def m007_form_drafts(db: Session) -> None:
+    # The Generate form each user last left, so settings survive a page switch, a reload or another device.
+    db.execute(
+        'CREATE TABLE form_drafts ("user" TEXT PRIMARY KEY, form TEXT NOT NULL, saved_at DOUBLE PRECISION NOT NULL)'
+    )
+
+
+@migration
+def m008_search_and_favourites(db: Session) -> None:
+    # Word search over the index: the user's prompt and, on request, the whole directed prompt, stemmed so
+    # "cats" finds "cat" (see Dialect.search_index).
+    # Each user's favourite images: a board to keep the good ones together.
+    db.execute(
+        'CREATE TABLE favourites ("user" TEXT NOT NULL, key TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, '
+        'PRIMARY KEY ("user", key))'
+    )
+    db.execute("CREATE INDEX favourites_key ON favourites (key)")
+    _run(db, db.dialect.search_index())
+
+
+@migration
+def m009_limit_removal(db: Session) -> None:
+    # A user's own quota can be taken away: its change is recorded with no new value (the default again).
+    rebuild = [
+        f"""CREATE TABLE limit_changes_new (
+            id {db.dialect.identity_key}, kind TEXT NOT NULL, subject TEXT NOT NULL,
+            old_value BIGINT, new_value BIGINT, set_by TEXT NOT NULL, set_at TEXT NOT NULL
+        )""",
+        "INSERT INTO limit_changes_new SELECT * FROM limit_changes",
+        "DROP TABLE limit_changes",
+        "ALTER TABLE limit_changes_new RENAME TO limit_changes",
+    ]
+    _run(db, db.dialect.nullable("limit_changes", "new_value", rebuild))
+
+
+#: The admin's figures read these daily totals, kept exact by triggers in the same transaction as every
+#: change to the log, instead of scanning up to a million log rows per figure: (table, grouping columns,
+#: counted columns with the value each generation adds). Open reservations are left out, so a reservation
+#: (the hot path) costs no upkeep at all; the few open at any moment are read from the log.
+ROLLUPS = (
+    ("daily_model", ("day", "model", "status"), (("requests", "1"), ("images", "{r}.n"), ("micros", "{micros}"))),
+    ("daily_user", ("day", '"user"', "status"), (("requests", "1"), ("images", "{r}.n"), ("micros", "{micros}"))),
+    ("daily_preset", ("day", "preset", "status"), (("requests", "1"),)),
+)
+RENDER_BUCKET_MS = 100
+
+
+def _rollup_statements(row: str, sign: str) -> list[str]:
+    """Add (sign "+") or take away (sign "-") one settled generation row ("new" or "old") in every total."""
+    statements = []
+    micros = f"COALESCE({row}.actual_micros, 0)"
+    for table, keys, counts in ROLLUPS:
+        names = [*keys, *(name for name, _ in counts)]
+        values = [f"{row}.{key}" for key in keys] + [
+            f"{sign}({value.format(r=row, micros=micros)})" for _, value in counts
+        ]
+        updates = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name, _ in counts)
+        statements.append(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} WHERE {row}.status != 'reserved' "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates};"
+        )
+    statements.append(
+        "INSERT INTO daily_render (day, model, bucket, renders, total_ms) "
+        f"SELECT {row}.day, {row}.model, {row}.render_ms / {RENDER_BUCKET_MS}, {sign}1, {sign}{row}.render_ms "
+        f"WHERE {row}.status = 'committed' AND {row}.render_ms IS NOT NULL "
+        "ON CONFLICT (day, model, bucket) DO UPDATE SET renders = daily_render.renders + excluded.renders, "
+        "total_ms = daily_render.total_ms + excluded.total_ms;"
+    )
+    return statements
+
+
+@migration
+def m010_analytics_rollups(db: Session) -> None:
+    # Daily totals per model, user and preset (and a histogram of render times per model), so every Admin
+    # figure reads a few thousand rows at most. Rows whose counts fall to zero stay; the figures skip them.
+    db.execute(
+        "CREATE TABLE daily_model (day TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL, requests BIGINT "
+        "NOT NULL, images BIGINT NOT NULL, micros BIGINT NOT NULL, PRIMARY KEY (day, model, status))"
+        + db.dialect.without_rowid
+    )
+    db.execute(
+        'CREATE TABLE daily_user (day TEXT NOT NULL, "user" TEXT NOT NULL, status TEXT NOT NULL, requests BIGINT '
+        'NOT NULL, images BIGINT NOT NULL, micros BIGINT NOT NULL, PRIMARY KEY (day, "user", status))'
+        + db.dialect.without_rowid
+    )
+    db.execute(
+        "CREATE TABLE daily_preset (day TEXT NOT NULL, preset TEXT NOT NULL, status TEXT NOT NULL, "
+        "requests BIGINT NOT NULL, PRIMARY KEY (day, preset, status))" + db.dialect.without_rowid
+    )
+    db.execute(
+        "CREATE TABLE daily_render (day TEXT NOT NULL, model TEXT NOT NULL, bucket BIGINT NOT NULL, "
+        "renders BIGINT NOT NULL, total_ms BIGINT NOT NULL, PRIMARY KEY (day, model, bucket))"
+        + db.dialect.without_rowid
+    )
+    # Only the figures read these two; the rollups replace them and spare every write their upkeep.
+    db.execute("DROP INDEX generations_presets")
+    db.execute("DROP INDEX generations_render")
+    watched = ["day", '"user"', "model", "preset", "status", "n", "actual_micros", "render_ms"]
+    add, take = _rollup_statements("new", "+"), _rollup_statements("old", "-")
+    _run(db, db.dialect.row_triggers("generations_rollup", "generations", add, take, watched))
+    for table, keys, counts in ROLLUPS:
+        sums = ", ".join(f"SUM({value.format(r='g', micros='COALESCE(g.actual_micros, 0)')})" for _, value in counts)
+        db.execute(
+            f"INSERT INTO {table} ({', '.join(keys)}, {', '.join(n for n, _ in counts)}) "  # noqa: S608 (fixed names)
+            f"SELECT {', '.join(keys)}, {sums} FROM generations g WHERE status != 'reserved' "
+            f"GROUP BY {', '.join(keys)}"
+        )
+    db.execute(
+        "INSERT INTO daily_render (day, model, bucket, renders, total_ms) "
+        f"SELECT day, model, render_ms / {RENDER_BUCKET_MS}, COUNT(*), SUM(render_ms) FROM generations "
+        f"WHERE status = 'committed' AND render_ms IS NOT NULL GROUP BY day, model, render_ms / {RENDER_BUCKET_MS}"
+    )
+
+
+@migration
+def m011_image_lineage(db: Session) -> None:
+    # An edit's image records the gallery image it started from: its children are found by this index, and
+    # the Gallery filters edits from originals. Existing rows are originals (nothing was edited before).
+    db.execute("ALTER TABLE images ADD COLUMN parent_key TEXT")
+    db.execute("ALTER TABLE images ADD COLUMN edited BIGINT NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX images_parent ON images (parent_key) WHERE parent_key IS NOT NULL")
+    db.execute("CREATE INDEX images_edited ON images (edited, created_at DESC, key DESC)")
