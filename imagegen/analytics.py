@@ -50,7 +50,7 @@ EXPORT_COLUMNS = (
 USER_DAYS = (
     '(SELECT day, "user", status, requests, images, micros FROM daily_user WHERE day BETWEEN :since AND :until '
     'UNION ALL SELECT day, "user", status, COUNT(*), SUM(n), SUM(COALESCE(actual_micros, 0)) FROM generations '
-    "WHERE status = 'reserved' AND day BETWEEN :since AND :until GROUP BY day, \"user\") AS user_days"
+    "WHERE status = 'reserved' AND day BETWEEN :since AND :until GROUP BY day, \"user\", status) AS user_days"
 )
 
 

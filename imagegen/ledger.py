@@ -517,7 +517,7 @@ class Ledger:
                 where.append(f"{column} = :{column}")
         rows = self.db.query(
             f"SELECT total_ms FROM (SELECT total_ms FROM generations WHERE {' AND '.join(where)} "
-            "ORDER BY created_at DESC LIMIT :recent) ORDER BY total_ms",
+            "ORDER BY created_at DESC LIMIT :recent) AS recent ORDER BY total_ms",
             {"model": model, "quality": quality, "size": size, "n": n, "provider": provider, "recent": recent},
         )
         if len(rows) < max(1, minimum):

@@ -91,6 +91,12 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def db_target(tmp_path: Path, database_url: str) -> str | Path:
+    """What a Database opens, on each database in turn: the PostgreSQL URL or a SQLite file."""
+    return database_url or tmp_path / "l.db"
+
+
+@pytest.fixture
 def db_settings(data_dir: Path, database_url: str) -> Settings:
     """Offline settings on each database in turn."""
     return Settings(data_dir=data_dir, provider="offline", offline_delay=0, database_url=database_url)

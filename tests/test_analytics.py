@@ -10,9 +10,9 @@ from imagegen.ledger import Ledger
 
 
 @pytest.fixture
-def log(tmp_path):
-    settings = Settings(data_dir=tmp_path, daily_quota=10)
-    db = Database(settings.db_path)
+def log(tmp_path, database_url):
+    settings = Settings(data_dir=tmp_path, daily_quota=10, database_url=database_url)
+    db = Database(settings.database)
     ledger = Ledger(db, settings)
     now = datetime.now(UTC)
 

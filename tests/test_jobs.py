@@ -5,8 +5,8 @@ import threading
 from imagegen import GenerationRequest, JobRunner, Studio
 
 
-def test_a_queued_job_is_cancelled_free_and_a_running_one_runs_to_its_end(offline_settings):
-    studio = Studio(offline_settings)
+def test_a_queued_job_is_cancelled_free_and_a_running_one_runs_to_its_end(db_settings):
+    studio = Studio(db_settings)
     release, rendering = threading.Event(), threading.Event()
     render = studio.provider.render
 
@@ -36,8 +36,8 @@ def test_a_queued_job_is_cancelled_free_and_a_running_one_runs_to_its_end(offlin
     assert studio.ledger.check_invariants() == []
 
 
-def test_a_retry_is_shown_within_its_stage_and_gone_once_the_job_ends(offline_settings):
-    studio = Studio(offline_settings)
+def test_a_retry_is_shown_within_its_stage_and_gone_once_the_job_ends(db_settings):
+    studio = Studio(db_settings)
     release, retried = threading.Event(), threading.Event()
     render = studio.provider.render
 

@@ -17,10 +17,15 @@ from imagegen.db import Database
 from imagegen.ledger import Ledger
 
 REPEATS = int(os.environ.get("IMAGEGEN_BURST_REPEATS", "20"))
+#: PostgreSQL's bursts are fewer: each round is four processes of sixteen connections
+PG_REPEATS = int(os.environ.get("IMAGEGEN_PG_BURST_REPEATS", "3"))
+BURST_ROUNDS = [("sqlite", r) for r in range(REPEATS)] + [("postgresql", r) for r in range(PG_REPEATS)]
 
 
-def make_ledger(path, **settings) -> Ledger:
-    return Ledger(Database(path), Settings(data_dir=path.parent, **settings))
+def make_ledger(target: str | Path, **settings) -> Ledger:
+    """A ledger on a SQLite file (a path) or a PostgreSQL database (a URL)."""
+    folder = target.parent if isinstance(target, Path) else Path(tempfile.gettempdir())
+    return Ledger(Database(target), Settings(data_dir=folder, **settings))
 
 
 def reserve(ledger: Ledger, request_id: str, user="ann", n=1, micros=0, now=None):
@@ -63,8 +68,8 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
     assert db.migrate() == []  # a second run changes nothing
 
 
-def test_the_quota_admits_exactly_its_size_and_says_when_it_resets(tmp_path):
-    ledger = make_ledger(tmp_path / "l.db", daily_quota=2)
+def test_the_quota_admits_exactly_its_size_and_says_when_it_resets(db_target):
+    ledger = make_ledger(db_target, daily_quota=2)
     reserve(ledger, "r1")
     reserve(ledger, "r2")
     with pytest.raises(LimitReached) as refused:
@@ -78,8 +83,8 @@ def test_the_quota_admits_exactly_its_size_and_says_when_it_resets(tmp_path):
     assert ledger.generation("r3") is None  # a refusal writes nothing
 
 
-def test_the_budget_refuses_what_does_not_fit_and_names_it(tmp_path):
-    ledger = make_ledger(tmp_path / "l.db", daily_quota=100, daily_budget_usd=Decimal("0.10"))
+def test_the_budget_refuses_what_does_not_fit_and_names_it(db_target):
+    ledger = make_ledger(db_target, daily_quota=100, daily_budget_usd=Decimal("0.10"))
     reserve(ledger, "a", micros=60_000)
     with pytest.raises(
         LimitReached,
@@ -89,8 +94,8 @@ def test_the_budget_refuses_what_does_not_fit_and_names_it(tmp_path):
     reserve(ledger, "c", micros=40_000)
 
 
-def test_commit_refund_and_ambiguous_move_the_counters_and_the_log_together(tmp_path):
-    ledger = make_ledger(tmp_path / "l.db", daily_quota=10)
+def test_commit_refund_and_ambiguous_move_the_counters_and_the_log_together(db_target):
+    ledger = make_ledger(db_target, daily_quota=10)
     for rid in ("ok", "refund", "maybe"):
         reserve(ledger, rid, micros=50_000)
     ledger.commit("ok", actual_micros=31_930, image_keys=["k"])
@@ -105,8 +110,8 @@ def test_commit_refund_and_ambiguous_move_the_counters_and_the_log_together(tmp_
     assert ledger.allowance("ann").spent_micros == 81_930
 
 
-def test_a_stale_reservation_expires_after_its_ttl(tmp_path):
-    ledger = make_ledger(tmp_path / "l.db", daily_quota=1, reservation_ttl=60)
+def test_a_stale_reservation_expires_after_its_ttl(db_target):
+    ledger = make_ledger(db_target, daily_quota=1, reservation_ttl=60)
     reserve(ledger, "crashed", micros=10)
     with pytest.raises(LimitReached):
         reserve(ledger, "next")
@@ -117,9 +122,9 @@ def test_a_stale_reservation_expires_after_its_ttl(tmp_path):
     assert ledger.check_invariants() == []
 
 
-def test_the_day_rolls_over_at_midnight_in_the_configured_time_zone(tmp_path):
+def test_the_day_rolls_over_at_midnight_in_the_configured_time_zone(db_target):
     tz = ZoneInfo("America/Los_Angeles")
-    ledger = make_ledger(tmp_path / "l.db", daily_quota=1, timezone="America/Los_Angeles")
+    ledger = make_ledger(db_target, daily_quota=1, timezone="America/Los_Angeles")
     late = datetime(2026, 11, 24, 23, 59, tzinfo=tz)  # 07:59 UTC on the 25th
     reserve(ledger, "late", now=late)
     with pytest.raises(LimitReached) as refused:
@@ -130,7 +135,8 @@ def test_the_day_rolls_over_at_midnight_in_the_configured_time_zone(tmp_path):
     assert ledger.generation("next-day")["day"] == "2026-11-25"
 
 
-def test_a_resubmitted_request_id_is_never_charged_twice(studio):
+def test_a_resubmitted_request_id_is_never_charged_twice(db_settings):
+    studio = Studio(db_settings)
     request = GenerationRequest("a fox", request_id="double-click-1")
     first = studio.generate(request, "ann")
     second = studio.generate(request, "ann")
@@ -139,8 +145,8 @@ def test_a_resubmitted_request_id_is_never_charged_twice(studio):
     assert len(studio.history().items) == 1
 
 
-def test_admin_overrides_take_effect_and_are_recorded(tmp_path):
-    ledger = make_ledger(tmp_path / "l.db", daily_quota=1)
+def test_admin_overrides_take_effect_and_are_recorded(db_target):
+    ledger = make_ledger(db_target, daily_quota=1)
     ledger.set_quota("ann", 3, by="boss")
     ledger.set_budget(Decimal("2.5"), by="boss")
     assert ledger.quota_for("ann") == 3 and ledger.quota_for("bob") == 1
@@ -241,7 +247,9 @@ def many_users(worker, i):
 
 def burst(path, settings_kw, user_of, micros):
     ctx = multiprocessing.get_context("fork")
-    make_ledger(path, **settings_kw).db.migrate()  # once, before the burst
+    before = make_ledger(path, **settings_kw)
+    before.db.migrate()  # once, before the burst
+    before.db.close()  # no connection may cross the fork
     start, results = ctx.Barrier(64), ctx.Queue()
     procs = [
         ctx.Process(target=_burst_worker, args=(path, settings_kw, user_of, micros, start, results, w))
@@ -255,16 +263,20 @@ def burst(path, settings_kw, user_of, micros):
     return outcomes.count("admitted"), outcomes.count("refused")
 
 
-@pytest.mark.parametrize("round_", range(REPEATS))
-def test_a_64_way_burst_for_one_user_admits_exactly_the_quota(tmp_path, round_):
-    path = tmp_path / "burst.db"
+def burst_target(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> str | Path:
+    return tmp_path / "burst.db" if kind == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+@pytest.mark.parametrize(("kind", "round_"), BURST_ROUNDS)
+def test_a_64_way_burst_for_one_user_admits_exactly_the_quota(request, tmp_path, kind, round_):
+    path = burst_target(request, tmp_path, kind)
     assert burst(path, {"daily_quota": 5}, same_user, 0) == (5, 59)
     assert make_ledger(path).check_invariants() == []
 
 
-@pytest.mark.parametrize("round_", range(REPEATS))
-def test_a_64_way_burst_against_the_team_budget_admits_exactly_what_fits(tmp_path, round_):
-    path = tmp_path / "burst.db"
+@pytest.mark.parametrize(("kind", "round_"), BURST_ROUNDS)
+def test_a_64_way_burst_against_the_team_budget_admits_exactly_what_fits(request, tmp_path, kind, round_):
+    path = burst_target(request, tmp_path, kind)
     settings_kw = {"daily_quota": 100, "daily_budget_usd": Decimal("0.50")}
     assert burst(path, settings_kw, many_users, 100_000) == (5, 59)
     ledger = make_ledger(path, **settings_kw)
@@ -272,8 +284,29 @@ def test_a_64_way_burst_against_the_team_budget_admits_exactly_what_fits(tmp_pat
     assert ledger.allowance("x").in_flight_micros == 500_000
 
 
-def test_the_allowance_previews_which_limit_a_request_would_hit(tmp_path):
-    ledger = make_ledger(tmp_path / "l.db", daily_quota=2, daily_budget_usd=Decimal("0.10"))
+def test_one_request_id_reserved_at_once_from_many_places_is_charged_once(db_target):
+    ledger = make_ledger(db_target, daily_quota=100)
+    ledger.db.migrate()
+    start, outcomes = threading.Barrier(16), []
+
+    def one() -> None:
+        mine = make_ledger(db_target, daily_quota=100)
+        start.wait()
+        outcomes.append(reserve(mine, "double-click", micros=1_000).duplicate)
+
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == [False] + [True] * 15
+    allowance = ledger.allowance("ann")
+    assert (allowance.images_in_flight, allowance.in_flight_micros) == (1, 1_000)
+    assert ledger.check_invariants() == []
+
+
+def test_the_allowance_previews_which_limit_a_request_would_hit(db_target):
+    ledger = make_ledger(db_target, daily_quota=2, daily_budget_usd=Decimal("0.10"))
     reserve(ledger, "one", micros=50_000)
     allowance = ledger.allowance("ann")
     assert allowance.images_left == 1 and allowance.budget_left_usd == pytest.approx(0.05)
@@ -290,8 +323,8 @@ def test_the_allowance_previews_which_limit_a_request_would_hit(tmp_path):
     )
 
 
-def test_the_eta_is_the_median_duration_of_recent_generations_of_that_model_and_quality(tmp_path):
-    ledger = make_ledger(tmp_path / "l.db", daily_quota=100)
+def test_the_eta_is_the_median_duration_of_recent_generations_of_that_model_and_quality(db_target):
+    ledger = make_ledger(db_target, daily_quota=100)
     assert ledger.median_seconds("flare", "medium") is None
     for index, total in enumerate((9000, 11000, 30000, 10000)):
         ledger.reserve(

@@ -12,8 +12,8 @@ from tests.test_ledger import make_ledger, reserve
 
 
 @pytest.fixture
-def ledger(tmp_path):
-    return make_ledger(tmp_path / "l.db", daily_quota=5, daily_budget_usd=Decimal("1"))
+def ledger(db_target):
+    return make_ledger(db_target, daily_quota=5, daily_budget_usd=Decimal("1"))
 
 
 @pytest.mark.parametrize("images", [0, 100_000])
@@ -105,8 +105,8 @@ def test_an_error_message_is_kept_to_500_characters(ledger):
     assert len(ledger.generation("long")["error_message"]) == 500
 
 
-def test_reservations_expire_by_the_clock_when_no_time_is_given(tmp_path):
-    ledger = make_ledger(tmp_path / "l.db", reservation_ttl=1)
+def test_reservations_expire_by_the_clock_when_no_time_is_given(db_target):
+    ledger = make_ledger(db_target, reservation_ttl=1)
     reserve(ledger, "old")
     assert ledger.expire_stale() == []
     time.sleep(1.1)

@@ -17,8 +17,8 @@ from imagegen.ledger import Ledger
 FROM_LOG = {
     "daily_model": "SELECT day, model, status, COUNT(*), SUM(n), SUM(COALESCE(actual_micros, 0)) FROM generations "
     "WHERE status != 'reserved' GROUP BY day, model, status",
-    "daily_user": "SELECT day, user, status, COUNT(*), SUM(n), SUM(COALESCE(actual_micros, 0)) FROM generations "
-    "WHERE status != 'reserved' GROUP BY day, user, status",
+    "daily_user": 'SELECT day, "user", status, COUNT(*), SUM(n), SUM(COALESCE(actual_micros, 0)) FROM generations '
+    "WHERE status != 'reserved' GROUP BY day, \"user\", status",
     "daily_preset": "SELECT day, preset, status, COUNT(*) FROM generations WHERE status != 'reserved' "
     "GROUP BY day, preset, status",
     "daily_render": "SELECT day, model, render_ms / 100, COUNT(*), SUM(render_ms) FROM generations "
@@ -75,10 +75,14 @@ settlement = st.tuples(
 @given(st.lists(st.one_of(new_request, settlement), min_size=1, max_size=24))
 @example([("reserve", "ann", "flare", "photo", 2, 0, 900), ("commit", 0, 1500), ("delete", 0, 0)])
 @example([("reserve", "ann", "flare", "photo", 1, 1, 900), ("commit", 0, 1500), ("edit", 0, 0)])
-def test_the_rollups_equal_the_log_after_any_history(tmp_path_factory, steps):
+def test_the_rollups_equal_the_log_after_any_history(tmp_path_factory, database_url, steps):
     folder = tmp_path_factory.mktemp("rollups")
-    config = Settings(data_dir=folder, daily_quota=1000, daily_budget_usd=1000)
-    db = Database(config.db_path)
+    config = Settings(data_dir=folder, daily_quota=1000, daily_budget_usd=1000, database_url=database_url)
+    db = Database(config.database)
+    if database_url:  # one PostgreSQL database serves every example: each starts from an empty log
+        with db.write() as conn:
+            for table in ("generations", "user_day", "team_day", *FROM_LOG):
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
     ledger = Ledger(db, config)
     now = datetime.now(UTC)
     made: list[str] = []
@@ -98,6 +102,7 @@ def test_the_rollups_equal_the_log_after_any_history(tmp_path_factory, steps):
             with contextlib.suppress(ImagegenError):  # what the ledger refuses (a deleted row) changes nothing
                 settle(db, ledger, config, action, made[args[0] % len(made)], args[1])
         assert drift(db) == {}, f"after {action} {args}"
+    db.close()
 
 
 def settle(db: Database, ledger: Ledger, config: Settings, action: str, rid: str, figure: int) -> None:
@@ -119,7 +124,8 @@ def settle(db: Database, ledger: Ledger, config: Settings, action: str, rid: str
             else:
                 column, value = EDITS[figure % len(EDITS)]
                 conn.execute(
-                    f"UPDATE generations SET {column} = :value WHERE id = :id", {"value": value(figure // 8), "id": rid}
+                    f'UPDATE generations SET "{column}" = :value WHERE id = :id',
+                    {"value": value(figure // 8), "id": rid},
                 )  # noqa: S608
 
 

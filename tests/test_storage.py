@@ -88,8 +88,8 @@ def _fill(studio, count=30):
     return results
 
 
-def test_history_pages_newest_first_24_at_a_time_with_every_filter(offline_settings):
-    studio = Studio(Settings(**{**offline_settings.__dict__, "daily_quota": 100}))
+def test_history_pages_newest_first_24_at_a_time_with_every_filter(db_settings):
+    studio = Studio(Settings(**{**db_settings.__dict__, "daily_quota": 100}))
     results = _fill(studio)
     first = studio.history()
     assert len(first.items) == 24 and first.next_token
@@ -112,8 +112,12 @@ def test_history_pages_newest_first_24_at_a_time_with_every_filter(offline_setti
         studio.history(page_token="not-a-token")
 
 
-def test_deleting_removes_image_thumbnail_and_record_owner_or_admin_only(s3_settings, moto):
-    studio = Studio(Settings(**{**s3_settings.__dict__, "auth": "oidc", "admins": ("boss@example.com",)}))
+def test_deleting_removes_image_thumbnail_and_record_owner_or_admin_only(s3_settings, moto, database_url):
+    studio = Studio(
+        Settings(
+            **{**s3_settings.__dict__, "auth": "oidc", "admins": ("boss@example.com",), "database_url": database_url}
+        )
+    )
     boss = studio.sign_in({"iss": "https://idp", "sub": "b", "email": "boss@example.com", "email_verified": True})
     result = studio.generate(GenerationRequest("a fox"), "ann")
     with pytest.raises(Forbidden):
@@ -127,8 +131,8 @@ def test_deleting_removes_image_thumbnail_and_record_owner_or_admin_only(s3_sett
     assert studio.history().items == []
 
 
-def test_reindex_from_an_empty_index_gives_the_same_history(s3_settings):
-    studio = Studio(Settings(**{**s3_settings.__dict__, "daily_quota": 100}))
+def test_reindex_from_an_empty_index_gives_the_same_history(s3_settings, database_url):
+    studio = Studio(Settings(**{**s3_settings.__dict__, "daily_quota": 100, "database_url": database_url}))
     _fill(studio, 26)
     before = [studio.history().items, studio.history(page_token=studio.history().next_token).items]
     with studio.db.write() as conn:
