@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
-        if args.command in ("models", "presets", "doctor", "migrate"):
+        if args.command in ("models", "presets", "doctor", "migrate", "copy-db"):
             return args.handler(args, settings, None)
         return args.handler(args, settings, Studio(settings))
     except ImagegenError as exc:
@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reindex", help="rebuild the gallery index from storage").set_defaults(handler=_reindex)
     sub.add_parser("migrate", help="bring the database's schema up to date").set_defaults(handler=_migrate)
+    copy = sub.add_parser("copy-db", help="copy every row to another, empty database and check both agree")
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host/db or sqlite:///path")
+    copy.set_defaults(handler=_copy_db)
     sub.add_parser("doctor", help="check the provider, storage, database, spool and sign-in").set_defaults(
         handler=_doctor
     )
@@ -262,6 +265,26 @@ def _migrate(args: argparse.Namespace, settings: Settings, _studio: Studio | Non
     for name in applied:
         print(f"applied {name}")
     print(f"{db.describe()}: schema up to date" + ("" if applied else " (nothing to apply)"))
+    return 0
+
+
+def _copy_db(args: argparse.Namespace, settings: Settings, _studio: Studio | None) -> int:
+    from imagegen.copydb import copy_database
+    from imagegen.db import Database
+
+    source, target = Database(settings.database), Database(args.to)
+    try:
+        report = copy_database(source, target)
+    finally:
+        source.close()
+        target.close()
+    for table, rows in report.rows.items():
+        print(f"copied {rows} rows of {table}")
+    for problem in report.mismatches:
+        print(f"mismatch: {problem}")
+    if not report.ok:
+        return 1
+    print(f"{source.describe()} -> {target.describe()}: every count and sum agrees")
     return 0
 
 

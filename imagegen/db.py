@@ -192,6 +192,23 @@ class Database:
         except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
             raise LedgerUnavailable(_unavailable(exc)) from exc
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read transaction: every statement in it sees the database as it was at its first read."""
+        self._ready()
+        try:
+            with self.engine.connect() as connection:
+                session = Session(connection, self.dialect)
+                if self.dialect.postgres:
+                    connection.execution_options(isolation_level="REPEATABLE READ")
+                    with connection.begin():
+                        yield session
+                else:
+                    with _ExplicitTransaction(session, "BEGIN"):
+                        yield session
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            raise LedgerUnavailable(_unavailable(exc)) from exc
+
     def query(self, sql: str, params: Params = None) -> list[Row]:
         with self.read() as session:
             return session.execute(sql, params).fetchall()

@@ -104,6 +104,15 @@ class Dialect:
             "INSERT INTO images_search (images_search) VALUES ('rebuild')",
         ]
 
+    def after_copy(self) -> list[str]:
+        """What a database needs after rows arrived with their ids: PostgreSQL's identity counter moves on."""
+        if self.postgres:
+            return [
+                "SELECT setval(pg_get_serial_sequence('limit_changes', 'id'), "
+                "COALESCE((SELECT MAX(id) FROM limit_changes), 0) + 1, false)"
+            ]
+        return []
+
     def nullable(self, table: str, column: str, rebuild: list[str]) -> list[str]:
         """Let a NOT NULL column hold NULL. SQLite cannot alter a column: it copies the table (`rebuild`)."""
         if self.postgres:
