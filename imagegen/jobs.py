@@ -30,8 +30,9 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded"
 #: a provider's retry within a stage: recorded in the job's stages without changing the stage
 RETRYING = "retrying"
 HEARTBEAT_SECONDS = 5.0
-#: a running job whose owner has not beaten for this long belongs to a process that died
-STALE_SECONDS = 60.0
+#: how often an idle process looks for jobs queued by another (its own wake it at once)
+POLL_SECONDS = 0.5
+#: the longest waits between heartbeats and between sweeps; a short stale window (settings) shortens both
 SWEEP_SECONDS = 60.0
 
 
@@ -84,17 +85,24 @@ class JobRunner:
         self.studio = studio
         self.db = studio.db
         self.workers = workers or studio.settings.workers
+        self.stale_after = studio.settings.job_stale_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        #: where this process keeps a queued edit's inputs: another process with the same disk can run it
+        self.disk = f"{socket.gethostname()}:{studio.settings.data_dir.resolve()}"
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="imagegen-job")
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         # Two threads: the heartbeat only writes to the database and never waits on storage, so a hung S3
         # in the sweep cannot make this process look dead to another server sharing the data.
         self._beat = threading.Thread(target=self._heartbeat, daemon=True, name="imagegen-heartbeat")
         self._beat.start()
         self._sweeper = threading.Thread(target=self._sweep_forever, daemon=True, name="imagegen-sweep")
         self._sweeper.start()
+        self._puller = threading.Thread(target=self._pull_forever, daemon=True, name="imagegen-pull")
+        self._puller.start()
+        self._wake.set()
 
     # -- submitting ------------------------------------------------------------------------------
 
@@ -108,10 +116,13 @@ class JobRunner:
         if refusal is not None:
             raise refusal
         job_id = scoped_id(user, plan.request.request_id)
+        fresh_inputs = edit is not None and not self.inputs_dir(job_id).exists()
+        if fresh_inputs:
+            edit.save(self.inputs_dir(job_id))  # before the row: a worker may take the job at once
         with self.db.write() as conn:
             created = conn.execute(
-                'INSERT INTO jobs (id, "user", status, stage, request, created_at, owner, heartbeat_at) '
-                "VALUES (:id, :user, :status, 'queued', :request, :now, :owner, :now) "
+                'INSERT INTO jobs (id, "user", status, stage, request, created_at, owner, heartbeat_at, pinned_to) '
+                "VALUES (:id, :user, :status, 'queued', :request, :now, :owner, :now, :pinned) "
                 "ON CONFLICT (id) DO NOTHING RETURNING id",
                 {
                     "id": job_id,
@@ -120,12 +131,12 @@ class JobRunner:
                     "request": json.dumps(plan.request.to_dict()),
                     "now": time.time(),
                     "owner": self.owner,
+                    "pinned": self.disk if edit is not None else None,
                 },
             ).fetchone()
-        if created is not None:
-            if edit is not None:
-                edit.save(self.inputs_dir(job_id))
-            self._enqueue(job_id)
+        if created is None and fresh_inputs:
+            shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)  # a resubmit: the first one's job stands
+        self._wake.set()
         return job_id
 
     def inputs_dir(self, job_id: str) -> Path:
@@ -136,16 +147,52 @@ class JobRunner:
         """The id `submit` gives this request by this user."""
         return scoped_id(check_user(user), request.request_id)
 
-    def _enqueue(self, job_id: str) -> None:
-        with self._lock:
-            self._running.add(job_id)
-        self.pool.submit(self._run, job_id)
-
     # -- running ---------------------------------------------------------------------------------
+
+    def _pull_forever(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.pull()
+            except Exception:
+                log.exception("taking queued jobs failed; trying again shortly")
+
+    def pull(self) -> list[str]:
+        """Take queued jobs, oldest first, while this process has a free worker: the queue is shared by every
+        process on the database, and each job is taken by exactly one of them."""
+        taken: list[str] = []
+        while True:
+            with self._lock:
+                if len(self._running) >= self.workers or self._stop.is_set():
+                    return taken
+            job_id = self._claim_next()
+            if job_id is None:
+                return taken
+            with self._lock:
+                self._running.add(job_id)
+            self.pool.submit(self._run, job_id)
+            taken.append(job_id)
+
+    def _claim_next(self) -> str | None:
+        """Make the oldest queued job this process's, unless another took it first. An edit whose inputs
+        wait on one server's disk is taken only there."""
+        with self.db.write() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET status = :running, started_at = :now, owner = :me, heartbeat_at = :now "
+                "WHERE status = :queued AND id = (SELECT id FROM jobs WHERE status = :queued "
+                "AND (pinned_to IS NULL OR pinned_to = :disk) ORDER BY created_at, id LIMIT 1"
+                + conn.dialect.lock_rows_skipping
+                + ") RETURNING id",
+                {"running": RUNNING, "queued": QUEUED, "now": time.time(), "me": self.owner, "disk": self.disk},
+            ).fetchone()
+        return row[0] if row else None
 
     def _run(self, job_id: str) -> None:
         try:
-            job = self._claim(job_id)
+            job = self.job(job_id)
             if job is None:
                 return
             progress = _Progress(self, job_id)
@@ -169,8 +216,7 @@ class JobRunner:
         finally:
             with self._lock:
                 self._running.discard(job_id)
-            if (job := self.job(job_id)) is not None and not job.active:
-                shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)  # cancelled before it ran
+            self._wake.set()  # a worker is free: take the next queued job
 
     def _edit_of(self, job: Job) -> EditInputs | None:
         if not job.request.is_edit:
@@ -181,16 +227,6 @@ class JobRunner:
             failure = InvalidRequest("This edit's images were lost before it ran; you were not charged. Edit again.")
             raise failure from exc
 
-    def _claim(self, job_id: str) -> Job | None:
-        """Take a queued job, unless it was cancelled (or taken) meanwhile."""
-        with self.db.write() as conn:
-            taken = conn.execute(
-                "UPDATE jobs SET status = :running, started_at = :now, owner = :owner, heartbeat_at = :now "
-                "WHERE id = :id AND status = :queued RETURNING id",
-                {"running": RUNNING, "now": time.time(), "owner": self.owner, "id": job_id, "queued": QUEUED},
-            ).fetchone()
-        return self.job(job_id) if taken else None
-
     def cancel(self, job_id: str, user: str) -> bool:
         """Cancel the user's job if no worker has started it: nothing was reserved, so nothing is charged.
         A started job runs to its end: the provider may already be rendering, and billing, it."""
@@ -200,6 +236,8 @@ class JobRunner:
                 'WHERE id = :id AND "user" = :user AND status = :queued RETURNING id',
                 {"cancelled": CANCELLED, "now": time.time(), "id": job_id, "user": user, "queued": QUEUED},
             ).fetchone()
+        if cancelled is not None:
+            shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)
         return cancelled is not None
 
     def _finish(self, job_id: str, status: str, **fields: Any) -> None:
@@ -244,7 +282,7 @@ class JobRunner:
         return self.studio.settings.previews_dir / job_id
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while not self._stop.wait(min(HEARTBEAT_SECONDS, self.stale_after / 6)):
             self.beat()
 
     def beat(self) -> None:
@@ -262,7 +300,7 @@ class JobRunner:
                 log.warning("job heartbeat could not be written")
 
     def _sweep_forever(self) -> None:
-        while not self._stop.wait(SWEEP_SECONDS):
+        while not self._stop.wait(min(SWEEP_SECONDS, self.stale_after / 2)):
             try:
                 self.sweep()
             except Exception:
@@ -270,9 +308,22 @@ class JobRunner:
 
     def sweep(self) -> None:
         """What runs every minute: settle the jobs of a process that died after this one started, upload
-        images kept while storage was down, expire reservations nobody settled."""
+        images kept while storage was down, expire reservations nobody settled, forget the inputs of edits
+        that ended (or were cancelled) anywhere."""
         self.recover()
         self.studio.reconcile()
+        self.prune_inputs()
+
+    def prune_inputs(self) -> None:
+        root = self.studio.settings.data_dir / "job-inputs"
+        if not root.exists():
+            return
+        for folder in root.iterdir():
+            job = self.job(folder.name)
+            # Inputs are written just before their job's row: a folder without one is left a while.
+            orphaned = job is None and folder.stat().st_mtime < time.time() - self.stale_after
+            if orphaned or (job is not None and not job.active):
+                shutil.rmtree(folder, ignore_errors=True)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -308,11 +359,11 @@ class JobRunner:
 
     # -- after a crash ---------------------------------------------------------------------------
 
-    def recover(self, stale_after: float = STALE_SECONDS) -> dict[str, list[str]]:
-        """Settle the jobs a dead process left: queued ones run again, running ones are settled from the
-        ledger and the spool (a paid image is kept and shown; an unfinished render is recorded as possibly
-        billed)."""
-        cutoff = time.time() - stale_after
+    def recover(self, stale_after: float | None = None) -> dict[str, list[str]]:
+        """Settle the jobs a dead process was running: one it had not yet reserved goes back to the queue;
+        the others are settled from the ledger and the spool (a paid image is kept and shown; an unfinished
+        render is recorded as possibly billed). Queued jobs need nothing: every live process takes them."""
+        cutoff = time.time() - (self.stale_after if stale_after is None else stale_after)
         rows = self._take_stale(cutoff)
         if not rows:
             return {"requeued": [], "succeeded": [], "failed": []}
@@ -321,8 +372,9 @@ class JobRunner:
         for row in rows:
             job_id = row["id"]
             generation = self.studio.ledger.generation(job_id)
-            if row["status"] == QUEUED and generation is None:
-                self._enqueue(job_id)
+            if generation is None:
+                self._update(job_id, status=QUEUED, stage="queued", owner=None, started_at=None)
+                self._wake.set()
                 outcome["requeued"].append(job_id)
             elif generation is not None and generation["status"] == "committed":
                 result = self.studio.result_of(job_id)
@@ -347,10 +399,10 @@ class JobRunner:
         with self.db.write() as conn:
             return conn.execute(
                 "UPDATE jobs SET owner = :me, heartbeat_at = :now WHERE id IN (SELECT id FROM jobs "
-                "WHERE status IN (:queued, :running) AND owner != :me AND heartbeat_at < :cutoff"
+                "WHERE status = :running AND owner != :me AND heartbeat_at < :cutoff"
                 + conn.dialect.lock_rows_skipping
                 + ") RETURNING id, status",
-                {"me": self.owner, "now": time.time(), "queued": QUEUED, "running": RUNNING, "cutoff": cutoff},
+                {"me": self.owner, "now": time.time(), "running": RUNNING, "cutoff": cutoff},
             ).fetchall()
 
     def _settle_interrupted(self, job_id: str, generation: dict[str, Any] | None) -> bool:
@@ -386,6 +438,7 @@ class JobRunner:
 
     def shutdown(self) -> None:
         self._stop.set()
+        self._wake.set()
         self.pool.shutdown(wait=True)
 
 

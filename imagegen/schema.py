@@ -302,3 +302,11 @@ def m011_image_lineage(db: Session) -> None:
     db.execute("ALTER TABLE images ADD COLUMN edited BIGINT NOT NULL DEFAULT 0")
     db.execute("CREATE INDEX images_parent ON images (parent_key) WHERE parent_key IS NOT NULL")
     db.execute("CREATE INDEX images_edited ON images (edited, created_at DESC, key DESC)")
+
+
+@migration
+def m012_shared_job_queue(db: Session) -> None:
+    # Every process on the database takes queued jobs, oldest first; an edit whose inputs wait on one
+    # server's disk names that disk, and only a process there takes it.
+    db.execute("ALTER TABLE jobs ADD COLUMN pinned_to TEXT")
+    db.execute("CREATE INDEX jobs_queue ON jobs (status, created_at)")

@@ -41,6 +41,8 @@ class Settings:
     timezone: str = "UTC"
     reservation_ttl: float = 900.0
     workers: int = 4
+    #: a running job whose process has not beaten its heart for this long is settled by another process
+    job_stale_seconds: float = 60.0
     auth: str = "local"
     local_user: str = "me"
     admins: tuple[str, ...] = ()
@@ -119,6 +121,7 @@ class Settings:
             timezone=reader.timezone("IMAGEGEN_TIMEZONE", "UTC"),
             reservation_ttl=reader.number("IMAGEGEN_RESERVATION_TTL", 900.0, low=1, high=86_400),
             workers=int(reader.number("IMAGEGEN_WORKERS", 4, low=1, high=64, whole=True)),
+            job_stale_seconds=reader.number("IMAGEGEN_JOB_STALE_SECONDS", 60.0, low=3, high=3600),
             auth=reader.choice("IMAGEGEN_AUTH", AUTH_MODES, "local"),
             local_user=reader.text("IMAGEGEN_LOCAL_USER") or "me",
             admins=tuple(a.strip() for a in reader.text("IMAGEGEN_ADMINS").split(",") if a.strip()),

@@ -504,28 +504,29 @@ def test_deleting_an_edits_last_image_removes_the_inputs_it_was_sent_with(studio
     assert studio.image(original["key"])  # the image it was edited from stays
 
 
-def test_a_queued_edit_left_by_a_dead_process_runs_elsewhere_with_its_inputs(studio, original):
+def test_a_queued_edit_is_taken_by_a_free_process_on_the_same_disk_with_its_inputs(studio, original):
     from imagegen import JobRunner
 
     release = threading.Event()
     render = studio.provider.render
     studio.provider.render = lambda job, on_partial: (release.wait(30), render(job, on_partial))[1]
-    dead = JobRunner(studio, workers=1)  # its one worker is stuck: the edit waits in its queue
+    busy = JobRunner(studio, workers=1)  # its one worker is stuck: the edit waits in the queue
     survivor = None
     try:
-        dead.submit(GenerationRequest("a cat", request_id="stuck-job-1"), "ann")
+        busy.submit(GenerationRequest("a cat", request_id="stuck-job-1"), "ann")
         edit = studio.prepare_edit([studio.starting_image(original["key"])], parent_key=original["key"])
-        job_id = dead.submit(GenerationRequest("add a scarf", request_id="orphan-edit-1"), "ann", edit)
+        job_id = busy.submit(GenerationRequest("add a scarf", request_id="orphan-edit-1"), "ann", edit)
+        assert busy.job(job_id).status == "queued"
         survivor = JobRunner(Studio(studio.settings), workers=1)
-        assert job_id in survivor.recover(stale_after=0)["requeued"]
         release.set()
         job = survivor.wait(job_id, timeout=30)
     finally:
         release.set()
-        dead.shutdown()
+        busy.shutdown()
         if survivor is not None:
             survivor.shutdown()
     assert job.status == "succeeded", job.error
+    assert survivor.db.query("SELECT owner FROM jobs WHERE id = :id", {"id": job_id})[0][0] == survivor.owner
     assert studio.image(job.result["image_key"])["parent_key"] == original["key"]
     assert not survivor.inputs_dir(job_id).exists()
 

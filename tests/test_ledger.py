@@ -51,6 +51,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
         "m009_limit_removal",
         "m010_analytics_rollups",
         "m011_image_lineage",
+        "m012_shared_job_queue",
     }
     image_columns = {r[1] for r in conn.execute("PRAGMA table_info(images)")}
     assert {"parent_key", "edited"} <= image_columns
