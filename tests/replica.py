@@ -1,0 +1,57 @@
+"""One replica of the studio's engine for the replica tests: its own process, configured by the environment
+(the shared PostgreSQL, the shared bucket, the provider), running a JobRunner as a server does.
+
+    python -m tests.replica [--submit N --prefix P (--user U | --many-users)] [--start-file F]
+
+It waits for the start file (so that several replicas submit at once), submits its N jobs, prints a line
+`submitted <queued> refused <n>`, waits for its jobs to end, prints one JSON line per job, and then keeps
+serving the shared queue and sweeping until it is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from imagegen import GenerationRequest, JobRunner, LimitReached, Settings, Studio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--submit", type=int, default=0)
+    parser.add_argument("--prefix", default="job")
+    parser.add_argument("--user", default="ann")
+    parser.add_argument("--many-users", action="store_true")
+    parser.add_argument("--model", default="")
+    parser.add_argument("--start-file", type=Path)
+    args = parser.parse_args()
+    studio = Studio(Settings.from_env())
+    runner = JobRunner(studio)
+    print("ready", flush=True)
+    if args.start_file is not None:
+        while not args.start_file.exists():
+            time.sleep(0.005)
+    queued, refused = [], 0
+    for i in range(args.submit):
+        user = f"{args.prefix}-user{i}" if args.many_users else args.user
+        request = GenerationRequest(
+            f"a fox, take {i:02d}", request_id=f"{args.prefix}-request-{i:03d}", model=args.model
+        )
+        try:
+            queued.append(runner.submit(request, user))
+        except LimitReached:
+            refused += 1
+    print(f"submitted {len(queued)} refused {refused}", flush=True)
+    for job_id in queued:
+        job = runner.wait(job_id, timeout=300)
+        print(json.dumps({"id": job.id, "status": job.status, "error_code": job.error_code}), flush=True)
+    print("done", flush=True)
+    while True:
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

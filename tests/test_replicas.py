@@ -1,0 +1,201 @@
+"""Two replicas of the engine, each its own process, on one PostgreSQL and one S3 (moto_server), against the
+protocol fake of the Images API: the limits hold across them, every paid image is kept and listed once, and
+when one is killed mid-render the other settles its jobs within the stale window."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+
+from imagegen import GenerationRequest, HistoryFilter, Settings, Studio
+from tests.conftest import ROOT
+
+TIMEOUT = 90
+
+
+class Replica:
+    """`python -m tests.replica` with its own data folder (its own spool), its output read line by line."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path, *args: str) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = data_dir / "replica.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.replica", *args],
+            cwd=ROOT,
+            env={**env, "IMAGEGEN_DATA_DIR": str(data_dir)},
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("w"),
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        self.expect("ready")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.strip())
+
+    def expect(self, prefix: str) -> str:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    tail = self.log.read_text()[-3000:]
+                    raise RuntimeError(f"the replica exited with {self.process.returncode}:\n{tail}") from None
+                continue
+            if line.startswith(prefix):
+                return line
+        raise TimeoutError(f"the replica never said {prefix!r}")
+
+    def results(self) -> tuple[int, list[dict]]:
+        """(refused at submission, each queued job's end), once the replica has finished its jobs."""
+        refused = int(self.expect("submitted").split()[-1])
+        ended = []
+        while (line := self.expect("")) != "done":
+            ended.append(json.loads(line))
+        return refused, ended
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def shared(postgres_url, moto, bucket, fake_openai, tmp_path):
+    """What every replica shares: the database, the bucket and the provider; and a studio that reads them."""
+    env = {
+        **os.environ,
+        "IMAGEGEN_DATABASE_URL": postgres_url,
+        "IMAGEGEN_STORAGE": "s3",
+        "IMAGEGEN_S3_BUCKET": bucket,
+        "AWS_ENDPOINT_URL_S3": moto.endpoint,
+        "IMAGEGEN_PROVIDER": "openai",
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "IMAGEGEN_WORKERS": "32",
+        "IMAGEGEN_JOB_STALE_SECONDS": "3",
+    }
+    replicas: list[Replica] = []
+
+    def start(name: str, *args: str, **settings: str) -> Replica:
+        replica = Replica({**env, **settings}, tmp_path / name, *args)
+        replicas.append(replica)
+        return replica
+
+    def studio(**settings: str) -> Studio:
+        return Studio(Settings.from_env({**env, **settings, "IMAGEGEN_DATA_DIR": str(tmp_path / "observer")}))
+
+    fake_openai.gate = threading.Event()
+    yield start, studio, fake_openai, bucket, moto
+    fake_openai.gate.set()
+    for replica in replicas:
+        replica.stop()
+
+
+def burst(start, observer: Studio, fake, tmp_path: Path, settings: dict[str, str], *args: str) -> list[dict]:
+    """64 generations at once, 32 submitted to each of two replicas; the provider answers none of them until
+    every one has been admitted or refused, so that no commit frees room for a later one. Returns each job's
+    end, with {"status": "refused"} for each refused before it was queued."""
+    go = tmp_path / "go"
+    replicas = [start(name, "--submit", "32", "--prefix", name, "--start-file", str(go), *args, **settings)
+                for name in ("a", "b")]  # fmt: skip
+    go.touch()
+    refused_at_submit = sum(int(r.expect("submitted").split()[-1]) for r in replicas)
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        refused_later = observer.db.query(
+            "SELECT COUNT(*) FROM jobs WHERE error_code IN ('quota_exhausted', 'budget_exhausted')"
+        )[0][0]
+        if len(fake.requests) + refused_later + refused_at_submit >= 64:
+            break
+        time.sleep(0.02)
+    fake.gate.set()
+    ends = [{"status": "refused"}] * refused_at_submit
+    for replica in replicas:
+        while (line := replica.expect("")) != "done":
+            ends.append(json.loads(line))
+    return ends
+
+
+def kept_originals(moto, bucket: str) -> list[str]:
+    client = boto3.client("s3", endpoint_url=moto.endpoint)
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])]  # fmt: skip
+    return [key for key in keys if "/original." in key]
+
+
+def test_two_replicas_admit_exactly_one_users_quota_and_keep_every_image_once(shared, tmp_path):
+    start, studio, fake, bucket, moto = shared
+    observer = studio(IMAGEGEN_DAILY_QUOTA="20")
+    ends = burst(start, observer, fake, tmp_path, {"IMAGEGEN_DAILY_QUOTA": "20"})
+    assert len(ends) == 64
+    assert sum(end["status"] == "succeeded" for end in ends) == 20
+    assert all(end["status"] == "refused" or end.get("error_code") in (None, "quota_exhausted") for end in ends)
+    assert len(fake.requests) == 20
+    assert observer.allowance("ann").images_used == 20
+    assert observer.ledger.check_invariants() == []
+    listed = [item["key"] for item in observer.library.page(HistoryFilter(), size=100).items]
+    assert len(listed) == len(set(listed)) == 20
+    assert sorted(kept_originals(moto, bucket)) == sorted(listed)
+
+
+def test_two_replicas_spend_exactly_what_the_team_budget_holds(shared, tmp_path):
+    start, studio, fake, bucket, moto = shared
+    bound = studio().plan(GenerationRequest("a fox, take 10")).reserve_micros
+    budget = str(Decimal(bound * 23 + bound // 2) / 1_000_000)
+    settings = {"IMAGEGEN_DAILY_QUOTA": "100", "IMAGEGEN_DAILY_BUDGET_USD": budget}
+    observer = studio(**settings)
+    ends = burst(start, observer, fake, tmp_path, settings, "--many-users")
+    assert sum(end["status"] == "succeeded" for end in ends) == 23
+    assert observer.ledger.check_invariants() == []
+    assert observer.allowance("x").spent_micros <= bound * 23
+    assert len(kept_originals(moto, bucket)) == 23
+
+
+def test_a_replica_killed_mid_render_has_its_jobs_settled_by_the_other(shared, tmp_path):
+    start, studio, fake, bucket, moto = shared
+    doomed = start("doomed", "--submit", "3", "--prefix", "doomed")
+    doomed.expect("submitted 3")
+    deadline = time.time() + TIMEOUT
+    while len(fake.requests) < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    assert len(fake.requests) == 3  # all three are at the provider, which may be billing them
+    survivor = start("survivor")
+    doomed.process.send_signal(signal.SIGKILL)
+    doomed.process.wait()
+    killed_at = time.time()
+    observer = studio()
+    jobs = []
+    while time.time() < killed_at + 20:
+        jobs = observer.db.query("SELECT status, error_code, charged, owner FROM jobs ORDER BY id")
+        if all(job["status"] != "running" for job in jobs):
+            break
+        time.sleep(0.1)
+    settled_after = time.time() - killed_at
+    assert [(job["status"], job["error_code"], job["charged"]) for job in jobs] == [("failed", "interrupted", 1)] * 3
+    assert settled_after < 3 * 3, f"settled {settled_after:.1f}s after the kill; the stale window is 3s"
+    assert {job["owner"].split(":")[1] for job in jobs} == {str(survivor.process.pid)}
+    assert observer.ledger.open_reservations() == []
+    assert observer.ledger.check_invariants() == []
+    generations = observer.db.query("SELECT status, actual_micros, estimated_micros FROM generations")
+    assert [g["status"] for g in generations] == ["ambiguous"] * 3  # possibly billed: the reserve is kept
+    assert all(g["actual_micros"] == g["estimated_micros"] > 0 for g in generations)
