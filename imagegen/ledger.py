@@ -238,10 +238,8 @@ class Ledger:
         day = self.today(now)
         day_key = day.isoformat()
         with self.db.write() as conn:
-            quota = self.quota_for(user, conn)
-            budget = self.budget_micros(conn)
-            # The log row first: a second reservation of the same id, from any process, waits on it here and
-            # then finds it, instead of charging twice.
+            # The log row first, with the limits it is admitted under: a second reservation of the same id,
+            # from any process, waits on it here and then finds it, instead of charging twice.
             logged = conn.execute(
                 _INSERT_GENERATION,
                 {
@@ -260,8 +258,8 @@ class Ledger:
                     "estimated_micros": estimated_micros,
                     "status": OPEN,
                     "expires_at": time.time() + self.settings.reservation_ttl,
-                    "quota": quota,
-                    "budget": budget,
+                    "default_quota": self.settings.daily_quota,
+                    "default_budget": to_micros(self.settings.daily_budget_usd),
                     "provider": details.get("provider", ""),
                     "request_id": details.get("request_id", request_id),
                 },
@@ -278,38 +276,37 @@ class Ledger:
                     seen["status"],
                     duplicate=True,
                 )
-            self._admit(conn, user, day, n, estimated_micros, quota, budget)
+            self._admit(conn, user, day, n, estimated_micros, logged["quota_images"], logged["budget_micros"])
         return Reservation(request_id, user, day_key, n, estimated_micros, OPEN)
 
     def _admit(
         self, conn: Session, user: str, day: date, n: int, estimated_micros: int, quota: int, budget: int
     ) -> None:
-        """Charge the user's images and the team's spend, each by one conditional UPDATE that changes
+        """Charge the user's images and the team's spend, each by one conditional upsert that changes
         nothing when it would pass its limit; raise the limit's refusal (and so undo the log row) then."""
         key = {"user": user, "day": day.isoformat()}
-        conn.execute('INSERT INTO user_day ("user", day) VALUES (:user, :day) ON CONFLICT DO NOTHING', key)
         admitted = conn.execute(
-            "UPDATE user_day SET images_reserved = images_reserved + :n "
-            'WHERE "user" = :user AND day = :day AND images_reserved + images_committed + :n <= :quota '
-            "RETURNING images_reserved",
+            'INSERT INTO user_day ("user", day, images_reserved) SELECT :user, :day, :n WHERE :n <= :quota '
+            'ON CONFLICT ("user", day) DO UPDATE SET images_reserved = user_day.images_reserved + :n '
+            "WHERE user_day.images_reserved + user_day.images_committed + :n <= :quota RETURNING images_reserved",
             {**key, "n": n, "quota": quota},
         ).fetchone()
         if admitted is None:
             used = conn.execute(
                 'SELECT images_reserved + images_committed FROM user_day WHERE "user" = :user AND day = :day', key
-            ).fetchone()[0]
-            raise quota_refusal(max(0, quota - used), quota, n, self.resets_at(day))
-        conn.execute("INSERT INTO team_day (day) VALUES (:day) ON CONFLICT DO NOTHING", key)
+            ).fetchone()
+            raise quota_refusal(max(0, quota - (used[0] if used else 0)), quota, n, self.resets_at(day))
         funded = conn.execute(
-            "UPDATE team_day SET reserved_micros = reserved_micros + :cost "
-            "WHERE day = :day AND reserved_micros + committed_micros + :cost <= :budget RETURNING reserved_micros",
+            "INSERT INTO team_day (day, reserved_micros) SELECT :day, :cost WHERE :cost <= :budget "
+            "ON CONFLICT (day) DO UPDATE SET reserved_micros = team_day.reserved_micros + :cost "
+            "WHERE team_day.reserved_micros + team_day.committed_micros + :cost <= :budget RETURNING reserved_micros",
             {"cost": estimated_micros, "day": key["day"], "budget": budget},
         ).fetchone()
         if funded is None:
             spent = conn.execute(
                 "SELECT reserved_micros + committed_micros FROM team_day WHERE day = :day", key
-            ).fetchone()[0]
-            left_usd = to_usd(max(0, budget - spent))
+            ).fetchone()
+            left_usd = to_usd(max(0, budget - (spent[0] if spent else 0)))
             raise budget_refusal(left_usd, to_usd(budget), to_usd(estimated_micros), self.resets_at(day))
 
     def mark_sent(self, request_id: str) -> None:
@@ -645,9 +642,11 @@ _INSERT_GENERATION = (
     'INSERT INTO generations (id, "user", day, created_at, preset, model, size, quality, n, output_format, '
     "prompt, directed_prompt, estimated_micros, status, expires_at, quota_images, budget_micros, provider, "
     "request_id) "
-    "VALUES (:id, :user, :day, :created_at, :preset, :model, :size, :quality, :n, :output_format, "
-    ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, :quota, :budget, :provider, "
-    ":request_id) ON CONFLICT (id) DO NOTHING RETURNING id"
+    "SELECT :id, :user, :day, :created_at, :preset, :model, :size, :quality, :n, :output_format, "
+    ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, "
+    "COALESCE((SELECT value FROM limits WHERE kind = 'quota' AND subject = :user), :default_quota), "
+    "COALESCE((SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'), :default_budget), "
+    ":provider, :request_id WHERE 1 = 1 ON CONFLICT (id) DO NOTHING RETURNING quota_images, budget_micros"
 )
 
 

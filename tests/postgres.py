@@ -34,7 +34,9 @@ def server_binaries() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        #: a benchmark measures with PostgreSQL's defaults; the tests skip flushing to disk, which they never need
+        self.durable = durable
         self.folder = Path(tempfile.mkdtemp(prefix="imagegen-pg-"))
         self.data = self.folder / "data"
         self.port = _free_port()
@@ -50,14 +52,22 @@ class PostgresServer:
             user = pwd.getpwnam(UNPRIVILEGED)
             os.chown(self.folder, user.pw_uid, user.pw_gid)
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8")
-        options = (
-            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-        )
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"
-        )
+        self.resume()
         return self
+
+    def _options(self) -> str:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        return options
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data: what clients see when the database goes away."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        log = str(self.folder / "log")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", self._options(), "-l", log, "-w", "start")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from imagegen import GenerationRequest, InvalidRequest, JobRunner, Settings, Studio
+from imagegen import GenerationRequest, InvalidRequest, JobRunner, LedgerUnavailable, Settings, Studio
 from imagegen import jobs as jobs_module
 from imagegen.checks import scoped_id
 from imagegen.ledger import Ledger
@@ -284,4 +284,24 @@ def test_a_disk_that_fills_after_the_room_check_still_keeps_the_paid_image(studi
     [item] = studio.history().items
     assert item["prompt"] == "a fox on a full disk" and studio.image_bytes(item)
     assert studio.ledger.generation(result.id)["status"] == "committed"
+    assert studio.ledger.check_invariants() == []
+
+
+def test_a_stopped_postgresql_fails_closed_and_the_studio_recovers_when_it_returns(
+    data_dir, postgres_server, postgres_url
+):
+    studio = Studio(Settings(data_dir=data_dir, provider="offline", offline_delay=0, database_url=postgres_url))
+    studio.generate(GenerationRequest("a fox before"), "ann")
+    postgres_server.pause()
+    try:
+        with pytest.raises(LedgerUnavailable) as refused:
+            studio.generate(GenerationRequest("a fox while it is down"), "ann")
+        assert not refused.value.charged and "Nothing was generated or charged" in refused.value.message
+        assert "postgresql://" not in refused.value.message
+    finally:
+        postgres_server.resume()
+    assert not any(studio.settings.spool_dir.glob("*/*"))  # nothing was rendered while it was down
+    studio.generate(GenerationRequest("a fox after"), "ann")  # the pool's dead connections were dropped
+    assert [i["prompt"] for i in studio.history().items] == ["a fox after", "a fox before"]
+    assert studio.allowance("ann").images_used == 2
     assert studio.ledger.check_invariants() == []

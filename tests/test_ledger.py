@@ -11,10 +11,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from imagegen import GenerationRequest, LedgerUnavailable, LimitReached, Settings, StorageError, Studio
 from imagegen.db import Database
 from imagegen.ledger import Ledger
+from imagegen.schema import MIGRATIONS
 
 REPEATS = int(os.environ.get("IMAGEGEN_BURST_REPEATS", "20"))
 #: PostgreSQL's bursts are fewer: each round is four processes of sixteen connections
@@ -34,12 +36,10 @@ def reserve(ledger: Ledger, request_id: str, user="ann", n=1, micros=0, now=None
     )
 
 
-def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
-    db = Database(tmp_path / "x.db")
-    db.migrate()
-    conn = db.engine.raw_connection()
-    names = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-    assert names == {
+def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
+    db = Database(db_target)
+    assert [name for name, _ in MIGRATIONS] == db.migrate()
+    assert db.applied_migrations() == {
         "m001_ledger",
         "m002_images_index",
         "m003_jobs",
@@ -53,19 +53,26 @@ def test_migrating_a_blank_database_gives_the_exact_schema(tmp_path):
         "m011_image_lineage",
         "m012_shared_job_queue",
     }
-    image_columns = {r[1] for r in conn.execute("PRAGMA table_info(images)")}
-    assert {"parent_key", "edited"} <= image_columns
-    generation_columns = {r[1] for r in conn.execute("PRAGMA table_info(generations)")}
-    assert {"sent_at", "request_id"} <= generation_columns
-    indexes = {
-        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'generations'")
-    }
+    schema = sa.inspect(db.engine)
+
+    def columns(table: str) -> list[str]:
+        return [c["name"] for c in schema.get_columns(table) if not c.get("computed")]
+
+    assert {"parent_key", "edited"} <= set(columns("images"))
+    assert {"sent_at", "request_id"} <= set(columns("generations"))
+    assert "pinned_to" in columns("jobs")
+    indexes = {index["name"] for index in schema.get_indexes("generations")}
     assert {"generations_spend", "generations_users"} <= indexes
     assert not {"generations_day", "generations_presets", "generations_render"} & indexes
-    columns = [r[1] for r in conn.execute("PRAGMA table_info(user_day)")]
-    assert columns == ["user", "day", "images_reserved", "images_committed"]
-    assert [r[1] for r in conn.execute("PRAGMA table_info(team_day)")] == ["day", "reserved_micros", "committed_micros"]
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert columns("user_day") == ["user", "day", "images_reserved", "images_committed"]
+    assert columns("team_day") == ["day", "reserved_micros", "committed_micros"]
+    money = {c["name"]: c["type"] for c in schema.get_columns("team_day")}["committed_micros"]
+    assert money.python_type is int and "BIG" in str(money).upper()  # micro-dollars outgrow 32 bits
+    if db.dialect.postgres:
+        times = {c["name"]: str(c["type"]) for c in schema.get_columns("jobs")}
+        assert times["heartbeat_at"] == "DOUBLE PRECISION"  # a REAL would round seconds away
+    else:
+        assert db.query("PRAGMA journal_mode")[0][0] == "wal"
     assert db.migrate() == []  # a second run changes nothing
 
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
-import subprocess
-import sys
 import threading
 import time
 from decimal import Decimal
@@ -19,64 +16,7 @@ import boto3
 import pytest
 
 from imagegen import GenerationRequest, HistoryFilter, Settings, Studio
-from tests.conftest import ROOT
-
-TIMEOUT = 90
-
-
-class Replica:
-    """`python -m tests.replica` with its own data folder (its own spool), its output read line by line."""
-
-    def __init__(self, env: dict[str, str], data_dir: Path, *args: str) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = data_dir / "replica.log"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.replica", *args],
-            cwd=ROOT,
-            env={**env, "IMAGEGEN_DATA_DIR": str(data_dir)},
-            stdout=subprocess.PIPE,
-            stderr=self.log.open("w"),
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        self.expect("ready")
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.strip())
-
-    def expect(self, prefix: str) -> str:
-        deadline = time.time() + TIMEOUT
-        while time.time() < deadline:
-            try:
-                line = self.lines.get(timeout=1)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    tail = self.log.read_text()[-3000:]
-                    raise RuntimeError(f"the replica exited with {self.process.returncode}:\n{tail}") from None
-                continue
-            if line.startswith(prefix):
-                return line
-        raise TimeoutError(f"the replica never said {prefix!r}")
-
-    def results(self) -> tuple[int, list[dict]]:
-        """(refused at submission, each queued job's end), once the replica has finished its jobs."""
-        refused = int(self.expect("submitted").split()[-1])
-        ended = []
-        while (line := self.expect("")) != "done":
-            ended.append(json.loads(line))
-        return refused, ended
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+from tests.replica import TIMEOUT, Replica
 
 
 @pytest.fixture
