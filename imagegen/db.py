@@ -153,8 +153,8 @@ class Database:
     # -- engines ---------------------------------------------------------------------------------
 
     def _sqlite_engine(self) -> sa.Engine:
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        path = self.path
+        assert path is not None
         timeout = self.busy_timeout_ms / 1000
         engine = sa.create_engine(
             self.url,
@@ -165,6 +165,13 @@ class Database:
             pool_size=POOL_SIZE,
             max_overflow=-1,
         )
+
+        @event.listens_for(engine, "do_connect")
+        def make_folder(*_: Any) -> None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # as the driver would say it, so it is handled as every database failure
+                raise sqlite3.OperationalError(f"cannot create the folder {path.parent} ({exc.strerror})") from exc
 
         @event.listens_for(engine, "connect")
         def prepare(dbapi_connection: Any, _record: Any) -> None:

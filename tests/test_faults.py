@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from imagegen import GenerationRequest, InvalidRequest, JobRunner, LedgerUnavailable, Settings, Studio
+from imagegen import GenerationRequest, InvalidRequest, JobRunner, LedgerUnavailable, Settings, StorageError, Studio
 from imagegen import jobs as jobs_module
 from imagegen.checks import scoped_id
 from imagegen.ledger import Ledger
@@ -305,3 +305,15 @@ def test_a_stopped_postgresql_fails_closed_and_the_studio_recovers_when_it_retur
     assert [i["prompt"] for i in studio.history().items] == ["a fox after", "a fox before"]
     assert studio.allowance("ann").images_used == 2
     assert studio.ledger.check_invariants() == []
+
+
+def test_a_data_folder_that_cannot_be_made_fails_closed_with_a_clear_message(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    studio = Studio(Settings(data_dir=blocker / "data", provider="offline", offline_delay=0))
+    with pytest.raises(LedgerUnavailable, match="cannot create the folder .*not-a-folder/data") as refused:
+        studio.allowance("ann")
+    assert "Nothing was generated or charged" in refused.value.message
+    with pytest.raises((LedgerUnavailable, StorageError)) as refused:  # the spool's check may come first
+        studio.generate(GenerationRequest("a fox"), "ann")
+    assert not refused.value.charged
