@@ -17,6 +17,7 @@ from _common import median_seconds, table, verdict
 
 from imagegen import Analytics, Settings
 from imagegen.db import Database
+from imagegen.schema import rebuild_rollups
 from tests.postgres import PostgresServer
 
 ROWS = 1_000_000
@@ -49,7 +50,10 @@ def fill(db: Database, settings: Settings) -> None:
                 "render_ms": rng.randint(8_000, 40_000) if status == "committed" else None,
             }
 
+    off, on = db.dialect.row_triggers_off("generations")
     with db.write() as conn:
+        for statement in off:
+            conn.execute(statement)
         batch = []
         for row in rows():
             batch.append(row)
@@ -57,6 +61,9 @@ def fill(db: Database, settings: Settings) -> None:
                 conn.executemany(INSERT, batch)
                 batch = []
         conn.executemany(INSERT, batch)
+        for statement in on:
+            conn.execute(statement)
+        rebuild_rollups(conn)
         conn.execute(
             'INSERT INTO user_day ("user", day, images_committed) SELECT "user", day, SUM(n) FROM generations '
             "WHERE day = :day AND status = 'committed' GROUP BY \"user\", day",

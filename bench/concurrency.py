@@ -16,7 +16,7 @@ from pathlib import Path
 
 from _common import ROOT, table, verdict
 
-from imagegen import GenerationRequest, JobRunner, Settings, Studio
+from imagegen import GenerationRequest, Settings
 from tests.fakes.openai_server import FakeImagesAPI
 
 USERS = 20
@@ -26,6 +26,7 @@ ANSWER_AFTER = 2.0
 def main() -> None:
     api = FakeImagesAPI().start()
     api.answer_delay = ANSWER_AFTER
+    api.api_key = "sk-bench"
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(
             IMAGEGEN_DATA_DIR=str(Path(tmp) / "data"),
@@ -35,9 +36,10 @@ def main() -> None:
             IMAGEGEN_LOCAL_USER="user0",
         )
         os.environ.pop("IMAGEGEN_PROVIDER", None)
+        from ui import runtime
+
         settings = Settings.from_env()
-        studio = Studio(settings)
-        runner = JobRunner(studio)
+        studio, runner = runtime.start()  # the server's one engine, which the page reruns below use too
         from streamlit.testing.v1 import AppTest
 
         def rerun() -> float:
@@ -101,6 +103,10 @@ def two_replicas() -> None:
 
     api = FakeImagesAPI().start()
     api.answer_delay = ANSWER_AFTER
+    api.api_key = "sk-bench"
+    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
+        os.environ.setdefault(name, value)  # moto takes any credentials; boto3 signs nothing without some
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     server = PostgresServer(durable=True).start()
     moto, endpoint = start_moto()
     replicas: list[Replica] = []

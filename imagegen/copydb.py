@@ -1,8 +1,7 @@
 """Moving a deployment's data to another database (SQLite to PostgreSQL, or back) without losing a row.
 
 The target is migrated, must be empty, and is filled in one transaction: either every row arrives or
-none. The daily rollups are not copied: the target's own triggers rebuild them from the log as it
-arrives. Afterwards every table's count and every counter's sum are compared on both sides.
+none. The daily rollups are not copied: they are computed afresh from the copied log. Afterwards every table's count and every counter's sum are compared on both sides.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from imagegen.db import Database, Session
 from imagegen.errors import InvalidRequest
+from imagegen.schema import rebuild_rollups
 
 #: the tables that hold the deployment's data, in an order that satisfies every reference between them
 TABLES = (
@@ -60,10 +60,14 @@ def copy_database(source: Database, target: Database) -> CopyReport:
     report = CopyReport()
     with source.snapshot() as reading, target.write() as writing:
         _refuse_if_not_empty(writing)
+        triggers_off, triggers_on = target.dialect.row_triggers_off("generations")
+        for statement in triggers_off:
+            writing.execute(statement)
         for table in TABLES:
             report.rows[table] = _copy_table(reading, writing, table, _columns(source, target, table))
-        for statement in target.dialect.after_copy():
+        for statement in [*triggers_on, *target.dialect.after_copy()]:
             writing.execute(statement)
+        rebuild_rollups(writing)
     report.mismatches = _compare(source, target)
     return report
 
