@@ -57,10 +57,14 @@ class Cursor:
         self._names = {column[0]: i for i, column in enumerate(description)} if description else {}
 
     def fetchone(self) -> Row | None:
+        if not self._names:  # a statement that returns no rows (psycopg refuses to fetch from one)
+            return None
         row = self._cursor.fetchone()
         return None if row is None else Row(row, self._names)
 
     def fetchall(self) -> list[Row]:
+        if not self._names:
+            return []
         return [Row(row, self._names) for row in self._cursor.fetchall()]
 
     def __iter__(self) -> Iterator[Row]:

@@ -76,6 +76,13 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
     assert db.migrate() == []  # a second run changes nothing
 
 
+def test_a_statement_that_returns_no_rows_reads_as_none(db_target):
+    db = Database(db_target)
+    assert db.query("UPDATE limits SET value = value WHERE 1 = 0") == []
+    with db.write() as conn:
+        assert conn.execute("DELETE FROM limits WHERE 1 = 0").fetchone() is None
+
+
 def test_the_quota_admits_exactly_its_size_and_says_when_it_resets(db_target):
     ledger = make_ledger(db_target, daily_quota=2)
     reserve(ledger, "r1")
