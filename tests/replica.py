@@ -1,5 +1,6 @@
 """One replica of the studio's engine for the replica tests: its own process, configured by the environment
-(the shared PostgreSQL, the shared bucket, the provider), running a JobRunner as a server does.
+(the shared PostgreSQL, the shared bucket, the provider), starting the engine as the server does (settling
+what a previous run left on its disk, then taking jobs and sweeping).
 
     python -m tests.replica [--submit N --prefix P (--user U | --many-users)] [--start-file F]
 
@@ -20,7 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from imagegen import GenerationRequest, JobRunner, LimitReached, Settings, Studio
+from imagegen import GenerationRequest, LimitReached
+from ui import runtime
 
 TIMEOUT = 90
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +92,7 @@ def main() -> None:
     parser.add_argument("--model", default="")
     parser.add_argument("--start-file", type=Path)
     args = parser.parse_args()
-    studio = Studio(Settings.from_env())
-    runner = JobRunner(studio)
+    _studio, runner = runtime.start()  # as the server starts: settling what this replica's disk holds first
     print("ready", flush=True)
     if args.start_file is not None:
         while not args.start_file.exists():

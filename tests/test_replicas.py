@@ -139,3 +139,23 @@ def test_a_replica_killed_mid_render_has_its_jobs_settled_by_the_other(shared, t
     generations = observer.db.query("SELECT status, actual_micros, estimated_micros FROM generations")
     assert [g["status"] for g in generations] == ["ambiguous"] * 3  # possibly billed: the reserve is kept
     assert all(g["actual_micros"] == g["estimated_micros"] > 0 for g in generations)
+
+
+def test_a_replica_that_comes_back_with_its_disk_uploads_the_paid_image_it_kept(shared):
+    start, studio, fake, bucket, moto = shared
+    fake.gate.set()  # the provider answers at once
+    stranded = start("flaky", "--submit", "1", "--prefix", "stranded", AWS_ENDPOINT_URL_S3="http://127.0.0.1:9")
+    refused, ends = stranded.results()
+    assert refused == 0 and ends[0]["status"] == "succeeded"  # paid and shown, though S3 could not be reached
+    observer = studio()
+    assert [item["pending"] for item in observer.history().items] == [True]
+    assert kept_originals(moto, bucket) == []
+    stranded.process.send_signal(signal.SIGKILL)
+    stranded.process.wait()
+    start("flaky")  # the same disk, and S3 reachable again
+    deadline = time.time() + 30
+    while time.time() < deadline and not kept_originals(moto, bucket):
+        time.sleep(0.2)
+    assert len(kept_originals(moto, bucket)) == 1
+    assert [item["pending"] for item in observer.history().items] == [False]
+    assert observer.ledger.check_invariants() == []
