@@ -176,3 +176,13 @@ def test_the_database_url_never_shows_its_password(deployment):
     assert failed.returncode != 0
     assert "s3cret-pw" not in failed.stdout + failed.stderr
     assert "cannot be used" in failed.stderr
+
+
+def test_migrate_and_doctor_name_the_database_without_its_password(deployment, postgres_url):
+    env, _ = deployment
+    url = postgres_url.replace("imagegen@", "imagegen:hunter2-secret@")  # the test server trusts any password
+    for command in ("migrate", "doctor"):
+        done = cli({**env, "IMAGEGEN_DATABASE_URL": url}, command)
+        assert done.returncode == 0, done.stderr
+        assert "hunter2" not in done.stdout + done.stderr
+        assert "postgresql://imagegen:***@127.0.0.1:" in done.stdout
