@@ -64,6 +64,7 @@ def main() -> None:
     png = image_bytes("1536x1024", "png", photo_like=True)
     api = FakeImagesAPI().start()
     api.photo_like = True
+    api.api_key = "sk-bench"  # the fake refuses any other key, as the API does
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
