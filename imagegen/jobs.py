@@ -150,6 +150,7 @@ class JobRunner:
     # -- running ---------------------------------------------------------------------------------
 
     def _pull_forever(self) -> None:
+        failing = False
         while not self._stop.is_set():
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
@@ -157,8 +158,11 @@ class JobRunner:
                 return
             try:
                 self.pull()
+                failing = False
             except Exception:
-                log.exception("taking queued jobs failed; trying again shortly")
+                if not failing:  # once per outage, not twice a second
+                    log.exception("taking queued jobs failed; trying again every %.1f s", POLL_SECONDS)
+                failing = True
 
     def pull(self) -> list[str]:
         """Take queued jobs, oldest first, while this process has a free worker: the queue is shared by every
@@ -179,6 +183,12 @@ class JobRunner:
     def _claim_next(self) -> str | None:
         """Make the oldest queued job this process's, unless another took it first. An edit whose inputs
         wait on one server's disk is taken only there."""
+        waiting = self.db.query(
+            "SELECT 1 FROM jobs WHERE status = :queued AND (pinned_to IS NULL OR pinned_to = :disk) LIMIT 1",
+            {"queued": QUEUED, "disk": self.disk},
+        )
+        if not waiting:  # the usual answer while idle: a read, not a write lock twice a second
+            return None
         with self.db.write() as conn:
             row = conn.execute(
                 "UPDATE jobs SET status = :running, started_at = :now, owner = :me, heartbeat_at = :now "

@@ -1,6 +1,7 @@
 """Gallery: the team's images newest first, searched, filtered, inspected, shared, kept as favourites,
 downloaded, re-run or deleted."""
 
+import time
 from datetime import date
 from urllib.parse import quote
 
@@ -12,6 +13,8 @@ from ui.identity import viewer
 
 COLUMNS = 4
 KINDS = {"Prompts and edits": "", "Edits only": "edits", "Originals only": "originals"}
+#: how long "Deleted: ..." stays on the page after a delete
+DELETED_SHOWN_SECONDS = 10
 
 studio = runtime.studio()
 me = viewer()
@@ -142,7 +145,7 @@ def detail(key: str) -> None:
             except ImagegenError as exc:
                 st.error(widgets.plain(exc.message))
             else:
-                state["gal_deleted"] = record["prompt"]
+                state["gal_deleted"] = (record["prompt"], time.monotonic())
                 close_detail()
                 st.rerun()
 
@@ -202,8 +205,12 @@ def lineage_steps(record: dict, ancestors: list, children: list) -> None:
                 column.image(data, caption=item["role"], width="stretch")
 
 
-if state.get("gal_deleted"):
-    st.success(f"Deleted: {widgets.plain(state.pop('gal_deleted')[:80])}", icon=":material/delete:")
+# The confirmation stays a few seconds, across the reruns that closing the dialog brings, so it is seen.
+deleted = state.get("gal_deleted")
+if deleted and time.monotonic() - deleted[1] < DELETED_SHOWN_SECONDS:
+    st.success(f"Deleted: {widgets.plain(deleted[0][:80])}", icon=":material/delete:")
+elif deleted:
+    del state["gal_deleted"]
 
 items, next_token = [], None
 for token in state["gal_pages"]:

@@ -535,6 +535,8 @@ def test_the_gallery_shows_labels_keeps_favourites_and_confirms_a_delete(env):
     at.toggle(key="detail-delete-arm").set_value(True).run()
     at.button(key="detail-delete").click().run()
     assert any("Deleted: a castle on a hill" in s.value for s in at.success)
+    at.run()  # closing the dialog reruns the page: the confirmation is still there to be seen
+    assert any("Deleted: a castle on a hill" in s.value for s in at.success)
     assert studio.count_images() == 1
 
 
