@@ -30,8 +30,8 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded"
 #: a provider's retry within a stage: recorded in the job's stages without changing the stage
 RETRYING = "retrying"
 HEARTBEAT_SECONDS = 5.0
-#: how often an idle process looks for jobs queued by another (its own wake it at once)
-POLL_SECONDS = 0.5
+#: how often a process looks for jobs queued by another (its own wake it at once); idle, it backs off
+POLL_SECONDS, IDLE_POLL_SECONDS = 0.5, 2.0
 #: the longest waits between heartbeats and between sweeps; a short stale window (settings) shortens both
 SWEEP_SECONDS = 60.0
 
@@ -150,15 +150,17 @@ class JobRunner:
     # -- running ---------------------------------------------------------------------------------
 
     def _pull_forever(self) -> None:
-        failing = False
+        failing, wait = False, POLL_SECONDS
         while not self._stop.is_set():
-            self._wake.wait(POLL_SECONDS)
+            woken = self._wake.wait(wait)
             self._wake.clear()
             if self._stop.is_set():
                 return
             try:
-                self.pull()
+                taken = self.pull()
                 failing = False
+                # Idle, it looks less and less often (up to IDLE_POLL_SECONDS); any job or wake-up resets it.
+                wait = POLL_SECONDS if taken or woken else min(wait * 2, IDLE_POLL_SECONDS)
             except Exception:
                 if not failing:  # once per outage, not twice a second
                     log.exception("taking queued jobs failed; trying again every %.1f s", POLL_SECONDS)
