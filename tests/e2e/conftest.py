@@ -117,6 +117,10 @@ def page(browser, request) -> Iterator[object]:
     tab.on("pageerror", lambda error: broken.append(str(error)))
     tab.on("console", lambda message: broken.extend(page_error(message)))
     yield tab
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:  # what the browser showed when the test gave up, for whoever reads CI
+        ARTIFACTS.mkdir(exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
     context.close()
     assert broken == [], "the page reported errors"
 
@@ -134,6 +138,17 @@ def page_error(message) -> list[str]:
     if message.text.startswith(IGNORED):
         return []
     return [message.text]
+
+
+def settled(page) -> None:
+    """Wait until the script has finished its run and the page holds nothing of an earlier run. Until then a
+    button may be one an earlier run drew for another image, and a click on it opens the wrong thing or
+    nothing. (The text a test waited for can be an earlier run's too, left on the page when a rerun cut
+    that run short.)"""
+    page.wait_for_function(
+        """() => document.querySelector("[data-testid='stApp']")?.dataset.testScriptState === 'notRunning'
+                 && !document.querySelector("[data-stale='true']")"""
+    )
 
 
 def on_phone(page) -> bool:

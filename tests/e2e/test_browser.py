@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from imagegen import GenerationRequest, Settings, Studio
-from tests.e2e.conftest import SCREENS, go_to, on_phone, shot
+from tests.e2e.conftest import SCREENS, go_to, on_phone, settled, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -212,9 +213,14 @@ def test_gallery_search_favourite_share_and_delete(server, page, tmp_path):
     search.fill("snow fox")
     search.press("Enter")
     page.get_by_text("a red fox in snow").first.wait_for()  # words in any order
-    page.get_by_role("button", name="Open").first.click()
+    settled(page)
+    expect(page.get_by_role("button", name="Open")).to_have_count(1)  # the search's run, not one it cut short
+    settled(page)
+    page.get_by_role("button", name="Open").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Favourite", exact=True).click()
+    page.get_by_text("★ a red fox in snow").wait_for(state="attached")  # the rerun the star brings has drawn
+    settled(page)
     link = dialog.locator("[data-testid='stCode']").filter(has_text="?image=").inner_text().strip()
     assert "?image=" in link
     assert dialog.get_by_role("switch", name="Favourite").is_checked()
