@@ -178,8 +178,8 @@ def main() -> None:
         server.stop()
 
     table(
-        "Ledger reservations: one write transaction of conditional UPDATEs (SQLite WAL, BEGIN IMMEDIATE; "
-        "PostgreSQL READ COMMITTED)",
+        "Ledger reservations: the log row and conditional upserts, one transaction (SQLite WAL, BEGIN "
+        "IMMEDIATE) or one statement (PostgreSQL READ COMMITTED)",
         [(f"SQLite, {n:2d} processes", f"{rate:8,.0f} reservations/s") for n, rate in sqlite_rates.items()]
         + [(f"PostgreSQL, {n:2d} clients", f"{rate:8,.0f} reservations/s") for n, rate in pg_rates.items()]
         + burst_rows("SQLite", sqlite_ours, sqlite_naive)

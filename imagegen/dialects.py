@@ -2,7 +2,8 @@
 and the schema pieces (search index, rollup triggers) each database builds its own way.
 
 Everything else the engine says is SQL both accept: named parameters, `ON CONFLICT` upserts,
-`RETURNING`, and the column `user` always quoted (a reserved word in PostgreSQL).
+`RETURNING`, and the column `user` always quoted (a reserved word in PostgreSQL). A statement written
+for one database only is chosen by a property here (`writes_in_with`), never by the database's name.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ class Dialect:
     def lock_rows_skipping(self) -> str:
         """As `lock_row`, for a sweep that may leave rows another process is settling to that process."""
         return " FOR UPDATE SKIP LOCKED" if self.postgres else ""
+
+    @property
+    def writes_in_with(self) -> bool:
+        """Whether one statement can chain writes (`WITH a AS (INSERT ... RETURNING ...) INSERT ...`), each
+        seeing what the one before it returned. PostgreSQL can: a server a network away answers each
+        statement in a round trip, so the ledger chains a reservation's steps. SQLite cannot, and has no
+        round trips to save."""
+        return self.postgres
 
     # -- search ----------------------------------------------------------------------------------
 

@@ -237,34 +237,37 @@ class Ledger:
         """Admit the request only if the user's quota and the team's budget both have room; atomically."""
         day = self.today(now)
         day_key = day.isoformat()
+        row = {
+            "id": request_id,
+            "user": user,
+            "day": day_key,
+            "created_at": _utc_iso(),
+            "preset": details.get("preset", ""),
+            "model": details.get("model", ""),
+            "size": details.get("size", ""),
+            "quality": details.get("quality", ""),
+            "n": n,
+            "output_format": details.get("output_format", ""),
+            "prompt": details.get("prompt", ""),
+            "directed_prompt": details.get("directed_prompt", ""),
+            "estimated_micros": estimated_micros,
+            "status": OPEN,
+            "expires_at": time.time() + self.settings.reservation_ttl,
+            "default_quota": self.settings.daily_quota,
+            "default_budget": to_micros(self.settings.daily_budget_usd),
+            "provider": details.get("provider", ""),
+            "request_id": details.get("request_id", request_id),
+            "cost": estimated_micros,
+        }
         with self.db.write() as conn:
             # The log row first, with the limits it is admitted under: a second reservation of the same id,
-            # from any process, waits on it here and then finds it, instead of charging twice.
-            logged = conn.execute(
-                _INSERT_GENERATION,
-                {
-                    "id": request_id,
-                    "user": user,
-                    "day": day_key,
-                    "created_at": _utc_iso(),
-                    "preset": details.get("preset", ""),
-                    "model": details.get("model", ""),
-                    "size": details.get("size", ""),
-                    "quality": details.get("quality", ""),
-                    "n": n,
-                    "output_format": details.get("output_format", ""),
-                    "prompt": details.get("prompt", ""),
-                    "directed_prompt": details.get("directed_prompt", ""),
-                    "estimated_micros": estimated_micros,
-                    "status": OPEN,
-                    "expires_at": time.time() + self.settings.reservation_ttl,
-                    "default_quota": self.settings.daily_quota,
-                    "default_budget": to_micros(self.settings.daily_budget_usd),
-                    "provider": details.get("provider", ""),
-                    "request_id": details.get("request_id", request_id),
-                },
-            ).fetchone()
-            if logged is None:
+            # from any process, waits on it here and then finds it, instead of charging twice. Then each
+            # counter, by a conditional upsert that changes nothing past its limit; any refusal undoes it all.
+            if conn.dialect.writes_in_with:
+                admitted = conn.execute(_RESERVE_AT_ONCE, row).fetchone()
+            else:
+                admitted = self._reserve_step_by_step(conn, row)
+            if admitted is None:
                 seen = _settling(conn, request_id)
                 assert seen is not None
                 return Reservation(
@@ -276,38 +279,42 @@ class Ledger:
                     seen["status"],
                     duplicate=True,
                 )
-            self._admit(conn, user, day, n, estimated_micros, logged["quota_images"], logged["budget_micros"])
+            quota, budget, user_charged, team_charged = admitted
+            if not user_charged:
+                self._refuse_quota(conn, user, day, n, quota)
+            if not team_charged:
+                self._refuse_budget(conn, day, estimated_micros, budget)
         return Reservation(request_id, user, day_key, n, estimated_micros, OPEN)
 
-    def _admit(
-        self, conn: Session, user: str, day: date, n: int, estimated_micros: int, quota: int, budget: int
-    ) -> None:
-        """Charge the user's images and the team's spend, each by one conditional upsert that changes
-        nothing when it would pass its limit; raise the limit's refusal (and so undo the log row) then."""
-        key = {"user": user, "day": day.isoformat()}
-        admitted = conn.execute(
-            'INSERT INTO user_day ("user", day, images_reserved) SELECT :user, :day, :n WHERE :n <= :quota '
-            'ON CONFLICT ("user", day) DO UPDATE SET images_reserved = user_day.images_reserved + :n '
-            "WHERE user_day.images_reserved + user_day.images_committed + :n <= :quota RETURNING images_reserved",
-            {**key, "n": n, "quota": quota},
+    @staticmethod
+    def _reserve_step_by_step(conn: Session, row: dict[str, Any]) -> tuple[int, int, bool, bool] | None:
+        """The reservation as three statements, for a database that cannot chain writes in one: the same
+        steps in the same order, each stopping the rest once it refuses."""
+        logged = conn.execute(_INSERT_GENERATION, row).fetchone()
+        if logged is None:
+            return None
+        quota, budget = logged["quota_images"], logged["budget_micros"]
+        limits = {"quota": quota, "budget": budget}
+        if conn.execute(_CHARGE_USER.format(source="", quota=":quota"), {**row, **limits}).fetchone() is None:
+            return quota, budget, False, False
+        funded = conn.execute(_CHARGE_TEAM.format(source="", budget=":budget", after=""), {**row, **limits})
+        return quota, budget, True, funded.fetchone() is not None
+
+    def _refuse_quota(self, conn: Session, user: str, day: date, n: int, quota: int) -> None:
+        """Raise the quota's refusal, saying how many images are left (the transaction is then undone)."""
+        used = conn.execute(
+            'SELECT images_reserved + images_committed FROM user_day WHERE "user" = :user AND day = :day',
+            {"user": user, "day": day.isoformat()},
         ).fetchone()
-        if admitted is None:
-            used = conn.execute(
-                'SELECT images_reserved + images_committed FROM user_day WHERE "user" = :user AND day = :day', key
-            ).fetchone()
-            raise quota_refusal(max(0, quota - (used[0] if used else 0)), quota, n, self.resets_at(day))
-        funded = conn.execute(
-            "INSERT INTO team_day (day, reserved_micros) SELECT :day, :cost WHERE :cost <= :budget "
-            "ON CONFLICT (day) DO UPDATE SET reserved_micros = team_day.reserved_micros + :cost "
-            "WHERE team_day.reserved_micros + team_day.committed_micros + :cost <= :budget RETURNING reserved_micros",
-            {"cost": estimated_micros, "day": key["day"], "budget": budget},
+        raise quota_refusal(max(0, quota - (used[0] if used else 0)), quota, n, self.resets_at(day))
+
+    def _refuse_budget(self, conn: Session, day: date, estimated_micros: int, budget: int) -> None:
+        """Raise the budget's refusal, saying what is left of it (the transaction is then undone)."""
+        spent = conn.execute(
+            "SELECT reserved_micros + committed_micros FROM team_day WHERE day = :day", {"day": day.isoformat()}
         ).fetchone()
-        if funded is None:
-            spent = conn.execute(
-                "SELECT reserved_micros + committed_micros FROM team_day WHERE day = :day", key
-            ).fetchone()
-            left_usd = to_usd(max(0, budget - (spent[0] if spent else 0)))
-            raise budget_refusal(left_usd, to_usd(budget), to_usd(estimated_micros), self.resets_at(day))
+        left_usd = to_usd(max(0, budget - (spent[0] if spent else 0)))
+        raise budget_refusal(left_usd, to_usd(budget), to_usd(estimated_micros), self.resets_at(day))
 
     def mark_sent(self, request_id: str) -> None:
         """The provider call is about to start: from now on an unsettled reservation may have been billed."""
@@ -647,6 +654,35 @@ _INSERT_GENERATION = (
     "COALESCE((SELECT value FROM limits WHERE kind = 'quota' AND subject = :user), :default_quota), "
     "COALESCE((SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'), :default_budget), "
     ":provider, :request_id WHERE 1 = 1 ON CONFLICT (id) DO NOTHING RETURNING quota_images, budget_micros"
+)
+
+
+#: a user's images for the day, charged only within the quota; `source` and `quota` say where the limit comes from
+_CHARGE_USER = (
+    'INSERT INTO user_day ("user", day, images_reserved) SELECT :user, :day, :n {source} WHERE :n <= {quota} '
+    'ON CONFLICT ("user", day) DO UPDATE SET images_reserved = user_day.images_reserved + :n '
+    "WHERE user_day.images_reserved + user_day.images_committed + :n <= {quota} RETURNING images_reserved"
+)
+#: the team's spend for the day, charged only within the budget (and, chained, only `after` the user's)
+_CHARGE_TEAM = (
+    "INSERT INTO team_day (day, reserved_micros) SELECT :day, :cost {source} WHERE :cost <= {budget}{after} "
+    "ON CONFLICT (day) DO UPDATE SET reserved_micros = team_day.reserved_micros + :cost "
+    "WHERE team_day.reserved_micros + team_day.committed_micros + :cost <= {budget} RETURNING reserved_micros"
+)
+#: the whole reservation as one statement, where writes can be chained (one round trip, not three); each
+#: step reads the one before it, so the rows are taken in the order every other write takes them
+_RESERVE_AT_ONCE = (
+    f"WITH logged AS ({_INSERT_GENERATION}), "
+    "user_charged AS ("
+    + _CHARGE_USER.format(source="FROM logged", quota="(SELECT quota_images FROM logged)")
+    + "), team_charged AS ("
+    + _CHARGE_TEAM.format(
+        source="FROM logged",
+        budget="(SELECT budget_micros FROM logged)",
+        after=" AND EXISTS (SELECT 1 FROM user_charged)",
+    )
+    + ") SELECT quota_images, budget_micros, EXISTS (SELECT 1 FROM user_charged), EXISTS (SELECT 1 FROM team_charged) "
+    "FROM logged"
 )
 
 
