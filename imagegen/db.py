@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 
-from imagegen.dialects import POSTGRESQL, SQLITE, Dialect
+from imagegen.dialects import POSTGRESQL, REFUSED, SQLITE, Dialect
 from imagegen.errors import LedgerUnavailable, SettingsError
 
 BUSY_TIMEOUT_MS = 5000
@@ -27,6 +27,16 @@ POOL_SIZE, POOL_OVERFLOW = 10, 30
 #: every replica that migrates at once waits on this lock, so the schema is changed exactly once
 MIGRATION_LOCK = 7_318_461
 Params = Mapping[str, Any] | None
+#: PostgreSQL's SQLSTATE for a row whose key another row already has
+UNIQUE_VIOLATION = "23505"
+
+
+class Refused(Exception):
+    """A statement undid itself by calling dialects.REFUSE; the message is its reason."""
+
+
+class KeyTaken(Exception):
+    """A statement would have added a row whose key another row already has; it changed nothing."""
 
 
 class Row(tuple):
@@ -259,6 +269,23 @@ class Database:
                     with _ExplicitTransaction(session, "BEGIN"):
                         yield session
         except self._failures as exc:
+            raise LedgerUnavailable(_unavailable(exc)) from exc
+
+    def statement(self, sql: str, params: Params = None) -> Row | None:
+        """Run one statement that is atomic by itself, committed as it ends (on PostgreSQL, no BEGIN or
+        COMMIT: one round trip); return its first row. Raises Refused or KeyTaken, having changed nothing,
+        when the statement refuses itself or repeats a key."""
+        self._ready()
+        try:
+            with self._session(self._reader) as session:
+                return session.execute(sql, params).fetchone()
+        except self._failures as exc:
+            driver = getattr(exc, "orig", None) or exc
+            code = getattr(driver, "sqlstate", None)
+            if code == REFUSED:
+                raise Refused(getattr(getattr(driver, "diag", None), "message_primary", None) or str(driver)) from exc
+            if code == UNIQUE_VIOLATION:
+                raise KeyTaken(str(driver).splitlines()[0]) from exc
             raise LedgerUnavailable(_unavailable(exc)) from exc
 
     def query(self, sql: str, params: Params = None) -> list[Row]:

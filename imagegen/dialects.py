@@ -14,6 +14,9 @@ from dataclasses import dataclass
 MAX_SEARCH_WORDS = 16
 #: PostgreSQL's text search configuration for the gallery's words
 WORDS = "imagegen_words"
+#: the function a statement calls to undo itself, and the SQLSTATE it fails with (a class of its own)
+REFUSE = "imagegen_refuse"
+REFUSED = "IGR01"
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,19 @@ class Dialect:
     @property
     def writes_in_with(self) -> bool:
         """Whether one statement can chain writes (`WITH a AS (INSERT ... RETURNING ...) INSERT ...`), each
-        seeing what the one before it returned. PostgreSQL can: a server a network away answers each
-        statement in a round trip, so the ledger chains a reservation's steps. SQLite cannot, and has no
-        round trips to save."""
+        seeing what the one before it returned, and undo them all by calling `REFUSE` (see `refusal`).
+        PostgreSQL can: a server a network away answers each statement in a round trip, so the ledger makes
+        a reservation one statement, committed as it ends. SQLite cannot, and has no round trips to save."""
         return self.postgres
+
+    def refusal(self) -> list[str]:
+        """`REFUSE(reason)`: a function a statement calls to fail, and so change nothing, with `reason`."""
+        if not self.postgres:
+            return []
+        return [
+            f"CREATE FUNCTION {REFUSE}(reason TEXT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$ BEGIN "
+            f"RAISE EXCEPTION USING ERRCODE = '{REFUSED}', MESSAGE = reason; END $$"
+        ]
 
     # -- search ----------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from imagegen.db import Database, Row, Session
+from imagegen.db import Database, KeyTaken, Refused, Row, Session
+from imagegen.dialects import REFUSE
 from imagegen.errors import InvalidRequest, LedgerUnavailable, LimitReached
 from imagegen.money import usd
 from imagegen.request import Usage
@@ -259,46 +260,47 @@ class Ledger:
             "request_id": details.get("request_id", request_id),
             "cost": estimated_micros,
         }
+        if self.db.dialect.writes_in_with:
+            return self._reserve_at_once(row, day)
         with self.db.write() as conn:
-            # The log row first, with the limits it is admitted under: a second reservation of the same id,
-            # from any process, waits on it here and then finds it, instead of charging twice. Then each
-            # counter, by a conditional upsert that changes nothing past its limit; any refusal undoes it all.
-            if conn.dialect.writes_in_with:
-                admitted = conn.execute(_RESERVE_AT_ONCE, row).fetchone()
-            else:
-                admitted = self._reserve_step_by_step(conn, row)
-            if admitted is None:
-                seen = _settling(conn, request_id)
-                assert seen is not None
-                return Reservation(
-                    request_id,
-                    seen["user"],
-                    seen["day"],
-                    seen["n"],
-                    seen["estimated_micros"],
-                    seen["status"],
-                    duplicate=True,
-                )
-            quota, budget, user_charged, team_charged = admitted
-            if not user_charged:
-                self._refuse_quota(conn, user, day, n, quota)
-            if not team_charged:
-                self._refuse_budget(conn, day, estimated_micros, budget)
+            logged = conn.execute(_LOG_FIRST, row).fetchone()
+            if logged is None:
+                return self._repeated(conn, request_id)
+            limits = {"quota": logged["quota_images"], "budget": logged["budget_micros"]}
+            if conn.execute(_CHARGE_USER_STEP, {**row, **limits}).fetchone() is None:
+                self._refuse_quota(conn, user, day, n, limits["quota"])
+            funded = conn.execute(_CHARGE_TEAM_STEP, {**row, **limits})
+            if funded.fetchone() is None:
+                self._refuse_budget(conn, day, estimated_micros, limits["budget"])
         return Reservation(request_id, user, day_key, n, estimated_micros, OPEN)
 
+    def _reserve_at_once(self, row: dict[str, Any], day: date) -> Reservation:
+        """The reservation as one statement, committed as it ends; a refusal or a repeated id changed nothing."""
+        try:
+            outcome = self.db.statement(_RESERVE_AT_ONCE, row)
+        except KeyTaken:
+            with self.db.read() as conn:
+                return self._repeated(conn, row["id"])
+        except Refused:  # the budget refused what the quota admitted: the statement undid the user's charge
+            outcome = None
+        with self.db.read() as conn:
+            if outcome is not None and outcome[3]:
+                return Reservation(row["id"], row["user"], row["day"], row["n"], row["cost"], OPEN)
+            if _logged(conn, row["id"]) is not None:  # an earlier reservation of this id, refused now
+                return self._repeated(conn, row["id"])
+            if outcome is not None and not outcome[2]:
+                self._refuse_quota(conn, row["user"], day, row["n"], outcome[0])
+            self._refuse_budget(conn, day, row["cost"], outcome[1] if outcome else self.budget_micros(conn))
+        raise AssertionError("a refusal was raised above")
+
     @staticmethod
-    def _reserve_step_by_step(conn: Session, row: dict[str, Any]) -> tuple[int, int, bool, bool] | None:
-        """The reservation as three statements, for a database that cannot chain writes in one: the same
-        steps in the same order, each stopping the rest once it refuses."""
-        logged = conn.execute(_INSERT_GENERATION, row).fetchone()
-        if logged is None:
-            return None
-        quota, budget = logged["quota_images"], logged["budget_micros"]
-        limits = {"quota": quota, "budget": budget}
-        if conn.execute(_CHARGE_USER.format(source="", quota=":quota"), {**row, **limits}).fetchone() is None:
-            return quota, budget, False, False
-        funded = conn.execute(_CHARGE_TEAM.format(source="", budget=":budget", after=""), {**row, **limits})
-        return quota, budget, True, funded.fetchone() is not None
+    def _repeated(conn: Session, request_id: str) -> Reservation:
+        """The reservation an id already has: a second one of the same id charges nothing."""
+        seen = _logged(conn, request_id)
+        assert seen is not None
+        return Reservation(
+            request_id, seen["user"], seen["day"], seen["n"], seen["estimated_micros"], seen["status"], duplicate=True
+        )
 
     def _refuse_quota(self, conn: Session, user: str, day: date, n: int, quota: int) -> None:
         """Raise the quota's refusal, saying how many images are left (the transaction is then undone)."""
@@ -620,6 +622,12 @@ def _charge_problems(conn: Session) -> list[str]:
     return problems
 
 
+def _logged(conn: Session, request_id: str) -> Row | None:
+    return conn.execute(
+        'SELECT "user", day, n, estimated_micros, status FROM generations WHERE id = :id', {"id": request_id}
+    ).fetchone()
+
+
 def _settling(conn: Session, request_id: str) -> Row | None:
     """The log row a reserve, commit or close works on, locked until the transaction ends: what it charged,
     for whom, on which day."""
@@ -645,18 +653,21 @@ def _record_change(conn: Session, kind: str, subject: str, old: int | None, new:
     )
 
 
+#: the limits a reservation is admitted under: the user's quota and the team's budget, set or by default
+_LIMITS_NOW = (
+    "COALESCE((SELECT value FROM limits WHERE kind = 'quota' AND subject = :user), :default_quota) AS quota_images, "
+    "COALESCE((SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'), :default_budget) AS budget_micros"
+)
+#: the log row; `source`, `condition` and `repeat` say where the limits come from, when it is written, and
+#: what a second reservation of the same id does
 _INSERT_GENERATION = (
     'INSERT INTO generations (id, "user", day, created_at, preset, model, size, quality, n, output_format, '
     "prompt, directed_prompt, estimated_micros, status, expires_at, quota_images, budget_micros, provider, "
     "request_id) "
     "SELECT :id, :user, :day, :created_at, :preset, :model, :size, :quality, :n, :output_format, "
-    ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, "
-    "COALESCE((SELECT value FROM limits WHERE kind = 'quota' AND subject = :user), :default_quota), "
-    "COALESCE((SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'), :default_budget), "
-    ":provider, :request_id WHERE 1 = 1 ON CONFLICT (id) DO NOTHING RETURNING quota_images, budget_micros"
+    ":prompt, :directed_prompt, :estimated_micros, :status, :expires_at, quota_images, budget_micros, "
+    ":provider, :request_id FROM {source} WHERE {condition}{repeat} RETURNING quota_images, budget_micros"
 )
-
-
 #: a user's images for the day, charged only within the quota; `source` and `quota` say where the limit comes from
 _CHARGE_USER = (
     'INSERT INTO user_day ("user", day, images_reserved) SELECT :user, :day, :n {source} WHERE :n <= {quota} '
@@ -669,20 +680,33 @@ _CHARGE_TEAM = (
     "ON CONFLICT (day) DO UPDATE SET reserved_micros = team_day.reserved_micros + :cost "
     "WHERE team_day.reserved_micros + team_day.committed_micros + :cost <= {budget} RETURNING reserved_micros"
 )
-#: the whole reservation as one statement, where writes can be chained (one round trip, not three); each
-#: step reads the one before it, so the rows are taken in the order every other write takes them
+#: step by step, in one transaction: the log row first, so that a second reservation of the same id waits on
+#: it and then finds it; a refusal after it is undone by rolling the transaction back
+_LOG_FIRST = _INSERT_GENERATION.format(
+    source=f"(SELECT {_LIMITS_NOW}) AS limits_now", condition="1 = 1", repeat=" ON CONFLICT (id) DO NOTHING"
+)
+_CHARGE_USER_STEP = _CHARGE_USER.format(source="", quota=":quota")
+_CHARGE_TEAM_STEP = _CHARGE_TEAM.format(source="", budget=":budget", after="")
+#: at once, as one statement committed as it ends: the user's images, then the team's spend (only if the
+#: user's were charged), then the log row (only if both were; a repeated id breaks its key and undoes it
+#: all). When the budget refuses what the quota admitted, the statement refuses itself, undoing the charge.
+#: Each step reads the one before it, so the rows are taken in the order every other write takes them.
 _RESERVE_AT_ONCE = (
-    f"WITH logged AS ({_INSERT_GENERATION}), "
+    f"WITH limits_now AS (SELECT {_LIMITS_NOW}), "
     "user_charged AS ("
-    + _CHARGE_USER.format(source="FROM logged", quota="(SELECT quota_images FROM logged)")
+    + _CHARGE_USER.format(source="FROM limits_now", quota="(SELECT quota_images FROM limits_now)")
     + "), team_charged AS ("
     + _CHARGE_TEAM.format(
-        source="FROM logged",
-        budget="(SELECT budget_micros FROM logged)",
+        source="FROM limits_now",
+        budget="(SELECT budget_micros FROM limits_now)",
         after=" AND EXISTS (SELECT 1 FROM user_charged)",
     )
-    + ") SELECT quota_images, budget_micros, EXISTS (SELECT 1 FROM user_charged), EXISTS (SELECT 1 FROM team_charged) "
-    "FROM logged"
+    + "), logged AS ("
+    + _INSERT_GENERATION.format(source="limits_now", condition="EXISTS (SELECT 1 FROM team_charged)", repeat="")
+    + ") SELECT quota_images, budget_micros, EXISTS (SELECT 1 FROM user_charged), "
+    "EXISTS (SELECT 1 FROM team_charged), "
+    f"CASE WHEN EXISTS (SELECT 1 FROM user_charged) AND NOT EXISTS (SELECT 1 FROM team_charged) "
+    f"THEN {REFUSE}('budget') END FROM limits_now"
 )
 
 

@@ -318,3 +318,10 @@ def m012_shared_job_queue(db: Session) -> None:
     # server's disk names that disk, and only a process there takes it.
     db.execute("ALTER TABLE jobs ADD COLUMN pinned_to TEXT")
     db.execute("CREATE INDEX jobs_queue ON jobs (status, created_at)")
+
+
+@migration
+def m013_refusal(db: Session) -> None:
+    # A reservation on PostgreSQL is one statement; it calls this to undo its own charges when the budget
+    # refuses what the quota admitted.
+    _run(db, db.dialect.refusal())

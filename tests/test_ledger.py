@@ -52,6 +52,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m010_analytics_rollups",
         "m011_image_lineage",
         "m012_shared_job_queue",
+        "m013_refusal",
     }
     schema = sa.inspect(db.engine)
 
@@ -158,6 +159,21 @@ def test_a_resubmitted_request_id_is_never_charged_twice(db_settings):
     assert second.image_keys == first.image_keys
     assert studio.allowance("ann").images_used == 1
     assert len(studio.history().items) == 1
+
+
+def test_a_repeated_request_id_is_found_even_once_the_limits_are_full(db_target):
+    """The repeat of an admitted request is that request, not a new one the full quota or budget refuses."""
+    ledger = make_ledger(db_target, daily_quota=1, daily_budget_usd=Decimal("0.05"))
+    first = reserve(ledger, "only-one", micros=50_000)
+    again = reserve(ledger, "only-one", micros=50_000)
+    assert again.duplicate and not first.duplicate and again.request_id == first.request_id
+    with pytest.raises(LimitReached):
+        reserve(ledger, "a-new-one", micros=0)  # the quota is full for anything new
+    ledger.set_quota("ann", 5, by="boss")
+    assert reserve(ledger, "only-one", micros=50_000).duplicate  # the budget is full: still the same request
+    held = ledger.allowance("ann")
+    assert (held.images_in_flight, held.in_flight_micros) == (1, 50_000)  # charged once
+    assert ledger.check_invariants() == []
 
 
 def test_admin_overrides_take_effect_and_are_recorded(db_target):
