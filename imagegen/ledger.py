@@ -1,9 +1,9 @@
-"""Quotas, the team budget, reservations and the generation log, enforced atomically in SQLite.
+"""Quotas, the team budget, reservations and the generation log, enforced atomically in the database.
 
 Every generation goes reserve -> commit | refund | ambiguous | expire. A reservation is admitted by
-one write transaction (BEGIN IMMEDIATE) whose conditional UPDATEs charge the user's image count and
-the team's spend only when both stay within their limits, and whose log row is written in the same
-transaction: the counters and the log cannot disagree, and no burst can overshoot.
+conditional upserts that charge the user's image count and the team's spend only when both stay within
+their limits, with its log row, all or nothing: one write transaction on SQLite (BEGIN IMMEDIATE), one
+statement on PostgreSQL. The counters and the log cannot disagree, and no burst can overshoot.
 """
 
 from __future__ import annotations
@@ -303,7 +303,7 @@ class Ledger:
         )
 
     def _refuse_quota(self, conn: Session, user: str, day: date, n: int, quota: int) -> None:
-        """Raise the quota's refusal, saying how many images are left (the transaction is then undone)."""
+        """Raise the quota's refusal, saying how many images are left; nothing of the reservation is kept."""
         used = conn.execute(
             'SELECT images_reserved + images_committed FROM user_day WHERE "user" = :user AND day = :day',
             {"user": user, "day": day.isoformat()},
@@ -311,7 +311,7 @@ class Ledger:
         raise quota_refusal(max(0, quota - (used[0] if used else 0)), quota, n, self.resets_at(day))
 
     def _refuse_budget(self, conn: Session, day: date, estimated_micros: int, budget: int) -> None:
-        """Raise the budget's refusal, saying what is left of it (the transaction is then undone)."""
+        """Raise the budget's refusal, saying what is left of it; nothing of the reservation is kept."""
         spent = conn.execute(
             "SELECT reserved_micros + committed_micros FROM team_day WHERE day = :day", {"day": day.isoformat()}
         ).fetchone()
