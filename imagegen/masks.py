@@ -20,8 +20,10 @@ def mask_from_painting(painting: Image.Image, size: tuple[int, int]) -> bytes:
     if painted.getbbox() is None:
         raise InvalidRequest("Paint over the part of the image to change first: the mask is empty.")
     # Any painted coverage of a pixel paints it: a thin stroke survives scaling down, and no edge is left
-    # half transparent (the API edits only fully transparent pixels).
-    painted = painted.resize(size, Image.Resampling.BOX).point(lambda coverage: 255 if coverage else 0)
+    # half transparent (the API edits only fully transparent pixels). The coverage is averaged in floating
+    # point: in 8 bits, a share under 1/510 of a pixel (a dot scaled down 500 to 1) would round to nothing.
+    coverage = painted.convert("F").resize(size, Image.Resampling.BOX)
+    painted = coverage.point(lambda share: share * 1e6).convert("L")  # any share above 0 saturates to 255
     mask = Image.new("RGBA", size, (0, 0, 0, 255))
     mask.putalpha(painted.point(lambda on: 0 if on else 255))
     out = io.BytesIO()

@@ -95,3 +95,13 @@ def test_every_painted_region_is_transparent_in_the_mask_at_any_scale(canvas, si
     alpha = values(mask.getchannel("A"))
     assert alpha[0] == 0  # the painted pixel survives any scaling
     assert set(alpha) <= {0, 255}
+
+
+@pytest.mark.parametrize(("canvas", "size"), [((14, 35), (1, 1)), ((1024, 1024), (32, 32)), ((3000, 2000), (7, 5))])
+def test_one_painted_pixel_survives_a_scale_down_of_more_than_255_to_1(canvas, size):
+    """Its share of the pixel it lands in is under 1/255 of the area (found by the property test above)."""
+    picture = Image.new("RGBA", canvas, (0, 0, 0, 0))
+    picture.putpixel((canvas[0] - 1, canvas[1] - 1), (255, 255, 255, 255))
+    alpha = opened(mask_from_painting(picture, size)).getchannel("A")
+    assert alpha.getpixel((size[0] - 1, size[1] - 1)) == 0
+    assert sorted(set(values(alpha))) == ([0] if size == (1, 1) else [0, 255])
