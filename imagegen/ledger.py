@@ -283,9 +283,9 @@ class Ledger:
                 return self._repeated(conn, row["id"])
         except Refused:  # the budget refused what the quota admitted: the statement undid the user's charge
             outcome = None
+        if outcome is not None and outcome[3]:
+            return Reservation(row["id"], row["user"], row["day"], row["n"], row["cost"], OPEN)
         with self.db.read() as conn:
-            if outcome is not None and outcome[3]:
-                return Reservation(row["id"], row["user"], row["day"], row["n"], row["cost"], OPEN)
             if _logged(conn, row["id"]) is not None:  # an earlier reservation of this id, refused now
                 return self._repeated(conn, row["id"])
             if outcome is not None and not outcome[2]:
