@@ -163,7 +163,7 @@ class JobRunner:
                 wait = POLL_SECONDS if taken or woken else min(wait * 2, IDLE_POLL_SECONDS)
             except Exception:
                 if not failing:  # once per outage, not twice a second
-                    log.exception("taking queued jobs failed; trying again every %.1f s", POLL_SECONDS)
+                    log.exception("taking queued jobs failed; trying again every %.1f s", wait)
                 failing = True
 
     def pull(self) -> list[str]:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from imagegen.db import Database, KeyTaken, Refused, Row, Session
 from imagegen.dialects import REFUSE
@@ -291,7 +291,6 @@ class Ledger:
             if outcome is not None and not outcome[2]:
                 self._refuse_quota(conn, row["user"], day, row["n"], outcome[0])
             self._refuse_budget(conn, day, row["cost"], outcome[1] if outcome else self.budget_micros(conn))
-        raise AssertionError("a refusal was raised above")
 
     @staticmethod
     def _repeated(conn: Session, request_id: str) -> Reservation:
@@ -302,7 +301,7 @@ class Ledger:
             request_id, seen["user"], seen["day"], seen["n"], seen["estimated_micros"], seen["status"], duplicate=True
         )
 
-    def _refuse_quota(self, conn: Session, user: str, day: date, n: int, quota: int) -> None:
+    def _refuse_quota(self, conn: Session, user: str, day: date, n: int, quota: int) -> NoReturn:
         """Raise the quota's refusal, saying how many images are left; nothing of the reservation is kept."""
         used = conn.execute(
             'SELECT images_reserved + images_committed FROM user_day WHERE "user" = :user AND day = :day',
@@ -310,7 +309,7 @@ class Ledger:
         ).fetchone()
         raise quota_refusal(max(0, quota - (used[0] if used else 0)), quota, n, self.resets_at(day))
 
-    def _refuse_budget(self, conn: Session, day: date, estimated_micros: int, budget: int) -> None:
+    def _refuse_budget(self, conn: Session, day: date, estimated_micros: int, budget: int) -> NoReturn:
         """Raise the budget's refusal, saying what is left of it; nothing of the reservation is kept."""
         spent = conn.execute(
             "SELECT reserved_micros + committed_micros FROM team_day WHERE day = :day", {"day": day.isoformat()}
@@ -622,20 +621,17 @@ def _charge_problems(conn: Session) -> list[str]:
     return problems
 
 
-def _logged(conn: Session, request_id: str) -> Row | None:
+def _logged(conn: Session, request_id: str, lock: str = "") -> Row | None:
+    """The log row of a request: what it charged, for whom, on which day, and where it stands."""
     return conn.execute(
-        'SELECT "user", day, n, estimated_micros, status FROM generations WHERE id = :id', {"id": request_id}
+        'SELECT "user", day, n, estimated_micros, actual_micros, status FROM generations WHERE id = :id' + lock,
+        {"id": request_id},
     ).fetchone()
 
 
 def _settling(conn: Session, request_id: str) -> Row | None:
-    """The log row a reserve, commit or close works on, locked until the transaction ends: what it charged,
-    for whom, on which day."""
-    return conn.execute(
-        'SELECT "user", day, n, estimated_micros, actual_micros, status FROM generations WHERE id = :id'
-        + conn.dialect.lock_row,
-        {"id": request_id},
-    ).fetchone()
+    """The log row a reserve, commit or close works on, locked until the transaction ends."""
+    return _logged(conn, request_id, conn.dialect.lock_row)
 
 
 def _spend(conn: Session, day: str, micros: int) -> None:
