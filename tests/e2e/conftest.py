@@ -151,6 +151,16 @@ def settled(page) -> None:
     )
 
 
+def dialog_image_drawn(page) -> None:
+    """Wait until the open dialog's picture has loaded and drawn, and the run is over: a screenshot taken
+    before shows grey placeholders."""
+    page.wait_for_function(
+        """() => { const img = document.querySelector("[role='dialog'] [data-testid='stImage'] img");
+                   return img !== null && img.complete && img.naturalWidth > 0; }"""
+    )
+    settled(page)
+
+
 def on_phone(page) -> bool:
     return getattr(page, "screen_name", "") == "phone"
 

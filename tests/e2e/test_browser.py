@@ -10,7 +10,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from imagegen import GenerationRequest, Settings, Studio
-from tests.e2e.conftest import SCREENS, go_to, on_phone, settled, shot
+from tests.e2e.conftest import SCREENS, dialog_image_drawn, go_to, on_phone, settled, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -232,6 +232,7 @@ def test_gallery_search_favourite_share_and_delete(server, page, tmp_path):
     studio_key = studio.history().items[0]["key"]
     page.goto(f"{server.url}/gallery?image={studio_key}")
     page.get_by_role("dialog").get_by_text(studio.history().items[0]["prompt"]).first.wait_for()
+    dialog_image_drawn(page)
     shot(page, "gallery-shared")
 
 

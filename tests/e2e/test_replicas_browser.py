@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import StreamlitServer, settled, shot
+from tests.e2e.conftest import StreamlitServer, dialog_image_drawn, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -48,11 +48,7 @@ def test_an_image_made_on_one_replica_is_in_the_others_gallery(replicas, page):
     assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", thumbnail.element_handle())
     page.get_by_role("button", name="Open").first.click()
     page.get_by_role("dialog").get_by_text("a lighthouse on a cliff").first.wait_for()
-    page.wait_for_function(  # the original, read from S3 by this replica, has drawn: the screenshot shows it
-        "(() => { const img = document.querySelector(\"[role='dialog'] [data-testid='stImage'] img\");"
-        " return img !== null && img.complete && img.naturalWidth > 0; })()"
-    )
-    settled(page)
+    dialog_image_drawn(page)  # the original, read from S3 by this replica: the screenshot shows it
     shot(page, "replicas-gallery")
 
     page.goto(second.url)  # the Generate page, on the other replica
