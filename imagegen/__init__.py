@@ -10,6 +10,7 @@ from imagegen.errors import (
     ContentRejected,
     Forbidden,
     ImagegenError,
+    InvalidPrompt,
     InvalidRequest,
     LedgerUnavailable,
     LimitReached,
@@ -29,6 +30,7 @@ from imagegen.masks import markup_from_drawing, mask_from_painting
 from imagegen.request import GenerationRequest, GenerationResult, Usage, new_request_id
 from imagegen.settings import Settings
 from imagegen.studio import STAGES, Plan, Studio
+from imagegen.textrules import text_tables
 from imagegen.uploads import Upload
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "HistoryPage",
     "Identity",
     "ImagegenError",
+    "InvalidPrompt",
     "InvalidRequest",
     "Job",
     "JobRunner",
@@ -73,4 +76,5 @@ __all__ = [
     "markup_from_drawing",
     "mask_from_painting",
     "new_request_id",
+    "text_tables",
 ]

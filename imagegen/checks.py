@@ -8,13 +8,16 @@ import unicodedata
 from dataclasses import replace
 from typing import Any
 
-from imagegen.errors import InvalidRequest
+from imagegen.errors import InvalidPrompt, InvalidRequest
 from imagegen.request import GenerationRequest
 
 MAX_USER_LENGTH = 200
+NOTHING_VISIBLE = "Write a prompt: say what the image should show."
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
-_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
-_KEPT_CONTROLS = {"\n", "\t"}
+ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
+KEPT_CONTROLS = {"\n", "\t"}
+#: what `visible` does not count as something a person can see (with every space)
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Mn"})
 _TEXT_FIELDS = (
     "prompt", "preset", "model", "size", "quality", "output_format", "background", "lighting", "camera",
     "edit_of", "input_fidelity",
@@ -41,7 +44,7 @@ def check_request(request: Any) -> tuple[GenerationRequest, list[str]]:
         raise InvalidRequest("raw is true or false.")
     prompt, removed = clean_text(request.prompt)
     if not visible(prompt):
-        raise InvalidRequest("Write a prompt: say what the image should show.")
+        raise InvalidPrompt(NOTHING_VISIBLE)
     notes = [f"Removed {removed} control or escape character(s) from the prompt."] if removed else []
     short_fields = {name: clean_text(getattr(request, name))[0].strip() for name in _TEXT_FIELDS if name != "prompt"}
     return replace(request, prompt=prompt, **short_fields), notes
@@ -49,14 +52,14 @@ def check_request(request: Any) -> tuple[GenerationRequest, list[str]]:
 
 def clean_text(text: str) -> tuple[str, int]:
     """Text without terminal escapes, NUL or other control characters (newlines and tabs stay)."""
-    without_escapes = _ANSI.sub("", text)
-    kept = "".join(c for c in without_escapes if c in _KEPT_CONTROLS or unicodedata.category(c) != "Cc")
+    without_escapes = ANSI.sub("", text)
+    kept = "".join(c for c in without_escapes if c in KEPT_CONTROLS or unicodedata.category(c) != "Cc")
     return kept, len(text) - len(kept)
 
 
 def visible(text: str) -> bool:
     """Whether the text has anything a person can see: not only spaces and invisible format characters."""
-    return any(not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc", "Zs", "Mn") for c in text)
+    return any(not c.isspace() and unicodedata.category(c) not in INVISIBLE_CATEGORIES for c in text)
 
 
 def check_user(user: Any) -> str:

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from imagegen.errors import InvalidRequest
+from imagegen.errors import InvalidPrompt, InvalidRequest
 
 PRESETS_FILE = Path(__file__).with_name("presets.toml")
 FACETS = ("style", "lighting", "camera", "mood", "detail")  # most important first
+EMPTY = "The prompt is empty: describe the image you want, for example 'a red bicycle'."
+TOO_LONG = "The prompt has {count} characters; this model takes at most {limit}. Shorten it."
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,9 @@ def direct(prompt: str, preset: Preset, options: DirectorOptions, limit: int) ->
     """The exact text to send: the user's words first, then the preset's additions that fit."""
     user = normalise(prompt)
     if not user:
-        raise InvalidRequest("The prompt is empty: describe the image you want, for example 'a red bicycle'.")
+        raise InvalidPrompt(EMPTY)
     if len(user) > limit:
-        raise InvalidRequest(
-            f"The prompt has {len(user):,} characters; this model takes at most {limit:,}. Shorten it."
-        )
+        raise InvalidPrompt(TOO_LONG.format(count=f"{len(user):,}", limit=f"{limit:,}"))
     if options.raw:
         return DirectedPrompt(text=user, user_prompt=user, preset=preset.name, segments=((user, None),))
 
@@ -143,24 +143,37 @@ def direct(prompt: str, preset: Preset, options: DirectorOptions, limit: int) ->
 
 
 def _candidate_additions(user: str, preset: Preset, options: DirectorOptions) -> list[Addition]:
-    overrides = {"lighting": options.lighting, "camera": options.camera}
     seen: set[str] = set()
     additions: list[Addition] = []
-    for facet in FACETS:
-        override = normalise(overrides.get(facet, ""))
-        keywords = [override] if override else list(preset.facets.get(facet, ()))
-        for keyword in keywords:
-            key = keyword.casefold()
-            if not keyword or key in seen or _already_written(user, keyword):
-                continue
-            seen.add(key)
-            additions.append(Addition(facet, keyword))
+    for addition in _keywords(preset, options):
+        key = addition.text.casefold()
+        if key in seen or _already_written(user, addition.text):
+            continue
+        seen.add(key)
+        additions.append(addition)
     return additions
 
 
+def _keywords(preset: Preset, options: DirectorOptions) -> list[Addition]:
+    """Every keyword the Director may add, most important facet first: the preset's, or an override."""
+    overrides = {"lighting": options.lighting, "camera": options.camera}
+    keywords: list[Addition] = []
+    for facet in FACETS:
+        override = normalise(overrides.get(facet, ""))
+        chosen = [override] if override else list(preset.facets.get(facet, ()))
+        keywords += [Addition(facet, keyword) for keyword in chosen if keyword]
+    return keywords
+
+
 def _already_written(user: str, keyword: str) -> bool:
-    pattern = r"(?<!\w)" + r"\s+".join(re.escape(word) for word in keyword.split()) + r"(?!\w)"
-    return re.search(pattern, user, flags=re.IGNORECASE) is not None
+    """Whether the user wrote the keyword as whole words, in any case (both case-folded: the same rule the
+    browser follows while the prompt is typed)."""
+    pattern = r"(?<!\w)" + re.escape(_needle(keyword)) + r"(?!\w)"
+    return re.search(pattern, user.casefold()) is not None
+
+
+def _needle(keyword: str) -> str:
+    return " ".join(keyword.casefold().split())
 
 
 def _least_important(kept: list[Addition]) -> Addition:
@@ -191,3 +204,19 @@ def _render(user: str, template: str, additions: list[Addition]) -> list[tuple[s
 
 def _length(segments: list[tuple[str, str | None]]) -> int:
     return sum(len(text) for text, _ in segments)
+
+
+def browser_plan(preset: Preset, options: DirectorOptions, limit: int) -> dict:
+    """What a browser needs to direct a prompt as it is typed exactly as `direct` does (ui/director.js,
+    held to it by tests/e2e/test_director_parity.py): the template, every keyword in facet order, the
+    limit. The character tables it also needs are `text_tables()` in imagegen/textrules.py."""
+    template = [
+        [literal, name]
+        for literal, name, _spec, _conv in string.Formatter().parse(preset.template)
+        if name is not None or literal.strip()  # a blank literal on its own is never drawn
+    ]
+    keywords = [
+        {"facet": a.facet, "text": a.text, "key": a.text.casefold(), "needle": _needle(a.text)}
+        for a in _keywords(preset, options)
+    ]
+    return {"limit": limit, "raw": options.raw, "facets": list(FACETS), "template": template, "keywords": keywords}

@@ -33,6 +33,10 @@ class InvalidRequest(ImagegenError):
     code = "invalid_request"
 
 
+class InvalidPrompt(InvalidRequest):
+    """The prompt itself cannot be sent: empty, nothing visible, or longer than the model takes."""
+
+
 class LimitReached(ImagegenError):
     """A quota or the team budget has no room for the request."""
 

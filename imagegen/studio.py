@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from imagegen.accounts import Accounts, Identity
 from imagegen.catalog import Catalog, ModelSpec, normalise_size
-from imagegen.checks import check_request, check_user, scoped_id
+from imagegen.checks import check_request, check_user, clean_text, scoped_id
 from imagegen.db import Database
-from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
+from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, browser_plan, direct, load_presets
 from imagegen.drafts import Drafts
 from imagegen.edits import MARKUP, MASK, EditInputs, check_edit, closest_size, kept_upload, prepare_edit
 from imagegen.errors import ContentRejected, Forbidden, ImagegenError, InvalidRequest, StorageError
@@ -152,6 +152,14 @@ class Studio:
         cost = self.catalog.estimate_cost(request, directed.text, edit.priced_sizes() if edit else [])
         bound = self.catalog.max_cost(request, directed.text, edit.priced_sizes(bound=True) if edit else [])
         return Plan(request, spec, directed, cost, bound, notes + warnings, edit)
+
+    def browser_plan(self, request: GenerationRequest) -> dict:
+        """What a browser needs to direct this request's prompt as it is typed, exactly as `plan` will:
+        the Director's template and keywords for its preset and options, and its model's length limit."""
+        spec = self.catalog.get(request.model or self.settings.default_model)
+        lighting, camera = (clean_text(text)[0].strip() for text in (request.lighting, request.camera))
+        options = DirectorOptions(raw=request.raw is True, lighting=lighting, camera=camera)
+        return browser_plan(self.presets.get(request.preset), options, spec.prompt_max)
 
     def today(self) -> date:
         """Today in the configured time zone: the day quotas, budgets and model lifecycles are counted in."""

@@ -5,11 +5,11 @@ import uuid
 
 import streamlit as st
 
-from imagegen import GenerationRequest, ImagegenError, InvalidRequest
+from imagegen import GenerationRequest, ImagegenError, InvalidPrompt, InvalidRequest
 from imagegen.drafts import FIELDS
 from ui import editor, runtime, widgets
 from ui.identity import viewer
-from ui.prompt_box import prompt_box
+from ui.prompt_box import directed_preview, prompt_box, server_result
 
 CUSTOM = "Custom..."
 DEFAULT = "Preset default"
@@ -185,12 +185,12 @@ def remember(prompt: str) -> None:
 
 
 def preview(request: GenerationRequest, spec, editing, edit, edit_problem):
-    """The Director's expanded prompt, or what is wrong with the request; returns the plan when there is one."""
+    """The Director's expanded prompt (drawn by the browser as keys come), and what else is wrong with the
+    request; returns the plan when there is one."""
     st.subheader("What will be sent")
-    plan, problem = None, None
+    plan, problem, prompt_problem = None, None, None
     if not request.prompt.strip():
-        what = "what to change" if editing else "a prompt"
-        st.caption(f"Type {what}: the Director's expanded version appears here as you type.")
+        pass  # the preview says what to type
     elif editing is not None and edit is None:
         problem = edit_problem
     elif not request.size.strip() and state["g_size"] == CUSTOM:
@@ -198,13 +198,21 @@ def preview(request: GenerationRequest, spec, editing, edit, edit_problem):
     else:
         try:
             plan = studio.plan(request, edit)
+        except InvalidPrompt as exc:
+            prompt_problem = exc.message  # the preview shows it, and follows the keys that mend it
         except InvalidRequest as exc:
             problem = exc.message
-    if plan is not None:
-        widgets.directed_prompt(plan.directed, spec.prompt_max)
-        for warning in plan.warnings:
-            st.warning(widgets.plain(warning))
-    elif problem:
+    what = "what to change" if editing else "a prompt"
+    directed_preview(
+        studio.browser_plan(request),
+        server_result(request.prompt, plan.directed if plan else None, prompt_problem),
+        version=state["g_prompt_version"],
+        hint=f"Type {what}: the Director's expanded version appears here as you type.",
+        key="g_directed_preview",
+    )
+    for warning in plan.warnings if plan else []:
+        st.warning(widgets.plain(warning))
+    if problem:
         st.error(widgets.plain(problem))
     return plan
 

@@ -75,19 +75,56 @@ def wait_until_idle(at: AppTest, timeout: float = 20) -> AppTest:
     raise AssertionError("the job never finished")
 
 
+def component_data(at: AppTest, name: str) -> dict:
+    """The data the page sent to one of its components (the browser draws it; see tests/e2e)."""
+    found, stack = [], [at._tree]
+    while stack:
+        node = stack.pop()
+        proto = getattr(node, "proto", None)
+        if proto is not None and getattr(proto, "component_name", "") == name:
+            found.append(json.loads(proto.json))
+        children = getattr(node, "children", {})
+        stack.extend(children.values() if isinstance(children, dict) else children)
+    assert len(found) == 1, f"{len(found)} {name} components on the page"
+    return found[0]
+
+
 def test_the_preview_shows_the_directed_prompt_the_cost_and_what_is_left(env):
     at = app("a car")
     assert not at.exception
-    shown = texts(at)
-    assert re.search(r'data-facet="style"[^>]*>professional photograph</mark>', shown)
-    assert "a car, " in shown and "keywords added by the Director" in shown
+    preview = component_data(at, "imagegen_directed_preview")
+    server = preview["server"]
+    assert server["for"] == "a car" and server["kind"] == "directed"
+    assert ["professional photograph", "style"] in server["segments"]
+    assert server["text"].startswith("a car, ") and server["added"] == len([s for s in server["segments"] if s[1]])
+    assert preview["plan"]["limit"] == 32000 and not preview["plan"]["raw"]
     assert metric(at, "Estimated cost") == "$0.00"
     assert metric(at, "Images left") == "5 / 5"
     assert metric(at, "Budget left") == "$10.00"
     at.selectbox(key="g_preset").set_value("watercolor").run()
-    assert "watercolor painting" in texts(at)
+    preview = component_data(at, "imagegen_directed_preview")
+    assert "watercolor painting" in preview["server"]["text"]
+    assert {"facet": "style", "text": "watercolor painting", "key": "watercolor painting",
+            "needle": "watercolor painting"} in preview["plan"]["keywords"]  # fmt: skip
     at.toggle(key="g_raw").set_value(True).run()
-    assert "<mark" not in texts(at)
+    preview = component_data(at, "imagegen_directed_preview")
+    assert preview["server"]["segments"] == [["a car", None]] and preview["plan"]["raw"]
+
+
+def test_a_prompt_s_own_problem_is_the_preview_s_to_show(env):
+    at = app("x" * 40_000)
+    preview = component_data(at, "imagegen_directed_preview")
+    assert preview["server"] == {
+        "for": "x" * 40_000,
+        "kind": "error",
+        "message": "The prompt has 40,000 characters; this model takes at most 32,000. Shorten it.",
+    }
+    assert not at.error  # shown once, in the preview, where the keys that mend it redraw it
+    assert next(b for b in at.button if b.label == "Generate").disabled
+    at = app("\u200b\u200b")
+    assert component_data(at, "imagegen_directed_preview")["server"]["message"].startswith("Write a prompt")
+    at = app("   ")
+    assert component_data(at, "imagegen_directed_preview")["server"] == {"for": "   ", "kind": "blank"}
 
 
 def test_generating_shows_the_result_and_spends_the_quota(env):

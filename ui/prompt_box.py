@@ -1,12 +1,31 @@
 """A multi-line prompt that reports what is typed as the user types (debounced), and generates on
 Ctrl+Enter or Cmd+Enter: Streamlit's own text area reports only on blur or Ctrl+Enter, too late for a
-live preview."""
+live preview. Beside it, the Director's preview, which directs every key in the browser at once
+(director.js) and shows the server's own result when it is for the text typed."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
+
+from imagegen import DirectedPrompt, text_tables
+
+HERE = Path(__file__).parent
+#: the background of each facet's keywords in the preview: light enough for dark text in either theme
+FACET_COLOURS = {
+    "style": "#e8f0fe",
+    "lighting": "#fef7e0",
+    "camera": "#e6f4ea",
+    "mood": "#fce8e6",
+    "detail": "#f3e8fd",
+}
+#: the server sends the text typed at most this often while keys come (a key is shown at once in the page)
+DEBOUNCE_MS = 150
 
 _CSS = """
 label { display: block; font-size: 0.875rem; margin-bottom: 0.25rem; color: var(--st-text-color); }
@@ -40,7 +59,12 @@ export default function (component) {
     let timer = null;
     const send = () => { clearTimeout(timer); timer = null; setStateValue("value", box.value); };
     const grow = () => { box.style.height = "auto"; box.style.height = box.scrollHeight + 2 + "px"; };
-    box.addEventListener("input", () => { grow(); clearTimeout(timer); timer = setTimeout(send, data.debounce); });
+    box.addEventListener("input", () => {
+      announce(box);
+      grow();
+      clearTimeout(timer);
+      timer = setTimeout(send, data.debounce);
+    });
     box.addEventListener("blur", () => { if (timer) send(); });
     box.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -64,6 +88,13 @@ export default function (component) {
     box.style.height = "auto";
     box.style.height = box.scrollHeight + 2 + "px";
   }
+  announce(box);
+}
+
+// What is typed, for the Director's preview (directed_preview.js) to draw at once.
+function announce(box) {
+  window.__imagegenPrompt = { text: box.value, version: box.dataset.version };
+  window.dispatchEvent(new CustomEvent("imagegen:prompt", { detail: window.__imagegenPrompt }));
 }
 """
 
@@ -89,7 +120,7 @@ def prompt_box(
             "version": str(version),
             "placeholder": placeholder,
             "hint": f"Ctrl+Enter (Cmd+Enter on a Mac) {action}.",
-            "debounce": 20,
+            "debounce": DEBOUNCE_MS,
         },
         default={"value": value},
         on_value_change=lambda: None,
@@ -98,3 +129,50 @@ def prompt_box(
     text = result.get("value") if hasattr(result, "get") else getattr(result, "value", None)
     submitted = bool(result.get("submit") if hasattr(result, "get") else getattr(result, "submit", None))
     return PromptInput(text if isinstance(text, str) else value, submitted)
+
+
+_PREVIEW_CSS = """
+.directed-prompt {
+  font-family: ui-monospace, monospace; font-size: 0.9rem; line-height: 1.5; overflow-wrap: anywhere;
+  border: 1px solid rgba(128, 128, 128, 0.35); border-radius: 6px; padding: 8px;
+}
+.directed-prompt mark { color: #1f2330; padding: 0 2px; border-radius: 3px; }
+.directed-caption { font-size: 0.875rem; opacity: 0.7; margin-top: 0.25rem; overflow-wrap: anywhere; }
+.directed-error {
+  padding: 0.75rem 1rem; border-radius: 0.5rem; background: rgba(255, 43, 43, 0.12); overflow-wrap: anywhere;
+}
+"""
+
+
+@lru_cache(maxsize=1)
+def _preview_component() -> Any:
+    """Registered on first use: its script carries the engine's character tables (made once, ~0.5 s)."""
+    director = (HERE / "director.js").read_text(encoding="utf-8")
+    preview = (HERE / "directed_preview.js").read_text(encoding="utf-8")
+    tables = json.dumps(text_tables(), ensure_ascii=True)
+    script = f"{director}\nconst DIRECTOR = makeDirector({tables});\n{preview}"
+    return st.components.v2.component("imagegen_directed_preview", css=_PREVIEW_CSS, js=script, isolate_styles=False)
+
+
+def server_result(prompt: str, directed: DirectedPrompt | None, problem: str | None) -> dict:
+    """What the server found for `prompt`, in the preview's terms; for another text (or none) when it has
+    not directed this one."""
+    if directed is not None:
+        segments = [list(segment) for segment in directed.segments]
+        added, dropped = len(directed.additions), len(directed.dropped)
+        return {"for": prompt, "kind": "directed", "text": directed.text, "segments": segments, "added": added,
+                "dropped": dropped}  # fmt: skip
+    if problem is not None:
+        return {"for": prompt, "kind": "error", "message": problem}
+    if not prompt.strip():
+        return {"for": prompt, "kind": "blank"}
+    return {"for": None}
+
+
+def directed_preview(plan: dict, server: dict, *, version: int | str, hint: str, key: str) -> None:
+    """The exact text that will be sent, with what the Director added highlighted by facet: drawn by the
+    browser on every key, from `plan` (Studio.browser_plan), and from `server` when it is for the text typed."""
+    _preview_component()(
+        key=key,
+        data={"plan": plan, "server": server, "version": str(version), "hint": hint, "colours": FACET_COLOURS},
+    )

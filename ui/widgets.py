@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import html
 import re
 import time
 from typing import Any
 
 import streamlit as st
 
-from imagegen import STAGES, DirectedPrompt, ImagegenError, Job, StorageError
+from imagegen import STAGES, ImagegenError, Job, StorageError
 from imagegen.money import usd
 
-FACET_COLOURS = {
-    "style": "#e8f0fe",
-    "lighting": "#fef7e0",
-    "camera": "#e6f4ea",
-    "mood": "#fce8e6",
-    "detail": "#f3e8fd",
-}
 STAGE_LABELS = {
     "queued": "Queued",
     "directing": "Directing",
@@ -27,28 +19,6 @@ STAGE_LABELS = {
     "verifying": "Verifying",
     "saving": "Saving",
 }
-
-
-def directed_prompt(directed: DirectedPrompt, limit: int) -> None:
-    """The exact text that will be sent, with what the Director added highlighted by facet."""
-    parts = []
-    for text, facet in directed.segments:
-        if facet:
-            colour = FACET_COLOURS.get(facet, "#eeeeee")
-            parts.append(
-                f'<mark title="{facet}" data-facet="{facet}" style="background:{colour};color:#1f2330;padding:0 2px;'
-                f'border-radius:3px">{html.escape(text)}</mark>'
-            )
-        else:
-            parts.append(html.escape(text))
-    st.markdown(
-        f'<div class="directed-prompt" style="font-family:ui-monospace,monospace;font-size:0.9rem;line-height:1.5;'
-        f'border:1px solid rgba(128,128,128,0.35);border-radius:6px;padding:8px">{"".join(parts)}</div>',
-        unsafe_allow_html=True,
-    )
-    added = len(directed.additions)
-    dropped = f", {len(directed.dropped)} dropped to fit" if directed.dropped else ""
-    st.caption(f"{len(directed.text):,} / {limit:,} characters · {added} keywords added by the Director{dropped}")
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")

@@ -1,7 +1,10 @@
 """End to end: a person in Chromium, against `streamlit run` on a free port."""
 
 import io
+import json
+import os
 import re
+import signal
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -158,6 +161,35 @@ def test_typing_fast_clearing_and_typing_again_keeps_the_page_whole(server, page
         text = f"a lighthouse {round_} at dusk"
         prompt_box(page).press_sequentially(text, delay=20)
         preview_shows(page, text + ",")
+
+
+def server_agrees(page, text: str) -> None:
+    """Wait until the preview shows the server's own result for `text` (it draws the server's when it has
+    one for the text typed, and remembers what it drew)."""
+    marker = json.dumps('"for":' + json.dumps(text))
+    page.wait_for_function(f"document.querySelector('.directed-view')?.dataset.signature?.includes({marker})")
+
+
+def test_the_preview_follows_each_key_in_the_browser_even_while_the_server_is_stopped(server, page):
+    page.goto(server.url)
+    type_prompt(page, "a fox")
+    server_agrees(page, "a fox")
+    os.kill(server.process.pid, signal.SIGSTOP)  # no rerun can answer a key now
+    try:
+        prompt_box(page).press_sequentially(" in Soft Natural Light", delay=20)
+        preview_shows(page, "a fox in Soft Natural Light,")
+        added = preview(page).locator("mark").all_inner_texts()
+        assert "professional photograph" in added and "soft natural light" not in added  # written already
+        prompt_box(page).fill("")
+        page.get_by_text("Type a prompt: the Director's expanded version appears here as you type.").wait_for()
+        prompt_box(page).fill("a fox in Soft Natural Light")
+        preview_shows(page, "a fox in Soft Natural Light,")
+        shown = preview(page).inner_text()
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    server_agrees(page, "a fox in Soft Natural Light")
+    assert preview(page).inner_text() == shown  # what the browser drew is what the server will send
+    assert "7 keywords added by the Director" in page.locator(".directed-caption").inner_text()
 
 
 def choose(page, label: str, option: str) -> None:
