@@ -135,8 +135,12 @@ def test_the_character_tables_are_read_right_at_every_edge_of_every_range(direct
     character, a space, a control or invisible must change the result exactly as it does on the server."""
     tables = text_tables()
     edges = sorted(
-        {code + step for name in ("word", "space", "control", "invisible") for first, last in tables[name]
-         for code, step in ((first, -1), (first, 0), (last, 0), (last, 1))}  # fmt: skip
+        {
+            code + step
+            for name in ("word", "space", "control", "invisible")
+            for first, last in tables[name]
+            for code, step in ((first, -1), (first, 0), (last, 0), (last, 1))
+        }
     )
     characters = [chr(code) for code in edges if 0 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF]
     folds = [c for c, folded in tables["fold"].items() if folded.isascii()]
