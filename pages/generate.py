@@ -184,24 +184,28 @@ def remember(prompt: str) -> None:
         state["g_saved_form"] = current_form
 
 
+def checked(request: GenerationRequest, spec, editing, edit, edit_problem):
+    """(the plan, what is wrong with the request, what is wrong with its prompt): at most one is not None;
+    none is for a prompt not typed yet."""
+    if not request.prompt.strip():
+        return None, None, None
+    if editing is not None and edit is None:
+        return None, edit_problem, None
+    if not request.size.strip() and state["g_size"] == CUSTOM:
+        return None, f"Type a custom size such as 1536x864: {spec.id} takes {spec.describe_sizes()}.", None
+    try:
+        return studio.plan(request, edit), None, None
+    except InvalidPrompt as exc:
+        return None, None, exc.message  # the preview shows it, and follows the keys that mend it
+    except InvalidRequest as exc:
+        return None, exc.message, None
+
+
 def preview(request: GenerationRequest, spec, editing, edit, edit_problem):
     """The Director's expanded prompt (drawn by the browser as keys come), and what else is wrong with the
     request; returns the plan when there is one."""
     st.subheader("What will be sent")
-    plan, problem, prompt_problem = None, None, None
-    if not request.prompt.strip():
-        pass  # the preview says what to type
-    elif editing is not None and edit is None:
-        problem = edit_problem
-    elif not request.size.strip() and state["g_size"] == CUSTOM:
-        problem = f"Type a custom size such as 1536x864: {spec.id} takes {spec.describe_sizes()}."
-    else:
-        try:
-            plan = studio.plan(request, edit)
-        except InvalidPrompt as exc:
-            prompt_problem = exc.message  # the preview shows it, and follows the keys that mend it
-        except InvalidRequest as exc:
-            problem = exc.message
+    plan, problem, prompt_problem = checked(request, spec, editing, edit, edit_problem)
     what = "what to change" if editing else "a prompt"
     directed_preview(
         studio.browser_plan(request),

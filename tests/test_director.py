@@ -42,6 +42,13 @@ def test_keywords_the_user_wrote_are_not_added_again():
     assert "soft natural light" not in [a.text for a in result.additions]
 
 
+def test_keywords_are_compared_case_folded_across_spaces():
+    # the Kelvin sign folds to "k", a long s to "s"; the words may be apart by any spaces
+    result = direct("a cat in 4\u212a, ſharp \n  focus", PHOTO, DirectorOptions(), limit=4000)
+    assert "4k" not in result.added_keywords and "sharp focus" not in result.added_keywords
+    assert "photorealistic" in result.added_keywords
+
+
 def test_a_word_inside_another_word_is_not_taken_as_written():
     # "authentic" is a keyword; "inauthentic" does not contain it as a word
     result = direct("an inauthentic smile", PHOTO, DirectorOptions(), limit=4000)

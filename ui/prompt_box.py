@@ -24,7 +24,7 @@ FACET_COLOURS = {
     "mood": "#fce8e6",
     "detail": "#f3e8fd",
 }
-#: the server sends the text typed at most this often while keys come (a key is shown at once in the page)
+#: the text typed goes to the server once keys pause this long (the preview shows each key at once)
 DEBOUNCE_MS = 150
 
 _CSS = """
