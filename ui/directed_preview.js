@@ -49,7 +49,8 @@ export default function (component) {
     parentElement.append(view);
   }
   const show = (typed) => {
-    const result = typed === data.server.for ? data.server : DIRECTOR.live(typed, data.plan);
+    const known = typed === data.server.for && data.server.kind;
+    const result = known ? data.server : DIRECTOR.live(typed, data.plan);
     const signature = JSON.stringify([result, data.hint, data.plan.limit]);
     if (view.dataset.signature === signature) return;
     view.dataset.signature = signature;

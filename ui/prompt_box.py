@@ -155,8 +155,7 @@ def _preview_component() -> Any:
 
 
 def server_result(prompt: str, directed: DirectedPrompt | None, problem: str | None) -> dict:
-    """What the server found for `prompt`, in the preview's terms; for another text (or none) when it has
-    not directed this one."""
+    """What the server found for `prompt`, in the preview's terms; no "kind" when it has not directed it."""
     if directed is not None:
         segments = [list(segment) for segment in directed.segments]
         added, dropped = len(directed.additions), len(directed.dropped)
@@ -166,7 +165,7 @@ def server_result(prompt: str, directed: DirectedPrompt | None, problem: str | N
         return {"for": prompt, "kind": "error", "message": problem}
     if not prompt.strip():
         return {"for": prompt, "kind": "blank"}
-    return {"for": None}
+    return {"for": prompt}  # not directed here (the request has another problem): the browser directs it
 
 
 def directed_preview(plan: dict, server: dict, *, version: int | str, hint: str, key: str) -> None:
