@@ -48,6 +48,7 @@ def test_type_see_the_preview_generate_and_come_back_after_navigating_away(serve
     page.wait_for_function("document.querySelector('.directed-prompt')?.innerText.startsWith('a lighthouse at dusk,')")
     assert preview(page).inner_text() != first
     assert "professional photograph" in preview(page).inner_text()
+    server_agrees(page, "a lighthouse at dusk")  # the price and the button follow the server's answer
     shot(page, "generate-preview")
 
     prompt_box(page).press("Control+Enter")  # the keyboard shortcut generates
