@@ -13,7 +13,7 @@ import pytest
 from imagegen import DirectorOptions, GenerationRequest, InvalidPrompt, direct, load_presets, text_tables
 from imagegen.checks import check_request
 from imagegen.director import browser_plan
-from tests.conftest import ROOT
+from ui.prompt_box import director_script
 
 pytestmark = pytest.mark.e2e
 
@@ -75,8 +75,7 @@ def limits_for(prompt: str, options: DirectorOptions, preset: str) -> list[int]:
 def director(browser) -> Iterator[object]:
     tab = browser.new_page()
     tab.set_content("<!doctype html><title>director</title>")
-    source = (ROOT / "ui" / "director.js").read_text(encoding="utf-8")
-    tab.add_script_tag(content=f"{source}\nwindow.DIRECTOR = makeDirector({json.dumps(text_tables())});")
+    tab.add_script_tag(content=director_script())  # the very script the Generate page ships
     yield tab
     tab.close()
 
