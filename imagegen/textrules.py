@@ -33,7 +33,7 @@ def _runs(pattern: str, text: str) -> list[list[int]]:
 
 @lru_cache(maxsize=1)
 def text_tables() -> dict:
-    """The tables ui/director.js reads (computed once per process, in about 0.4 s)."""
+    """The tables ui/director.js reads (computed once per process, in under a second)."""
     everything = array.array("I", range(sys.maxunicode + 1)).tobytes().decode("utf-32-le", "surrogatepass")
     categories = list(map(unicodedata.category, everything))
     spaces = {m.start() for m in re.finditer(r"\s", everything)}
