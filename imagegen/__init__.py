@@ -26,7 +26,7 @@ from imagegen.errors import (
 from imagegen.history import HistoryFilter, HistoryPage
 from imagegen.jobs import Job, JobRunner
 from imagegen.ledger import Allowance
-from imagegen.masks import markup_from_drawing, mask_from_painting
+from imagegen.masks import drawn_layer, markup_from_drawing, mask_from_painting
 from imagegen.request import GenerationRequest, GenerationResult, Usage, new_request_id
 from imagegen.settings import Settings
 from imagegen.studio import STAGES, Plan, Studio
@@ -72,6 +72,7 @@ __all__ = [
     "Upload",
     "Usage",
     "direct",
+    "drawn_layer",
     "load_presets",
     "markup_from_drawing",
     "mask_from_painting",

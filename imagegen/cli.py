@@ -7,20 +7,22 @@ import csv
 import getpass
 import json
 import logging
+import os
+import stat
 import sys
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.ledger import to_usd
+from imagegen.masks import MAX_MASK_BYTES
 from imagegen.money import usd
 from imagegen.redact import csv_cell, redact
 from imagegen.request import GenerationRequest, GenerationResult
 from imagegen.settings import Settings
 from imagegen.studio import Studio
-from imagegen.uploads import Upload
+from imagegen.uploads import MAX_UPLOAD_BYTES, Upload
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except Exception as exc:  # the last word for scripts: say what broke, exit 1
         logging.getLogger("imagegen").exception("command failed")
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        print(f"error: {redact(str(exc)) or type(exc).__name__}", file=sys.stderr)
         return 1
 
 
@@ -131,10 +133,25 @@ def _edit(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
 
 
 def _read(path: str, what: str) -> bytes:
+    """A file's bytes, refused from its size before reading when it is not a regular file or is over the
+    limit for what it is (a device or a pipe would be read until memory runs out)."""
+    limit = MAX_MASK_BYTES if what in ("mask", "markup") else MAX_UPLOAD_BYTES
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as source:
+            facts = os.fstat(source.fileno())
+            if not stat.S_ISREG(facts.st_mode):
+                raise InvalidRequest(f"The {what} {path!r} is not a regular file: give the path of an image file.")
+            if facts.st_size >= limit:
+                raise InvalidRequest(
+                    f"The {what} {path!r} is {facts.st_size / 1024 / 1024:.1f} MB: it must be under "
+                    f"{limit // 1024 // 1024} MB."
+                )
+            data = source.read(limit)
     except OSError as exc:
         raise InvalidRequest(f"Cannot read the {what} {path!r}: {exc.strerror or exc}.") from None
+    if len(data) >= limit:  # it grew while being read
+        raise InvalidRequest(f"The {what} {path!r} is over {limit // 1024 // 1024} MB: it must be under that.")
+    return data
 
 
 def _request(args: argparse.Namespace) -> GenerationRequest:

@@ -21,9 +21,11 @@ def open_safely(
     too_many_pixels: Callable[[int, int], Exception],
     too_large: Exception,
     unreadable: Callable[[Exception], Exception],
+    before_decode: Callable[[Image.Image], None] | None = None,
 ) -> Image.Image:
-    """Decode an image only once its header is within MAX_PIXELS and Pillow's bomb guard; raise the caller's
-    own error for each way it can fail."""
+    """Decode an image only once its header is within MAX_PIXELS and Pillow's bomb guard, and has passed the
+    caller's own check of it (`before_decode`, which raises); raise the caller's own error for each way it
+    can fail."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -31,6 +33,8 @@ def open_safely(
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise too_many_pixels(width, height)
+            if before_decode is not None:
+                before_decode(image)
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise too_large from None

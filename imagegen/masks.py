@@ -10,9 +10,24 @@ from collections.abc import Iterable
 from PIL import Image, ImageChops
 
 from imagegen.errors import InvalidRequest
+from imagegen.imaging import open_safely
 
 MAX_MASK_BYTES = 4 * 1024 * 1024
 TRANSPOSE = Image.Transpose.TRANSPOSE
+
+
+def drawn_layer(data: bytes) -> Image.Image | None:
+    """A drawing sent from the page's canvas, as RGBA; None when nothing is drawn on it. Its size is checked
+    from its header before it is decoded: the browser, not the studio, wrote it."""
+    layer = open_safely(
+        data,
+        too_many_pixels=lambda width, height: InvalidRequest(
+            f"The drawing is {width}x{height}: far larger than a canvas."
+        ),
+        too_large=InvalidRequest("The drawing is too large to open safely."),
+        unreadable=lambda exc: InvalidRequest("The drawing is not a readable image: draw on the canvas again."),
+    ).convert("RGBA")
+    return layer if layer.getchannel("A").getbbox() is not None else None
 
 
 def mask_from_painting(painting: Image.Image, size: tuple[int, int]) -> bytes:
@@ -61,7 +76,7 @@ def check_mask(data: bytes, size: tuple[int, int]) -> bytes:
         raise InvalidRequest("The mask has no transparency: its transparent pixels mark where to edit.")
     if mask.getchannel("A").getextrema()[0] != 0:
         raise InvalidRequest("The mask has no fully transparent pixel: nothing would be edited.")
-    return data
+    return _png(mask)
 
 
 def markup_from_drawing(drawing: Image.Image, size: tuple[int, int]) -> bytes:
@@ -88,22 +103,42 @@ def check_markup(data: bytes, size: tuple[int, int]) -> bytes:
         raise InvalidRequest("The markup has no transparent pixel: it would hide the whole image.")
     if high == 0:
         raise InvalidRequest("The markup is empty: draw what to change on it.")
-    return data
+    return _png(layer)
 
 
 def _overlay(data: bytes, size: tuple[int, int], what: str) -> Image.Image:
-    """A mask or markup opened, once proven a PNG under 4 MB of the starting image's size."""
+    """A mask or markup proven a PNG under 4 MB of the starting image's size (from its header, before a
+    pixel is decoded), rebuilt from its pixels alone: nothing else the file carried is kept or sent."""
     if len(data) >= MAX_MASK_BYTES:
         raise InvalidRequest(f"The {what} is {len(data) / 1024 / 1024:.1f} MB: it must be under 4 MB.")
-    try:
-        layer = Image.open(io.BytesIO(data))
-        layer.load()
-    except Exception:  # Pillow raises many kinds for data that is not an image
-        raise InvalidRequest(f"The {what} is not a readable image: it must be a PNG.") from None
-    if layer.format != "PNG":
-        raise InvalidRequest(f"The {what} is a {layer.format} image: it must be a PNG.")
-    if layer.size != tuple(size):
-        raise InvalidRequest(
-            f"The {what} is {layer.width}x{layer.height} but the image is {size[0]}x{size[1]}: they must match."
-        )
-    return layer
+
+    def png_of_the_image_size(layer: Image.Image) -> None:
+        if layer.format != "PNG":
+            raise InvalidRequest(f"The {what} is a {layer.format} image: it must be a PNG.")
+        if layer.size != tuple(size):
+            raise InvalidRequest(
+                f"The {what} is {layer.width}x{layer.height} but the image is {size[0]}x{size[1]}: they must match."
+            )
+
+    unreadable = InvalidRequest(f"The {what} is not a readable image: it must be a PNG.")
+    layer = open_safely(
+        data,
+        too_many_pixels=lambda width, height: InvalidRequest(
+            f"The {what} is {width}x{height} but the image is {size[0]}x{size[1]}: they must match."
+        ),
+        too_large=InvalidRequest(f"The {what} is too large to open safely: it must be {size[0]}x{size[1]}."),
+        unreadable=lambda exc: unreadable,
+        before_decode=png_of_the_image_size,
+    )
+    has_alpha = "A" in layer.getbands() or "transparency" in layer.info
+    return Image.frombytes(*_plain(layer.convert("RGBA" if has_alpha else "RGB")))
+
+
+def _plain(layer: Image.Image) -> tuple[str, tuple[int, int], bytes]:
+    return layer.mode, layer.size, layer.tobytes()
+
+
+def _png(layer: Image.Image) -> bytes:
+    out = io.BytesIO()
+    layer.save(out, "PNG", compress_level=1)  # a mask is mostly flat colours: small at any level
+    return out.getvalue()

@@ -1,13 +1,14 @@
 """Images people hand the studio (a starting image to edit, reference images): checked by their content
-before anything is spent, and kept without the metadata a camera or an editor wrote into them (location,
-device, author), upright as they were meant to be seen."""
+before anything is spent, and rebuilt from their pixels alone, upright as they were meant to be seen. What
+is kept and sent is never the uploaded container: a file can carry bytes in places a metadata reader never
+reports (private chunks, segments, data after the end), so only the pixels cross over."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from imagegen.errors import InvalidRequest
 from imagegen.imaging import MAX_PIXELS, open_safely
@@ -16,20 +17,15 @@ from imagegen.imaging import MAX_PIXELS, open_safely
 UPLOAD_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 #: the Images API refuses an input image of 50 MB or more
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-_EXIF_ORIENTATION = 0x0112
-#: what Pillow reports about a file that only says how to show its pixels; anything else is stripped
-_DISPLAY_INFO = {
-    "dpi", "gamma", "srgb", "chromaticity", "icc_profile", "transparency", "aspect", "interlace",
-    "jfif", "jfif_version", "jfif_unit", "jfif_density", "adobe", "adobe_transform", "progressive", "progression",
-    "loop", "background", "timestamp", "duration",  # the frame timing Pillow reports for every WebP
-}  # fmt: skip
-#: JPEG segments that only say how to show the pixels: JFIF, the colour profile, Adobe's colour transform
-_DISPLAY_SEGMENTS = {"APP0", "APP2", "APP14"}
+#: pixel layouts kept as they are; any other (palettes, 16-bit, CMYK, YCbCr) is rebuilt as RGB(A)
+_PLAIN_MODES = {"L", "LA", "RGB", "RGBA"}
+JPEG_QUALITY = 95
+WEBP_QUALITY = 95
 
 
 @dataclass(frozen=True)
 class Upload:
-    """An image that passed every check, re-encoded without its metadata."""
+    """An image that passed every check, rebuilt from its pixels."""
 
     data: bytes
     format: str  # png, jpeg or webp
@@ -39,7 +35,7 @@ class Upload:
 
 def check_upload(data: bytes, name: str = "The image") -> Upload:
     """Prove `data` is a PNG, JPEG or WebP image within the limits, by its content (never its file name),
-    and return it without metadata. Raises InvalidRequest, saying what to change, otherwise."""
+    and return it rebuilt from its pixels. Raises InvalidRequest, saying what to change, otherwise."""
     if not data:
         raise InvalidRequest(f"{name} is empty: choose an image file.")
     if len(data) >= MAX_UPLOAD_BYTES:
@@ -50,18 +46,38 @@ def check_upload(data: bytes, name: str = "The image") -> Upload:
     kind = UPLOAD_FORMATS.get(str(image.format))
     if kind is None:
         raise InvalidRequest(f"{name} is a {image.format} image: upload a PNG, JPEG or WebP image.")
-    if not _carries_metadata(image):
-        return Upload(data, kind, image.width, image.height)  # nothing to strip: kept byte for byte
-    turned = image.getexif().get(_EXIF_ORIENTATION, 1) != 1
-    upright = ImageOps.exif_transpose(image) if turned else image
-    return Upload(_without_metadata(upright, kind, keep_jpeg_quality=not turned), kind, upright.width, upright.height)
+    pixels = pixels_only(image)
+    return Upload(_encode(pixels, kind, image), kind, pixels.width, pixels.height)
 
 
-def _carries_metadata(image: Image.Image) -> bool:
-    """Whether the file says anything beyond how to show its pixels (EXIF, XMP, text, comments, IPTC)."""
-    if set(image.info) - _DISPLAY_INFO:
-        return True
-    return any(marker not in _DISPLAY_SEGMENTS for marker, _ in getattr(image, "applist", []))
+def pixels_only(image: Image.Image) -> Image.Image:
+    """A new image holding nothing but `image`'s pixels: turned upright by its EXIF orientation, in sRGB
+    when it carried a colour profile, in a plain layout (no palette, which can hold bytes of its own)."""
+    upright = ImageOps.exif_transpose(image)
+    in_srgb = _to_srgb(upright)
+    mode = in_srgb.mode
+    if mode not in _PLAIN_MODES:
+        mode = "RGBA" if in_srgb.has_transparency_data else "RGB"
+    elif "transparency" in in_srgb.info:  # a single transparent colour of an L or RGB image
+        mode = "LA" if mode == "L" else "RGBA"
+    plain = in_srgb.convert(mode)
+    return Image.frombytes(plain.mode, plain.size, plain.tobytes())  # a fresh image: no info, no palette
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """The pixels converted from the file's colour profile to sRGB, so the profile (which can carry any
+    text) need not be kept. A profile that cannot be read is ignored, as browsers ignore it."""
+    profile = image.info.get("icc_profile")
+    if not profile:
+        return image
+    mode = "RGBA" if image.has_transparency_data else "RGB"
+    given = image if image.mode in ("RGB", "RGBA", "CMYK", "L") else image.convert(mode)
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        converted = ImageCms.profileToProfile(given, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image
+    return converted if converted is not None else image
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -75,17 +91,18 @@ def _open(data: bytes, name: str) -> Image.Image:
     )
 
 
-def _without_metadata(image: Image.Image, kind: str, *, keep_jpeg_quality: bool) -> bytes:
-    """Encode again with no EXIF, XMP or text: only the pixels (and a colour profile, which is not about
-    anyone) survive. A JPEG that needed no turning keeps its own quantisation, so it loses nothing more."""
+def _encode(pixels: Image.Image, kind: str, source: Image.Image) -> bytes:
+    """The pixels in the upload's own format, with nothing else: no EXIF, XMP, text, comment or profile."""
     out = io.BytesIO()
-    profile = image.info.get("icc_profile")
-    extra = {"icc_profile": profile} if profile else {}
     if kind == "jpeg":
-        # Pillow writes a JPEG comment it read back out unless told otherwise.
-        image.save(out, "JPEG", quality="keep" if keep_jpeg_quality else 95, comment=b"", **extra)
+        sampling = JpegImagePlugin.get_sampling(source) if source.format == "JPEG" else -1
+        extra = {"subsampling": sampling} if sampling in (0, 1, 2) else {}
+        # Pillow writes a JPEG comment it read back out unless told otherwise; these pixels have none.
+        pixels.convert("L" if pixels.mode in ("L", "LA") else "RGB").save(
+            out, "JPEG", quality=JPEG_QUALITY, comment=b"", **extra
+        )
     elif kind == "webp":
-        image.save(out, "WEBP", quality=95, **extra)
+        pixels.save(out, "WEBP", quality=WEBP_QUALITY, lossless=bool(source.info.get("lossless")))
     else:
-        image.save(out, "PNG", **extra)
+        pixels.save(out, "PNG")
     return out.getvalue()

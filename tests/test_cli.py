@@ -162,6 +162,28 @@ def test_an_edit_with_bad_input_exits_2_and_changes_nothing(data_dir, tmp_path):
     assert not (data_dir / "spool").exists()
 
 
+def test_a_path_that_is_no_regular_file_or_too_large_is_refused_before_reading(data_dir, tmp_path):
+    env = cli_env(data_dir)
+    start = _png(tmp_path / "start.png", (64, 64))
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as sparse:  # 60 MB on paper, nothing on disk
+        sparse.truncate(60 * 1024 * 1024)
+    big_mask = tmp_path / "mask.png"
+    with open(big_mask, "wb") as sparse:
+        sparse.truncate(5 * 1024 * 1024)
+    cases = {
+        ("/dev/zero",): "'/dev/zero' is not a regular file",
+        (str(tmp_path),): "Cannot read the image",
+        (str(huge),): "is 60.0 MB: it must be under 50 MB",
+        (start, "--mask", str(big_mask)): "The mask",
+    }
+    for args, message in cases.items():
+        done = run_cli("edit", *args, "--prompt", "add a hat", env=env, timeout=60)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr, (args, done.stderr)
+    assert not (data_dir / "images").exists()
+
+
 def test_migrate_brings_a_blank_database_up_to_date_once(data_dir):
     env = cli_env(data_dir)
     first = run_cli("migrate", env=env)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from imagegen import InvalidRequest
-from imagegen.masks import MAX_MASK_BYTES, check_mask, mask_from_painting
+from imagegen.masks import MAX_MASK_BYTES, check_markup, check_mask, mask_from_painting
 
 
 def painting(size=(200, 100), box=(20, 10, 60, 40), alpha=255) -> Image.Image:
@@ -142,3 +142,31 @@ def test_a_pixel_cut_by_the_edge_between_two_mask_pixels_paints_both():
     picture.putpixel((34, 0), (255, 255, 255, 255))
     alpha = opened(mask_from_painting(picture, (36, 1))).getchannel("A")
     assert [i for i in range(36) if alpha.getpixel((i, 0)) == 0] == [26, 27]
+
+
+def test_a_mask_or_markup_of_another_size_is_refused_from_its_header_before_decoding():
+    # Headers claiming huge canvases over bodies cut short: decoding them would fail as unreadable; the
+    # size is what refuses them, so nothing was decoded.
+    for side, refusal in ((9000, "is 9000x9000 but the image is 64x32: they must match"), (12000, "too large")):
+        whole = io.BytesIO()
+        Image.new("L", (side, side), 0).save(whole, "PNG", compress_level=9)
+        header_only = whole.getvalue()[:4096]
+        for check in (check_mask, check_markup):
+            with pytest.raises(InvalidRequest, match=refusal):
+                check(header_only, (64, 32))
+
+
+def test_a_canvas_drawing_is_checked_from_its_header_and_empty_means_none():
+    from imagegen.masks import drawn_layer
+
+    blank, painted = io.BytesIO(), io.BytesIO()
+    Image.new("RGBA", (40, 20), (0, 0, 0, 0)).save(blank, "PNG")
+    dot = Image.new("RGBA", (40, 20), (0, 0, 0, 0))
+    dot.putpixel((5, 5), (255, 0, 0, 10))
+    dot.save(painted, "PNG")
+    assert drawn_layer(blank.getvalue()) is None
+    assert drawn_layer(painted.getvalue()).getpixel((5, 5))[3] == 10
+    whole = io.BytesIO()
+    Image.new("L", (9000, 9000), 0).save(whole, "PNG", compress_level=9)
+    with pytest.raises(InvalidRequest, match="9000x9000: far larger than a canvas"):
+        drawn_layer(whole.getvalue()[:4096])

@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
-from imagegen import ImagegenError, Upload, markup_from_drawing, mask_from_painting
+from imagegen import ImagegenError, Upload, drawn_layer, markup_from_drawing, mask_from_painting
 from ui import widgets
 
 #: the session key of what is being edited
@@ -190,8 +190,8 @@ def _converted(drawn: bytes, mode: str, size: tuple[int, int]) -> bytes | None:
     cached = st.session_state.get("g_edit_overlay")
     if cached and cached[0] == signature:
         return cached[1]
-    painting = Image.open(io.BytesIO(drawn)).convert("RGBA")
-    if painting.getchannel("A").getbbox() is None:
+    painting = drawn_layer(drawn)
+    if painting is None:
         overlay = None
     else:
         overlay = mask_from_painting(painting, size) if mode == PAINT else markup_from_drawing(painting, size)
