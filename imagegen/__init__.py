@@ -1,6 +1,6 @@
 """imagegen: a team's image-generation studio. This module is the public face of the engine."""
 
-from imagegen.accounts import Identity
+from imagegen.accounts import Identity, check_proxy_headers
 from imagegen.analytics import Analytics
 from imagegen.catalog import Catalog, ModelSpec
 from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
@@ -71,6 +71,7 @@ __all__ = [
     "Studio",
     "Upload",
     "Usage",
+    "check_proxy_headers",
     "direct",
     "drawn_layer",
     "load_presets",

@@ -10,13 +10,14 @@ IMAGEGEN_ADMINS, or the configured group or role claim), never from a name.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from imagegen.checks import clean_text
+from imagegen.checks import MAX_USER_LENGTH, clean_text, is_user_name
 from imagegen.db import Database
 from imagegen.errors import Forbidden
 from imagegen.settings import Settings
@@ -49,7 +50,7 @@ class Accounts:
         account = f"{issuer}#{subject}"
         email = verified_email(claims)
         is_admin = self._admin_by_claims(email, claims)
-        display = _short(claims.get("name")) or email or subject
+        display = _short(claims.get("name")) or email or _short(subject)
         with self.db.write() as conn:
             row = conn.execute(
                 'SELECT "user" FROM accounts WHERE account = :account' + conn.dialect.lock_row, {"account": account}
@@ -103,13 +104,44 @@ class Accounts:
         def taken(name: str) -> bool:
             return conn.execute('SELECT 1 FROM accounts WHERE "user" = :name', {"name": name}).fetchone() is not None
 
-        if email and not taken(email):
+        if email and is_user_name(email) and not taken(email):
             return email
-        host = urllib.parse.urlsplit(issuer).hostname or "idp"
-        name, suffix = f"{host}:{_short(subject)}", 2
+        name, suffix = subject_name(issuer, subject), 2
         while taken(name):
-            name, suffix = f"{host}:{_short(subject)}~{suffix}", suffix + 1
+            name, suffix = subject_name(issuer, subject, f"~{suffix}"), suffix + 1
         return name
+
+
+def subject_name(issuer: str, subject: str, suffix: str = "") -> str:
+    """`issuer-host:subject`, a valid user name for any subject the provider may send (up to 255 characters
+    by the standard, or longer, with any characters): a subject that does not fit the name rule is named by
+    its visible start and a digest of the whole, so two long subjects that start alike stay two names."""
+    host = (urllib.parse.urlsplit(issuer).hostname or "idp")[:60]
+    name = f"{host}:{subject}{suffix}"
+    if is_user_name(name):
+        return name
+    digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    printable = "".join(c for c in subject if c.isprintable()).strip() or "user"
+    room = MAX_USER_LENGTH - len(host) - len(digest) - len(suffix) - 2
+    return f"{host}:{printable[:room].strip()}~{digest}{suffix}"
+
+
+def check_proxy_headers(
+    headers: Mapping[str, list[str]], identity_headers: list[str], secret_header: str, email_header: str = ""
+) -> None:
+    """Refuse a request whose identity or secret header came more than once, or whose email header holds a
+    list: a proxy that appends its header to the client's own leaves the client's value first, so the
+    client would choose who it is. Raises Forbidden. Header names are matched case-insensitively."""
+    by_name = {name.lower(): values for name, values in headers.items()}
+    for name in [*identity_headers, secret_header]:
+        if len(by_name.get(name.lower(), [])) > 1:
+            raise Forbidden(
+                f"The sign-in proxy sent {name} more than once. It must replace that header, never append to "
+                "it; ask an admin to fix the proxy."
+            )
+    emails = by_name.get(email_header.lower(), []) if email_header else []
+    if any("," in value for value in emails):
+        raise Forbidden(f"The sign-in proxy sent a list in {email_header}. Ask an admin to fix the proxy.")
 
 
 def verified_email(claims: Mapping[str, Any]) -> str | None:

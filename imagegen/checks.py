@@ -63,14 +63,21 @@ def visible(text: str) -> bool:
 
 
 def check_user(user: Any) -> str:
+    """The one rule for a user's name, whatever the way in (page, proxy, OIDC, CLI): 1 to MAX_USER_LENGTH
+    printable characters, something visible among them, no control, line break, tab or invisible format
+    character; spaces around it are dropped."""
     if not isinstance(user, str):
         raise InvalidRequest("Say who is generating: a user is text.")
     user = user.strip()
     if not user:
         raise InvalidRequest("Say who is generating: a user name is required.")
-    if len(user) > MAX_USER_LENGTH or clean_text(user)[1] or not visible(user):
+    if not is_user_name(user):
         raise InvalidRequest(f"A user name is at most {MAX_USER_LENGTH} printable characters.")
     return user
+
+
+def is_user_name(name: str) -> bool:
+    return 0 < len(name) <= MAX_USER_LENGTH and name == name.strip() and name.isprintable() and visible(name)
 
 
 def scoped_id(user: str, request_id: str) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from imagegen.checks import check_user
 from imagegen.db import Database, KeyTaken, Refused, Row, Session
 from imagegen.dialects import REFUSE
 from imagegen.errors import InvalidRequest, LedgerUnavailable, LimitReached
@@ -143,11 +144,12 @@ class Ledger:
         return int(rows[0][0]) if rows else to_micros(self.settings.daily_budget_usd)
 
     def set_quota(self, user: str, images: int, *, by: str) -> None:
-        if not user.strip():
+        if not isinstance(user, str) or not user.strip():
             raise InvalidRequest("Name the user whose quota to set.")
+        user = check_user(user)
         if type(images) is not int or not 0 <= images <= 100_000:
             raise InvalidRequest(f"A daily quota is 0 to 100000 images, not {images}.")
-        self._set_limit("quota", user.strip(), images, by)
+        self._set_limit("quota", user, images, by)
 
     def set_budget(self, usd: Decimal | float, *, by: str) -> None:
         amount = Decimal(str(usd))

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from imagegen.checks import is_user_name
 from imagegen.errors import SettingsError
 
 PROVIDERS = ("offline", "openai", "azure")
@@ -134,6 +135,10 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        if not is_user_name(self.local_user):
+            raise SettingsError(
+                "IMAGEGEN_LOCAL_USER must be 1 to 200 printable characters, with no tab, line break or control."
+            )
         if self.provider == "openai" and not self.openai_api_key:
             raise SettingsError(
                 "IMAGEGEN_PROVIDER=openai needs OPENAI_API_KEY: set the key, or use IMAGEGEN_PROVIDER=offline."

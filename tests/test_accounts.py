@@ -56,3 +56,57 @@ def test_claims_without_a_subject_are_refused(oidc_studio, bad):
 
 def test_a_name_in_the_admins_list_is_no_admin_right_when_signed_in_by_provider(oidc_studio):
     assert not oidc_studio.is_admin("ann@example.com")  # no account has signed in with that verified email
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "s" * 255,  # the longest subject the standard allows
+        "s" * 10_000,
+        "line\nbreak",
+        "tab\there",
+        "\u200b\u200b",  # nothing visible
+        "ann\x00",
+        "x" * 190 + "\u2028",
+    ],
+)
+def test_every_subject_the_provider_can_send_gives_an_account_that_can_generate(oidc_studio, subject):
+    for verified in (False, True):
+        identity = oidc_studio.sign_in(claims(subject, email="a\nb@example.com", email_verified=verified))
+        assert identity.user.isprintable() and 0 < len(identity.user) <= 200
+        assert oidc_studio.generate(GenerationRequest("a lighthouse"), identity.user).status == "succeeded"
+        assert oidc_studio.sign_in(claims(subject)).user == identity.user  # the same account next time
+
+
+def test_two_long_subjects_that_start_alike_are_two_users(oidc_studio):
+    first = oidc_studio.sign_in(claims("p" * 300 + "1"))
+    second = oidc_studio.sign_in(claims("p" * 300 + "2"))
+    assert first.user != second.user
+
+
+@pytest.mark.parametrize("name", ["ann\tb", "ann\nb", "a" * 201, "\u200b", "an\u2028n", "ann\x1b[31m"])
+def test_a_user_name_has_one_rule_for_every_way_in(oidc_studio, name):
+    from imagegen import InvalidRequest, SettingsError
+
+    with pytest.raises(InvalidRequest, match="printable characters"):
+        oidc_studio.generate(GenerationRequest("a lighthouse"), name)
+    with pytest.raises(InvalidRequest):
+        oidc_studio.ledger.set_quota(name, 3, by="test")
+    with pytest.raises(SettingsError, match="IMAGEGEN_LOCAL_USER"):
+        Settings(local_user=name).check()
+
+
+def test_a_repeated_identity_or_secret_header_or_a_list_of_emails_is_refused():
+    from imagegen import check_proxy_headers
+
+    identity = ["X-Forwarded-Email", "X-Forwarded-Groups"]
+    fine = {"x-forwarded-email": ["ann@example.com"], "X-Imagegen-Proxy-Secret": ["s"]}
+    check_proxy_headers(fine, identity, "X-Imagegen-Proxy-Secret", "X-Forwarded-Email")
+    for headers, said in (
+        ({**fine, "x-forwarded-email": ["mallory@example.com", "ann@example.com"]}, "more than once"),
+        ({**fine, "X-Imagegen-Proxy-Secret": ["s", "s"]}, "more than once"),
+        ({**fine, "X-Forwarded-Groups": ["staff", "imagegen-admins"]}, "more than once"),
+        ({**fine, "x-forwarded-email": ["mallory@example.com, ann@example.com"]}, "a list"),
+    ):
+        with pytest.raises(Forbidden, match=said):
+            check_proxy_headers(headers, identity, "X-Imagegen-Proxy-Secret", "X-Forwarded-Email")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from imagegen import ImagegenError, Settings
+from imagegen import ImagegenError, Settings, check_proxy_headers
 from imagegen.settings import is_loopback
 from ui import runtime
 
@@ -41,6 +41,7 @@ def current_viewer(settings: Settings) -> Viewer | None:
         claims = st.user.to_dict()
     else:
         _require_proxy_secret(settings)
+        _require_single_headers(settings)
         claims = _proxy_claims()
     fingerprint = json.dumps(claims, sort_keys=True, default=str)
     known = st.session_state.get("signed_in")
@@ -59,6 +60,22 @@ def _require_proxy_secret(settings: Settings) -> None:
     sent = st.context.headers.get(settings.proxy_secret_header) or ""
     if not hmac.compare_digest(sent.encode(), settings.proxy_secret.encode()):
         raise Refused("This studio answers only through the company's sign-in proxy. Open it from its usual address.")
+
+
+def _require_single_headers(settings: Settings) -> None:
+    mapping = st.get_option("server.trustedUserHeaders") or {}
+    mapping = mapping if isinstance(mapping, dict) else {}
+    email_header = next((name for name, key in mapping.items() if key == "email"), "")
+    names = [*mapping, settings.proxy_secret_header]
+    try:
+        check_proxy_headers(
+            {name: st.context.headers.get_all(name) for name in names},
+            list(mapping),
+            settings.proxy_secret_header,
+            email_header,
+        )
+    except ImagegenError as exc:
+        raise Refused(exc.message) from exc
 
 
 def _proxy_claims() -> dict[str, object]:

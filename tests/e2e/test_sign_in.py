@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import free_port, wait_for_port
+from tests.e2e.appending_proxy import appending_proxy
 from tests.e2e.conftest import StreamlitServer, go_to, open_sidebar, shot
 
 pytestmark = pytest.mark.e2e
@@ -133,3 +134,29 @@ def test_a_proxy_identity_counts_only_with_the_proxys_secret(server, browser):
     assert "ann@example.com" in page.get_by_text("Signed in as").inner_text().replace("\u2060", "")
     page.get_by_role("link", name="Admin").wait_for()
     proxied.close()
+
+
+@pytest.mark.server_env(
+    IMAGEGEN_AUTH="proxy",
+    IMAGEGEN_PROXY_SECRET=PROXY_SECRET,
+    IMAGEGEN_ADMINS="ann@example.com",
+    IMAGEGEN_OFFLINE_DELAY="0",
+    STREAMLIT_SERVER_TRUSTED_USER_HEADERS='{"X-Forwarded-Email": "email"}',
+)
+def test_behind_a_proxy_that_appends_its_header_the_client_cannot_choose_who_it_is(server, browser):
+    real = {"X-Forwarded-Email": "bob@example.com", "X-Imagegen-Proxy-Secret": PROXY_SECRET}
+    with appending_proxy(server.port, real) as address:
+        forged = browser.new_context(extra_http_headers={"X-Forwarded-Email": "ann@example.com"})
+        page = forged.new_page()
+        page.goto(address)
+        page.get_by_text("sent X-Forwarded-Email more than once").wait_for()
+        assert page.get_by_role("link", name="Admin").count() == 0
+        assert page.get_by_text("Signed in as").count() == 0
+        forged.close()
+        honest = browser.new_context()
+        page = honest.new_page()
+        page.goto(address)
+        page.get_by_text("Signed in as").wait_for()
+        assert "bob@example.com" in page.get_by_text("Signed in as").inner_text().replace("\u2060", "")
+        assert page.get_by_role("link", name="Admin").count() == 0
+        honest.close()
