@@ -259,7 +259,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings, studio: Studio) -> 
     outcome = studio.reconcile()
     print(
         f"uploaded {len(outcome['uploaded'])}, still pending {len(outcome['pending'])}, "
-        f"expired reservations {len(outcome['expired'])}"
+        f"expired reservations {len(outcome['expired'])}, deleted objects {outcome['deleted']}"
     )
     if args.check:
         problems = studio.ledger.check_invariants()

@@ -26,6 +26,7 @@ TABLES = (
     "favourites",
     "jobs",
     "form_drafts",
+    "pending_deletes",
 )
 #: what must agree on both sides once the copy is done: (table, the sums compared)
 CHECKED_SUMS = {

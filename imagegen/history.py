@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -18,7 +20,7 @@ from imagegen.dialects import Dialect
 from imagegen.errors import InvalidRequest, NotFound, StorageError
 from imagegen.request import CONTENT_TYPES
 from imagegen.spool import Spool
-from imagegen.storage import IMMUTABLE, NO_CACHE, PRESIGN_SECONDS, ObjectStore, check_key
+from imagegen.storage import IMMUTABLE, INVERT_FROM, NO_CACHE, PRESIGN_SECONDS, ObjectStore, check_key
 
 PAGE_SIZE = 24
 KINDS = ("edits", "originals")
@@ -27,6 +29,14 @@ KINDS = ("edits", "originals")
 STORAGE_BACKOFF_SECONDS = 30.0
 URL_CACHE_SIZE = 10_000
 RECORD_FILE = "record.json"
+#: an edit's inputs no image refers to are removed only once their folder is this old (see reindex)
+ORPHAN_AGE_SECONDS = 3600.0
+#: an edit's input, kept in the folder of its request's first image
+_INPUT_KEY = re.compile(
+    r"/(?P<inverted>\d{13})-(?P<request_id>[a-z0-9_-]+)-0/(?:input-\d+\.(?:png|jpeg|webp)|mask\.png|markup\.png)$"
+)
+_DOOM = "INSERT INTO pending_deletes (key, since) VALUES (:key, :since) ON CONFLICT (key) DO NOTHING"
+log = logging.getLogger("imagegen.history")
 
 
 @dataclass(frozen=True)
@@ -227,28 +237,78 @@ class Library:
 
     def delete(self, key: str) -> dict[str, Any]:
         """Remove an image, its thumbnail and its record; with the last image of an edit, the inputs it was
-        sent with too (an uploaded face or logo does not outlive the images made from it)."""
+        sent with too (an uploaded face or logo does not outlive the images made from it). Which image is
+        the last is decided in one transaction that locks the request's rows, so two deletes at once cannot
+        both leave the inputs behind; the objects are listed for deletion in that transaction and removed
+        after it, so a crash or an unreachable store in between leaves work that reconcile finishes."""
         record = self.record(key)
-        keys = [record["key"], record["thumb_key"], record["record_key"]]
-        siblings = self.db.query(
-            "SELECT COUNT(*) FROM images WHERE request_id = :request_id AND key != :key",
-            {"request_id": record["request_id"], "key": record["key"]},
-        )[0][0]
-        if not siblings:
-            keys += [item["key"] for item in record.get("inputs") or []]
-        self.store.delete(keys)
         with self.db.write() as conn:
+            siblings = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT key FROM images WHERE request_id = :request_id" + conn.dialect.lock_row,
+                    {"request_id": record["request_id"]},
+                ).fetchall()
+            }
+            if record["key"] not in siblings:
+                raise NotFound("That image is not in the gallery (it may have been deleted).")
             conn.execute("DELETE FROM images WHERE key = :key", {"key": record["key"]})
+            keys = [record["key"], record["thumb_key"], record["record_key"]]
+            if siblings == {record["key"]}:
+                keys += [item["key"] for item in record.get("inputs") or []]
+            now = time.time()
+            conn.executemany(_DOOM, [{"key": k, "since": now} for k in keys])
+        self.finish_deletes(keys)
         return record
+
+    def finish_deletes(self, keys: list[str] | None = None) -> int:
+        """Remove from storage the objects listed for deletion (these, or every one listed); returns how
+        many were removed. A store that fails leaves them listed for the next try."""
+        if keys is None:
+            keys = [row[0] for row in self.db.query("SELECT key FROM pending_deletes")]
+        if not keys:
+            return 0
+        try:
+            self.store.delete(keys)
+        except StorageError as exc:
+            log.warning("%d stored objects wait to be deleted: %s", len(keys), exc.message)
+            return 0
+        with self.db.write() as conn:
+            conn.executemany("DELETE FROM pending_deletes WHERE key = :key", [{"key": k} for k in keys])
+        return len(keys)
+
+    def remove_orphaned_inputs(self, keys: list[str], older_than: float | None = None) -> list[str]:
+        """Of stored `keys`, delete an edit's inputs that no image of their request refers to any more (an
+        older version could leave them); only in folders older than `older_than` seconds, so the inputs of
+        an image being stored right now are never taken. Returns the keys removed."""
+        cutoff_ms = (time.time() - (ORPHAN_AGE_SECONDS if older_than is None else older_than)) * 1000
+        by_request: dict[str, list[str]] = {}
+        for key in keys:
+            found = _INPUT_KEY.search(key)
+            if found and INVERT_FROM - int(found["inverted"]) < cutoff_ms:
+                by_request.setdefault(found["request_id"], []).append(key)
+        orphaned = [
+            key
+            for request_id, inputs in by_request.items()
+            if not self.db.query("SELECT 1 FROM images WHERE request_id = :r LIMIT 1", {"r": request_id})
+            for key in inputs
+        ]
+        if orphaned:
+            self.store.delete(orphaned)
+        return orphaned
 
     def reindex(self, workers: int = 16) -> int:
         """Rebuild the index from the records in the store alone."""
-        record_keys = [k for k in self.store.list_keys(self.prefix + "users/") if k.endswith("/" + RECORD_FILE)]
+        stored = list(self.store.list_keys(self.prefix + "users/"))
+        record_keys = [k for k in stored if k.endswith("/" + RECORD_FILE)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             records = list(pool.map(lambda k: json.loads(self.store.get(k)), record_keys))
+        doomed = {row[0] for row in self.db.query("SELECT key FROM pending_deletes")}
+        records = [r for r in records if r["key"] not in doomed]
         with self.db.write() as conn:
             conn.execute("DELETE FROM images WHERE pending = 0")
             conn.executemany(_UPSERT, [_index_row(r, pending=False) for r in records])
+        self.remove_orphaned_inputs(stored)
         return len(records)
 
     def upload_pending(self, request_id: str, *, force: bool = False) -> int:

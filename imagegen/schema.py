@@ -325,3 +325,10 @@ def m013_refusal(db: Session) -> None:
     # A reservation on PostgreSQL is one statement; it calls this to undo its own charges when the budget
     # refuses what the quota admitted.
     _run(db, db.dialect.refusal())
+
+
+@migration
+def m014_pending_deletes(db: Session) -> None:
+    # Stored objects whose image row is gone: written in the transaction that deletes the row, removed once
+    # storage confirms, so a crash or an unreachable store between the two leaves work that reconcile ends.
+    db.execute("CREATE TABLE pending_deletes (key TEXT PRIMARY KEY, since DOUBLE PRECISION NOT NULL)")

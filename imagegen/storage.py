@@ -33,7 +33,7 @@ _KEY_REST = re.compile(
     r"^[a-z0-9-]{1,60}/[0-9]{13}-[a-z0-9_-]{1,80}/"
     r"(original\.(png|jpeg|webp)|thumb\.webp|record\.json|input-[0-9]{1,2}\.(png|jpeg|webp)|mask\.png|markup\.png)$"
 )
-_INVERT_FROM = 10**13
+INVERT_FROM = 10**13
 
 
 class ObjectStore(Protocol):
@@ -57,7 +57,7 @@ def user_slug(user: str) -> str:
 def image_folder(prefix: str, user: str, created_at: datetime, image_id: str) -> str:
     if not _ID.match(image_id):
         raise InvalidRequest(f"Image id {image_id!r} may hold only letters, digits, '-' and '_'.")
-    inverted = _INVERT_FROM - int(created_at.timestamp() * 1000)
+    inverted = INVERT_FROM - int(created_at.timestamp() * 1000)
     return f"{prefix}users/{user_slug(user)}/{inverted:013d}-{image_id.lower()}/"
 
 

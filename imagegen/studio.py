@@ -419,7 +419,8 @@ class Studio:
 
     def reconcile(self) -> dict[str, Any]:
         """Settle what a crashed process left: spooled answers are finished, charged and uploaded; stale
-        reservations expire (as possibly billed when their provider call had started)."""
+        reservations expire (as possibly billed when their provider call had started); stored objects of
+        deleted images are removed."""
         recovered, still_pending, failed = [], [], []
         self.spool.clean_leftovers()
         for request_id in self.spool.pending():
@@ -434,7 +435,14 @@ class Studio:
                     continue
                 (still_pending if result.pending_upload else recovered).append(request_id)
         expired = self.ledger.expire_stale()
-        return {"uploaded": recovered, "pending": still_pending, "failed": failed, "expired": expired}
+        deleted = self.library.finish_deletes()
+        return {
+            "uploaded": recovered,
+            "pending": still_pending,
+            "failed": failed,
+            "expired": expired,
+            "deleted": deleted,
+        }
 
 
 def _with_inputs(request: GenerationRequest, edit: EditInputs | None) -> GenerationRequest:

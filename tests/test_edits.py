@@ -567,3 +567,72 @@ def test_inputs_are_kept_with_their_roles_and_content_types():
     markup = markup_from_drawing(painting((64, 64), (0, 0, 9, 9)), (64, 64))
     [_, drawn] = prepare_edit([png((64, 64))], markup=markup).files()
     assert (drawn.name, drawn.role, drawn.content_type) == ("markup.png", "markup", "image/png")
+
+
+def test_two_deletes_at_once_of_an_edits_two_images_leave_no_input_behind(db_settings):
+    db_settings = replace(db_settings, daily_quota=100)
+    replicas = [Studio(db_settings), Studio(db_settings)]  # two servers on one database and one store
+    studio = replicas[0]
+    store = db_settings.data_dir / "images"
+    for round_ in range(8):
+        start = studio.generate(GenerationRequest(f"a lighthouse {round_}"), "ann")
+        edit = studio.prepare_edit([studio.starting_image(start.image_key), png((64, 64))])
+        result = studio.generate(GenerationRequest(f"add a boat {round_}", n=2), "ann", edit=edit)
+        inputs = [store / item["key"] for item in studio.image(result.image_keys[0])["inputs"]]
+        assert inputs and all(path.is_file() for path in inputs)
+        together = threading.Barrier(2)
+        failures: list[BaseException] = []
+
+        def delete(replica: Studio, key: str) -> None:
+            together.wait()
+            try:
+                replica.delete_image(key, "ann")
+            except BaseException as exc:  # noqa: BLE001 (reported below)
+                failures.append(exc)
+
+        threads = [threading.Thread(target=delete, args=pair) for pair in zip(replicas, result.image_keys)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert failures == []
+        assert not any(path.exists() for path in inputs), f"round {round_}: inputs left with no image"
+        assert studio.image(start.image_key)
+
+
+def test_reconcile_finishes_the_deletes_a_stopped_store_left(studio, offline_settings):
+    from imagegen.errors import StorageError
+
+    result = studio.generate(GenerationRequest("a kite"), "ann")
+    record = studio.image(result.image_key)
+    delete = studio.library.store.delete
+    studio.library.store.delete = lambda keys: (_ for _ in ()).throw(StorageError("the store is down"))
+    studio.delete_image(result.image_key, "ann")  # gone from the gallery at once
+    original = offline_settings.data_dir / "images" / record["key"]
+    assert original.is_file()  # the store did not answer
+    studio.library.store.delete = delete
+    assert studio.reconcile()["deleted"] == 3
+    assert not original.exists()
+    assert studio.reconcile()["deleted"] == 0
+
+
+def test_reindex_removes_inputs_an_older_version_left_without_an_image(studio, original, offline_settings):
+    from imagegen import history
+
+    edit = studio.prepare_edit([studio.starting_image(original["key"]), png((64, 64))], parent_key=original["key"])
+    result = studio.generate(GenerationRequest("add a moon"), "ann", edit=edit)
+    record = studio.image(result.image_key)
+    inputs = [offline_settings.data_dir / "images" / item["key"] for item in record["inputs"]]
+    # What a delete of an older version left: the image, its record and its row gone, the inputs kept.
+    studio.library.store.delete([record["key"], record["thumb_key"], record["record_key"]])
+    with studio.db.write() as conn:
+        conn.execute("DELETE FROM images WHERE key = :key", {"key": record["key"]})
+    studio.library.reindex()
+    assert all(path.is_file() for path in inputs)  # too young: it may be an image being stored right now
+    history.ORPHAN_AGE_SECONDS, age = -60.0, history.ORPHAN_AGE_SECONDS
+    try:
+        studio.library.reindex()
+    finally:
+        history.ORPHAN_AGE_SECONDS = age
+    assert not any(path.exists() for path in inputs)
+    assert studio.image(original["key"])

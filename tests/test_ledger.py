@@ -53,6 +53,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m011_image_lineage",
         "m012_shared_job_queue",
         "m013_refusal",
+        "m014_pending_deletes",
     }
     schema = sa.inspect(db.engine)
 
@@ -62,6 +63,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
     assert {"parent_key", "edited"} <= set(columns("images"))
     assert {"sent_at", "request_id"} <= set(columns("generations"))
     assert "pinned_to" in columns("jobs")
+    assert columns("pending_deletes") == ["key", "since"]
     indexes = {index["name"] for index in schema.get_indexes("generations")}
     assert {"generations_spend", "generations_users"} <= indexes
     assert not {"generations_day", "generations_presets", "generations_render"} & indexes
