@@ -31,6 +31,7 @@ EXPORT_COLUMNS = (
     "error_code",
     "estimated_micros",
     "actual_micros",
+    "cost_estimated",
     "input_text_tokens",
     "input_image_tokens",
     "output_tokens",
@@ -66,6 +67,8 @@ class Today:
     failed_share: float
     refunded_share: float
     median_render_s: float | None
+    #: of spend_usd, what was charged at a conservative rate no source gives (or without usage to price)
+    estimated_usd: float = 0.0
 
 
 class Analytics:
@@ -97,6 +100,11 @@ class Analytics:
         team = self.db.query("SELECT reserved_micros, committed_micros FROM team_day WHERE day = :day", {"day": day})
         requests = row["requests"]
         histogram = self._render_histogram(day, day)
+        estimated = self.db.query(
+            "SELECT COALESCE(SUM(actual_micros), 0) FROM generations WHERE day = :day AND cost_estimated = 1 "
+            "AND status IN ('committed', 'ambiguous')",
+            {"day": day},
+        )[0][0]
         return Today(
             day=day,
             spend_usd=to_usd(team[0]["committed_micros"]) if team else 0.0,
@@ -108,6 +116,7 @@ class Analytics:
             failed_share=row["failed"] / requests if requests else 0.0,
             refunded_share=row["refunded"] / requests if requests else 0.0,
             median_render_s=_percentile(histogram, 0.5) if histogram else None,
+            estimated_usd=to_usd(int(estimated)),
         )
 
     def _render_histogram(self, since: str, until: str) -> list[tuple[int, int, int]]:

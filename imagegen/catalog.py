@@ -42,6 +42,15 @@ class SizeRule:
 
 
 @dataclass(frozen=True)
+class Charge:
+    """What a request is charged, and whether a conservative rate (not a published one) was used for it or
+    the provider reported no usage to price: then it is an estimate."""
+
+    amount: Decimal
+    estimated: bool
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     id: str
     label: str
@@ -66,6 +75,8 @@ class ModelSpec:
     edit_inputs: int = 0
     markup: bool = False
     input_fidelity: tuple[str, ...] = ()
+    #: token rates no source gives for this model: conservative figures, and charges using them are estimates
+    estimated_rates: tuple[str, ...] = ()
 
     @property
     def edits(self) -> bool:
@@ -231,10 +242,11 @@ class Catalog:
         dims = _estimation_dims(request.size)
         images_in = self._input_price(spec, self.input_image_tokens(inputs, request.input_fidelity))
         per_image = self._table_price(spec, request.quality, request.size, dims)
-        if per_image is not None:
-            return _round_up(per_image * request.n + images_in)
         # The prompt is sent once for all n images; "auto" is priced as high by the output token table.
         prompt_tokens = Decimal(math.ceil(len(prompt or request.prompt) / 4))
+        if per_image is not None:
+            text = Decimal(0) if self._priced_by_tokens(spec) else self._token_price(spec, prompt_tokens, 0)
+            return _round_up(per_image * request.n + images_in + text)
         output = self.expected_output_tokens(request.quality, dims) * request.n
         return _round_up(self._token_price(spec, prompt_tokens, output) + images_in)
 
@@ -244,10 +256,6 @@ class Catalog:
         if sizes and (bound or fidelity == "high"):
             tokens += self.expected_output_tokens("high", sizes[0])
         return tokens
-
-    def prices_inputs(self, model_id: str) -> bool:
-        """Whether the catalog knows what this model charges for input images."""
-        return "image_in" in self.get(model_id).tokens
 
     def max_cost(
         self, request: GenerationRequest, prompt: str | None = None, inputs: Sequence[tuple[int, int]] = ()
@@ -260,9 +268,11 @@ class Catalog:
         dims = _estimation_dims(request.size)
         prompt_tokens = Decimal(len((prompt or request.prompt).encode()))
         images_in = self._input_price(spec, self.input_image_tokens(inputs, bound=True))
+        by_tokens = self._priced_by_tokens(spec)
         bound = max(
             max(
-                self._table_price(spec, quality, request.size, dims) or Decimal(0),
+                (self._table_price(spec, quality, request.size, dims) or Decimal(0))
+                + (Decimal(0) if by_tokens else self._token_price(spec, prompt_tokens, 0)),
                 self._token_price(spec, prompt_tokens, self.expected_output_tokens(quality, dims)),
             )
             for quality in _bounding_qualities(spec, request.quality)
@@ -270,17 +280,45 @@ class Catalog:
         return _round_up((bound + images_in) * request.n)
 
     def actual_cost(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Decimal:
-        """What the provider charged: from usage tokens where it reports them, else the usual price."""
+        return self.charge(request, usage, estimate).amount
+
+    def charge(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Charge:
+        """What the provider charged. Every token `usage` reports is priced: at the model's rate, or where no
+        source gives one at the conservative rate the catalog states (then the charge is an estimate). A
+        model whose images are priced by table pays its table price for the output, plus its input tokens.
+        Without usage, the usual price (an estimate for a model priced by token)."""
         spec = self.get(request.model)
-        if usage is None or not spec.tokens or (usage.output_tokens == 0 and usage.input_text_tokens == 0):
-            return estimate
-        rates = spec.tokens
-        cost = (
-            Decimal(usage.input_text_tokens) * rates.get("text_in", Decimal(0))
-            + Decimal(usage.input_image_tokens) * rates.get("image_in", Decimal(0))
-            + Decimal(usage.output_tokens) * rates.get("image_out", Decimal(0))
-        ) / MILLION
-        return _round_up(cost)
+        if usage is None or (usage.output_tokens == 0 and usage.input_text_tokens == 0):
+            return Charge(estimate, estimated=bool(spec.tokens) and spec.family != "offline")
+        priced = [
+            ("text_in", usage.input_text_tokens),
+            ("image_in", usage.input_image_tokens),
+            *([("image_out", usage.output_tokens)] if self._priced_by_tokens(spec) else []),
+        ]
+        cost, estimated = Decimal(0), False
+        for name, count in priced:
+            rate, guessed = self.rate(spec, name)
+            cost += Decimal(count) * rate
+            estimated = estimated or (guessed and count > 0)
+        cost /= MILLION
+        if not self._priced_by_tokens(spec):
+            dims = _estimation_dims(request.size)
+            cost += (self._table_price(spec, request.quality, request.size, dims) or Decimal(0)) * request.n
+        if not spec.tokens and not spec.per_image:
+            return Charge(estimate, estimated=False)
+        return Charge(_round_up(cost), estimated)
+
+    def rate(self, spec: ModelSpec, name: str) -> tuple[Decimal, bool]:
+        """A token rate in dollars per million, and whether it is a conservative figure: the model's own, or
+        for a rate it lacks the highest of its family (a family with none: nothing, as an estimate)."""
+        if name in spec.tokens:
+            return spec.tokens[name], name in spec.estimated_rates
+        family = [m.tokens[name] for m in self._models.values() if m.family == spec.family and name in m.tokens]
+        return (max(family) if family else Decimal(0)), True
+
+    @staticmethod
+    def _priced_by_tokens(spec: ModelSpec) -> bool:
+        return "image_out" in spec.tokens or not spec.per_image
 
     def expected_output_tokens(self, quality: str, dims: tuple[int, int]) -> int:
         square, other = self._output_tokens.get(quality, self._output_tokens["high"])
@@ -301,14 +339,17 @@ class Catalog:
         reference = STANDARD_SQUARE if width == height else STANDARD_OTHER
         return price * Decimal(max(1.0, width * height / reference)).quantize(Decimal("0.0001"))
 
-    @staticmethod
-    def _input_price(spec: ModelSpec, tokens: int) -> Decimal:
-        return Decimal(tokens) * spec.tokens.get("image_in", Decimal(0)) / MILLION
+    def _input_price(self, spec: ModelSpec, tokens: int) -> Decimal:
+        if not tokens:
+            return Decimal(0)
+        return Decimal(tokens) * self.rate(spec, "image_in")[0] / MILLION
 
     def _token_price(self, spec: ModelSpec, prompt_tokens: Decimal, output_tokens: int) -> Decimal:
+        """The prompt's tokens, and the output's where the model prices its images by token."""
         if not spec.tokens:
             return Decimal(0)
-        return (prompt_tokens * spec.tokens["text_in"] + output_tokens * spec.tokens["image_out"]) / MILLION
+        output = output_tokens * spec.tokens["image_out"] if "image_out" in spec.tokens else Decimal(0)
+        return (prompt_tokens * self.rate(spec, "text_in")[0] + output) / MILLION
 
 
 def _bounding_qualities(spec: ModelSpec, quality: str) -> list[str]:
@@ -378,6 +419,7 @@ def _load(path: Path) -> Catalog:
             edit_inputs=int(raw.get("edit_inputs", 0)),
             markup=bool(raw.get("markup", False)),
             input_fidelity=tuple(raw.get("input_fidelity", ())),
+            estimated_rates=tuple(raw.get("estimated_rates", ())),
         )
     output_tokens = {q: (int(v[0]), int(v[1])) for q, v in data["output_tokens"].items()}
     return Catalog(models, output_tokens, ImageInputRule(**data.get("image_input", {})))

@@ -162,10 +162,11 @@ def check_edit(
         if not spec.input_fidelity:
             raise InvalidRequest(f"{spec.label} has no input fidelity setting: leave it on the default.")
         raise InvalidRequest(f"{spec.label} takes input fidelity {' or '.join(spec.input_fidelity)}, not {fidelity!r}.")
-    if spec.family != "offline" and not catalog.prices_inputs(spec.id):
+    rate, estimated = catalog.rate(spec, "image_in")
+    if spec.family != "offline" and estimated:
         return [
-            f"The catalog has no price for {spec.label}'s input images: the estimate covers the prompt and the "
-            "output only; the charge recorded is the provider's."
+            f"The catalog has no published price for {spec.label}'s input images: they are priced at "
+            f"${rate:g} per million tokens, the highest of its family, and the charge is marked as an estimate."
         ]
     return []
 

@@ -336,6 +336,7 @@ class Ledger:
         timings_ms: dict[str, int] | None = None,
         image_keys: list[str] | None = None,
         revised_prompt: str | None = None,
+        estimated: bool = False,
     ) -> bool:
         """Record what was really charged for delivered images, whatever the row said before: an image that
         arrives after its reservation expired, or after another process recorded it as possibly billed, is
@@ -361,10 +362,11 @@ class Ledger:
                 "input_image_tokens = :image_tokens, output_tokens = :output_tokens, settled_at = :now, "
                 "image_keys = :keys, revised_prompt = :revised, direct_ms = :direct, reserve_ms = :reserve, "
                 "render_ms = :render, verify_ms = :verify, store_ms = :store, total_ms = :total, error_code = NULL, "
-                "error_message = NULL WHERE id = :id",
+                "error_message = NULL, cost_estimated = :estimated WHERE id = :id",
                 {
                     "status": COMMITTED,
                     "actual": actual_micros,
+                    "estimated": int(estimated),
                     "text_tokens": usage.input_text_tokens if usage else None,
                     "image_tokens": usage.input_image_tokens if usage else None,
                     "output_tokens": usage.output_tokens if usage else None,

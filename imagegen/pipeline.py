@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from imagegen import imaging
+from imagegen.catalog import Charge
 from imagegen.errors import BadImage, ImagegenError, StorageError
 from imagegen.ledger import to_micros, to_usd
 from imagegen.providers import RenderJob, RenderOutput
@@ -54,14 +54,14 @@ class Generation:
         if self.reserve():
             return self.studio.result_of(self.id)
         output = self.render()
-        actual = self.studio.catalog.actual_cost(self.request, output.usage, self.plan.estimated_cost)
-        with settlement_guard(self.studio, self.id, to_micros(actual), self.clock):
+        charge = self.studio.catalog.charge(self.request, output.usage, self.plan.estimated_cost)
+        with settlement_guard(self.studio, self.id, to_micros(charge.amount), self.clock):
             try:
-                entry = self.keep_raw(output, actual)
+                entry = self.keep_raw(output, charge)
             except OSError as exc:
                 # The disk failed after the room check: the answer is still in memory, so keep it in storage.
                 log.error("spooling %s failed (%s); storing the answer directly", self.id, exc)
-                return self.store_directly(output, actual)
+                return self.store_directly(output, charge)
         return finish(self.studio, entry, self.notify, self.clock)
 
     def check_room(self) -> None:
@@ -120,18 +120,18 @@ class Generation:
             raise failure
         return output
 
-    def keep_raw(self, output: RenderOutput, actual: Decimal) -> SpoolEntry:
+    def keep_raw(self, output: RenderOutput, charge: Charge) -> SpoolEntry:
         self.notify("verifying", {})
         answers = [image.data for image in output.images]
-        return self.studio.spool.keep_raw(self.id, answers, self._data(output, actual), self._input_files())
+        return self.studio.spool.keep_raw(self.id, answers, self._data(output, charge), self._input_files())
 
     def _input_files(self) -> list[tuple[str, bytes]]:
         edit = self.plan.edit
         return [(item.name, item.data) for item in edit.files()] if edit else []
 
-    def store_directly(self, output: RenderOutput, actual: Decimal) -> GenerationResult:
+    def store_directly(self, output: RenderOutput, charge: Charge) -> GenerationResult:
         """Without a spool: verify, charge, then upload from memory (a crash in between loses the image)."""
-        data = {**self._data(output, actual), "request_id": self.id}
+        data = {**self._data(output, charge), "request_id": self.id}
         records, files = _checked_files(self.studio, data, [image.data for image in output.images], self.clock)
         _commit(self.studio, self.id, data, records, self.clock)
         by_name = dict(files + self._input_files())
@@ -140,7 +140,7 @@ class Generation:
         self.clock.lap("store")
         return _result(data, records, False, self.clock.timings())
 
-    def _data(self, output: RenderOutput, actual: Decimal) -> dict[str, Any]:
+    def _data(self, output: RenderOutput, charge: Charge) -> dict[str, Any]:
         """What finishing the request needs besides the images: kept with the raw answer."""
         directed = self.plan.directed
         return {
@@ -152,7 +152,8 @@ class Generation:
             "revised_prompts": [image.revised_prompt for image in output.images],
             "provider": self.studio.provider.name,
             "estimated_cost_usd": str(self.plan.estimated_cost),
-            "actual_micros": to_micros(actual),
+            "actual_micros": to_micros(charge.amount),
+            "cost_estimated": charge.estimated,
             "usage": output.usage.__dict__ if output.usage else None,
             "warnings": [*self.plan.warnings, *output.notes],
             "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -193,6 +194,7 @@ def _commit(studio: Studio, ledger_id: str, data: dict[str, Any], records: list[
         timings_ms=clock.timings(),
         image_keys=[r["key"] for r in records],
         revised_prompt=records[0].get("revised_prompt"),
+        estimated=bool(data.get("cost_estimated")),
     )
 
 

@@ -332,3 +332,10 @@ def m014_pending_deletes(db: Session) -> None:
     # Stored objects whose image row is gone: written in the transaction that deletes the row, removed once
     # storage confirms, so a crash or an unreachable store between the two leaves work that reconcile ends.
     db.execute("CREATE TABLE pending_deletes (key TEXT PRIMARY KEY, since DOUBLE PRECISION NOT NULL)")
+
+
+@migration
+def m015_estimated_charges(db: Session) -> None:
+    # 1 where the charge used a conservative rate no source gives (or the provider reported no usage to
+    # price): the Admin page shows such charges apart.
+    db.execute("ALTER TABLE generations ADD COLUMN cost_estimated BIGINT NOT NULL DEFAULT 0")

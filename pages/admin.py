@@ -18,7 +18,11 @@ st.title("Admin")
 
 today = analytics.today()
 spend, images, users, failed, render = st.columns(5)
-spend.metric("Spent today", widgets.usd(today.spend_usd), help=f"{widgets.usd(today.in_flight_usd)} in flight")
+spend.metric(
+    "Spent today",
+    widgets.usd(today.spend_usd),
+    help=f"{widgets.usd(today.in_flight_usd)} in flight; {widgets.usd(today.estimated_usd)} of it estimated",
+)
 spend.progress(
     min(1.0, today.spend_usd / today.budget_usd) if today.budget_usd else 1.0,
     text=f"of {widgets.usd(today.budget_usd)} team budget",
@@ -29,6 +33,11 @@ failed.metric(
     "Failed today", f"{today.failed_share:.0%}", help=f"{today.refunded_share:.0%} of requests refunded in full"
 )
 render.metric("Median render", f"{today.median_render_s:.1f}s" if today.median_render_s is not None else "-")
+if today.estimated_usd:
+    st.caption(
+        f"{widgets.usd(today.estimated_usd)} of today's spend is estimated: charged at conservative rates where no "
+        "source gives the model's price for some of the tokens its usage reported (see the README)."
+    )
 
 #: the quota frame's columns, as the chart's legend names them
 QUOTA_PARTS = {"committed": "Used", "in_flight": "In flight", "remaining": "Left"}

@@ -92,8 +92,9 @@ def test_prompt_limits_are_per_model(catalog):
 
 
 def test_estimates_use_the_published_per_image_table(catalog):
-    assert catalog.estimate_cost(req(model="gpt-image-2", quality="high")) == Decimal("0.211")
-    assert catalog.estimate_cost(req(model="gpt-image-2", quality="low", size="1536x1024")) == Decimal("0.005")
+    prompt = Decimal(2 * 5) / 1_000_000  # "a cat": 2 prompt tokens at the $5 per million the catalog states
+    assert catalog.estimate_cost(req(model="gpt-image-2", quality="high")) == Decimal("0.211") + prompt
+    assert catalog.estimate_cost(req(model="gpt-image-2", quality="low", size="1536x1024")) == Decimal("0.005") + prompt
     assert catalog.estimate_cost(req(model="gpt-image-1-mini", quality="medium", n=3)) == Decimal("0.033")
     assert catalog.estimate_cost(req(model="dall-e-3", quality="hd", size="1792x1024")) == Decimal("0.12")
     assert catalog.estimate_cost(req(model="dall-e-2", quality="standard", size="256x256")) == Decimal("0.016")

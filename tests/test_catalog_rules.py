@@ -143,8 +143,9 @@ def test_output_tokens_follow_the_shape_and_grow_with_the_pixels(catalog):
 
 
 def test_free_sizes_priced_by_table_scale_with_their_pixels_by_shape(catalog):
-    assert catalog.estimate_cost(req(quality="high", size="2048x2048")) == Decimal("0.211") * 4
-    assert catalog.estimate_cost(req(quality="high", size="3072x1024")) == Decimal("0.165") * 2
+    prompt = Decimal(2 * 5) / 1_000_000  # "a cat": 2 prompt tokens at the $5 per million the catalog states
+    assert catalog.estimate_cost(req(quality="high", size="2048x2048")) == Decimal("0.211") * 4 + prompt
+    assert catalog.estimate_cost(req(quality="high", size="3072x1024")) == Decimal("0.165") * 2 + prompt
 
 
 def test_a_size_missing_from_a_price_table_is_priced_at_its_most_expensive(catalog):

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from imagegen import Settings, Studio
-from imagegen.catalog import Catalog
+from imagegen.catalog import Catalog, Charge
 from imagegen.edits import EditInputs, closest_size, prepare_edit
 from imagegen.errors import InvalidRequest, LimitReached
 from imagegen.history import HistoryFilter
@@ -151,10 +151,11 @@ def test_an_edit_is_priced_with_its_input_images_and_its_bound_covers_them(tmp_p
     assert catalog.max_cost(replace(request, n=3), inputs=inputs) == bound * 3
 
 
-def test_a_model_without_an_input_price_says_the_estimate_leaves_them_out(openai_studio):
+def test_a_model_without_a_published_input_price_says_its_inputs_are_estimated(openai_studio):
     studio = openai_studio  # plans only: nothing is sent
     plan = studio.plan(GenerationRequest("add a scarf", model="gpt-image-2"), prepare_edit([png((64, 64))]))
-    assert any("no price for GPT Image 2's input images" in w for w in plan.warnings)
+    assert any("no published price for GPT Image 2's input images" in w for w in plan.warnings)
+    assert plan.estimated_cost > studio.plan(GenerationRequest("add a scarf", model="gpt-image-2")).estimated_cost
     priced = studio.plan(GenerationRequest("add a scarf", model="gpt-image-2.6-flare"), prepare_edit([png((64, 64))]))
     assert not any("input images" in w for w in priced.warnings)
 
@@ -234,7 +235,7 @@ def test_a_crash_after_the_answer_still_keeps_the_edits_inputs(studio, original)
     plan = studio.plan(GenerationRequest("add a scarf", request_id="crashed-edit-1"), edit)
     generation = Generation(studio, plan, "ann", "crashed-edit-1", lambda stage, details: None, Clock())
     generation.reserve()
-    generation.keep_raw(generation.render(), plan.estimated_cost).release()  # then the process died
+    generation.keep_raw(generation.render(), Charge(plan.estimated_cost, False)).release()  # then the process died
 
     assert studio.reconcile()["uploaded"] == ["crashed-edit-1"]
     [record] = studio.library.records_for_request("crashed-edit-1")
@@ -636,3 +637,22 @@ def test_reindex_removes_inputs_an_older_version_left_without_an_image(studio, o
         history.ORPHAN_AGE_SECONDS = age
     assert not any(path.exists() for path in inputs)
     assert studio.image(original["key"])
+
+
+def test_a_gpt_image_2_edit_is_charged_for_the_input_tokens_its_usage_reports_as_an_estimate(
+    openai_studio, fake_openai
+):
+    studio = openai_studio
+    edit = studio.prepare_edit([png((1024, 1024)) for _ in range(4)])
+    result = studio.generate(GenerationRequest("add a hat", model="gpt-image-2", quality="low"), "ann", edit=edit)
+    row = studio.ledger.generation(result.id)
+    table = Decimal("0.006")
+    image_tokens = row["input_image_tokens"]
+    assert image_tokens >= 4 * 765  # what the provider reported for the four inputs
+    assert Decimal(row["actual_micros"]) / 1_000_000 >= table + Decimal(image_tokens) * 10 / 1_000_000
+    assert row["cost_estimated"] == 1
+    assert row["actual_micros"] <= row["estimated_micros"]  # within what was reserved
+    assert studio.analytics().today().estimated_usd == row["actual_micros"] / 1_000_000
+    plain = studio.generate(GenerationRequest("a hat", model="gpt-image-2.6-flare", quality="low"), "ann")
+    assert studio.ledger.generation(plain.id)["cost_estimated"] == 0
+    assert studio.ledger.check_invariants() == []

@@ -54,6 +54,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m012_shared_job_queue",
         "m013_refusal",
         "m014_pending_deletes",
+        "m015_estimated_charges",
     }
     schema = sa.inspect(db.engine)
 
@@ -61,7 +62,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         return [c["name"] for c in schema.get_columns(table) if not c.get("computed")]
 
     assert {"parent_key", "edited"} <= set(columns("images"))
-    assert {"sent_at", "request_id"} <= set(columns("generations"))
+    assert {"sent_at", "request_id", "cost_estimated"} <= set(columns("generations"))
     assert "pinned_to" in columns("jobs")
     assert columns("pending_deletes") == ["key", "since"]
     indexes = {index["name"] for index in schema.get_indexes("generations")}

@@ -35,16 +35,49 @@ def test_without_usage_the_usual_price_is_charged(catalog, usage):
     assert catalog.actual_cost(SUNBURST, usage, Decimal("0.05")) == Decimal("0.05")
 
 
-def test_a_model_priced_by_table_is_charged_its_table_price_whatever_the_usage(catalog):
+def test_a_model_priced_by_table_pays_its_table_price_plus_every_input_token_as_an_estimate(catalog):
     request = GenerationRequest("a fox", model="gpt-image-2", quality="medium", size="1024x1024")
-    assert catalog.actual_cost(request, Usage(10, 0, 5000), Decimal("0.053")) == Decimal("0.053")
+    charge = catalog.charge(request, Usage(10, 12_240, 5000), Decimal("0.053"))
+    # the table's $0.053 for the image; text and input image tokens at the family's highest rates, $5 and $10
+    assert charge.amount == Decimal("0.053") + (Decimal(10) * 5 + Decimal(12_240) * 10) / 1_000_000
+    assert charge.estimated
 
 
-def test_a_rate_the_catalog_lacks_costs_nothing(catalog):
+def test_a_charge_from_published_rates_is_not_an_estimate(catalog):
+    assert not catalog.charge(SUNBURST, Usage(100, 200, 1000), Decimal("9")).estimated
+    assert catalog.charge(SUNBURST, None, Decimal("0.05")).estimated  # no usage: the usual price, guessed
+    dalle = GenerationRequest("a fox", model="dall-e-3", quality="standard", size="1024x1024")
+    assert catalog.charge(dalle, None, Decimal("0.04")) == catalog.charge(dalle, None, Decimal("0.04"))
+    assert not catalog.charge(dalle, None, Decimal("0.04")).estimated  # its published per-image price
+
+
+def test_every_gpt_image_model_prices_text_and_input_images(catalog):
+    for spec in catalog.models():
+        if spec.family == "gpt-image":
+            assert {"text_in", "image_in"} <= set(spec.tokens), spec.id
+            assert set(spec.estimated_rates) <= set(spec.tokens)
+
+
+def test_a_rate_the_model_lacks_is_the_highest_of_its_family_as_an_estimate(catalog):
     spec = catalog.get("gpt-image-2.6-sunburst")
     rates = {name: rate for name, rate in spec.tokens.items() if name != "image_in"}
-    without = Catalog({spec.id: replace(spec, tokens=rates)}, catalog._output_tokens)
-    assert without.actual_cost(SUNBURST, Usage(0, 500, 100), Decimal("9")) == Decimal(3000) / 1_000_000
+    flare = catalog.get("gpt-image-2.6-flare")
+    without = Catalog({spec.id: replace(spec, tokens=rates), flare.id: flare}, catalog._output_tokens)
+    charge = without.charge(SUNBURST, Usage(0, 500, 100), Decimal("9"))
+    assert charge.amount == (Decimal(500) * flare.tokens["image_in"] + Decimal(100) * 30) / 1_000_000
+    assert charge.estimated
+
+
+@pytest.mark.parametrize("inputs", [1, 4, 16])
+@pytest.mark.parametrize("quality", ["low", "medium", "high", "auto"])
+def test_a_gpt_image_2_edit_charged_from_its_usage_stays_within_its_reservation(catalog, inputs, quality):
+    from tests.fakes.images_contract import input_image_tokens
+
+    request = GenerationRequest("add a hat " * 40, model="gpt-image-2", quality=quality, size="1536x1024", n=2)
+    sizes = [(2048, 2048)] * inputs
+    reserved = catalog.max_cost(request, inputs=sizes)
+    billed = Usage(len(request.prompt), input_image_tokens(sizes, None), 0)
+    assert Decimal(0) < catalog.charge(request, billed, catalog.estimate_cost(request, inputs=sizes)).amount <= reserved
 
 
 def test_size_rules_and_lists_describe_themselves(catalog):
