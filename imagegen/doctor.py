@@ -63,7 +63,7 @@ def check_provider(settings: Settings) -> str:
         return "offline renderer: no credentials needed (set OPENAI_API_KEY for real renders)"
     from imagegen.providers.openai_images import make_client
 
-    client, _ = make_client(settings, azure=settings.provider == "azure")
+    client, _, _ = make_client(settings, azure=settings.provider == "azure")
     try:
         client.with_options(timeout=10).models.list()
     except Exception as exc:

@@ -102,7 +102,7 @@ def test_everything_the_catalog_offers_is_accepted_by_the_contract(fake_openai, 
     through the provider's own request building to the strict fake."""
     from imagegen.providers.openai_images import make_client
 
-    client, sent = make_client(openai_settings)
+    client, sent, _ = make_client(openai_settings)
     provider = OpenAIImages(client, sent=sent)
     catalog = Catalog.load()
     for request in _requests_the_catalog_allows(spec):

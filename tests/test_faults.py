@@ -229,7 +229,7 @@ def test_a_failure_before_the_request_leaves_is_refunded_not_charged(openai_sett
         def _params(self, job):
             return {**super()._params(job), "parameter_this_sdk_lacks": 1}
 
-    client, sent = make_client(openai_settings)
+    client, sent, _ = make_client(openai_settings)
     studio = Studio(openai_settings, provider=TooOldSDK(client, sent=sent))
     with pytest.raises(Exception, match="could not be sent") as raised:
         studio.generate(GenerationRequest("a fox", model="gpt-image-2", request_id="old-sdk-1"), "ann")
@@ -250,7 +250,7 @@ def test_a_failure_after_the_request_left_is_possibly_billed(openai_settings, fa
             super()._render_streaming(call, params, on_partial)
             raise RuntimeError("lost the answer")
 
-    client, sent = make_client(openai_settings)
+    client, sent, _ = make_client(openai_settings)
     studio = Studio(openai_settings, provider=BrokenAfterSending(client, sent=sent))
     with pytest.raises(Exception, match="may have been charged") as raised:
         studio.generate(GenerationRequest("a fox", model="gpt-image-2", request_id="sent-after-1"), "ann")

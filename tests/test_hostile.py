@@ -4,11 +4,12 @@ import base64
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
-from imagegen import Analytics, BadImage, GenerationRequest, InvalidRequest, ProviderUnavailable
+from imagegen import Analytics, BadImage, GenerationRequest, InvalidRequest, ProviderUnavailable, Studio
 from imagegen.checks import scoped_id
 from imagegen.providers.openai_images import MAX_B64_CHARS, OpenAIImages, _b64
 from imagegen.redact import csv_cell, redact, register_secret
@@ -132,3 +133,29 @@ def test_a_base64_answer_larger_than_the_cap_is_refused_before_decoding():
     with pytest.raises(BadImage, match="64 MiB"):
         _b64("A" * (MAX_B64_CHARS + 4))
     assert _b64(base64.b64encode(b"ok").decode()) == b"ok"
+
+
+@pytest.mark.parametrize("model", ["gpt-image-2", "dall-e-3"])  # a streamed answer, and a JSON one
+def test_an_answer_larger_than_any_image_is_refused_as_it_is_read(openai_settings, fake_openai, model):
+    from imagegen.providers.openai_images import OpenAIImages, make_client
+
+    client, sent, tap = make_client(replace(openai_settings, model=""))
+    cap = 2 * 1024 * 1024
+    studio = Studio(openai_settings, provider=OpenAIImages(client, sent=sent, tap=tap, max_image_b64=cap))
+    fake_openai.then("huge")
+    fake_openai.huge_bytes = 300 * 1024 * 1024
+    quality = "standard" if model == "dall-e-3" else "low"
+    with pytest.raises(Exception, match="answer was refused: the provider's answer is larger than") as refused:
+        studio.generate(GenerationRequest("a fox", model=model, quality=quality, request_id="huge-answer-1"), "ann")
+    assert refused.value.charged
+    # Reading stopped at the cap: the server got no further than the cap and what the sockets buffer.
+    assert fake_openai.huge_sent < 3 * (cap * 3 + 1024 * 1024) + 16 * 1024 * 1024
+    row = studio.ledger.generation(scoped_id("ann", "huge-answer-1"))
+    assert row["status"] == "ambiguous" and row["error_code"] == "bad_image"
+
+
+def test_a_compressed_answer_the_client_did_not_ask_for_is_refused(openai_studio, fake_openai):
+    fake_openai.then("gzip")
+    with pytest.raises(Exception, match="compressed its answer") as refused:
+        openai_studio.generate(GenerationRequest("a fox", model="dall-e-3", quality="standard"), "ann")
+    assert refused.value.charged

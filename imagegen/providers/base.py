@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from imagegen.catalog import ModelSpec
@@ -30,6 +31,8 @@ class RenderJob:
     #: an edit's images, mask or markup; None for a new image
     edit: EditInputs | None = None
     on_retry: RetryCallback = field(default=_no_retry_report, compare=False, repr=False)
+    #: where an HTTP provider writes its answer as it arrives (see providers/answers.py); None: nowhere
+    answer_path: Path | None = None
 
 
 @dataclass

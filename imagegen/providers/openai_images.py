@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+import httpx2
 import openai
 
 from imagegen.edits import EditInputs
@@ -25,6 +26,7 @@ from imagegen.errors import (
     RateLimited,
 )
 from imagegen.providers import register
+from imagegen.providers.answers import AnswerTap
 from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
 from imagegen.redact import register_secret
 from imagegen.request import Usage
@@ -33,6 +35,8 @@ from imagegen.settings import Settings
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 #: base64 of the largest image accepted, so a huge answer is refused before it is decoded
 MAX_B64_CHARS = (MAX_DOWNLOAD_BYTES + 2) // 3 * 4
+#: room in an answer for what is not an image: JSON fields, usage, stream event names
+ANSWER_OVERHEAD_BYTES = 1024 * 1024
 DOWNLOAD_TIMEOUT = 30.0
 PARTIAL_IMAGES = 2
 ATTEMPTS = 3
@@ -44,16 +48,48 @@ class OpenAIImages:
     name = "openai"
     label = "OpenAI Images API"
 
-    def __init__(self, client: openai.OpenAI, *, trusted_origin: str = "", sent: threading.local | None = None) -> None:
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        *,
+        trusted_origin: str = "",
+        sent: threading.local | None = None,
+        tap: AnswerTap | None = None,
+        max_image_b64: int = MAX_B64_CHARS,
+    ) -> None:
         self.client = client
         self.trusted_origin = trusted_origin
         #: set by the HTTP client's request hook when a request leaves this machine (see make_client)
         self._sent = sent
+        #: caps each answer as it is read and writes it to the job's answer file (see make_client)
+        self.tap = tap
+        self.max_image_b64 = max_image_b64
 
     def request_sent(self) -> bool:
         return True if self._sent is None else bool(getattr(self._sent, "value", False))
 
+    def answer_cap(self, job: RenderJob) -> int:
+        """The most bytes an answer to this job can need: every image it asks for, and every partial preview
+        when streamed, each at the largest image accepted, in base64."""
+        images = job.request.n * (1 + (PARTIAL_IMAGES if job.spec.streams_partials else 0))
+        return images * self.max_image_b64 + ANSWER_OVERHEAD_BYTES
+
     def render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput:
+        if self.tap is None:
+            return self._render(job, on_partial)
+        with self.tap.expecting(job.answer_path, self.answer_cap(job)) as expectation:
+            try:
+                return self._render(job, on_partial)
+            except (ProviderError, InvalidRequest, ContentRejected):
+                if expectation.refused:
+                    raise _refused(expectation.refused) from None
+                raise
+            except httpx2.TransportError:
+                if expectation.refused:
+                    raise _refused(expectation.refused) from None
+                raise
+
+    def _render(self, job: RenderJob, on_partial: PartialCallback) -> RenderOutput:
         if self._sent is not None:
             self._sent.value = False
         params = self._params(job)
@@ -243,6 +279,10 @@ def _retry_delay(exc: openai.APIStatusError, attempt: int) -> float:
     return min(MAX_RETRY_DELAY, 0.5 * 2 ** (attempt - 1))
 
 
+def _refused(reason: str) -> BadImage:
+    return BadImage(f"The image service's answer was refused: {reason}. You were probably charged.")
+
+
 def _b64(data: str) -> bytes:
     if not isinstance(data, str) or len(data) > MAX_B64_CHARS:
         raise BadImage("The provider's image is missing or larger than 64 MiB; refused. You may have been charged.")
@@ -263,7 +303,7 @@ def _usage(raw: Any) -> Usage | None:
     )
 
 
-def make_client(settings: Settings, *, azure: bool = False) -> tuple[openai.OpenAI, threading.local]:
+def make_client(settings: Settings, *, azure: bool = False) -> tuple[openai.OpenAI, threading.local, AnswerTap]:
     """The SDK's client, with its own retries off (retried here, only where a retry cannot bill twice) and a
     hook that notes when a request really leaves this machine."""
     sent = threading.local()
@@ -271,8 +311,11 @@ def make_client(settings: Settings, *, azure: bool = False) -> tuple[openai.Open
     def note_sent(request: Any) -> None:
         sent.value = True
 
-    # The SDK's own HTTP client class (httpx or its successor, whichever this SDK version uses).
-    http_client = openai.DefaultHttpxClient(timeout=settings.provider_timeout, event_hooks={"request": [note_sent]})
+    # The SDK's own HTTP client class, over a transport that caps each answer and keeps it as it arrives.
+    tap = AnswerTap(httpx2.HTTPTransport(limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20)))
+    http_client = openai.DefaultHttpxClient(
+        timeout=settings.provider_timeout, event_hooks={"request": [note_sent]}, transport=tap
+    )
     if azure:
         register_secret(settings.azure_api_key)
         client: openai.OpenAI = openai.AzureOpenAI(
@@ -292,21 +335,24 @@ def make_client(settings: Settings, *, azure: bool = False) -> tuple[openai.Open
             max_retries=0,
             http_client=http_client,
         )
-    return client, sent
+    return client, sent, tap
 
 
 @register("openai")
 def _make_openai(settings: Settings) -> OpenAIImages:
-    client, sent = make_client(settings)
+    client, sent, tap = make_client(settings)
     return OpenAIImages(
-        client, trusted_origin=_origin(settings.openai_base_url) if settings.openai_base_url else "", sent=sent
+        client,
+        trusted_origin=_origin(settings.openai_base_url) if settings.openai_base_url else "",
+        sent=sent,
+        tap=tap,
     )
 
 
 @register("azure")
 def _make_azure(settings: Settings) -> OpenAIImages:
-    client, sent = make_client(settings, azure=True)
-    provider = OpenAIImages(client, trusted_origin=_origin(settings.azure_endpoint), sent=sent)
+    client, sent, tap = make_client(settings, azure=True)
+    provider = OpenAIImages(client, trusted_origin=_origin(settings.azure_endpoint), sent=sent, tap=tap)
     provider.name = "azure"
     provider.label = "Azure OpenAI"
     return provider

@@ -20,12 +20,16 @@ Each POST /v1/images/generations or /edits takes the next scripted behaviour (or
   "not_image"       base64 of bytes that are no image
   "echo_key"        401 whose message repeats the API key it was sent (a careless compatible server)
   "redirect_url"    a URL to this server that redirects to another one
+  "huge"            a 200 whose base64 image is `huge_bytes` long, written as it is made (JSON, or one
+                    completed stream event when streaming): a hostile or broken compatible server
+  "gzip"            a 200 whose body is gzip-compressed although the client asked for it as it is
 """
 
 from __future__ import annotations
 
 import base64
 import email.policy
+import gzip
 import io
 import json
 import secrets
@@ -126,6 +130,9 @@ class FakeImagesAPI:
         #: when set, every answer waits until this event is set (a test decides when the provider answers)
         self.gate: threading.Event | None = None
         self.photo_like = False
+        #: the base64 length of a "huge" answer's image, and how much of it was written before the client left
+        self.huge_bytes = 300 * 1024 * 1024
+        self.huge_sent = 0
         self.urls: dict[str, tuple[bytes, float]] = {}
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -156,6 +163,8 @@ class FakeImagesAPI:
             self.answer_delay = 0.0
             self.gate = None
             self.api_key = "sk-test"
+            self.huge_bytes = 300 * 1024 * 1024
+            self.huge_sent = 0
 
     def next_behaviour(self) -> str:
         with self.lock:
@@ -273,9 +282,35 @@ class FakeImagesAPI:
                     )
                 if behaviour == "slow":
                     time.sleep(api.slow_seconds)
+                if behaviour == "huge":
+                    return self._huge(bool(body.get("stream")), "image_edit" if editing else "image_generation")
+                if behaviour == "gzip":
+                    packed = gzip.compress(json.dumps(self._answer(body, "b64")).encode())
+                    return self._send(200, packed, "application/json", {"content-encoding": "gzip"})
                 if body.get("stream"):
                     return self._stream(body, behaviour, "image_edit" if editing else "image_generation")
                 self._json(200, self._answer(body, behaviour))
+
+            def _huge(self, streaming: bool, kind: str) -> None:
+                if streaming:
+                    head, tail = f'event: {kind}.completed\ndata: {{"type": "{kind}.completed", "b64_json": "', '"}\n\n'
+                else:
+                    head, tail = '{"created": 1, "data": [{"b64_json": "', '"}]}'
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream" if streaming else "application/json")
+                self.send_header("content-length", str(len(head) + api.huge_bytes + len(tail)))
+                self.end_headers()
+                chunk = b"QUFB" * 16384
+                try:
+                    self.wfile.write(head.encode())
+                    left = api.huge_bytes
+                    while left > 0:
+                        self.wfile.write(chunk[:left])
+                        api.huge_sent += min(left, len(chunk))
+                        left -= len(chunk)
+                    self.wfile.write(tail.encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading: what it should do
 
             def _answer(self, body: dict[str, Any], behaviour: str) -> dict[str, Any]:
                 size = resolved_size(body.get("size"))
