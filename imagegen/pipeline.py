@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from imagegen import imaging
@@ -53,16 +54,37 @@ class Generation:
         self.check_room()
         if self.reserve():
             return self.studio.result_of(self.id)
-        output = self.render()
+        begun = self.begin()
+        try:
+            output = self.render(begun)
+        except BaseException:
+            if begun is not None:
+                self.studio.spool.remove(self.id)
+                begun.release()
+            raise
         charge = self.studio.catalog.charge(self.request, output.usage, self.plan.estimated_cost)
-        with settlement_guard(self.studio, self.id, to_micros(charge.amount), self.clock):
-            try:
-                entry = self.keep_raw(output, charge)
-            except OSError as exc:
-                # The disk failed after the room check: the answer is still in memory, so keep it in storage.
-                log.error("spooling %s failed (%s); storing the answer directly", self.id, exc)
-                return self.store_directly(output, charge)
+        try:
+            with settlement_guard(self.studio, self.id, to_micros(charge.amount), self.clock):
+                try:
+                    entry = self.keep_raw(output, charge, begun)
+                except OSError as exc:
+                    # The disk failed after the room check: the answer is still in memory, so keep it in storage.
+                    log.error("spooling %s failed (%s); storing the answer directly", self.id, exc)
+                    return self.store_directly(output, charge)
+        finally:
+            if begun is not None:
+                begun.release()  # a no-op once the kept entry owns the lock
         return finish(self.studio, entry, self.notify, self.clock)
+
+    def begin(self) -> SpoolEntry | None:
+        """The spool entry's folder, before the call: what the request is, so the answer (written there as it
+        arrives) can be finished by reconcile if this process dies. None when the disk refuses it: the call
+        goes ahead, and the answer is kept once it is in memory."""
+        try:
+            return self.studio.spool.begin(self.id, self.intent(), self._input_files())
+        except OSError as exc:
+            log.error("could not prepare the spool for %s (%s); the answer is kept once it arrives", self.id, exc)
+            return None
 
     def check_room(self) -> None:
         dims = self.plan.spec.parse_size(self.request.size) or (1536, 1024)
@@ -88,7 +110,7 @@ class Generation:
     def report_retry(self, attempt: int, attempts: int, wait_s: float, reason: str) -> None:
         self.notify("retrying", {"attempt": attempt, "attempts": attempts, "wait_s": wait_s, "reason": reason})
 
-    def render(self) -> RenderOutput:
+    def render(self, begun: SpoolEntry | None = None) -> RenderOutput:
         """The provider call. Its own failures are settled here: refunded when nothing can have been billed
         (refused, rate limited, never sent), recorded as possibly billed otherwise."""
         self.notify("rendering", {"provider": self.studio.provider.label})
@@ -101,6 +123,7 @@ class Generation:
             self.request.preset,
             edit=self.plan.edit,
             on_retry=self.report_retry,
+            answer_path=self.studio.spool.answer_path(self.id) if begun is not None else None,
         )
         self.studio.ledger.mark_sent(self.id)
         try:
@@ -120,10 +143,11 @@ class Generation:
             raise failure
         return output
 
-    def keep_raw(self, output: RenderOutput, charge: Charge) -> SpoolEntry:
+    def keep_raw(self, output: RenderOutput, charge: Charge, begun: SpoolEntry | None = None) -> SpoolEntry:
         self.notify("verifying", {})
         answers = [image.data for image in output.images]
-        return self.studio.spool.keep_raw(self.id, answers, self._data(output, charge), self._input_files())
+        inputs = [] if begun is not None else self._input_files()  # begin wrote them
+        return self.studio.spool.keep_raw(self.id, answers, self._data(output, charge), inputs, begun=begun)
 
     def _input_files(self) -> list[tuple[str, bytes]]:
         edit = self.plan.edit
@@ -142,6 +166,10 @@ class Generation:
 
     def _data(self, output: RenderOutput, charge: Charge) -> dict[str, Any]:
         """What finishing the request needs besides the images: kept with the raw answer."""
+        return answered(self.intent(), output, charge)
+
+    def intent(self) -> dict[str, Any]:
+        """What the request is, before its answer: all that finishing it needs but what the answer says."""
         directed = self.plan.directed
         return {
             "user": self.user,
@@ -149,13 +177,9 @@ class Generation:
             "prompt": directed.user_prompt,
             "directed_prompt": directed.text,
             "additions": [[a.facet, a.text] for a in directed.additions],
-            "revised_prompts": [image.revised_prompt for image in output.images],
             "provider": self.studio.provider.name,
             "estimated_cost_usd": str(self.plan.estimated_cost),
-            "actual_micros": to_micros(charge.amount),
-            "cost_estimated": charge.estimated,
-            "usage": output.usage.__dict__ if output.usage else None,
-            "warnings": [*self.plan.warnings, *output.notes],
+            "warnings": list(self.plan.warnings),
             "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "parent_key": self.plan.edit.parent_key if self.plan.edit else "",
             "inputs": [
@@ -163,6 +187,41 @@ class Generation:
                 for item in (self.plan.edit.files() if self.plan.edit else [])
             ],
         }
+
+
+def answered(intent: dict[str, Any], output: RenderOutput, charge: Charge) -> dict[str, Any]:
+    """A request's intent with what its answer said: the data a raw spool entry keeps."""
+    return {
+        **intent,
+        "revised_prompts": [image.revised_prompt for image in output.images],
+        "actual_micros": to_micros(charge.amount),
+        "cost_estimated": charge.estimated,
+        "usage": output.usage.__dict__ if output.usage else None,
+        "warnings": [*intent.get("warnings", []), *output.notes],
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+
+
+def keep_answered(studio: Studio, request_id: str) -> bool:
+    """Make the raw spool entry a process that died after its answer arrived could not: from the request's
+    intent and the answer kept as it arrived, charged by its usage. An answer cut short (or an error) is
+    dropped; the reservation's expiry then records it as possibly billed. True when an entry was made."""
+    with studio.spool.claim_answered(request_id) as claimed:
+        if claimed is None:
+            return False
+        intent, answer_file, locked = claimed
+        recover = getattr(studio.provider, "recover_answer", None)
+        output = recover(answer_file) if recover is not None else None
+        if output is None or not output.images:
+            studio.spool.remove(request_id)
+            return False
+        request = GenerationRequest.from_dict(intent["request"])
+        charge = studio.catalog.charge(request, output.usage, Decimal(intent["estimated_cost_usd"]))
+        data = {**answered(intent, output, charge), "created_at": intent["created_at"]}
+        answers = [image.data for image in output.images]
+        studio.spool.keep_raw(request_id, answers, data, begun=locked).release()
+        log.warning("kept the answer to %s that a stopped process had received", request_id)
+        return True
 
 
 def finish(

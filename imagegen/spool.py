@@ -1,13 +1,16 @@
 """A paid image's first home: durable local files written as soon as the provider answers.
 
-An entry is a folder `{spool}/{request-id}/`. It is written in two phases, each ending with an atomic
-replace of `entry.json`:
+An entry is a folder `{spool}/{request-id}/`. Before the provider is called, `intent.json` says what the
+request is (and an edit's inputs are written); the provider's answer then goes to `answer.raw` byte by
+byte as it arrives (see providers/answers.py). Then two phases, each ending with an atomic replace of
+`entry.json`:
   raw   the provider's answer exactly as it came (`raw-{i}.bin`), with what is needed to finish the
         request (the request, the user, the directed prompt, the cost): written before the bytes are even
         checked, so that a crash right after the provider answered loses nothing;
   kept  the verified images, their thumbnails and their records, ready to upload.
-Only when the store confirms every object is the entry removed. A folder with no `entry.json` is a write
-that died before its first phase ended; it holds nothing that can be settled and is cleaned up.
+Only when the store confirms every object is the entry removed. A folder with an intent and an answer but
+no `entry.json` is a process that died after the answer arrived: reconcile makes the raw entry from them.
+A folder with neither an entry nor an answer holds nothing that can be settled and is cleaned up.
 
 Whoever settles an entry holds an exclusive lock on its folder: the pipeline from the moment it creates
 the entry, a reconcile only if nobody else holds it, so the two never finish one entry at once.
@@ -30,6 +33,8 @@ from imagegen.errors import StorageError
 from imagegen.files import sync_dir, write_synced
 
 ENTRY_FILE = "entry.json"
+INTENT_FILE = "intent.json"
+ANSWER_FILE = "answer.raw"
 RAW, KEPT = "raw", "kept"
 #: free space kept beyond what an answer needs, so the database and logs on the same disk keep working
 HEADROOM_BYTES = 64 * 1024 * 1024
@@ -79,16 +84,47 @@ class Spool:
                 "to free disk space."
             )
 
-    def keep_raw(
-        self, request_id: str, answers: list[bytes], data: dict[str, Any], inputs: list[tuple[str, bytes]] = ()
-    ) -> SpoolEntry:
-        """Durably keep the provider's answer (and an edit's inputs, by file name) before anything else looks
-        at it; the entry comes back locked by the caller, who releases it once the entry is settled."""
+    def begin(self, request_id: str, intent: dict[str, Any], inputs: list[tuple[str, bytes]] = ()) -> SpoolEntry:
+        """Before the provider is called: the entry's folder, locked for the caller, with what the request is
+        and an edit's inputs, so that an answer that arrives (into `answer_path`) can be finished by reconcile
+        if this process dies."""
+        entry = self._locked(request_id)
+        try:
+            for name, payload in inputs:
+                write_synced(entry.folder / name, payload)
+            write_synced(entry.folder / INTENT_FILE, json.dumps(intent).encode())
+            sync_dir(entry.folder)
+            sync_dir(self.root)
+        except BaseException:
+            entry.release()
+            raise
+        return entry
+
+    def answer_path(self, request_id: str) -> Path:
+        return self.root / request_id / ANSWER_FILE
+
+    def _locked(self, request_id: str) -> SpoolEntry:
         self.root.mkdir(parents=True, exist_ok=True)
         folder = self.root / request_id
         folder.mkdir(exist_ok=True)
         lock_fd = os.open(folder, os.O_RDONLY)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        return SpoolEntry(request_id, folder, {}, lock_fd)
+
+    def keep_raw(
+        self,
+        request_id: str,
+        answers: list[bytes],
+        data: dict[str, Any],
+        inputs: list[tuple[str, bytes]] = (),
+        *,
+        begun: SpoolEntry | None = None,
+    ) -> SpoolEntry:
+        """Durably keep the provider's answer (and an edit's inputs, by file name) before anything else looks
+        at it; the entry comes back locked by the caller (with the lock `begun` took, when given), who
+        releases it once the entry is settled."""
+        locked = begun if begun is not None else self._locked(request_id)
+        folder, lock_fd = locked.folder, locked._lock_fd
         try:
             names = []
             for index, payload in enumerate(answers):
@@ -100,9 +136,11 @@ class Spool:
             entry = SpoolEntry(request_id, folder, {}, lock_fd)
             self._write_data(entry, {**data, "phase": RAW, "raw_files": names, "request_id": request_id})
             sync_dir(self.root)
+            (folder / ANSWER_FILE).unlink(missing_ok=True)  # its images are the raw files now
         except BaseException:
-            os.close(lock_fd)
+            locked.release()
             raise
+        locked._lock_fd = None  # the lock now belongs to the entry returned
         return entry
 
     def keep(self, entry: SpoolEntry, files: list[tuple[str, bytes]], data: dict[str, Any]) -> None:
@@ -145,6 +183,39 @@ class Spool:
             return None
         return SpoolEntry(request_id, folder, data)
 
+    @contextmanager
+    def claim_answered(self, request_id: str) -> Iterator[tuple[dict[str, Any], Path, SpoolEntry] | None]:
+        """An entry whose process died after its answer arrived: its intent, its answer file, and the folder
+        locked for the caller (as a SpoolEntry to pass to keep_raw); None when someone holds it or it is no
+        longer such an entry."""
+        lock_fd = _try_lock(self.root / request_id)
+        if lock_fd is None:
+            yield None
+            return
+        folder = self.root / request_id
+        locked = SpoolEntry(request_id, folder, {}, lock_fd)
+        try:
+            if (folder / ENTRY_FILE).exists() or not (folder / ANSWER_FILE).exists():
+                yield None
+                return
+            yield json.loads((folder / INTENT_FILE).read_text()), folder / ANSWER_FILE, locked
+        finally:
+            locked.release()
+
+    def answered(self) -> list[str]:
+        """Request ids whose answer arrived but whose process died before keeping it as an entry."""
+        if not self.root.exists():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir()
+            and not p.name.startswith(".")
+            and not (p / ENTRY_FILE).exists()
+            and (p / ANSWER_FILE).exists()
+            and (p / INTENT_FILE).exists()
+        )
+
     def pending(self) -> list[str]:
         """Request ids of the entries waiting here (raw or kept)."""
         if not self.root.exists():
@@ -168,13 +239,17 @@ class Spool:
             if path.name.startswith(".probe-"):
                 path.unlink(missing_ok=True)
                 removed.append(path.name)
-            elif path.is_dir() and not (path / ENTRY_FILE).exists():
+            elif path.is_dir() and not (path / ENTRY_FILE).exists() and not _answered(path):
                 lock_fd = _try_lock(path)
                 if lock_fd is not None:  # nobody is writing it
                     shutil.rmtree(path, ignore_errors=True)
                     os.close(lock_fd)
                     removed.append(path.name)
         return removed
+
+
+def _answered(folder: Path) -> bool:
+    return (folder / ANSWER_FILE).exists() and (folder / INTENT_FILE).exists()
 
 
 def _try_lock(folder: Path) -> int | None:

@@ -23,7 +23,7 @@ from imagegen.history import HistoryFilter, HistoryPage, Library
 from imagegen.ledger import Allowance, Ledger, to_micros, to_usd
 from imagegen.money import usd
 from imagegen.names import download_name
-from imagegen.pipeline import Clock, Generation, Progress, finish
+from imagegen.pipeline import Clock, Generation, Progress, finish, keep_answered
 from imagegen.providers import Provider, make_provider
 from imagegen.request import BACKGROUNDS, FORMATS, GenerationRequest, GenerationResult
 from imagegen.settings import Settings
@@ -422,6 +422,8 @@ class Studio:
         reservations expire (as possibly billed when their provider call had started); stored objects of
         deleted images are removed."""
         recovered, still_pending, failed = [], [], []
+        for request_id in self.spool.answered():
+            keep_answered(self, request_id)
         self.spool.clean_leftovers()
         for request_id in self.spool.pending():
             with self.spool.claim(request_id) as entry:

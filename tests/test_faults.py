@@ -14,14 +14,14 @@ from imagegen.checks import scoped_id
 from imagegen.ledger import Ledger
 
 
-def dead_child(settings: Settings, before_death) -> None:
+def dead_child(settings: Settings, before_death, request: GenerationRequest | None = None) -> None:
     """Run a generation in a forked child that SIGKILLs itself at the moment `before_death` patches in."""
     pid = os.fork()
     if pid == 0:
         try:
             studio = Studio(settings)
             before_death(studio, lambda: os.kill(os.getpid(), signal.SIGKILL))
-            studio.generate(GenerationRequest("a paid fox", request_id="killed-1"), "ann")
+            studio.generate(request or GenerationRequest("a paid fox", request_id="killed-1"), "ann")
         finally:
             os._exit(3)  # only reached if the kill did not happen
     _, status = os.waitpid(pid, 0)
@@ -59,6 +59,60 @@ def test_sigkill_during_the_provider_call_expires_as_possibly_billed_never_at_ze
     row = studio.ledger.generation(ledger_id)
     assert row["status"] == "ambiguous" and row["actual_micros"] == reserved > 0
     assert studio.allowance("ann").spent_micros == reserved
+    assert studio.ledger.check_invariants() == []
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        GenerationRequest("a paid fox", model="gpt-image-2.6-flare", quality="low", n=2, request_id="killed-1"),
+        GenerationRequest("a paid fox", model="dall-e-3", quality="standard", request_id="killed-1"),
+    ],
+    ids=["streamed", "json"],
+)
+def test_sigkill_after_the_answer_arrived_before_it_was_spooled_keeps_and_charges_it(
+    openai_settings, fake_openai, request_
+):
+    def die_before_spooling(studio, die):
+        import imagegen.pipeline as pipeline
+
+        pipeline.Generation.keep_raw = lambda *a, **k: die()
+
+    dead_child(openai_settings, die_before_spooling, request_)
+    studio = Studio(openai_settings)
+    ledger_id = scoped_id("ann", "killed-1")
+    assert studio.ledger.generation(ledger_id)["status"] == "reserved"
+    assert studio.reconcile()["uploaded"] == [ledger_id]
+    row = studio.ledger.generation(ledger_id)
+    assert row["status"] == "committed" and 0 < row["actual_micros"] <= row["estimated_micros"]
+    if request_.model.startswith("gpt-image"):
+        assert row["output_tokens"] > 0  # charged from the usage the kept answer reported
+    items = studio.history().items
+    assert len(items) == request_.n and all(studio.library.original(item) for item in items)
+    assert items[0]["prompt"] == "a paid fox"
+    assert studio.spool.pending() == [] and studio.spool.answered() == []
+    assert studio.ledger.check_invariants() == []
+
+
+def test_sigkill_while_the_answer_arrives_drops_it_and_expires_as_possibly_billed(openai_settings, fake_openai):
+    def die_at_the_first_preview(studio, die):
+        from imagegen.providers import openai_images
+
+        openai_images._b64 = lambda data: die()  # the first image decoded is the first preview
+
+    request = GenerationRequest("a paid fox", model="gpt-image-2.6-flare", quality="low", request_id="killed-1")
+    fake_openai.mid_stream = threading.Event()  # the answer stops after its first event: the rest never comes
+    try:
+        dead_child(openai_settings, die_at_the_first_preview, request)
+    finally:
+        fake_openai.mid_stream.set()
+    studio = Studio(openai_settings)
+    ledger_id = scoped_id("ann", "killed-1")
+    assert studio.reconcile()["uploaded"] == []
+    assert studio.spool.answered() == [] and not (openai_settings.data_dir / "spool" / ledger_id).exists()
+    studio.ledger.expire_stale(now=time.time() + openai_settings.reservation_ttl + 1)
+    row = studio.ledger.generation(ledger_id)
+    assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] > 0
     assert studio.ledger.check_invariants() == []
 
 

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from imagegen import Forbidden, GenerationRequest, HistoryFilter, InvalidRequest, JobRunner, NotFound, Settings, Studio
+from imagegen.catalog import Charge
 from imagegen.checks import scoped_id
 from imagegen.pipeline import Clock, Generation
 from imagegen.storage import image_folder, user_slug
@@ -218,7 +219,9 @@ def test_reconcile_leaves_alone_an_entry_its_generation_is_still_settling(studio
     generation = Generation(studio, plan, "ann", "in-flight-1", lambda stage, details: None, Clock())
     generation.reserve()
     output = generation.render()
-    held = generation.keep_raw(output, plan.estimated_cost)  # the answer is kept; its generation holds it
+    held = generation.keep_raw(
+        output, Charge(plan.estimated_cost, False)
+    )  # the answer is kept; its generation holds it
     try:
         outcome = studio.reconcile()
         assert "in-flight-1" not in outcome["uploaded"] + outcome["pending"] + outcome["failed"]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import logging
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx2
@@ -26,7 +30,7 @@ from imagegen.errors import (
     RateLimited,
 )
 from imagegen.providers import register
-from imagegen.providers.answers import AnswerTap
+from imagegen.providers.answers import AnswerTap, read_answer
 from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
 from imagegen.redact import register_secret
 from imagegen.request import Usage
@@ -42,6 +46,7 @@ PARTIAL_IMAGES = 2
 ATTEMPTS = 3
 MAX_RETRY_DELAY = 20.0
 CONTENT_CODES = {"content_policy_violation", "moderation_blocked", "content_filter"}
+log = logging.getLogger("imagegen.providers.openai")
 
 
 class OpenAIImages:
@@ -112,6 +117,28 @@ class OpenAIImages:
                 raise translate_error(exc) from exc
         images = [RenderedImage(self._image_bytes(item), item.revised_prompt) for item in response.data or []]
         return RenderOutput(images=images, usage=_usage(response.usage))
+
+    def recover_answer(self, path: Path) -> RenderOutput | None:
+        """The images and usage of an answer kept on disk as it arrived (see providers/answers.py); None when
+        it is no whole, successful answer (the process died while it was arriving, or it was an error)."""
+        try:
+            status, content_type, body = read_answer(path)
+            if status != 200:
+                return None
+            if content_type.startswith("text/event-stream"):
+                return _from_events(body)
+            answer = json.loads(body)
+            images = [
+                RenderedImage(
+                    _b64(item["b64_json"]) if item.get("b64_json") else self.download(item["url"]),
+                    item.get("revised_prompt"),
+                )
+                for item in answer["data"]
+            ]
+            return RenderOutput(images=images, usage=_usage(_attributes(answer.get("usage"))))
+        except (OSError, ValueError, KeyError, TypeError, BadImage) as exc:
+            log.warning("the answer kept in %s cannot be read back (%s)", path, type(exc).__name__)
+            return None
 
     def _params(self, job: RenderJob) -> dict[str, Any]:
         request = job.request
@@ -277,6 +304,30 @@ def _retry_delay(exc: openai.APIStatusError, attempt: int) -> float:
     except ValueError:
         pass
     return min(MAX_RETRY_DELAY, 0.5 * 2 ** (attempt - 1))
+
+
+def _from_events(body: bytes) -> RenderOutput | None:
+    """A stream's completed images and their usage; None unless every event came whole."""
+    images: list[RenderedImage] = []
+    usage = Usage()
+    for block in body.split(b"\n\n"):
+        lines = [line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:")]
+        if not lines:
+            continue
+        event = json.loads(b"".join(lines))
+        if str(event.get("type", "")).endswith(".completed"):
+            images.append(RenderedImage(_b64(event["b64_json"])))
+            usage = usage + (_usage(_attributes(event.get("usage"))) or Usage())
+    if not body.endswith(b"\n\n"):
+        return None  # the last event was cut short
+    return RenderOutput(images=images, usage=usage) if images else None
+
+
+def _attributes(raw: Any) -> Any:
+    """JSON objects as objects with attributes, the way the SDK's types read."""
+    if isinstance(raw, dict):
+        return SimpleNamespace(**{key: _attributes(value) for key, value in raw.items()})
+    return raw
 
 
 def _refused(reason: str) -> BadImage:

@@ -129,6 +129,8 @@ class FakeImagesAPI:
         self.answer_delay = 0.0
         #: when set, every answer waits until this event is set (a test decides when the provider answers)
         self.gate: threading.Event | None = None
+        #: when set, a stream waits for it after its first event (a test kills the client mid-answer)
+        self.mid_stream: threading.Event | None = None
         self.photo_like = False
         #: the base64 length of a "huge" answer's image, and how much of it was written before the client left
         self.huge_bytes = 300 * 1024 * 1024
@@ -162,6 +164,7 @@ class FakeImagesAPI:
             self.url_ttl = 3600.0
             self.answer_delay = 0.0
             self.gate = None
+            self.mid_stream = None
             self.api_key = "sk-test"
             self.huge_bytes = 300 * 1024 * 1024
             self.huge_sent = 0
@@ -390,8 +393,13 @@ class FakeImagesAPI:
                 self.close_connection = True
 
             def _event(self, payload: dict[str, Any]) -> None:
-                self.wfile.write(f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n".encode())
-                self.wfile.flush()
+                try:
+                    self.wfile.write(f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n".encode())
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client is gone
+                if api.mid_stream is not None:
+                    api.mid_stream.wait(30)
 
             def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 self._send(status, json.dumps(payload).encode(), "application/json", headers)
