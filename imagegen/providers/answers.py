@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import httpx2
 
 #: the line that ends the head of an answer file
 HEAD_END = b"\n"
+#: an answer being written is synced to disk each time this much more of it has arrived
+SYNC_EVERY_BYTES = 1024 * 1024
 
 
 class AnswerRefused(httpx2.TransportError):
@@ -31,6 +34,10 @@ class _Expectation:
     max_bytes: int
     refused: str = ""
     received: int = 0
+    #: seconds from the last chunk's arrival to the answer being written (a killed process loses nothing
+    #: after that: the kernel holds it) and to its being durable (fsynced: power loss loses nothing either)
+    last_byte_to_written_s: float | None = None
+    last_byte_to_durable_s: float | None = None
 
 
 class AnswerTap(httpx2.BaseTransport):
@@ -97,16 +104,26 @@ class _TappedStream(httpx2.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         expectation = self.expectation
+        arrived = written = 0.0
+        unsynced = 0
         for chunk in self.inner:
+            arrived = time.perf_counter()
             expectation.received += len(chunk)
             if expectation.received > expectation.max_bytes:
                 expectation.refused = f"the provider's answer is larger than {expectation.max_bytes // 2**20} MiB"
                 raise AnswerRefused(expectation.refused, request=self.request)
             if self.fd is not None:
                 _write_all(self.fd, chunk)
+                written = time.perf_counter()
+                unsynced += len(chunk)
+                if unsynced >= SYNC_EVERY_BYTES:  # so the last fsync has little left to do
+                    os.fdatasync(self.fd)
+                    unsynced = 0
             yield chunk
         if self.fd is not None:
+            expectation.last_byte_to_written_s = written - arrived
             os.fsync(self.fd)  # the whole answer is on disk before the SDK parses a byte of it
+            expectation.last_byte_to_durable_s = time.perf_counter() - arrived
 
     def close(self) -> None:
         if self.fd is not None:
