@@ -145,21 +145,28 @@ class S3Store:
         from botocore.config import Config
 
         self.bucket = bucket
-        self.client = client or boto3.client(
-            "s3",
-            endpoint_url=endpoint_url or None,
-            config=Config(
-                # Short: a page or a generation waits on these, and a hung store must not hold either for long.
-                connect_timeout=2,
-                read_timeout=5,
-                retries={"total_max_attempts": 2, "mode": "standard"},
-                signature_version="s3v4",
-            ),
-        )
+
+        def s3(attempts: int) -> object:
+            return boto3.client(
+                "s3",
+                endpoint_url=endpoint_url or None,
+                config=Config(
+                    # Short: a page or a generation waits on these, and a hung store must not hold either long.
+                    connect_timeout=2,
+                    read_timeout=5,
+                    retries={"total_max_attempts": attempts, "mode": "standard"},
+                    signature_version="s3v4",
+                ),
+            )
+
+        self.client = client or s3(2)
+        # Uploads are tried once: the image is kept in the spool and shown whatever happens, the user is told
+        # at the first failure, and the sweep tries again within a minute.
+        self.upload_client = client or s3(1)
 
     def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
         try:
-            self.client.put_object(
+            self.upload_client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, CacheControl=cache_control
             )
         except Exception as exc:  # botocore raises many kinds; all mean "not stored"
