@@ -57,9 +57,9 @@ with st.sidebar:
 
 widgets.page_style()
 current = st.navigation(list(pages.values()))
-resume = st.session_state.pop("resume_page", "")
+resume, query = st.session_state.pop("resume_page", ("", {}))
 if resume in pages:
-    st.switch_page(pages[resume])
+    st.switch_page(pages[resume], query_params=query or None)
 with st.sidebar:
     notify.finished_elsewhere(runtime.runner(), viewer.name, on_generate_page=current.url_path == "")
 current.run()

@@ -114,7 +114,8 @@ def viewer() -> Viewer:
     `pages/` folder exists; then app.py is run first, and it comes back to the page asked for.
     """
     if "viewer" not in st.session_state:
-        st.session_state["resume_page"] = _calling_page()
+        # The query (a share link's ?image=) is kept too: switching to app.py drops it from the address.
+        st.session_state["resume_page"] = (_calling_page(), st.query_params.to_dict())
         st.switch_page("app.py")
     return st.session_state["viewer"]
 

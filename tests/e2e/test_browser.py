@@ -6,6 +6,7 @@ import os
 import re
 import signal
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from PIL import Image
@@ -436,3 +437,13 @@ def test_a_markup_drawn_with_the_box_tool_guides_an_edit(server, page, tmp_path)
     drawn = Image.open(io.BytesIO(studio.input_bytes(edited, edited["inputs"][1]["key"])))
     low, high = drawn.getchannel("A").getextrema()
     assert drawn.size == (1024, 1024) and low == 0 and high > 0  # see-through, with the box on it
+
+
+def test_a_share_link_opens_the_detail_for_the_very_first_visitor_of_a_fresh_server(server, page):
+    studio = Studio(Settings(data_dir=server.log.parent / "data", offline_delay=0))
+    key = studio.generate(GenerationRequest("a lighthouse in fog"), "ann").image_key
+    # The server has served no page yet: this is its very first visitor, arriving by the link.
+    page.goto(f"{server.url}/gallery?image={quote(key, safe='')}")
+    page.get_by_role("dialog").get_by_text("a lighthouse in fog").first.wait_for()
+    dialog_image_drawn(page)
+    assert "image=" in page.url  # the address still names the image
