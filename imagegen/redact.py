@@ -7,8 +7,13 @@ import threading
 
 _SECRETS: set[str] = set()
 _LOCK = threading.Lock()
-# Key shapes of the providers we talk to, for a key this process was never told about.
-_KEY_PATTERNS = re.compile(r"\b(sk-[A-Za-z0-9_-]{8,}|AKIA[0-9A-Z]{16})\b|(?i:bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+# Key shapes of the providers we talk to, for a key this process was never told about: OpenAI's keys, AWS
+# access key ids (long-term and temporary), a bearer token, and an AWS secret key written as a setting.
+_KEY_PATTERNS = re.compile(
+    r"\b(sk-[A-Za-z0-9_-]{8,}|(?:AKIA|ASIA)[0-9A-Z]{16})\b"
+    r"|(?i:bearer\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|(?i:(?:aws_)?secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{16,}"
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MASK = "[redacted]"
 

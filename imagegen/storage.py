@@ -23,6 +23,7 @@ from typing import Protocol
 
 from imagegen.errors import InvalidRequest, NotFound, StorageError
 from imagegen.files import sync_dir, write_synced
+from imagegen.redact import register_secret
 from imagegen.settings import Settings
 
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -144,6 +145,7 @@ class S3Store:
         import boto3
         from botocore.config import Config
 
+        register_secret(os.environ.get("AWS_SECRET_ACCESS_KEY", ""))  # boto3 reads it; no message shows it
         self.bucket = bucket
 
         def s3(attempts: int) -> object:
