@@ -289,6 +289,21 @@ def test_the_admin_page_refuses_a_direct_visit_by_a_non_admin(env):
     assert not at.metric
 
 
+def test_the_admin_page_shows_estimated_charges_apart(env):
+    studio = Studio(Settings.from_env())
+    studio.generate(GenerationRequest("a fox"), "ann")
+    at = app()
+    at.switch_page("pages/admin.py").run()
+    assert "of today's spend is estimated" not in texts(at)  # the offline renderer's $0 is no estimate
+    ledger_id = studio.ledger.reserve(
+        request_id="estimated-1", user="ann", n=1, estimated_micros=90_000, details={}
+    ).request_id
+    studio.ledger.commit(ledger_id, actual_micros=61_300, estimated=True)
+    at.run()
+    assert "$0.0613 of today's spend is estimated" in texts(at)
+    assert "$0.0613 of it estimated" in next(m.help for m in at.metric if m.label == "Spent today")
+
+
 def test_an_admin_sees_every_figure_and_a_quota_set_there_takes_effect(env):
     studio = Studio(Settings.from_env())
     studio.generate(GenerationRequest("a fox"), "ann")
