@@ -70,7 +70,9 @@ class Generation:
                 except OSError as exc:
                     # The disk failed after the room check: the answer is still in memory, so keep it in storage.
                     log.error("spooling %s failed (%s); storing the answer directly", self.id, exc)
-                    return self.store_directly(output, charge)
+                    result = self.store_directly(output, charge)
+                    self.studio.spool.remove(self.id)  # what begin wrote: this answer is settled and stored
+                    return result
         finally:
             if begun is not None:
                 begun.release()  # a no-op once the kept entry owns the lock

@@ -340,6 +340,8 @@ def test_a_disk_that_fills_after_the_room_check_still_keeps_the_paid_image(studi
     assert item["prompt"] == "a fox on a full disk" and studio.image_bytes(item)
     assert studio.ledger.generation(result.id)["status"] == "committed"
     assert studio.ledger.check_invariants() == []
+    assert studio.spool.answered() == [] and studio.spool.pending() == []  # nothing left to settle twice
+    assert studio.reconcile()["uploaded"] == []
 
 
 def test_a_stopped_postgresql_fails_closed_and_the_studio_recovers_when_it_returns(
