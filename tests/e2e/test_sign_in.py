@@ -109,15 +109,16 @@ def test_an_unverified_email_equal_to_the_admins_gets_no_admin_page(oidc_server,
 
 
 PROXY_SECRET = "the-proxy-secret-for-tests"
+BEHIND_A_PROXY = {
+    "IMAGEGEN_AUTH": "proxy",
+    "IMAGEGEN_PROXY_SECRET": PROXY_SECRET,
+    "IMAGEGEN_ADMINS": "ann@example.com",
+    "IMAGEGEN_OFFLINE_DELAY": "0",
+    "STREAMLIT_SERVER_TRUSTED_USER_HEADERS": '{"X-Forwarded-Email": "email"}',
+}
 
 
-@pytest.mark.server_env(
-    IMAGEGEN_AUTH="proxy",
-    IMAGEGEN_PROXY_SECRET=PROXY_SECRET,
-    IMAGEGEN_ADMINS="ann@example.com",
-    IMAGEGEN_OFFLINE_DELAY="0",
-    STREAMLIT_SERVER_TRUSTED_USER_HEADERS='{"X-Forwarded-Email": "email"}',
-)
+@pytest.mark.server_env(**BEHIND_A_PROXY)
 def test_a_proxy_identity_counts_only_with_the_proxys_secret(server, browser):
     forged = browser.new_context(extra_http_headers={"X-Forwarded-Email": "ann@example.com"})
     page = forged.new_page()
@@ -136,13 +137,7 @@ def test_a_proxy_identity_counts_only_with_the_proxys_secret(server, browser):
     proxied.close()
 
 
-@pytest.mark.server_env(
-    IMAGEGEN_AUTH="proxy",
-    IMAGEGEN_PROXY_SECRET=PROXY_SECRET,
-    IMAGEGEN_ADMINS="ann@example.com",
-    IMAGEGEN_OFFLINE_DELAY="0",
-    STREAMLIT_SERVER_TRUSTED_USER_HEADERS='{"X-Forwarded-Email": "email"}',
-)
+@pytest.mark.server_env(**BEHIND_A_PROXY)
 def test_behind_a_proxy_that_appends_its_header_the_client_cannot_choose_who_it_is(server, browser):
     real = {"X-Forwarded-Email": "bob@example.com", "X-Imagegen-Proxy-Secret": PROXY_SECRET}
     with appending_proxy(server.port, real) as address:
