@@ -116,7 +116,11 @@ def subject_name(issuer: str, subject: str, suffix: str = "") -> str:
     """`issuer-host:subject`, a valid user name for any subject the provider may send (up to 255 characters
     by the standard, or longer, with any characters): a subject that does not fit the name rule is named by
     its visible start and a digest of the whole, so two long subjects that start alike stay two names."""
-    host = (urllib.parse.urlsplit(issuer).hostname or "idp")[:60]
+    try:
+        host = urllib.parse.urlsplit(issuer).hostname or ""
+    except ValueError:  # an issuer that is no URL
+        host = ""
+    host = "".join(c for c in host if c.isprintable() and not c.isspace())[:60] or "idp"
     name = f"{host}:{subject}{suffix}"
     if is_user_name(name):
         return name

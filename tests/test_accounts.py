@@ -78,6 +78,12 @@ def test_every_subject_the_provider_can_send_gives_an_account_that_can_generate(
         assert oidc_studio.sign_in(claims(subject)).user == identity.user  # the same account next time
 
 
+@pytest.mark.parametrize("issuer", ["https://[::1", "not a url", "https://lo\u200bgin.example.com", ""])
+def test_an_odd_issuer_still_names_a_usable_account(oidc_studio, issuer):
+    identity = oidc_studio.sign_in({"iss": issuer or "x", "sub": "s\n1"})
+    assert identity.user.isprintable() and oidc_studio.allowance(identity.user).images_used == 0
+
+
 def test_two_long_subjects_that_start_alike_are_two_users(oidc_studio):
     first = oidc_studio.sign_in(claims("p" * 300 + "1"))
     second = oidc_studio.sign_in(claims("p" * 300 + "2"))
