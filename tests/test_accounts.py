@@ -116,3 +116,83 @@ def test_a_repeated_identity_or_secret_header_or_a_list_of_emails_is_refused():
     ):
         with pytest.raises(Forbidden, match=said):
             check_proxy_headers(headers, identity, "X-Imagegen-Proxy-Secret", "X-Forwarded-Email")
+
+
+def test_the_proxy_refusals_say_which_header_and_what_to_do():
+    from imagegen import check_proxy_headers
+
+    with pytest.raises(Forbidden) as twice:
+        check_proxy_headers({"X-Email": ["a@x.com", "b@x.com"]}, ["X-Email"], "X-Secret", "X-Email")
+    assert twice.value.message == (
+        "The sign-in proxy sent X-Email more than once. It must replace that header, never append to it; "
+        "ask an admin to fix the proxy."
+    )
+    with pytest.raises(Forbidden) as listed:
+        check_proxy_headers({"X-Email": ["a@x.com,b@x.com"]}, ["X-Email"], "X-Secret", "X-Email")
+    assert listed.value.message == "The sign-in proxy sent a list in X-Email. Ask an admin to fix the proxy."
+    # Without an email header named, a comma is no list of emails (a groups header may hold one).
+    check_proxy_headers({"X-Groups": ["a,b"]}, ["X-Groups"], "X-Secret")
+
+
+def test_a_subject_that_fits_the_name_rule_names_the_account_as_it_is(oidc_studio):
+    from imagegen.accounts import subject_name
+
+    assert subject_name(IDP, "u-1") == "login.example.com:u-1"
+    assert subject_name(IDP, "u-1", "~2") == "login.example.com:u-1~2"
+    assert subject_name("not a url", "u-1") == "idp:u-1"
+    assert subject_name("https://" + "h" * 100 + ".example.com", "u-1") == "h" * 60 + ":u-1"
+
+
+def test_a_subject_that_does_not_fit_is_named_by_its_printable_start_and_a_digest_of_the_whole():
+    import hashlib
+
+    from imagegen.accounts import subject_name
+
+    subject = "p" * 300
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:16]
+    name = subject_name(IDP, subject)
+    assert name == "login.example.com:" + "p" * 165 + "~" + digest and len(name) == 200
+    suffixed = subject_name(IDP, subject, "~2")
+    assert suffixed == "login.example.com:" + "p" * 163 + "~" + digest + "~2" and len(suffixed) == 200
+    invisible = "\u200b\n"
+    assert subject_name(IDP, invisible) == (
+        "login.example.com:user~" + hashlib.sha256(invisible.encode()).hexdigest()[:16]
+    )
+    assert subject_name(IDP, "a\nb") == "login.example.com:ab~" + hashlib.sha256(b"a\nb").hexdigest()[:16]
+    lone_surrogate = "x\udc80"  # what a provider's broken JSON can decode to
+    assert subject_name(IDP, lone_surrogate).startswith("login.example.com:x~")
+
+
+def test_accounts_that_would_share_a_name_are_numbered(oidc_studio):
+    users = [oidc_studio.sign_in({"iss": f"{IDP}/tenant-{i}", "sub": "u-1"}).user for i in range(3)]
+    assert users == ["login.example.com:u-1", "login.example.com:u-1~2", "login.example.com:u-1~3"]
+
+
+def test_an_identity_says_its_account_and_shows_the_best_name_it_has(oidc_studio):
+    plain = oidc_studio.sign_in(claims("d-1"))
+    assert (plain.account, plain.display) == (f"{IDP}#d-1", "d-1")
+    named = oidc_studio.sign_in(claims("d-2", name="  Dee  ", email="dee@example.com", email_verified=True))
+    assert named.display == "Dee"
+    mailed = oidc_studio.sign_in(claims("d-3", email="Eve@Example.com ", email_verified="TRUE"))
+    assert (mailed.user, mailed.display) == ("eve@example.com", "eve@example.com")
+
+
+@pytest.mark.parametrize("email", ["no-at-sign", 7, None])
+def test_an_email_that_is_no_email_names_nothing(oidc_studio, email):
+    assert oidc_studio.sign_in(claims("e-1", email=email, email_verified=True)).user == "login.example.com:e-1"
+
+
+def test_claims_without_an_issuer_are_refused_saying_why(oidc_studio):
+    for bad in ({"iss": "", "sub": "x"}, {"iss": 5, "sub": "x"}, {"iss": IDP, "sub": ""}):
+        with pytest.raises(Forbidden) as refused:
+            oidc_studio.sign_in(bad)
+        assert refused.value.message == "The identity provider did not say who you are (no subject). Ask an admin."
+
+
+def test_a_group_claim_is_read_from_a_list_or_from_text_split_on_commas_and_spaces(data_dir):
+    studio = Studio(Settings(data_dir=data_dir, offline_delay=0, auth="oidc", admin_claim="groups",
+                             admin_claim_value="imagegen-admin"))  # fmt: skip
+    for groups, admin in (("staff,imagegen-admin", True), ("staff imagegen-admin", True), (("imagegen-admin",), True),
+                          ("imagegen-administrators", False), (5, False), ({"imagegen-admin": 1}, False)):  # fmt: skip
+        assert studio.sign_in(claims(f"g-{groups!s:.20}", groups=groups)).is_admin is admin, groups
+    assert not studio.is_admin("nobody@example.com")
