@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from imagegen import InvalidRequest
-from imagegen.masks import MAX_MASK_BYTES, check_markup, check_mask, mask_from_painting
+from imagegen.masks import MAX_MASK_BYTES, check_markup, check_mask, markup_from_drawing, mask_from_painting
 
 
 def painting(size=(200, 100), box=(20, 10, 60, 40), alpha=255) -> Image.Image:
@@ -170,3 +170,102 @@ def test_a_canvas_drawing_is_checked_from_its_header_and_empty_means_none():
     Image.new("L", (9000, 9000), 0).save(whole, "PNG", compress_level=9)
     with pytest.raises(InvalidRequest, match="9000x9000: far larger than a canvas"):
         drawn_layer(whole.getvalue()[:4096])
+
+
+def _png_of(image: Image.Image, **extra) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", **extra)
+    return out.getvalue()
+
+
+def test_the_mask_is_opaque_black_where_nothing_was_painted_and_clear_where_it_was():
+    painting = Image.new("LA", (8, 8), (0, 0))  # any layout a canvas may send
+    painting.putpixel((2, 2), (255, 1))
+    mask = Image.open(io.BytesIO(mask_from_painting(painting, (8, 8))))
+    assert mask.mode == "RGBA" and mask.getpixel((0, 0)) == (0, 0, 0, 255)
+    assert mask.getpixel((2, 2))[3] == 0 and mask.getchannel("A").getextrema() == (0, 255)
+
+
+def test_a_drawing_in_another_layout_becomes_rgba_and_a_faint_markup_still_counts():
+    from imagegen.masks import drawn_layer
+
+    drawing = Image.new("LA", (8, 8), (0, 0))
+    drawing.putpixel((1, 1), (90, 200))
+    layer = drawn_layer(_png_of(drawing))
+    assert layer.mode == "RGBA" and layer.getpixel((1, 1)) == (90, 90, 90, 200)
+    faint = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    faint.putpixel((3, 3), (255, 0, 0, 1))  # the faintest stroke
+    kept = Image.open(io.BytesIO(check_markup(_png_of(faint), (8, 8))))
+    assert kept.getpixel((3, 3)) == (255, 0, 0, 1)
+    drawn = Image.new("LA", (4, 4), (0, 0))
+    drawn.putpixel((0, 0), (200, 255))
+    scaled = Image.open(io.BytesIO(markup_from_drawing(drawn, (8, 8))))
+    assert scaled.mode == "RGBA" and scaled.size == (8, 8) and scaled.getpixel((7, 7)) == (0, 0, 0, 0)
+
+
+def test_a_palette_mask_with_a_transparent_colour_is_taken_as_its_transparency():
+    mask = Image.new("P", (8, 8), 1)
+    mask.putpalette([0, 0, 0] * 2)
+    mask.putpixel((0, 0), 0)
+    kept = Image.open(io.BytesIO(check_mask(_png_of(mask, transparency=0), (8, 8))))
+    assert kept.mode == "RGBA" and kept.getpixel((0, 0))[3] == 0 and kept.getpixel((1, 1))[3] == 255
+    opaque = Image.open(io.BytesIO(check_mask(_png_of(Image.new("RGBA", (8, 8), (0, 0, 0, 0))), (8, 8))))
+    assert opaque.mode == "RGBA"
+    with pytest.raises(InvalidRequest) as no_alpha:
+        check_mask(_png_of(Image.new("RGB", (8, 8))), (8, 8))
+    assert no_alpha.value.message == "The mask has no transparency: its transparent pixels mark where to edit."
+
+
+@pytest.mark.parametrize(
+    "layer,message",
+    [
+        (
+            Image.new("RGB", (8, 8)),
+            "The markup has no transparency: it is drawn over the image, so it must be see-through.",
+        ),
+        (
+            Image.new("RGBA", (8, 8), (9, 9, 9, 255)),
+            "The markup has no transparent pixel: it would hide the whole image.",
+        ),
+        (Image.new("RGBA", (8, 8), (9, 9, 9, 0)), "The markup is empty: draw what to change on it."),
+    ],
+)
+def test_a_markup_the_api_would_refuse_is_refused_saying_why(layer, message):
+    with pytest.raises(InvalidRequest) as refused:
+        check_markup(_png_of(layer), (8, 8))
+    assert refused.value.message == message
+
+
+def test_the_refusals_of_empty_drawings_say_what_to_do():
+    from imagegen.masks import drawn_layer
+
+    with pytest.raises(InvalidRequest) as empty_mask:
+        mask_from_painting(Image.new("RGBA", (8, 8)), (8, 8))
+    assert empty_mask.value.message == "Paint over the part of the image to change first: the mask is empty."
+    with pytest.raises(InvalidRequest) as empty_markup:
+        markup_from_drawing(Image.new("RGBA", (8, 8)), (8, 8))
+    assert empty_markup.value.message == "Draw on the image first: the markup is empty."
+    with pytest.raises(InvalidRequest) as unreadable:
+        drawn_layer(b"not a png at all")
+    assert unreadable.value.message == "The drawing is not a readable image: draw on the canvas again."
+
+
+def test_a_mask_of_exactly_four_megabytes_is_refused_with_its_size(monkeypatch):
+    with pytest.raises(InvalidRequest) as refused:
+        check_mask(b"\x89PNG" + bytes(MAX_MASK_BYTES - 4), (8, 8))
+    assert refused.value.message == "The mask is 4.0 MB: it must be under 4 MB."
+    with pytest.raises(InvalidRequest) as bigger:
+        check_markup(bytes(int(5.5 * 1024 * 1024)), (8, 8))
+    assert bigger.value.message == "The markup is 5.5 MB: it must be under 4 MB."
+
+
+def test_a_bomb_drawing_or_mask_is_refused_as_too_large_naming_the_size_wanted(monkeypatch):
+    from imagegen.masks import drawn_layer
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # Pillow's own guard, tripped by a small image
+    with pytest.raises(InvalidRequest) as mask:
+        check_mask(_png_of(Image.new("RGBA", (6, 4))), (6, 4))
+    assert mask.value.message == "The mask is too large to open safely: it must be 6x4."
+    with pytest.raises(InvalidRequest) as drawing:
+        drawn_layer(_png_of(Image.new("RGBA", (6, 4))))
+    assert drawing.value.message == "The drawing is too large to open safely."
