@@ -656,3 +656,40 @@ def test_a_gpt_image_2_edit_is_charged_for_the_input_tokens_its_usage_reports_as
     plain = studio.generate(GenerationRequest("a hat", model="gpt-image-2.6-flare", quality="low"), "ann")
     assert studio.ledger.generation(plain.id)["cost_estimated"] == 0
     assert studio.ledger.check_invariants() == []
+
+
+def test_a_refused_edit_names_at_most_three_models_that_can_edit_and_two_that_take_a_markup():
+    from imagegen.edits import check_edit
+
+    catalog = Catalog.load()
+    editors = [m for m in catalog.models() if m.edits]
+    markers = [m for m in editors if m.markup]
+    assert len(editors) >= 4 and len(markers) >= 3
+    edit = prepare_edit([png((32, 32))], markup=markup_from_drawing(painting((32, 32), (0, 0, 5, 5)), (32, 32)))
+    dalle, flare = catalog.get("dall-e-3"), catalog.get("gpt-image-2.6-flare")
+    with pytest.raises(InvalidRequest) as cannot:
+        check_edit(catalog, editors, dalle, GenerationRequest("x", model=dalle.id), edit)
+    assert cannot.value.message == f"DALL-E 3 cannot edit images: choose {' or '.join(m.label for m in editors[:3])}."
+    with pytest.raises(InvalidRequest) as alone:
+        check_edit(catalog, [dalle], dalle, GenerationRequest("x", model=dalle.id), edit)
+    assert alone.value.message == "DALL-E 3 cannot edit images."
+    with pytest.raises(InvalidRequest) as no_markup:
+        check_edit(catalog, editors, flare, GenerationRequest("x", model=flare.id), edit)
+    assert no_markup.value.message == (
+        f"{flare.label} does not take a markup drawing. Use {markers[0].label} or {markers[1].label}, or paint a "
+        "mask instead."
+    )
+    with pytest.raises(InvalidRequest) as nowhere:
+        check_edit(catalog, [flare], flare, GenerationRequest("x", model=flare.id), edit)
+    assert nowhere.value.message == f"{flare.label} does not take a markup drawing. Paint a mask instead."
+
+
+def test_inputs_saved_again_into_their_folder_and_a_manifest_without_a_parent_read_back(tmp_path):
+    import json
+
+    edit = prepare_edit([png((32, 32))])
+    edit.save(tmp_path / "job")
+    edit.save(tmp_path / "job")  # a job written again after a restart
+    manifest = tmp_path / "job" / "inputs.json"
+    manifest.write_text(json.dumps({"files": json.loads(manifest.read_text())["files"]}))  # an older manifest
+    assert EditInputs.load(tmp_path / "job").parent_key == ""
