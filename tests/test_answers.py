@@ -44,7 +44,8 @@ def test_an_expected_answer_is_written_as_it_came_with_its_status_and_type(tmp_p
     assert read_answer(path) == (200, "application/json", BODY)
     assert path.read_bytes() == b'{"status": 200, "content_type": "application/json"}\n' + BODY
     assert expectation.received == len(BODY) and expectation.refused == ""
-    assert 0 <= expectation.last_byte_to_written_s <= expectation.last_byte_to_durable_s
+    assert 0 <= expectation.last_byte_to_written_s <= expectation.last_byte_to_durable_s < 60
+    assert path.stat().st_mode & 0o777 == 0o600  # an answer is the team's paid image: nobody else reads it
     assert tap.seen[0].headers["accept-encoding"] == "identity"
 
 
@@ -61,8 +62,9 @@ def test_each_answer_replaces_the_one_before_it(tmp_path):
 def test_an_answer_over_its_cap_is_cut_off_where_the_cap_is_passed(tmp_path):
     tap = tap_answering(b"x" * 100, chunk=10)
     path = tmp_path / "answer.raw"
-    with tap.expecting(path, 35) as expectation, pytest.raises(AnswerRefused, match="larger than"):
+    with tap.expecting(path, 35) as expectation, pytest.raises(AnswerRefused, match="larger than") as refused:
         fetch(tap)
+    assert str(refused.value.request.url) == "http://provider.test/v1/images/generations"
     assert expectation.received == 40  # the chunk that passed the cap was the last one read
     assert expectation.refused == "the provider's answer is larger than 0 MiB"
     assert read_answer(path)[2] == b"x" * 30  # nothing past the cap was kept

@@ -147,6 +147,12 @@ def test_an_answer_larger_than_any_image_is_refused_as_it_is_read(openai_setting
     quality = "standard" if model == "dall-e-3" else "low"
     with pytest.raises(Exception, match="answer was refused: the provider's answer is larger than") as refused:
         studio.generate(GenerationRequest("a fox", model=model, quality=quality, request_id="huge-answer-1"), "ann")
+    # One image of 2 MiB in base64, and two previews when it streams, plus 1 MiB for the rest of the answer.
+    cap_mib = 7 if model == "gpt-image-2" else 3
+    assert refused.value.message == (
+        f"The image service's answer was refused: the provider's answer is larger than {cap_mib} MiB. "
+        "You were probably charged."
+    )
     assert refused.value.charged
     # Reading stopped at the cap: the server got no further than the cap and what the sockets buffer.
     assert fake_openai.huge_sent < 3 * (cap * 3 + 1024 * 1024) + 16 * 1024 * 1024
