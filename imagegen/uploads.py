@@ -102,7 +102,7 @@ def _encode(pixels: Image.Image, kind: str, source: Image.Image) -> bytes:
             out, "JPEG", quality=JPEG_QUALITY, comment=b"", **extra
         )
     elif kind == "webp":
-        pixels.save(out, "WEBP", quality=WEBP_QUALITY, lossless=bool(source.info.get("lossless")))
+        pixels.save(out, "WEBP", quality=WEBP_QUALITY)
     else:
         pixels.save(out, "PNG")
     return out.getvalue()

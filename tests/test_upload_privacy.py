@@ -173,3 +173,85 @@ def test_a_mask_or_markup_is_rebuilt_from_its_pixels(hostile):
         kept = check(hostile, (64, 32))
         assert not found_anywhere(kept)
         assert Image.open(io.BytesIO(kept)).getpixel((3, 3))[3] == 0
+
+
+def reopened(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(check_upload(data).data))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_pixels_in_another_colour_space_are_converted_to_srgb(fmt):
+    from tests.icc import red_green_swapped
+
+    kept = reopened(encoded(fmt, icc_profile=red_green_swapped()))
+    red, green, blue = kept.convert("RGB").getpixel((5, 5))[:3]
+    assert green > 150 and red < 80 and blue < 80, (red, green, blue)  # (200, 40, 40) there is green here
+    assert "icc_profile" not in kept.info
+
+
+def test_a_profile_that_does_not_match_the_pixels_is_ignored_as_browsers_ignore_it():
+    from tests.icc import red_green_swapped
+
+    grey = encoded("PNG", mode="L", icc_profile=red_green_swapped())  # an RGB profile on grey pixels
+    assert reopened(grey).getpixel((0, 0)) == 90
+    broken = encoded("PNG", icc_profile=b"\0" * 40)
+    assert reopened(broken).getpixel((0, 0)) == (200, 40, 40)
+
+
+def png_of(image: Image.Image, **extra) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", **extra)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "image,extra,mode,pixel",
+    [
+        (Image.new("L", (4, 4), 90), {}, "L", 90),
+        (Image.new("L", (4, 4), 90), {"transparency": 90}, "LA", (90, 0)),
+        (Image.new("LA", (4, 4), (90, 10)), {}, "LA", (90, 10)),
+        (Image.new("RGB", (4, 4), (1, 2, 3)), {"transparency": (1, 2, 3)}, "RGBA", (1, 2, 3, 0)),
+        (Image.new("RGBA", (4, 4), (1, 2, 3, 4)), {}, "RGBA", (1, 2, 3, 4)),
+        (Image.new("P", (4, 4), 0), {}, "RGB", (0, 0, 0)),
+        (Image.new("P", (4, 4), 0), {"transparency": 0}, "RGBA", (0, 0, 0, 0)),
+        (Image.new("1", (4, 4), 1), {}, "RGB", (255, 255, 255)),
+        (Image.new("I;16", (4, 4), 100), {}, "RGB", (100, 100, 100)),
+    ],
+    ids=[
+        "grey",
+        "grey with a transparent value",
+        "grey and alpha",
+        "rgb with a transparent colour",
+        "rgba",
+        "palette",
+        "palette with a transparent entry",
+        "bilevel",
+        "16-bit grey",
+    ],  # fmt: skip
+)
+def test_every_pixel_layout_is_rebuilt_in_a_plain_one_keeping_its_transparency(image, extra, mode, pixel):
+    kept = reopened(png_of(image, **extra))
+    assert kept.mode == mode and kept.getpixel((1, 1)) == pixel
+
+
+def test_a_cmyk_jpeg_becomes_rgb_and_a_grey_one_stays_grey():
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(cmyk, "JPEG")
+    kept = reopened(cmyk.getvalue())
+    assert kept.mode == "RGB" and kept.getpixel((4, 4))[0] > 200 and kept.getpixel((4, 4))[1] < 60
+    assert reopened(encoded("JPEG", mode="L")).mode == "L"
+
+
+@pytest.mark.parametrize("subsampling", [0, 1, 2])
+def test_a_jpeg_keeps_its_chroma_subsampling_and_is_written_at_high_quality(subsampling):
+    from PIL import JpegImagePlugin
+
+    original = encoded("JPEG", size=(64, 64), subsampling=subsampling, quality=50)
+    kept = reopened(original)
+    assert JpegImagePlugin.get_sampling(kept) == subsampling
+    assert kept.quantization[0][0] <= 3  # quality 95's tables, not the upload's coarser ones
+
+
+def test_a_png_or_webp_upload_becomes_the_same_kind_of_file():
+    assert check_upload(encoded("WEBP")).format == "webp" and reopened(encoded("WEBP")).format == "WEBP"
+    assert reopened(encoded("PNG")).format == "PNG"
