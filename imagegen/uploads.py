@@ -95,12 +95,10 @@ def _encode(pixels: Image.Image, kind: str, source: Image.Image) -> bytes:
     """The pixels in the upload's own format, with nothing else: no EXIF, XMP, text, comment or profile."""
     out = io.BytesIO()
     if kind == "jpeg":
-        sampling = JpegImagePlugin.get_sampling(source) if source.format == "JPEG" else -1
+        sampling = JpegImagePlugin.get_sampling(source)
         extra = {"subsampling": sampling} if sampling in (0, 1, 2) else {}
-        # Pillow writes a JPEG comment it read back out unless told otherwise; these pixels have none.
-        pixels.convert("L" if pixels.mode in ("L", "LA") else "RGB").save(
-            out, "JPEG", quality=JPEG_QUALITY, comment=b"", **extra
-        )
+        # A JPEG holds no alpha: its pixels are grey or colour.
+        pixels.convert("L" if pixels.mode == "L" else "RGB").save(out, "JPEG", quality=JPEG_QUALITY, **extra)
     elif kind == "webp":
         pixels.save(out, "WEBP", quality=WEBP_QUALITY)
     else:
