@@ -423,7 +423,11 @@ class Studio:
         deleted images are removed."""
         recovered, still_pending, failed = [], [], []
         for request_id in self.spool.answered():
-            keep_answered(self, request_id)
+            try:
+                keep_answered(self, request_id)
+            except (ImagegenError, OSError) as exc:  # one bad entry must not stop the rest of the sweep
+                log.warning("reconcile could not keep the answer to %s: %s", request_id, exc)
+                failed.append(request_id)
         self.spool.clean_leftovers()
         for request_id in self.spool.pending():
             with self.spool.claim(request_id) as entry:
