@@ -143,7 +143,7 @@ def check_proxy_headers(
                 f"The sign-in proxy sent {name} more than once. It must replace that header, never append to "
                 "it; ask an admin to fix the proxy."
             )
-    emails = by_name.get(email_header.lower(), []) if email_header else []
+    emails = by_name.get(email_header.lower(), [])
     if any("," in value for value in emails):
         raise Forbidden(f"The sign-in proxy sent a list in {email_header}. Ask an admin to fix the proxy.")
 

@@ -236,6 +236,11 @@ def test_a_markup_the_api_would_refuse_is_refused_saying_why(layer, message):
     assert refused.value.message == message
 
 
+def test_a_drawing_without_transparency_is_refused_as_a_markup_that_hides_the_image():
+    with pytest.raises(InvalidRequest, match="no transparent pixel"):
+        markup_from_drawing(Image.new("RGB", (8, 8), (255, 0, 0)), (8, 8))
+
+
 def test_the_refusals_of_empty_drawings_say_what_to_do():
     from imagegen.masks import drawn_layer
 
