@@ -260,8 +260,8 @@ def test_a_mask_of_exactly_four_megabytes_is_refused_with_its_size(monkeypatch):
         check_mask(b"\x89PNG" + bytes(MAX_MASK_BYTES - 4), (8, 8))
     assert refused.value.message == "The mask is 4.0 MB: it must be under 4 MB."
     with pytest.raises(InvalidRequest) as bigger:
-        check_markup(bytes(int(5.5 * 1024 * 1024)), (8, 8))
-    assert bigger.value.message == "The markup is 5.5 MB: it must be under 4 MB."
+        check_markup(bytes(5_193_000), (8, 8))  # 4.95 MiB: a megabyte is 1024 x 1024 bytes here
+    assert bigger.value.message == "The markup is 5.0 MB: it must be under 4 MB."
 
 
 def test_a_bomb_drawing_or_mask_is_refused_as_too_large_naming_the_size_wanted(monkeypatch):
