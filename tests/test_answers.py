@@ -148,3 +148,12 @@ def test_a_kept_answer_that_is_no_whole_success_reads_as_none(tmp_path, status, 
 
 def test_a_missing_answer_file_reads_as_none(tmp_path):
     assert OpenAIImages(client=None).recover_answer(tmp_path / "absent.raw") is None
+
+
+def test_an_empty_answer_or_one_without_a_type_is_kept_as_it_came(tmp_path):
+    path = tmp_path / "answer.raw"
+    tap = tap_answering(b"", headers={"x-no-type": "1"})
+    with tap.expecting(path, 100) as expectation:
+        assert fetch(tap) == b""
+    assert path.read_bytes() == b'{"status": 200, "content_type": ""}\n'
+    assert expectation.received == 0 and expectation.last_byte_to_written_s == 0.0

@@ -255,3 +255,17 @@ def test_a_jpeg_keeps_its_chroma_subsampling_and_is_written_at_high_quality(subs
 def test_a_png_or_webp_upload_becomes_the_same_kind_of_file():
     assert check_upload(encoded("WEBP")).format == "webp" and reopened(encoded("WEBP")).format == "WEBP"
     assert reopened(encoded("PNG")).format == "PNG"
+
+
+def test_the_colour_conversion_keeps_transparency_and_takes_any_layout():
+    from tests.icc import red_green_swapped
+
+    swapped = red_green_swapped()
+    clear = reopened(png_of(Image.new("RGBA", (4, 4), (200, 40, 40, 100)), icc_profile=swapped))
+    assert clear.mode == "RGBA" and clear.getpixel((1, 1))[3] == 100 and clear.getpixel((1, 1))[1] > 150
+    solid = reopened(png_of(Image.new("RGB", (4, 4), (200, 40, 40)), icc_profile=swapped))
+    assert solid.mode == "RGB"
+    palette = Image.new("P", (4, 4), 0)
+    palette.putpalette([200, 40, 40] + [0] * 765)
+    converted = reopened(png_of(palette, icc_profile=swapped))
+    assert converted.mode == "RGB" and converted.getpixel((1, 1))[1] > 150  # a palette image's colours too
