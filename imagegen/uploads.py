@@ -95,10 +95,8 @@ def _encode(pixels: Image.Image, kind: str, source: Image.Image) -> bytes:
     """The pixels in the upload's own format, with nothing else: no EXIF, XMP, text, comment or profile."""
     out = io.BytesIO()
     if kind == "jpeg":
-        sampling = JpegImagePlugin.get_sampling(source)
-        extra = {"subsampling": sampling} if sampling in (0, 1, 2) else {}
-        # A JPEG holds no alpha: its pixels are grey or colour.
-        pixels.convert("L" if pixels.mode == "L" else "RGB").save(out, "JPEG", quality=JPEG_QUALITY, **extra)
+        # The upload's own chroma subsampling (-1, the encoder's default, where it cannot be told).
+        pixels.save(out, "JPEG", quality=JPEG_QUALITY, subsampling=JpegImagePlugin.get_sampling(source))
     elif kind == "webp":
         pixels.save(out, "WEBP", quality=WEBP_QUALITY)
     else:

@@ -165,3 +165,28 @@ def test_a_compressed_answer_the_client_did_not_ask_for_is_refused(openai_studio
     with pytest.raises(Exception, match="compressed its answer") as refused:
         openai_studio.generate(GenerationRequest("a fox", model="dall-e-3", quality="standard"), "ann")
     assert refused.value.charged
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"prompt": None}, "prompt must be text, not NoneType."),
+        ({"size": 1024}, "size must be text, not int."),
+        ({"n": 1.0}, "n is a whole number of images, not float."),
+        ({"compression": "50", "output_format": "webp"}, "Compression is a whole percentage 0 to 100, not '50'."),
+        ({"raw": "yes"}, "raw is true or false."),
+        ({"request_id": "short"}, "A request id is 8 to 64 letters, digits, '-' or '_'."),
+    ],
+)
+def test_each_wrong_field_is_named_with_what_it_should_be(studio, fields, message):
+    with pytest.raises(InvalidRequest) as refused:
+        studio.plan(GenerationRequest(**{"prompt": "a fox", **fields}))
+    assert refused.value.message == message
+
+
+def test_a_request_that_is_no_request_says_so():
+    from imagegen.checks import check_request
+
+    with pytest.raises(InvalidRequest) as refused:
+        check_request({"prompt": "a fox"})
+    assert refused.value.message == "A request is a GenerationRequest."

@@ -56,8 +56,9 @@ def test_a_registered_secret_is_masked_longest_first_and_a_short_one_is_not_regi
     register_secret("hunter2-secret")
     register_secret("hunter2-secret-and-more")
     register_secret("abc12")  # under six characters: masking it would mangle ordinary words
-    shown = redact("one hunter2-secret-and-more two hunter2-secret three abc12")
-    assert shown == f"one {MASK} two {MASK} three abc12"
+    register_secret("xyz123")  # six is enough
+    shown = redact("one hunter2-secret-and-more two hunter2-secret three abc12 four xyz123")
+    assert shown == f"one {MASK} two {MASK} three abc12 four {MASK}"
     register_secret("")
     assert redact("nothing here") == "nothing here"
 

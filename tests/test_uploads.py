@@ -120,6 +120,9 @@ def test_a_file_of_fifty_megabytes_is_refused_before_it_is_opened():
     with pytest.raises(InvalidRequest) as refused:
         check_upload(b"\x89PNG" + bytes(MAX_UPLOAD_BYTES - 4))
     assert refused.value.message == "The image is 50.0 MB: images must be under 50 MB."
+    with pytest.raises(InvalidRequest) as larger:
+        check_upload(bytes(55_000_000))  # 52.45 MiB: a megabyte is 1024 x 1024 bytes here
+    assert larger.value.message == "The image is 52.5 MB: images must be under 50 MB."
     assert check_upload(encoded("PNG")).format == "png"  # far under the limit
 
 
