@@ -71,3 +71,9 @@ def test_a_cell_that_starts_like_a_formula_gets_a_leading_quote(cell):
 @pytest.mark.parametrize("value", ["a fox", " =1", "1-2", "", -5, 3.5, None])
 def test_other_cells_are_kept_as_they_are(value):
     assert csv_cell(value) == value
+
+
+def test_a_secret_that_holds_another_is_masked_whole():
+    register_secret("zzzzzz-inner")
+    register_secret("aaaa-zzzzzz-inner")  # sorts before the shorter one: only its length puts it first
+    assert redact("key aaaa-zzzzzz-inner") == f"key {MASK}"
