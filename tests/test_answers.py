@@ -157,3 +157,15 @@ def test_an_empty_answer_or_one_without_a_type_is_kept_as_it_came(tmp_path):
         assert fetch(tap) == b""
     assert path.read_bytes() == b'{"status": 200, "content_type": ""}\n'
     assert expectation.received == 0 and expectation.last_byte_to_written_s == 0.0
+
+
+def test_an_empty_encoding_is_no_compression_and_a_long_one_is_named_in_twenty_characters(tmp_path):
+    plain = tap_answering(BODY, headers={"content-type": "application/json", "content-encoding": ""})
+    with plain.expecting(tmp_path / "a.raw", 10_000):
+        assert fetch(plain) == BODY
+    odd = tap_answering(BODY, headers={"content-type": "application/json", "content-encoding": "x" * 30})
+    with odd.expecting(tmp_path / "b.raw", 10_000) as expectation, pytest.raises(AnswerRefused) as refused:
+        fetch(odd)
+    assert expectation.refused == f"the provider compressed its answer ({'x' * 20}) though asked not to"
+    assert str(refused.value) == expectation.refused
+    assert str(refused.value.request.url) == "http://provider.test/v1/images/generations"
