@@ -43,8 +43,6 @@ EXPLAINED = [
         "Pillow converts a palette's transparency itself and WebP drops an alpha that is fully opaque: the "
         "thumbnail read back is the same",
     ),
-]
-EXPLAINED += [
     ("imagegen.masks", "compress_level=1", "", "PNG compression level changes size and speed only"),
     ("imagegen.masks", "share * 1e30", "1e+30", "the same number written another way"),
     (

@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,27 +204,16 @@ class Spool:
 
     def answered(self) -> list[str]:
         """Request ids whose answer arrived but whose process died before keeping it as an entry."""
-        if not self.root.exists():
-            return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir()
-            and not p.name.startswith(".")
-            and not (p / ENTRY_FILE).exists()
-            and (p / ANSWER_FILE).exists()
-            and (p / INTENT_FILE).exists()
-        )
+        return self._folders(lambda p: not (p / ENTRY_FILE).exists() and _answered(p))
 
     def pending(self) -> list[str]:
         """Request ids of the entries waiting here (raw or kept)."""
+        return self._folders(lambda p: (p / ENTRY_FILE).exists())
+
+    def _folders(self, wanted: Callable[[Path], bool]) -> list[str]:
         if not self.root.exists():
             return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and (p / ENTRY_FILE).exists()
-        )
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and wanted(p))
 
     def remove(self, request_id: str) -> None:
         shutil.rmtree(self.root / request_id, ignore_errors=True)
