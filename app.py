@@ -61,5 +61,5 @@ resume, query = st.session_state.pop("resume_page", ("", {}))
 if resume in pages:
     st.switch_page(pages[resume], query_params=query or None)
 with st.sidebar:
-    notify.finished_elsewhere(runtime.runner(), viewer.name, on_generate_page=current.url_path == "")
+    notify.finished_elsewhere(runtime.studio(), viewer.name, on_generate_page=current.url_path == "")
 current.run()

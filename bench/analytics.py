@@ -15,9 +15,10 @@ from pathlib import Path
 import pandas as pd
 from _common import median_seconds, table, verdict
 
-from imagegen import Analytics, Settings
+from imagegen import Settings
+from imagegen.analytics import Analytics
 from imagegen.db import Database
-from imagegen.schema import rebuild_rollups
+from imagegen.schema import open_database, rebuild_rollups
 from tests.postgres import PostgresServer
 
 ROWS = 1_000_000
@@ -115,7 +116,7 @@ def naive(db: Database, settings: Settings) -> None:
 
 def measure(settings: Settings) -> tuple[float, float, float]:
     """(seconds to make the rows, every figure's median time, the naive way's time)."""
-    db = Database(settings.database)
+    db = open_database(settings.database)
     began = time.perf_counter()
     fill(db, settings)
     filled = time.perf_counter() - began

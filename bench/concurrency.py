@@ -17,6 +17,8 @@ from pathlib import Path
 from _common import ROOT, table, verdict
 
 from imagegen import GenerationRequest, Settings
+from imagegen.schema import migrate, open_database
+from tests.engine_parts import records_for_request
 from tests.fakes.openai_server import FakeImagesAPI
 
 USERS = 20
@@ -70,7 +72,7 @@ def main() -> None:
             reruns.append(rerun())
         wall = time.perf_counter() - began
         jobs = [runner.job(j) for j in ids]
-        kept = sum(1 for j in jobs if j.status == "succeeded" and studio.library.records_for_request(j.id))
+        kept = sum(1 for j in jobs if j.status == "succeeded" and records_for_request(studio._engine.db, j.id))
         runner.shutdown()
     api.stop()
     ideal = ANSWER_AFTER * math.ceil(USERS / settings.workers)
@@ -97,7 +99,6 @@ def two_replicas() -> None:
     import boto3
     from history import start_moto
 
-    from imagegen.db import Database
     from tests.postgres import PostgresServer
     from tests.replica import Replica
 
@@ -112,7 +113,7 @@ def two_replicas() -> None:
     replicas: list[Replica] = []
     try:
         url = server.url(server.create_database())
-        Database(url).migrate()
+        migrate(open_database(url))
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
         env = {
             **os.environ,

@@ -17,6 +17,7 @@ from _common import median_seconds, table, verdict
 from imagegen import HistoryFilter, Settings
 from imagegen.db import Database
 from imagegen.history import Library
+from imagegen.schema import open_database
 from imagegen.spool import Spool
 from imagegen.storage import make_object_store
 from tests.postgres import PostgresServer
@@ -60,7 +61,7 @@ def fill(db: Database) -> None:
 
 
 def figures(settings: Settings) -> dict[str, float]:
-    db = Database(settings.database)
+    db = open_database(settings.database)
     fill(db)
     library = Library(make_object_store(settings), db, settings.s3_prefix, Spool(settings.spool_dir))
     first = library.page()

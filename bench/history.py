@@ -51,7 +51,7 @@ def seed(studio: Studio, client, bucket: str) -> None:
         created = start + timedelta(minutes=index)
         user = f"user{index % 12}@example.com"
         image_id = f"{index:08x}{'0' * 24}-0"
-        folder = image_folder(studio.settings.s3_prefix, user, created, image_id)
+        folder = image_folder(studio._engine.settings.s3_prefix, user, created, image_id)
         record = {
             "id": image_id,
             "request_id": image_id[:-2],
@@ -117,12 +117,12 @@ def main() -> None:
             seed(studio, client, "bench")
             seeded = time.perf_counter() - began
             began = time.perf_counter()
-            indexed = studio.library.reindex()
+            indexed = studio._engine.library.reindex()
             reindex = time.perf_counter() - began
 
             def first_page() -> list[str]:
                 page = studio.history()
-                return [studio.library.url(item) for item in page.items]
+                return [studio._engine.library.url(item) for item in page.items]
 
             ours = median_seconds(first_page, 20)
             urls = first_page()
@@ -132,15 +132,17 @@ def main() -> None:
                 thumbs_time = time.perf_counter() - began
 
             def naive_page() -> list[dict]:
-                keys = [k for k in studio.library.store.list_keys("imagegen/users/") if k.endswith("record.json")]
+                keys = [
+                    k for k in studio._engine.library.store.list_keys("imagegen/users/") if k.endswith("record.json")
+                ]
                 with ThreadPoolExecutor(16) as pool:
-                    records = list(pool.map(lambda k: json.loads(studio.library.store.get(k)), keys))
+                    records = list(pool.map(lambda k: json.loads(studio._engine.library.store.get(k)), keys))
                 return sorted(records, key=lambda r: r["created_at"], reverse=True)[:24]
 
             began = time.perf_counter()
             naive_items = naive_page()
             naive = time.perf_counter() - began
-            naive_bytes = sum(len(studio.library.store.get(item["key"])) for item in naive_items)
+            naive_bytes = sum(len(studio._engine.library.store.get(item["key"])) for item in naive_items)
             assert [i["key"] for i in naive_items] == [i["key"] for i in studio.history().items]
     finally:
         moto.terminate()

@@ -19,6 +19,7 @@ from _common import table, verdict
 from imagegen import LimitReached, Settings
 from imagegen.db import Database
 from imagegen.ledger import Ledger
+from imagegen.schema import migrate, open_database
 from tests.postgres import PostgresServer
 
 PER_CLIENT = {"sqlite": 3000, "postgresql": 400}
@@ -28,13 +29,13 @@ QUOTA = 5
 
 def make(target: str | Path, **kw) -> Ledger:
     folder = target.parent if isinstance(target, Path) else Path(tempfile.gettempdir())
-    return Ledger(Database(target), Settings(data_dir=folder, **kw))
+    return Ledger(open_database(target), Settings(data_dir=folder, **kw))
 
 
 def prepare(target: str | Path) -> None:
     """Migrate once, in this process, and close before forking: no connection may cross a fork."""
     ledger = make(target)
-    ledger.db.migrate()
+    migrate(ledger.db)
     with ledger.db.write() as conn:
         conn.execute('CREATE TABLE IF NOT EXISTS naive (id TEXT PRIMARY KEY, "user" TEXT)')
     ledger.db.close()
@@ -45,12 +46,12 @@ def prepare(target: str | Path) -> None:
 
 def _throughput_worker(target, kind, threads, worker, start, done):
     ledger = make(target, daily_quota=1_000_000, daily_budget_usd=Decimal(1_000_000))
-    ledger.db.migrate()
+    migrate(ledger.db)
 
     def client(thread: int) -> None:
         for i in range(PER_CLIENT[kind]):
             rid = f"w{worker}-{thread}-{i}"
-            ledger.reserve(request_id=rid, user=f"user{i % 500}", n=1, estimated_micros=10, details={})
+            ledger.reserve(ledger_id=rid, user=f"user{i % 500}", n=1, estimated_micros=10, details={})
 
     pool = [threading.Thread(target=client, args=(t,)) for t in range(threads)]
     start.wait()
@@ -95,7 +96,7 @@ def naive_reserve(db: Database, request_id: str, user: str, quota: int) -> bool:
 
 def _burst_worker(target, naive, start, results, worker):
     ledger = make(target, daily_quota=QUOTA)
-    ledger.db.migrate()
+    migrate(ledger.db)
     admitted = []
 
     def one(i):
@@ -105,7 +106,7 @@ def _burst_worker(target, naive, start, results, worker):
             admitted.append(naive_reserve(ledger.db, rid, "ann", QUOTA))
             return
         try:
-            ledger.reserve(request_id=rid, user="ann", n=1, estimated_micros=0, details={})
+            ledger.reserve(ledger_id=rid, user="ann", n=1, estimated_micros=0, details={})
             admitted.append(True)
         except LimitReached:
             admitted.append(False)

@@ -15,7 +15,7 @@ from _common import median_seconds, table, verdict
 from PIL import Image
 
 from imagegen import GenerationRequest, Settings, Studio
-from imagegen.providers.base import RenderJob, RenderOutput
+from imagegen.providers import RenderJob, RenderOutput, make_provider
 from tests.fakes.openai_server import FakeImagesAPI, image_bytes
 
 REPEAT = 40
@@ -37,9 +37,9 @@ class TimedProvider:
             self.last = time.perf_counter() - start
 
 
-def engine_seconds(studio: Studio, request_for) -> float:
-    timed = TimedProvider(studio.provider)
-    studio.provider = timed
+def engine_seconds(settings: Settings, request_for) -> float:
+    timed = TimedProvider(make_provider(settings))
+    studio = Studio(settings, provider=timed)
     samples = []
     for index in range(REPEAT):
         start = time.perf_counter()
@@ -69,24 +69,22 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             floor = floor_seconds(png, folder)
-            openai_studio = Studio(
-                Settings(
-                    data_dir=folder / "openai",
-                    provider="openai",
-                    openai_api_key="sk-bench",
-                    openai_base_url=api.base_url,
-                    daily_quota=10_000,
-                    daily_budget_usd=Decimal(100_000),
-                )
+            openai_settings = Settings(
+                data_dir=folder / "openai",
+                provider="openai",
+                openai_api_key="sk-bench",
+                openai_base_url=api.base_url,
+                daily_quota=10_000,
+                daily_budget_usd=Decimal(100_000),
             )
             fake = engine_seconds(
-                openai_studio,
+                openai_settings,
                 lambda i: GenerationRequest(
                     f"bench {i}", model="gpt-image-2.6-flare", size="1536x1024", quality="low", raw=True
                 ),
             )
-            offline_studio = Studio(Settings(data_dir=folder / "offline", offline_delay=0, daily_quota=10_000))
-            offline = engine_seconds(offline_studio, lambda i: GenerationRequest(f"bench {i}", size="1536x1024"))
+            offline_settings = Settings(data_dir=folder / "offline", offline_delay=0, daily_quota=10_000)
+            offline = engine_seconds(offline_settings, lambda i: GenerationRequest(f"bench {i}", size="1536x1024"))
     finally:
         api.stop()
     table(

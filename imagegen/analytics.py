@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pandas as pd
 
 from imagegen.db import Database
 from imagegen.errors import InvalidRequest
-from imagegen.ledger import Ledger, to_usd
+from imagegen.limits import Limits
+from imagegen.localtime import today
+from imagegen.money import to_usd
 from imagegen.redact import csv_cell
 from imagegen.settings import Settings
 
@@ -77,7 +79,7 @@ class Analytics:
         self.settings = settings
 
     def _today(self) -> date:
-        return datetime.now(self.settings.tz).date()
+        return today(self.settings.tz)
 
     def _since(self, days: int) -> str:
         return (self._today() - timedelta(days=days - 1)).isoformat()
@@ -109,7 +111,7 @@ class Analytics:
             day=day,
             spend_usd=to_usd(team[0]["committed_micros"]) if team else 0.0,
             in_flight_usd=to_usd(team[0]["reserved_micros"]) if team else 0.0,
-            budget_usd=to_usd(Ledger(self.db, self.settings).budget_micros()),
+            budget_usd=to_usd(Limits(self.db, self.settings).budget_micros()),
             images=row["images"],
             requests=requests,
             active_users=row["users"],

@@ -279,9 +279,6 @@ class Catalog:
         )
         return _round_up((bound + images_in) * request.n)
 
-    def actual_cost(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Decimal:
-        return self.charge(request, usage, estimate).amount
-
     def charge(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Charge:
         """What the provider charged. Every token `usage` reports is priced: at the model's rate, or where no
         source gives one at the conservative rate the catalog states (then the charge is an estimate). A

@@ -7,12 +7,13 @@ none. The daily rollups are not copied: they are computed afresh from the copied
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from imagegen.db import Database, Session
 from imagegen.errors import InvalidRequest
-from imagegen.schema import rebuild_rollups
+from imagegen.schema import migrate, open_database, rebuild_rollups
 
 #: the tables that hold the deployment's data, in an order that satisfies every reference between them
 TABLES = (
@@ -46,19 +47,32 @@ BATCH = 2000
 class CopyReport:
     rows: dict[str, int] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
+    #: where the rows came from and went, as an admin reads it
+    source: str = ""
+    target: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.mismatches
 
 
+def copy_studio_database(source: str | Path, target: str | Path) -> CopyReport:
+    """Copy the studio's database at `source` into the new, empty one at `target` (see copy_database)."""
+    reading, writing = open_database(source), open_database(target)
+    try:
+        return copy_database(reading, writing)
+    finally:
+        reading.close()
+        writing.close()
+
+
 def copy_database(source: Database, target: Database) -> CopyReport:
     """Copy every row of `source` into the empty database `target`, then check both agree."""
     if source.describe() == target.describe():
         raise InvalidRequest("The database to copy to is the one being copied from.")
-    source.migrate()
-    target.migrate()
-    report = CopyReport()
+    migrate(source)
+    migrate(target)
+    report = CopyReport(source=source.describe(), target=target.describe())
     with source.snapshot() as reading, target.write() as writing:
         _refuse_if_not_empty(writing)
         triggers_off, triggers_on = target.dialect.row_triggers_off("generations")

@@ -9,7 +9,7 @@ import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -145,8 +145,16 @@ class Database:
     """SQLite in WAL mode, whose writes begin IMMEDIATE, or PostgreSQL at READ COMMITTED, whose writes lock
     the rows they change (see dialects.Dialect.lock_row)."""
 
-    def __init__(self, target: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(
+        self,
+        target: str | Path,
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        prepare: Callable[[Database], object] | None = None,
+    ) -> None:
         self.url = database_url(target)
+        #: run once, before this process's first read or write: the schema's migrations (schema.open_database)
+        self._prepare = prepare
         self.busy_timeout_ms = busy_timeout_ms
         self.dialect = POSTGRESQL if self.url.get_backend_name() == "postgresql" else SQLITE
         self.path = Path(self.url.database or "") if not self.dialect.postgres else None
@@ -213,7 +221,9 @@ class Database:
         if not self._migrated:
             with self._migrate_lock:
                 if not self._migrated:
-                    self.migrate()
+                    if self._prepare is not None:
+                        self._prepare(self)
+                    self._migrated = True
 
     @contextmanager
     def _session(self, engine: sa.Engine) -> Iterator[Session]:
@@ -292,11 +302,10 @@ class Database:
         with self.read() as session:
             return session.execute(sql, params).fetchall()
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations this database has not had yet; return their names."""
-        from imagegen.schema import MIGRATIONS
-
-        applied: list[str] = []
+    @contextmanager
+    def migrating(self) -> Iterator[Session]:
+        """One transaction for the schema's steps, with `_migrations` in place; on PostgreSQL one server at a
+        time, so replicas starting together apply each step once."""
         try:
             with self.engine.connect() as connection:
                 session = Session(connection, self.dialect)
@@ -307,26 +316,7 @@ class Database:
                         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION "
                         "NOT NULL)"
                     )
-                    done = {row[0] for row in session.execute("SELECT name FROM _migrations")}
-                    for name, step in MIGRATIONS:
-                        if name not in done:
-                            step(session)
-                            session.execute(
-                                "INSERT INTO _migrations (name, applied_at) VALUES (:name, :at)",
-                                {"name": name, "at": time.time()},
-                            )
-                            applied.append(name)
-        except self._failures as exc:
-            raise LedgerUnavailable(_unavailable(exc)) from exc
-        self._migrated = True
-        return applied
-
-    def applied_migrations(self) -> set[str]:
-        """The migrations this database has had, without applying any."""
-        try:
-            with self._reader.connect() as connection:
-                session = Session(connection, self.dialect)
-                return {row[0] for row in session.execute("SELECT name FROM _migrations")}
+                    yield session
         except self._failures as exc:
             raise LedgerUnavailable(_unavailable(exc)) from exc
 

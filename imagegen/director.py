@@ -53,10 +53,6 @@ class DirectedPrompt:
     dropped: tuple[Addition, ...] = ()
     segments: tuple[tuple[str, str | None], ...] = field(default=())
 
-    @property
-    def added_keywords(self) -> list[str]:
-        return [a.text for a in self.additions]
-
 
 @dataclass(frozen=True)
 class PresetBook:

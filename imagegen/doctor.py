@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagegen.db import Database
 from imagegen.errors import ImagegenError
 from imagegen.redact import redact
-from imagegen.schema import MIGRATIONS
+from imagegen.schema import MIGRATIONS, open_database
 from imagegen.settings import Settings
 from imagegen.spool import Spool
 from imagegen.storage import make_object_store
@@ -35,7 +34,7 @@ class Check:
         return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:9} {self.detail}"
 
 
-def run(settings: Settings, *, secrets_file: Path = SECRETS_FILE) -> list[Check]:
+def check_setup(settings: Settings, *, secrets_file: Path = SECRETS_FILE) -> list[Check]:
     checks: list[tuple[str, Callable[[], str]]] = [
         ("provider", lambda: check_provider(settings)),
         ("storage", lambda: check_storage(settings)),
@@ -98,7 +97,7 @@ def check_storage(settings: Settings) -> str:
 
 
 def check_database(settings: Settings) -> str:
-    db = Database(settings.database)
+    db = open_database(settings.database)
     try:
         with db.write() as conn:
             applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}

@@ -11,13 +11,14 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from imagegen.db import Database
 from imagegen.dialects import Dialect
 from imagegen.errors import InvalidRequest, NotFound, StorageError
+from imagegen.localtime import day_starts, next_day_starts
 from imagegen.request import CONTENT_TYPES
 from imagegen.spool import Spool
 from imagegen.storage import IMMUTABLE, INVERT_FROM, NO_CACHE, PRESIGN_SECONDS, ObjectStore, check_key
@@ -62,8 +63,10 @@ class HistoryPage:
 
 
 class Library:
-    def __init__(self, store: ObjectStore, db: Database, prefix: str, spool: Spool) -> None:
+    def __init__(self, store: ObjectStore, db: Database, prefix: str, spool: Spool, tz: tzinfo = UTC) -> None:
         self.store = store
+        #: the team's time zone: a filter's days are the team's days
+        self.tz = tz
         self.db = db
         self.prefix = prefix
         self.spool = spool
@@ -104,7 +107,7 @@ class Library:
         self, filters: HistoryFilter = HistoryFilter(), page_token: str | None = None, size: int = PAGE_SIZE
     ) -> HistoryPage:
         """Newest first, `size` at a time; reads only the index rows of this page."""
-        where, params = _conditions(filters, self.db.dialect)
+        where, params = _conditions(filters, self.db.dialect, self.tz)
         if page_token:
             created_at, key = _decode_token(page_token)
             where.append("(created_at < :after_created OR (created_at = :after_created AND key < :after_key))")
@@ -119,7 +122,7 @@ class Library:
         return HistoryPage(items, token)
 
     def count(self, filters: HistoryFilter = HistoryFilter()) -> int:
-        where, params = _conditions(filters, self.db.dialect)
+        where, params = _conditions(filters, self.db.dialect, self.tz)
         sql = "SELECT COUNT(*) FROM images" + (" WHERE " + " AND ".join(where) if where else "")
         return int(self.db.query(sql, params)[0][0])
 
@@ -161,12 +164,6 @@ class Library:
             if entry is not None:
                 return (entry.folder / key.rsplit("/", 1)[-1]).read_bytes()
         return self.store.get(check_key(key, self.prefix))
-
-    def records_for_request(self, request_id: str) -> list[dict[str, Any]]:
-        rows = self.db.query(
-            "SELECT record FROM images WHERE request_id = :request_id ORDER BY key", {"request_id": request_id}
-        )
-        return [json.loads(r["record"]) for r in rows]
 
     def choices(self, column: str) -> list[str]:
         if column not in ("user", "model", "preset"):
@@ -368,11 +365,16 @@ def _index_row(record: dict[str, Any], pending: bool) -> dict[str, Any]:
     }
 
 
+def _stored(moment: datetime) -> str:
+    """A moment as created_at is stored (UTC ISO), so that stored times compare with it as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 def _public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("file", "thumb_file", "input_files", "pending")}
 
 
-def _conditions(filters: HistoryFilter, dialect: Dialect) -> tuple[list[str], dict[str, Any]]:
+def _conditions(filters: HistoryFilter, dialect: Dialect, tz: tzinfo) -> tuple[list[str], dict[str, Any]]:
     where: list[str] = []
     params: dict[str, Any] = {}
     for column in ("user", "model", "preset"):
@@ -382,10 +384,10 @@ def _conditions(filters: HistoryFilter, dialect: Dialect) -> tuple[list[str], di
             params[column] = value
     if filters.since:
         where.append("created_at >= :since")
-        params["since"] = filters.since.isoformat()
+        params["since"] = _stored(day_starts(filters.since, tz))
     if filters.until:
         where.append("created_at < :until")
-        params["until"] = (filters.until + timedelta(days=1)).isoformat()
+        params["until"] = _stored(next_day_starts(filters.until, tz))
     search = dialect.search(filters.text, everywhere=filters.everywhere)
     if search is not None:
         where.append(search[0])

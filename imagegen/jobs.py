@@ -1,7 +1,9 @@
 """Generations run in the background, outside any page's script run, with their state in the database.
 
 A page submits a request and polls its job; a rerun, a click elsewhere or a closed tab does not stop
-it. Job ids are request ids, so a double click or a resubmitted form finds the job it already made.
+it. A job's id is its request id scoped to its user (checks.scoped_id), so a double click or a resubmitted
+form finds the job it already made; it is also the request's id in the ledger, which is how recovery
+settles the job of a process that died from what the ledger says of it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from typing import Any
 from imagegen.checks import check_user, scoped_id
 from imagegen.db import Row
 from imagegen.edits import EditInputs
+from imagegen.engine import Engine
 from imagegen.errors import ImagegenError, InvalidRequest
+from imagegen.pipeline import generate, result_of
+from imagegen.planning import plan
+from imagegen.recovery import reconcile
 from imagegen.request import GenerationRequest
-from imagegen.studio import Studio
 
 log = logging.getLogger("imagegen.jobs")
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -81,14 +86,14 @@ class Job:
 
 
 class JobRunner:
-    def __init__(self, studio: Studio, workers: int | None = None) -> None:
-        self.studio = studio
-        self.db = studio.db
-        self.workers = workers or studio.settings.workers
-        self.stale_after = studio.settings.job_stale_seconds
+    def __init__(self, engine: Engine, workers: int | None = None) -> None:
+        self.engine = engine
+        self.db = engine.db
+        self.workers = workers or engine.settings.workers
+        self.stale_after = engine.settings.job_stale_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         #: where this process keeps a queued edit's inputs: another process with the same disk can run it
-        self.disk = f"{socket.gethostname()}:{studio.settings.data_dir.resolve()}"
+        self.disk = f"{socket.gethostname()}:{engine.settings.data_dir.resolve()}"
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="imagegen-job")
         self._running: set[str] = set()
         self._lock = threading.Lock()
@@ -111,11 +116,11 @@ class JobRunner:
         before any row. The job id is the request id scoped to its user, so a resubmit finds its job and
         another user's never does. An edit's inputs wait on disk beside the job until it has run."""
         user = check_user(user)
-        plan = self.studio.plan(request, edit)
-        refusal = self.studio.allowance(user).refusal(plan.request.n, plan.reserve_micros)
+        planned = plan(self.engine, request, edit)
+        refusal = self.engine.limits.allowance(user).refusal(planned.request.n, planned.reserve_micros)
         if refusal is not None:
             raise refusal
-        job_id = scoped_id(user, plan.request.request_id)
+        job_id = scoped_id(user, planned.request.request_id)
         fresh_inputs = edit is not None and not self.inputs_dir(job_id).exists()
         if fresh_inputs:
             edit.save(self.inputs_dir(job_id))  # before the row: a worker may take the job at once
@@ -128,7 +133,7 @@ class JobRunner:
                     "id": job_id,
                     "user": user,
                     "status": QUEUED,
-                    "request": json.dumps(plan.request.to_dict()),
+                    "request": json.dumps(planned.request.to_dict()),
                     "now": time.time(),
                     "owner": self.owner,
                     "pinned": self.disk if edit is not None else None,
@@ -140,7 +145,7 @@ class JobRunner:
         return job_id
 
     def inputs_dir(self, job_id: str) -> Path:
-        return self.studio.settings.data_dir / "job-inputs" / job_id
+        return self.engine.settings.data_dir / "job-inputs" / job_id
 
     @staticmethod
     def job_id_for(request: GenerationRequest, user: str) -> str:
@@ -209,7 +214,7 @@ class JobRunner:
                 return
             progress = _Progress(self, job_id)
             try:
-                result = self.studio.generate(job.request, job.user, progress, self._edit_of(job))
+                result = generate(self.engine, job.request, job.user, progress, self._edit_of(job))
             except ImagegenError as exc:
                 self._finish(job_id, FAILED, error=exc.message, error_code=exc.code, charged=exc.charged)
             except Exception as exc:
@@ -291,7 +296,7 @@ class JobRunner:
             )
 
     def preview_dir(self, job_id: str) -> Path:
-        return self.studio.settings.previews_dir / job_id
+        return self.engine.settings.previews_dir / job_id
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(min(HEARTBEAT_SECONDS, self.stale_after / 6)):
@@ -323,11 +328,11 @@ class JobRunner:
         images kept while storage was down, expire reservations nobody settled, forget the inputs of edits
         that ended (or were cancelled) anywhere."""
         self.recover()
-        self.studio.reconcile()
+        reconcile(self.engine)
         self.prune_inputs()
 
     def prune_inputs(self) -> None:
-        root = self.studio.settings.data_dir / "job-inputs"
+        root = self.engine.settings.data_dir / "job-inputs"
         if not root.exists():
             return
         for folder in root.iterdir():
@@ -379,17 +384,17 @@ class JobRunner:
         rows = self._take_stale(cutoff)
         if not rows:
             return {"requeued": [], "succeeded": [], "failed": []}
-        self.studio.reconcile()
+        reconcile(self.engine)
         outcome: dict[str, list[str]] = {"requeued": [], "succeeded": [], "failed": []}
         for row in rows:
             job_id = row["id"]
-            generation = self.studio.ledger.generation(job_id)
+            generation = self.engine.ledger.generation(job_id)
             if generation is None:
                 self._update(job_id, status=QUEUED, stage="queued", owner=None, started_at=None)
                 self._wake.set()
                 outcome["requeued"].append(job_id)
             elif generation is not None and generation["status"] == "committed":
-                result = self.studio.result_of(job_id)
+                result = result_of(self.engine, job_id)
                 self._finish(
                     job_id, SUCCEEDED, result=json.dumps(result.to_dict(), default=str), charged=result.cost_usd > 0
                 )
@@ -424,29 +429,20 @@ class JobRunner:
         if generation["status"] == "reserved":
             message = "The server restarted while this image was rendering."
             if not generation.get("sent_at"):
-                self.studio.ledger.refund(job_id, error_code="interrupted", message=message)
+                self.engine.ledger.refund(job_id, error_code="interrupted", message=message)
                 return False
-            self.studio.ledger.record_ambiguous(job_id, error_code="interrupted", message=message)
+            self.engine.ledger.record_ambiguous(job_id, error_code="interrupted", message=message)
             return generation["estimated_micros"] > 0
         return generation["status"] == "ambiguous" and (generation.get("actual_micros") or 0) > 0
 
     def prune_previews(self, older_than: float = 86_400) -> None:
-        root = self.studio.settings.previews_dir
+        root = self.engine.settings.previews_dir
         if not root.exists():
             return
         cutoff = time.time() - older_than
         for folder in root.iterdir():
             if folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
-
-    def wait(self, job_id: str, timeout: float = 60.0) -> Job:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            job = self.job(job_id)
-            if job is not None and not job.active:
-                return job
-            time.sleep(0.02)
-        raise TimeoutError(f"job {job_id} still running after {timeout}s")
 
     def shutdown(self) -> None:
         self._stop.set()

@@ -1,9 +1,10 @@
-"""Quotas, the team budget, reservations and the generation log, enforced atomically in the database.
+"""Reservations and the generation log, enforced atomically in the database.
 
 Every generation goes reserve -> commit | refund | ambiguous | expire. A reservation is admitted by
 conditional upserts that charge the user's image count and the team's spend only when both stay within
-their limits, with its log row, all or nothing: one write transaction on SQLite (BEGIN IMMEDIATE), one
-statement on PostgreSQL. The counters and the log cannot disagree, and no burst can overshoot.
+their limits (limits.py), with its log row, all or nothing: one write transaction on SQLite (BEGIN
+IMMEDIATE), one statement on PostgreSQL. The counters and the log cannot disagree, and no burst can
+overshoot; audit.py checks that they never do.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime
 from typing import Any, NoReturn
 
-from imagegen.checks import check_user
 from imagegen.db import Database, KeyTaken, Refused, Row, Session
 from imagegen.dialects import REFUSE
-from imagegen.errors import InvalidRequest, LedgerUnavailable, LimitReached
-from imagegen.money import usd
+from imagegen.errors import LedgerUnavailable
+from imagegen.limits import Limits, budget_refusal, quota_refusal
+from imagegen.localtime import utc_now_iso
+from imagegen.money import to_micros, to_usd
 from imagegen.request import Usage
 from imagegen.settings import Settings
 
-MICROS = Decimal(1_000_000)
 OPEN, COMMITTED, REFUNDED, AMBIGUOUS, EXPIRED = "reserved", "committed", "refunded", "ambiguous", "expired"
 EXPIRED_AFTER_SENDING = (
     "No worker settled this request in time after the provider was called: it may have been billed, so its "
@@ -34,17 +34,9 @@ EXPIRED_UNSENT = "No worker settled this request in time; it never reached the p
 log = logging.getLogger("imagegen.ledger")
 
 
-def to_micros(usd: Decimal | float) -> int:
-    return int((Decimal(str(usd)) * MICROS).to_integral_value())
-
-
-def to_usd(micros: int | None) -> float:
-    return float(Decimal(micros or 0) / MICROS)
-
-
 @dataclass(frozen=True)
 class Reservation:
-    request_id: str
+    ledger_id: str
     user: str
     day: str
     n: int
@@ -54,183 +46,19 @@ class Reservation:
     duplicate: bool = False
 
 
-@dataclass(frozen=True)
-class Allowance:
-    """What a user may still spend today, for the page to show before the click."""
-
-    user: str
-    day: str
-    quota: int
-    images_used: int
-    images_in_flight: int
-    budget_micros: int
-    spent_micros: int
-    in_flight_micros: int
-    resets_at: datetime
-
-    @property
-    def images_left(self) -> int:
-        return max(0, self.quota - self.images_used - self.images_in_flight)
-
-    @property
-    def budget_left_usd(self) -> float:
-        return to_usd(max(0, self.budget_micros - self.spent_micros - self.in_flight_micros))
-
-    @property
-    def budget_usd(self) -> float:
-        return to_usd(self.budget_micros)
-
-    def refusal(self, n: int, cost_micros: int) -> LimitReached | None:
-        """The limit a request of n images at this cost would hit, as the error reserve would raise;
-        None if it fits. A preview for the page: only reserve decides."""
-        if self.images_left < n:
-            return quota_refusal(self.images_left, self.quota, n, self.resets_at)
-        if to_usd(cost_micros) > self.budget_left_usd:
-            return budget_refusal(self.budget_left_usd, self.budget_usd, to_usd(cost_micros), self.resets_at)
-        return None
-
-
-def quota_refusal(left: int, quota: int, n: int, resets_at: datetime) -> LimitReached:
-    """The quota's refusal, saying what would fit."""
-    reset = _clock(resets_at)
-    if quota == 0:
-        message = "Daily image quota reached: your quota is 0 images a day. Ask an admin to raise it."
-    elif left == 0:
-        message = f"Daily image quota reached: all {quota} of today's images are used. It resets at {reset}."
-    else:
-        message = (
-            f"Daily image quota reached: {left} of {quota} images left today and this asks for {n}. "
-            f"Ask for {left} or fewer, or wait until it resets at {reset}."
-        )
-    return LimitReached(message, limit="quota", remaining=left, resets_at=resets_at)
-
-
-def budget_refusal(left_usd: float, budget_usd: float, need_usd: float, resets_at: datetime) -> LimitReached:
-    """The team budget's refusal, saying what would fit."""
-    return LimitReached(
-        f"Team budget reached: {usd(left_usd)} of {usd(budget_usd)} left today and this reserves up to "
-        f"{usd(need_usd)}. Choose a lower quality, a smaller size or fewer images, or wait until it resets at "
-        f"{_clock(resets_at)}.",
-        limit="budget",
-        remaining=left_usd,
-        resets_at=resets_at,
-    )
-
-
 class Ledger:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-
-    # -- the day ---------------------------------------------------------------------------------
-
-    def today(self, now: datetime | None = None) -> date:
-        now = now or datetime.now(self.settings.tz)
-        return now.astimezone(self.settings.tz).date()
-
-    def resets_at(self, day: date) -> datetime:
-        return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=self.settings.tz)
-
-    # -- limits ----------------------------------------------------------------------------------
-
-    def quota_for(self, user: str, conn: Session | None = None) -> int:
-        sql = "SELECT value FROM limits WHERE kind = 'quota' AND subject = :user"
-        rows = conn.execute(sql, {"user": user}).fetchall() if conn else self.db.query(sql, {"user": user})
-        return int(rows[0][0]) if rows else self.settings.daily_quota
-
-    def budget_micros(self, conn: Session | None = None) -> int:
-        sql = "SELECT value FROM limits WHERE kind = 'budget' AND subject = 'team'"
-        rows = conn.execute(sql).fetchall() if conn else self.db.query(sql)
-        return int(rows[0][0]) if rows else to_micros(self.settings.daily_budget_usd)
-
-    def set_quota(self, user: str, images: int, *, by: str) -> None:
-        if not isinstance(user, str) or not user.strip():
-            raise InvalidRequest("Name the user whose quota to set.")
-        user = check_user(user)
-        if type(images) is not int or not 0 <= images <= 100_000:
-            raise InvalidRequest(f"A daily quota is 0 to 100000 images, not {images}.")
-        self._set_limit("quota", user, images, by)
-
-    def set_budget(self, usd: Decimal | float, *, by: str) -> None:
-        amount = Decimal(str(usd))
-        if not amount.is_finite() or not 0 <= amount <= 1_000_000:
-            raise InvalidRequest(f"A daily team budget is $0 to $1,000,000, not {usd}.")
-        self._set_limit("budget", "team", to_micros(amount), by)
-
-    def clear_quota(self, user: str, *, by: str) -> bool:
-        """Take away a user's own quota, so the default applies again; False when there was none."""
-        now = _utc_iso()
-        with self.db.write() as conn:
-            old = conn.execute(
-                "DELETE FROM limits WHERE kind = 'quota' AND subject = :user RETURNING value", {"user": user}
-            ).fetchone()
-            if old is None:
-                return False
-            _record_change(conn, "quota", user, old[0], None, by, now)
-        return True
-
-    def known_users(self) -> list[str]:
-        """Everyone the studio has seen: accounts, users in the log, users with a quota of their own."""
-        rows = self.db.query(
-            'SELECT "user" FROM accounts UNION SELECT "user" FROM generations '
-            "UNION SELECT subject FROM limits WHERE kind = 'quota' ORDER BY 1"
-        )
-        return [r[0] for r in rows]
-
-    def _set_limit(self, kind: str, subject: str, value: int, by: str) -> None:
-        now = _utc_iso()
-        with self.db.write() as conn:
-            old = conn.execute(
-                "SELECT value FROM limits WHERE kind = :kind AND subject = :subject" + conn.dialect.lock_row,
-                {"kind": kind, "subject": subject},
-            ).fetchone()
-            conn.execute(
-                "INSERT INTO limits (kind, subject, value, set_by, set_at) VALUES (:kind, :subject, :value, :by, :now) "
-                "ON CONFLICT (kind, subject) DO UPDATE SET value = excluded.value, set_by = excluded.set_by, "
-                "set_at = excluded.set_at",
-                {"kind": kind, "subject": subject, "value": value, "by": by, "now": now},
-            )
-            _record_change(conn, kind, subject, old[0] if old else None, value, by, now)
-
-    def quota_overrides(self) -> list[dict[str, Any]]:
-        rows = self.db.query(
-            "SELECT subject AS user, value AS quota, set_by, set_at FROM limits WHERE kind = 'quota' ORDER BY subject"
-        )
-        return [dict(r) for r in rows]
-
-    def limit_changes(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT * FROM limit_changes ORDER BY id DESC LIMIT :limit", {"limit": limit})
-        return [dict(r) for r in rows]
-
-    def allowance(self, user: str, now: datetime | None = None) -> Allowance:
-        day = self.today(now)
-        with self.db.read() as conn:
-            mine = conn.execute(
-                'SELECT images_reserved, images_committed FROM user_day WHERE "user" = :user AND day = :day',
-                {"user": user, "day": day.isoformat()},
-            ).fetchone()
-            team = conn.execute(
-                "SELECT reserved_micros, committed_micros FROM team_day WHERE day = :day", {"day": day.isoformat()}
-            ).fetchone()
-            quota, budget = self.quota_for(user, conn), self.budget_micros(conn)
-        return Allowance(
-            user=user,
-            day=day.isoformat(),
-            quota=quota,
-            images_used=mine[1] if mine else 0,
-            images_in_flight=mine[0] if mine else 0,
-            budget_micros=budget,
-            spent_micros=team[1] if team else 0,
-            in_flight_micros=team[0] if team else 0,
-            resets_at=self.resets_at(day),
-        )
+        #: the quotas and the budget a reservation is admitted under
+        self.limits = Limits(db, settings)
 
     # -- reserve -> commit | refund | ambiguous | expire ------------------------------------------
 
     def reserve(
         self,
         *,
-        request_id: str,
+        ledger_id: str,
         user: str,
         n: int,
         estimated_micros: int,
@@ -238,13 +66,13 @@ class Ledger:
         now: datetime | None = None,
     ) -> Reservation:
         """Admit the request only if the user's quota and the team's budget both have room; atomically."""
-        day = self.today(now)
+        day = self.limits.today(now)
         day_key = day.isoformat()
         row = {
-            "id": request_id,
+            "id": ledger_id,
             "user": user,
             "day": day_key,
-            "created_at": _utc_iso(),
+            "created_at": utc_now_iso(),
             "preset": details.get("preset", ""),
             "model": details.get("model", ""),
             "size": details.get("size", ""),
@@ -259,7 +87,7 @@ class Ledger:
             "default_quota": self.settings.daily_quota,
             "default_budget": to_micros(self.settings.daily_budget_usd),
             "provider": details.get("provider", ""),
-            "request_id": details.get("request_id", request_id),
+            "request_id": details.get("request_id", ledger_id),
             "cost": estimated_micros,
         }
         if self.db.dialect.writes_in_with:
@@ -267,14 +95,14 @@ class Ledger:
         with self.db.write() as conn:
             logged = conn.execute(_LOG_FIRST, row).fetchone()
             if logged is None:
-                return self._repeated(conn, request_id)
+                return self._repeated(conn, ledger_id)
             limits = {"quota": logged["quota_images"], "budget": logged["budget_micros"]}
             if conn.execute(_CHARGE_USER_STEP, {**row, **limits}).fetchone() is None:
                 self._refuse_quota(conn, user, day, n, limits["quota"])
             funded = conn.execute(_CHARGE_TEAM_STEP, {**row, **limits})
             if funded.fetchone() is None:
                 self._refuse_budget(conn, day, estimated_micros, limits["budget"])
-        return Reservation(request_id, user, day_key, n, estimated_micros, OPEN)
+        return Reservation(ledger_id, user, day_key, n, estimated_micros, OPEN)
 
     def _reserve_at_once(self, row: dict[str, Any], day: date) -> Reservation:
         """The reservation as one statement, committed as it ends; a refusal or a repeated id changed nothing."""
@@ -292,15 +120,15 @@ class Ledger:
                 return self._repeated(conn, row["id"])
             if outcome is not None and not outcome[2]:
                 self._refuse_quota(conn, row["user"], day, row["n"], outcome[0])
-            self._refuse_budget(conn, day, row["cost"], outcome[1] if outcome else self.budget_micros(conn))
+            self._refuse_budget(conn, day, row["cost"], outcome[1] if outcome else self.limits.budget_micros(conn))
 
     @staticmethod
-    def _repeated(conn: Session, request_id: str) -> Reservation:
+    def _repeated(conn: Session, ledger_id: str) -> Reservation:
         """The reservation an id already has: a second one of the same id charges nothing."""
-        seen = _logged(conn, request_id)
+        seen = _logged(conn, ledger_id)
         assert seen is not None
         return Reservation(
-            request_id, seen["user"], seen["day"], seen["n"], seen["estimated_micros"], seen["status"], duplicate=True
+            ledger_id, seen["user"], seen["day"], seen["n"], seen["estimated_micros"], seen["status"], duplicate=True
         )
 
     def _refuse_quota(self, conn: Session, user: str, day: date, n: int, quota: int) -> NoReturn:
@@ -309,7 +137,7 @@ class Ledger:
             'SELECT images_reserved + images_committed FROM user_day WHERE "user" = :user AND day = :day',
             {"user": user, "day": day.isoformat()},
         ).fetchone()
-        raise quota_refusal(max(0, quota - (used[0] if used else 0)), quota, n, self.resets_at(day))
+        raise quota_refusal(max(0, quota - (used[0] if used else 0)), quota, n, self.limits.resets_at(day))
 
     def _refuse_budget(self, conn: Session, day: date, estimated_micros: int, budget: int) -> NoReturn:
         """Raise the budget's refusal, saying what is left of it; nothing of the reservation is kept."""
@@ -317,19 +145,19 @@ class Ledger:
             "SELECT reserved_micros + committed_micros FROM team_day WHERE day = :day", {"day": day.isoformat()}
         ).fetchone()
         left_usd = to_usd(max(0, budget - (spent[0] if spent else 0)))
-        raise budget_refusal(left_usd, to_usd(budget), to_usd(estimated_micros), self.resets_at(day))
+        raise budget_refusal(left_usd, to_usd(budget), to_usd(estimated_micros), self.limits.resets_at(day))
 
-    def mark_sent(self, request_id: str) -> None:
+    def mark_sent(self, ledger_id: str) -> None:
         """The provider call is about to start: from now on an unsettled reservation may have been billed."""
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE generations SET sent_at = :now WHERE id = :id AND status = :open",
-                {"now": _utc_iso(), "id": request_id, "open": OPEN},
+                {"now": utc_now_iso(), "id": ledger_id, "open": OPEN},
             )
 
     def commit(
         self,
-        request_id: str,
+        ledger_id: str,
         *,
         actual_micros: int,
         usage: Usage | None = None,
@@ -344,9 +172,9 @@ class Ledger:
         when there is no such request, so a commit can never pass silently."""
         timings = timings_ms or {}
         with self.db.write() as conn:
-            row = _settling(conn, request_id)
+            row = _settling(conn, ledger_id)
             if row is None:
-                raise LedgerUnavailable(f"No reservation {request_id} to commit; nothing was recorded.")
+                raise LedgerUnavailable(f"No reservation {ledger_id} to commit; nothing was recorded.")
             if row["status"] == COMMITTED:
                 return False
             if row["status"] == OPEN:
@@ -370,39 +198,39 @@ class Ledger:
                     "text_tokens": usage.input_text_tokens if usage else None,
                     "image_tokens": usage.input_image_tokens if usage else None,
                     "output_tokens": usage.output_tokens if usage else None,
-                    "now": _utc_iso(),
+                    "now": utc_now_iso(),
                     "keys": json.dumps(image_keys or []),
                     "revised": revised_prompt,
                     **{stage: timings.get(stage) for stage in ("direct", "reserve", "render", "verify", "store")},
                     "total": timings.get("total"),
-                    "id": request_id,
+                    "id": ledger_id,
                 },
             )
         if actual_micros > row["estimated_micros"]:
             log.error(
                 "request %s cost %d micro-dollars, above its reservation of %d",
-                request_id,
+                ledger_id,
                 actual_micros,
                 row["estimated_micros"],
             )
         return True
 
-    def record_timings(self, request_id: str, timings_ms: dict[str, int]) -> None:
+    def record_timings(self, ledger_id: str, timings_ms: dict[str, int]) -> None:
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE generations SET store_ms = :store, total_ms = :total WHERE id = :id",
-                {"store": timings_ms.get("store"), "total": timings_ms.get("total"), "id": request_id},
+                {"store": timings_ms.get("store"), "total": timings_ms.get("total"), "id": ledger_id},
             )
 
     def refund(
-        self, request_id: str, *, error_code: str, message: str, timings_ms: dict[str, int] | None = None
+        self, ledger_id: str, *, error_code: str, message: str, timings_ms: dict[str, int] | None = None
     ) -> bool:
         """Return the reservation: the provider definitely did not charge."""
-        return self._close(request_id, REFUNDED, error_code, message, timings_ms or {}, charge=0)
+        return self._close(ledger_id, REFUNDED, error_code, message, timings_ms or {}, charge=0)
 
     def record_ambiguous(
         self,
-        request_id: str,
+        ledger_id: str,
         *,
         error_code: str,
         message: str,
@@ -411,11 +239,11 @@ class Ledger:
     ) -> bool:
         """The provider billed (`billed_micros`, when its answer said what) or may have billed (the reserved
         upper bound) without delivering an image: keep that spend, return the images."""
-        return self._close(request_id, AMBIGUOUS, error_code, message, timings_ms or {}, charge=billed_micros)
+        return self._close(ledger_id, AMBIGUOUS, error_code, message, timings_ms or {}, charge=billed_micros)
 
     def _close(
         self,
-        request_id: str,
+        ledger_id: str,
         status: str,
         error_code: str,
         message: str,
@@ -424,7 +252,7 @@ class Ledger:
         charge: int | None,
     ) -> bool:
         with self.db.write() as conn:
-            row = _settling(conn, request_id)
+            row = _settling(conn, ledger_id)
             if row is None or row["status"] != OPEN:
                 return False
             self._release(conn, row)
@@ -439,10 +267,10 @@ class Ledger:
                     "charged": charged,
                     "code": error_code,
                     "message": message[:500],
-                    "now": _utc_iso(),
+                    "now": utc_now_iso(),
                     "render": timings.get("render"),
                     "total": timings.get("total"),
-                    "id": request_id,
+                    "id": ledger_id,
                 },
             )
         return True
@@ -474,7 +302,7 @@ class Ledger:
                     {
                         "status": AMBIGUOUS if billed else EXPIRED,
                         "charged": row["estimated_micros"] if billed else 0,
-                        "now": _utc_iso(),
+                        "now": utc_now_iso(),
                         "message": EXPIRED_AFTER_SENDING if billed else EXPIRED_UNSENT,
                         "id": row["id"],
                     },
@@ -502,8 +330,8 @@ class Ledger:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def generation(self, request_id: str) -> dict[str, Any] | None:
-        rows = self.db.query("SELECT * FROM generations WHERE id = :id", {"id": request_id})
+    def generation(self, ledger_id: str) -> dict[str, Any] | None:
+        rows = self.db.query("SELECT * FROM generations WHERE id = :id", {"id": ledger_id})
         return dict(rows[0]) if rows else None
 
     def median_seconds(
@@ -536,120 +364,24 @@ class Ledger:
         median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
         return median / 1000
 
-    def open_reservations(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.query("SELECT * FROM generations WHERE status = :open", {"open": OPEN})]
 
-    def check_invariants(self) -> list[str]:
-        """Every way the counters and the log could disagree, a limit be overshot, a charge exceed its
-        reservation, or an image and its charge part; empty when sound."""
-        with self.db.read() as conn:
-            return [
-                *_user_day_problems(conn),
-                *_team_day_problems(conn),
-                *_charge_problems(conn),
-            ]
-
-
-def _user_day_problems(conn: Session) -> list[str]:
-    problems = []
-    for row in conn.execute(
-        'SELECT u."user", u.day, u.images_reserved, u.images_committed, '
-        'COALESCE((SELECT SUM(n) FROM generations g WHERE g."user" = u."user" AND g.day = u.day AND g.status = \'reserved\'), 0) AS log_reserved, '
-        'COALESCE((SELECT SUM(n) FROM generations g WHERE g."user" = u."user" AND g.day = u.day AND g.status = \'committed\'), 0) AS log_committed, '
-        'COALESCE((SELECT MAX(quota_images) FROM generations g WHERE g."user" = u."user" AND g.day = u.day), 0) AS quota '
-        "FROM user_day u"
-    ):
-        used = row["images_reserved"] + row["images_committed"]
-        if used > row["quota"]:
-            problems.append(f"{row['user']} on {row['day']}: {used} images over quota {row['quota']}")
-        problems += _disagreement(
-            f"{row['user']} on {row['day']}",
-            (row["images_reserved"], row["images_committed"]),
-            (row["log_reserved"], row["log_committed"]),
-            "reserved/committed images",
-        )
-    return problems
-
-
-def _team_day_problems(conn: Session) -> list[str]:
-    problems = []
-    for row in conn.execute(
-        "SELECT t.day, t.reserved_micros, t.committed_micros, "
-        "COALESCE((SELECT SUM(estimated_micros) FROM generations g WHERE g.day = t.day AND g.status = 'reserved'), 0) AS log_reserved, "
-        "COALESCE((SELECT SUM(actual_micros) FROM generations g WHERE g.day = t.day AND g.status IN ('committed', 'ambiguous')), 0) AS log_committed, "
-        "COALESCE((SELECT MAX(budget_micros) FROM generations g WHERE g.day = t.day), 0) AS budget "
-        "FROM team_day t"
-    ):
-        total = row["reserved_micros"] + row["committed_micros"]
-        if total > row["budget"]:
-            problems.append(
-                f"team on {row['day']}: ${to_usd(total):.6f} reserved+spent over budget ${to_usd(row['budget']):.6f}"
-            )
-        problems += _disagreement(
-            f"team on {row['day']}",
-            (row["reserved_micros"], row["committed_micros"]),
-            (row["log_reserved"], row["log_committed"]),
-            "reserved/spent micro-dollars",
-        )
-    return problems
-
-
-def _disagreement(subject: str, counters: tuple[int, int], logged: tuple[int, int], unit: str) -> list[str]:
-    if counters == logged:
-        return []
-    return [f"{subject}: counters {counters[0]}/{counters[1]} but log {logged[0]}/{logged[1]} ({unit})"]
-
-
-def _charge_problems(conn: Session) -> list[str]:
-    problems = [
-        f"request {row['id']}: charged ${to_usd(row['actual_micros']):.6f}, above its reservation of "
-        f"${to_usd(row['estimated_micros']):.6f}"
-        for row in conn.execute(
-            "SELECT id, actual_micros, estimated_micros FROM generations "
-            "WHERE status IN ('committed', 'ambiguous') AND actual_micros > estimated_micros"
-        )
-    ]
-    problems += [
-        f"request {row['id']}: charged but has no image"
-        for row in conn.execute(
-            "SELECT id FROM generations WHERE status = 'committed' AND (image_keys IS NULL OR image_keys IN ('', '[]'))"
-        )
-    ]
-    problems += [
-        f"image {row['key']}: kept without a charge (request {row['request_id']})"
-        for row in conn.execute(
-            "SELECT key, request_id FROM images i WHERE NOT EXISTS "
-            "(SELECT 1 FROM generations g WHERE g.id = i.request_id AND g.status = 'committed')"
-        )
-    ]
-    return problems
-
-
-def _logged(conn: Session, request_id: str, lock: str = "") -> Row | None:
+def _logged(conn: Session, ledger_id: str, lock: str = "") -> Row | None:
     """The log row of a request: what it charged, for whom, on which day, and where it stands."""
     return conn.execute(
         'SELECT "user", day, n, estimated_micros, actual_micros, status FROM generations WHERE id = :id' + lock,
-        {"id": request_id},
+        {"id": ledger_id},
     ).fetchone()
 
 
-def _settling(conn: Session, request_id: str) -> Row | None:
+def _settling(conn: Session, ledger_id: str) -> Row | None:
     """The log row a reserve, commit or close works on, locked until the transaction ends."""
-    return _logged(conn, request_id, conn.dialect.lock_row)
+    return _logged(conn, ledger_id, conn.dialect.lock_row)
 
 
 def _spend(conn: Session, day: str, micros: int) -> None:
     conn.execute(
         "UPDATE team_day SET committed_micros = committed_micros + :micros WHERE day = :day",
         {"micros": micros, "day": day},
-    )
-
-
-def _record_change(conn: Session, kind: str, subject: str, old: int | None, new: int | None, by: str, at: str) -> None:
-    conn.execute(
-        "INSERT INTO limit_changes (kind, subject, old_value, new_value, set_by, set_at) "
-        "VALUES (:kind, :subject, :old, :new, :by, :at)",
-        {"kind": kind, "subject": subject, "old": old, "new": new, "by": by, "at": at},
     )
 
 
@@ -708,11 +440,3 @@ _RESERVE_AT_ONCE = (
     f"CASE WHEN EXISTS (SELECT 1 FROM user_charged) AND NOT EXISTS (SELECT 1 FROM team_charged) "
     f"THEN {REFUSE}('budget') END FROM limits_now"
 )
-
-
-def _utc_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _clock(moment: datetime) -> str:
-    return moment.strftime("%H:%M %Z on %d %b")

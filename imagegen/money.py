@@ -1,8 +1,19 @@
-"""The one way the studio writes an amount of money, on pages, in messages and in the CLI."""
+"""Money as the studio keeps it (whole micro-dollars, so sums are exact) and the one way it is written, on
+pages, in messages and in the CLI."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+MICROS = Decimal(1_000_000)
+
+
+def to_micros(usd: Decimal | float) -> int:
+    return int((Decimal(str(usd)) * MICROS).to_integral_value())
+
+
+def to_usd(micros: int | None) -> float:
+    return float(Decimal(micros or 0) / MICROS)
 
 
 def usd(amount: Decimal | float | int) -> str:

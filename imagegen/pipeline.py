@@ -10,25 +10,26 @@ same steps (`finish`).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagegen import imaging
 from imagegen.catalog import Charge
-from imagegen.errors import BadImage, ImagegenError, StorageError
-from imagegen.ledger import to_micros, to_usd
+from imagegen.checks import check_user, scoped_id
+from imagegen.edits import EditInputs
+from imagegen.engine import Engine
+from imagegen.errors import BadImage, ContentRejected, ImagegenError, InvalidRequest, StorageError
+from imagegen.money import to_micros, to_usd
+from imagegen.planning import Plan, plan
 from imagegen.providers import RenderJob, RenderOutput
 from imagegen.request import GenerationRequest, GenerationResult, Usage
 from imagegen.spool import RAW, SpoolEntry
 from imagegen.storage import image_folder
-
-if TYPE_CHECKING:
-    from imagegen.studio import Plan, Studio
 
 log = logging.getLogger("imagegen.pipeline")
 
@@ -38,11 +39,30 @@ Progress = Callable[[str, dict[str, Any]], None]
 ANSWER_BYTES_PER_PIXEL = 4
 
 
+def generate(
+    engine: Engine,
+    request: GenerationRequest,
+    user: str,
+    progress: Progress | None = None,
+    edit: EditInputs | None = None,
+) -> GenerationResult:
+    """Run one request to its end (with `edit`, an edit of its images). Raises an ImagegenError saying what
+    happened and whether it cost. Its ledger id is the request id scoped to its user (`scoped_id`): another
+    user's same request id is another request, and a job's id is this same id, which recovery relies on."""
+    notify = quiet(progress)
+    user = check_user(user)
+    clock = Clock()
+    notify("directing", {})
+    planned = plan(engine, request, edit)
+    clock.lap("direct")
+    return Generation(engine, planned, user, scoped_id(user, planned.request.request_id), notify, clock).run()
+
+
 class Generation:
     """One request by one user, run from its plan to its stored images."""
 
-    def __init__(self, studio: Studio, plan: Plan, user: str, ledger_id: str, notify: Progress, clock: Clock) -> None:
-        self.studio = studio
+    def __init__(self, engine: Engine, plan: Plan, user: str, ledger_id: str, notify: Progress, clock: Clock) -> None:
+        self.engine = engine
         self.plan = plan
         self.request = plan.request
         self.user = user
@@ -53,57 +73,57 @@ class Generation:
     def run(self) -> GenerationResult:
         self.check_room()
         if self.reserve():
-            return self.studio.result_of(self.id)
+            return result_of(self.engine, self.id)
         begun = self.begin()
         try:
             output = self.render(begun)
         except BaseException:
             if begun is not None:
-                self.studio.spool.remove(self.id)
+                self.engine.spool.remove(self.id)
                 begun.release()
             raise
-        charge = self.studio.catalog.charge(self.request, output.usage, self.plan.estimated_cost)
+        charge = self.engine.catalog.charge(self.request, output.usage, self.plan.estimated_cost)
         try:
-            with settlement_guard(self.studio, self.id, to_micros(charge.amount), self.clock):
+            with settlement_guard(self.engine, self.id, to_micros(charge.amount), self.clock):
                 try:
                     entry = self.keep_raw(output, charge, begun)
                 except OSError as exc:
                     # The disk failed after the room check: the answer is still in memory, so keep it in storage.
                     log.error("spooling %s failed (%s); storing the answer directly", self.id, exc)
                     result = self.store_directly(output, charge)
-                    self.studio.spool.remove(self.id)  # what begin wrote: this answer is settled and stored
+                    self.engine.spool.remove(self.id)  # what begin wrote: this answer is settled and stored
                     return result
         finally:
             if begun is not None:
                 begun.release()  # a no-op once the kept entry owns the lock
-        return finish(self.studio, entry, self.notify, self.clock)
+        return finish(self.engine, entry, self.notify, self.clock)
 
     def begin(self) -> SpoolEntry | None:
         """The spool entry's folder, before the call: what the request is, so the answer (written there as it
         arrives) can be finished by reconcile if this process dies. None when the disk refuses it: the call
         goes ahead, and the answer is kept once it is in memory."""
         try:
-            return self.studio.spool.begin(self.id, self.intent(), self._input_files())
+            return self.engine.spool.begin(self.id, self.intent(), self._input_files())
         except OSError as exc:
             log.error("could not prepare the spool for %s (%s); the answer is kept once it arrives", self.id, exc)
             return None
 
     def check_room(self) -> None:
         dims = self.plan.spec.parse_size(self.request.size) or (1536, 1024)
-        self.studio.spool.check_room(self.request.n * dims[0] * dims[1] * ANSWER_BYTES_PER_PIXEL * 2)
+        self.engine.spool.check_room(self.request.n * dims[0] * dims[1] * ANSWER_BYTES_PER_PIXEL * 2)
 
     def reserve(self) -> bool:
         """Admit the request within the quota and the budget; True when it had been made already."""
         self.notify("reserving", {"estimated_cost_usd": float(self.plan.estimated_cost)})
-        reservation = self.studio.ledger.reserve(
-            request_id=self.id,
+        reservation = self.engine.ledger.reserve(
+            ledger_id=self.id,
             user=self.user,
             n=self.request.n,
             estimated_micros=self.plan.reserve_micros,
             details={
                 **self.request.to_dict(),
                 "directed_prompt": self.plan.directed.text,
-                "provider": self.studio.provider.name,
+                "provider": self.engine.provider.name,
             },
         )
         self.clock.lap("reserve")
@@ -115,8 +135,8 @@ class Generation:
     def render(self, begun: SpoolEntry | None = None) -> RenderOutput:
         """The provider call. Its own failures are settled here: refunded when nothing can have been billed
         (refused, rate limited, never sent), recorded as possibly billed otherwise."""
-        self.notify("rendering", {"provider": self.studio.provider.label})
-        provider = self.studio.provider
+        self.notify("rendering", {"provider": self.engine.provider.label})
+        provider = self.engine.provider
         job = RenderJob(
             self.request,
             self.plan.directed.text,
@@ -125,23 +145,23 @@ class Generation:
             self.request.preset,
             edit=self.plan.edit,
             on_retry=self.report_retry,
-            answer_path=self.studio.spool.answer_path(self.id) if begun is not None else None,
+            answer_path=self.engine.spool.answer_path(self.id) if begun is not None else None,
         )
-        self.studio.ledger.mark_sent(self.id)
+        self.engine.ledger.mark_sent(self.id)
         try:
             output = provider.render(job, lambda i, image: self.notify("partial", {"index": i, "image": image}))
         except ImagegenError as exc:
-            settle_failure(self.studio, self.id, exc, self.clock)
+            settle_failure(self.engine, self.id, exc, self.clock)
             raise
         except Exception as exc:
             log.exception("render of %s failed unexpectedly", self.id)
             failure = _unexpected(exc, sent=getattr(provider, "request_sent", lambda: True)())
-            settle_failure(self.studio, self.id, failure, self.clock)
+            settle_failure(self.engine, self.id, failure, self.clock)
             raise failure from exc
         self.clock.lap("render")
         if not output.images:
             failure = BadImage("The provider answered without any image. You may have been charged; try again.")
-            settle_failure(self.studio, self.id, failure, self.clock)
+            settle_failure(self.engine, self.id, failure, self.clock)
             raise failure
         return output
 
@@ -149,7 +169,7 @@ class Generation:
         self.notify("verifying", {})
         answers = [image.data for image in output.images]
         inputs = [] if begun is not None else self._input_files()  # begin wrote them
-        return self.studio.spool.keep_raw(self.id, answers, self._data(output, charge), inputs, begun=begun)
+        return self.engine.spool.keep_raw(self.id, answers, self._data(output, charge), inputs, begun=begun)
 
     def _input_files(self) -> list[tuple[str, bytes]]:
         edit = self.plan.edit
@@ -158,11 +178,11 @@ class Generation:
     def store_directly(self, output: RenderOutput, charge: Charge) -> GenerationResult:
         """Without a spool: verify, charge, then upload from memory (a crash in between loses the image)."""
         data = {**self._data(output, charge), "request_id": self.id}
-        records, files = _checked_files(self.studio, data, [image.data for image in output.images], self.clock)
-        _commit(self.studio, self.id, data, records, self.clock)
+        records, files = _checked_files(self.engine, data, [image.data for image in output.images], self.clock)
+        _commit(self.engine, self.id, data, records, self.clock)
         by_name = dict(files + self._input_files())
         for record in records:
-            self.studio.library.keep(record, by_name)
+            self.engine.library.keep(record, by_name)
         self.clock.lap("store")
         return _result(data, records, False, self.clock.timings())
 
@@ -179,7 +199,7 @@ class Generation:
             "prompt": directed.user_prompt,
             "directed_prompt": directed.text,
             "additions": [[a.facet, a.text] for a in directed.additions],
-            "provider": self.studio.provider.name,
+            "provider": self.engine.provider.name,
             "estimated_cost_usd": str(self.plan.estimated_cost),
             "warnings": list(self.plan.warnings),
             "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -204,51 +224,29 @@ def answered(intent: dict[str, Any], output: RenderOutput, charge: Charge) -> di
     }
 
 
-def keep_answered(studio: Studio, request_id: str) -> bool:
-    """Make the raw spool entry a process that died after its answer arrived could not: from the request's
-    intent and the answer kept as it arrived, charged by its usage. An answer cut short (or an error) is
-    dropped; the reservation's expiry then records it as possibly billed. True when an entry was made."""
-    with studio.spool.claim_answered(request_id) as claimed:
-        if claimed is None:
-            return False
-        intent, answer_file, locked = claimed
-        recover = getattr(studio.provider, "recover_answer", None)
-        output = recover(answer_file) if recover is not None else None
-        if output is None or not output.images:
-            studio.spool.remove(request_id)
-            return False
-        request = GenerationRequest.from_dict(intent["request"])
-        charge = studio.catalog.charge(request, output.usage, Decimal(intent["estimated_cost_usd"]))
-        data = {**answered(intent, output, charge), "created_at": intent["created_at"]}
-        answers = [image.data for image in output.images]
-        studio.spool.keep_raw(request_id, answers, data, begun=locked).release()
-        log.warning("kept the answer to %s that a stopped process had received", request_id)
-        return True
-
-
 def finish(
-    studio: Studio, entry: SpoolEntry, notify: Progress, clock: Clock, *, force_upload: bool = False
+    engine: Engine, entry: SpoolEntry, notify: Progress, clock: Clock, *, force_upload: bool = False
 ) -> GenerationResult:
     """Verify, spool, settle and store a kept answer: the rest of a generation, or what reconcile does with
     the raw answer a crashed process left. The entry is released at the end."""
     data = entry.data
     try:
-        with settlement_guard(studio, entry.request_id, int(data["actual_micros"]), clock, entry=entry):
-            records = _verify_and_spool(studio, entry, clock) if entry.phase == RAW else data["records"]
+        with settlement_guard(engine, entry.request_id, int(data["actual_micros"]), clock, entry=entry):
+            records = _verify_and_spool(engine, entry, clock) if entry.phase == RAW else data["records"]
             notify("saving", {})
             # Charged before the upload: from here on a crash leaves a spooled, paid image that reconcile
             # uploads, never an upload whose charge is lost.
-            _commit(studio, entry.request_id, data, records, clock)
-        pending = not studio.store_spooled(entry.request_id, records, force=force_upload)
+            _commit(engine, entry.request_id, data, records, clock)
+        pending = not store_spooled(engine, entry.request_id, records, force=force_upload)
     finally:
         entry.release()
     clock.lap("store")
-    studio.ledger.record_timings(entry.request_id, clock.timings())
+    engine.ledger.record_timings(entry.request_id, clock.timings())
     return _result(data, records, pending, clock.timings())
 
 
-def _commit(studio: Studio, ledger_id: str, data: dict[str, Any], records: list[dict[str, Any]], clock: Clock) -> None:
-    studio.ledger.commit(
+def _commit(engine: Engine, ledger_id: str, data: dict[str, Any], records: list[dict[str, Any]], clock: Clock) -> None:
+    engine.ledger.commit(
         ledger_id,
         actual_micros=int(data["actual_micros"]),
         usage=Usage(**data["usage"]) if data.get("usage") else None,
@@ -259,40 +257,40 @@ def _commit(studio: Studio, ledger_id: str, data: dict[str, Any], records: list[
     )
 
 
-def _verify_and_spool(studio: Studio, entry: SpoolEntry, clock: Clock) -> list[dict[str, Any]]:
-    records, files = _checked_files(studio, entry.data, entry.raw_images(), clock)
-    studio.spool.keep(entry, files, {**entry.data, "records": records})
+def _verify_and_spool(engine: Engine, entry: SpoolEntry, clock: Clock) -> list[dict[str, Any]]:
+    records, files = _checked_files(engine, entry.data, entry.raw_images(), clock)
+    engine.spool.keep(entry, files, {**entry.data, "records": records})
     clock.lap("spool")
     return records
 
 
 def _checked_files(
-    studio: Studio, data: dict[str, Any], answers: list[bytes], clock: Clock
+    engine: Engine, data: dict[str, Any], answers: list[bytes], clock: Clock
 ) -> tuple[list[dict[str, Any]], list[tuple[str, bytes]]]:
     """Verify each answer, and make its record and thumbnail: the records and the files to keep."""
     request = GenerationRequest.from_dict(data["request"])
-    expected = studio.catalog.get(request.model).parse_size(request.size)
+    expected = engine.catalog.get(request.model).parse_size(request.size)
     pictures = [imaging.verify_image(raw, request.output_format, expected) for raw in answers]
     clock.lap("verify")
     created = datetime.fromisoformat(data["created_at"])
     records, files = [], []
     for index, (picture, original) in enumerate(zip(pictures, answers, strict=True)):
-        record = _record(studio, data, request, index, created, picture, data["revised_prompts"][index], len(answers))
+        record = _record(engine, data, request, index, created, picture, data["revised_prompts"][index], len(answers))
         record["bytes"] = len(original)
         records.append(record)
         files.append((record["file"], original))
         files.append((record["thumb_file"], imaging.make_thumbnail(picture)))
     for record in records:
         record["timings_ms"] = clock.timings()
-    _add_lineage(studio, data, records, created)
+    _add_lineage(engine, data, records, created)
     return records, files
 
 
-def _add_lineage(studio: Studio, data: dict[str, Any], records: list[dict[str, Any]], created: datetime) -> None:
+def _add_lineage(engine: Engine, data: dict[str, Any], records: list[dict[str, Any]], created: datetime) -> None:
     """What each image was made from: the gallery image it edits, and its inputs, kept once beside the
     request's first image (whose record says which files to upload there)."""
     inputs = data.get("inputs") or []
-    folder = image_folder(studio.settings.s3_prefix, data["user"], created, f"{data['request_id']}-0")
+    folder = image_folder(engine.settings.s3_prefix, data["user"], created, f"{data['request_id']}-0")
     kept = [{**item, "key": folder + item["file"]} for item in inputs]
     for record in records:
         record["parent_key"] = data.get("parent_key") or ""
@@ -302,7 +300,7 @@ def _add_lineage(studio: Studio, data: dict[str, Any], records: list[dict[str, A
 
 
 def _record(
-    studio: Studio,
+    engine: Engine,
     data: dict[str, Any],
     request: GenerationRequest,
     index: int,
@@ -312,7 +310,7 @@ def _record(
     count: int,
 ) -> dict[str, Any]:
     image_id = f"{data['request_id']}-{index}"
-    folder = image_folder(studio.settings.s3_prefix, data["user"], created, image_id)
+    folder = image_folder(engine.settings.s3_prefix, data["user"], created, image_id)
     return {
         "id": image_id,
         "request_id": data["request_id"],
@@ -381,7 +379,7 @@ def _result(
 
 @contextmanager
 def settlement_guard(
-    studio: Studio, ledger_id: str, billed_micros: int, clock: Clock, entry: SpoolEntry | None = None
+    engine: Engine, ledger_id: str, billed_micros: int, clock: Clock, entry: SpoolEntry | None = None
 ) -> Iterator[None]:
     """After the provider answered, nothing may escape settlement: a bad image is recorded as billed and
     dropped; any other failure is recorded as billed with the answer kept in the spool, so reconcile can
@@ -390,9 +388,9 @@ def settlement_guard(
         yield
     except BadImage as exc:
         # The provider billed for this answer (its usage says what), but it is not the image asked for.
-        settle_failure(studio, ledger_id, exc, clock, billed_micros=billed_micros)
+        settle_failure(engine, ledger_id, exc, clock, billed_micros=billed_micros)
         if entry is not None:
-            studio.spool.remove(entry.request_id)
+            engine.spool.remove(entry.request_id)
         raise
     except Exception as exc:
         log.exception("generation %s failed after the provider answered", ledger_id)
@@ -407,7 +405,7 @@ def settlement_guard(
         )
         failure.charged = True
         try:
-            settle_failure(studio, ledger_id, failure, clock, billed_micros=billed_micros)
+            settle_failure(engine, ledger_id, failure, clock, billed_micros=billed_micros)
         except ImagegenError:
             log.exception("could not settle %s; reconcile settles it from the spool", ledger_id)
         if isinstance(exc, ImagegenError) and exc.charged:
@@ -416,7 +414,7 @@ def settlement_guard(
 
 
 def settle_failure(
-    studio: Studio,
+    engine: Engine,
     ledger_id: str,
     exc: ImagegenError,
     clock: Clock,
@@ -426,11 +424,11 @@ def settle_failure(
     clock.lap("render")
     timings = clock.timings()
     if billed_micros is not None or exc.charged:
-        studio.ledger.record_ambiguous(
+        engine.ledger.record_ambiguous(
             ledger_id, error_code=exc.code, message=exc.message, timings_ms=timings, billed_micros=billed_micros
         )
     else:
-        studio.ledger.refund(ledger_id, error_code=exc.code, message=exc.message, timings_ms=timings)
+        engine.ledger.refund(ledger_id, error_code=exc.code, message=exc.message, timings_ms=timings)
 
 
 def _unexpected(exc: Exception, *, sent: bool) -> ImagegenError:
@@ -469,3 +467,72 @@ class Clock:
         result = {name: round(seconds * 1000) for name, seconds in self.laps.items()}
         result["total"] = round((time.perf_counter() - self.start) * 1000)
         return result
+
+
+def store_spooled(engine: Engine, request_id: str, records: list[dict[str, Any]], *, force: bool = False) -> bool:
+    """Upload a spooled request; on failure index it as pending (shown from the spool) and say so."""
+    try:
+        engine.library.upload_pending(request_id, force=force)
+        return True
+    except StorageError as exc:
+        log.warning("upload of %s failed, kept in the spool for reconcile: %s", request_id, exc)
+        for record in records:
+            engine.library.index(record, pending=True)
+        return False
+
+
+def result_of(engine: Engine, ledger_id: str) -> GenerationResult:
+    """The outcome of a request already made (a resubmit with the same request id), by its ledger id."""
+    row = engine.ledger.generation(ledger_id)
+    if row is None:
+        raise InvalidRequest(f"No request {ledger_id}.")
+    if row["status"] == "reserved":
+        raise InvalidRequest("This request is already being generated; its result will appear when it is done.")
+    if row["status"] != "committed":
+        raise _replayed_failure(row)
+    return GenerationResult(
+        id=ledger_id,
+        status="succeeded",
+        user=row["user"],
+        prompt=row["prompt"],
+        directed_prompt=row["directed_prompt"],
+        additions=[],
+        preset=row["preset"],
+        model=row["model"],
+        size=row["size"],
+        quality=row["quality"],
+        n=row["n"],
+        output_format=row["output_format"],
+        background="",
+        estimated_cost_usd=to_usd(row["estimated_micros"]),
+        cost_usd=to_usd(row["actual_micros"]),
+        image_keys=json.loads(row["image_keys"] or "[]"),
+        created_at=row["created_at"],
+        revised_prompt=row["revised_prompt"],
+        provider=row["provider"] or "",
+        warnings=["Already generated: this is the first result, not a new charge."],
+    )
+
+
+def _replayed_failure(row: dict[str, Any]) -> ImagegenError:
+    code = row.get("error_code") or ""
+    message = row.get("error_message") or "This request failed earlier."
+    if code == "content_rejected":
+        return ContentRejected(message)
+    error = ImagegenError(message)
+    error.code = code or "failed"
+    return error
+
+
+def quiet(progress: Progress | None) -> Progress:
+    """Progress reports that can never fail a generation: a preview that cannot be saved is not the image."""
+    if progress is None:
+        return lambda stage, details: None
+
+    def notify(stage: str, details: dict[str, Any]) -> None:
+        try:
+            progress(stage, details)
+        except Exception:
+            log.warning("progress report %r failed; the generation goes on", stage, exc_info=True)
+
+    return notify

@@ -5,12 +5,43 @@ DOUBLE PRECISION (times in seconds)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
 
-from imagegen.db import Session
+from imagegen.db import BUSY_TIMEOUT_MS, Database, Session
 
 Migration = Callable[[Session], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def open_database(target: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
+    """The studio's database: migrated to this schema before its first use in this process."""
+    return Database(target, busy_timeout_ms=busy_timeout_ms, prepare=migrate)
+
+
+def migrate_database(target: str | Path) -> tuple[list[str], str]:
+    """Bring the database at `target` up to this schema: (the migrations applied, where it lives)."""
+    db = open_database(target)
+    try:
+        return migrate(db), db.describe()
+    finally:
+        db.close()
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply the migrations this database has not had yet, in order; return their names."""
+    applied: list[str] = []
+    with db.migrating() as session:
+        done = {row[0] for row in session.execute("SELECT name FROM _migrations")}
+        for name, step in MIGRATIONS:
+            if name not in done:
+                step(session)
+                session.execute(
+                    "INSERT INTO _migrations (name, applied_at) VALUES (:name, :at)", {"name": name, "at": time.time()}
+                )
+                applied.append(name)
+    return applied
 
 
 def migration(fn: Migration) -> Migration:

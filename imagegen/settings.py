@@ -6,12 +6,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from imagegen.checks import is_user_name
 from imagegen.errors import SettingsError
+from imagegen.localtime import today
 
 PROVIDERS = ("offline", "openai", "azure")
 STORAGES = ("local", "s3")
@@ -55,6 +57,10 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def today(self) -> date:
+        """Today in the team's time zone: the one day quotas, budgets and model lifecycles are counted in."""
+        return today(self.tz)
 
     @property
     def db_path(self) -> Path:

@@ -1,22 +1,21 @@
 """Admin: spend and quota use from the generation log, limits, and the log as CSV."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from imagegen import ImagegenError
+from imagegen import MAX_BUDGET_USD, MAX_QUOTA_IMAGES, ImagegenError
 from ui import runtime, widgets
 from ui.identity import require_admin
 
 me = require_admin()
 studio = runtime.studio()
-analytics = studio.analytics()
 
 st.title("Admin")
 
-today = analytics.today()
+today = studio.figures_today()
 spend, images, users, failed, render = st.columns(5)
 spend.metric(
     "Spent today",
@@ -60,7 +59,7 @@ left, right = st.columns(2)
 with left:
     bar_chart(
         "Spend per day by model (30 days)",
-        analytics.spend_per_day_by_model(30),
+        studio.spend_per_day_by_model(30),
         "No spend yet.",
         "spend_usd",
         x=alt.X("day:T", title=None),
@@ -71,7 +70,7 @@ with left:
 with right:
     bar_chart(
         "Spend per user (top 10, 30 days)",
-        analytics.spend_per_user(30, 10),
+        studio.spend_per_user(30, 10),
         "No spend yet.",
         "spend_usd",
         x=alt.X("spend_usd:Q", title="USD"),
@@ -81,7 +80,7 @@ with right:
 
 left, right = st.columns(2)
 with left:
-    quota = analytics.quota_today()
+    quota = studio.quota_today()
     bar_chart(
         "Quota use today",
         quota.rename(columns=QUOTA_PARTS).melt(
@@ -105,7 +104,7 @@ with left:
 with right:
     bar_chart(
         "Renders per preset (30 days)",
-        analytics.renders_per_preset(30).assign(preset=lambda f: f["preset"].map(studio.presets.label)),
+        studio.renders_per_preset(30),
         "No renders yet.",
         "renders",
         x=count_axis("renders:Q", "renders"),
@@ -114,7 +113,7 @@ with right:
 
 bar_chart(
     "Render time per model (30 days)",
-    analytics.render_time_per_model(30),
+    studio.render_time_per_model(30),
     "No renders yet.",
     "renders",
     x=alt.X("median_s:Q", title="median seconds"),
@@ -124,7 +123,7 @@ bar_chart(
 
 st.subheader("Recent generations")
 st.dataframe(
-    analytics.recent(50),
+    studio.recent_generations(50),
     width="stretch",
     hide_index=True,
     column_config={
@@ -163,7 +162,7 @@ def save_quota() -> None:
 def remove_quota() -> None:
     user = state["quota_remove"]
     if studio.clear_quota(user, by=me.name):
-        state["admin_note"] = ("success", f"{user} is back on the default of {studio.settings.daily_quota} a day.")
+        state["admin_note"] = ("success", f"{user} is back on the default of {studio.default_quota} a day.")
 
 
 def save_budget() -> None:
@@ -185,7 +184,7 @@ with quota_col, st.container(border=True):
     if state.get("quota_user") == NEW_USER:
         st.text_input("New user's name (as they sign in)", key="quota_new_user")
     st.number_input(
-        "Images a day", min_value=0, max_value=100_000, value=studio.settings.daily_quota, key="quota_images"
+        "Images a day", min_value=0, max_value=MAX_QUOTA_IMAGES, value=studio.default_quota, key="quota_images"
     )
     st.button("Set quota", on_click=save_quota)
 with budget_col, st.container(border=True):
@@ -193,7 +192,7 @@ with budget_col, st.container(border=True):
     st.number_input(
         "Dollars a day",
         min_value=0.0,
-        max_value=1_000_000.0,
+        max_value=float(MAX_BUDGET_USD),
         value=float(today.budget_usd),
         step=1.0,
         format="%.2f",
@@ -202,7 +201,7 @@ with budget_col, st.container(border=True):
     st.button("Set budget", on_click=save_budget)
 overrides = studio.quota_overrides()
 if overrides:
-    st.caption(f"Users with a quota of their own (everyone else: {studio.settings.daily_quota} a day)")
+    st.caption(f"Users with a quota of their own (everyone else: {studio.default_quota} a day)")
     st.dataframe(overrides, hide_index=True, width="stretch")
     remove_col, button_col = st.columns([2, 1], vertical_alignment="bottom")
     remove_col.selectbox("Back to the default", [o["User"] for o in overrides], key="quota_remove")
@@ -214,10 +213,11 @@ if changes:
 
 st.subheader("Export the log")
 first, last = st.columns(2)
-since = first.date_input("From", value=date.today() - timedelta(days=30), key="export_from")
-until = last.date_input("To", value=date.today(), key="export_to")
+today_here = studio.today()
+since = first.date_input("From", value=today_here - timedelta(days=30), key="export_from")
+until = last.date_input("To", value=today_here, key="export_to")
 try:
-    export = analytics.export_csv(since, until)
+    export = studio.export_csv(since, until)
 except ImagegenError as exc:
     st.error(widgets.plain(exc.message))
 else:

@@ -2,7 +2,6 @@
 downloaded, re-run or deleted."""
 
 import time
-from datetime import date
 from urllib.parse import quote
 
 import streamlit as st
@@ -19,7 +18,7 @@ DELETED_SHOWN_SECONDS = 10
 studio = runtime.studio()
 me = viewer()
 state = st.session_state
-preset_label = studio.presets.label
+preset_label = studio.preset_label
 
 
 st.title("Gallery")
@@ -39,7 +38,7 @@ with st.expander("More filters: user, model, preset, edits, dates"):
     )
     kind_col, dates_col, everywhere_col = st.columns(3)
     kind = kind_col.selectbox("Made by", list(KINDS), key="gal_kind")
-    dates = dates_col.date_input("Dates (any when empty)", value=[], key="gal_dates", max_value=date.today())
+    dates = dates_col.date_input("Dates (any when empty)", value=[], key="gal_dates", max_value=studio.today())
     everywhere = everywhere_col.checkbox("Search the Director's keywords too", key="gal_everywhere")
 
 # A range being picked has one date until the second click: filter from it meanwhile.
@@ -93,7 +92,7 @@ def detail(key: str) -> None:
         st.caption(
             f"{widgets.plain(preset_label(record['preset']))} · {record['model']} · {record['size']} · "
             f"{record['quality']} · {widgets.usd(record.get('cost_usd') or 0)} · by {widgets.plain(record['user'])} · "
-            f"{record['created_at'][:16].replace('T', ' ')} UTC"
+            + studio.local_time(record["created_at"])
         )
         if record.get("pending"):
             st.warning("Not uploaded to storage yet: kept on the server and uploaded at the next reconcile.")

@@ -5,22 +5,24 @@ import uuid
 
 import streamlit as st
 
-from imagegen import GenerationRequest, ImagegenError, InvalidPrompt, InvalidRequest
-from imagegen.drafts import FIELDS
+from imagegen import (
+    CUSTOM_SIZE,
+    SETTINGS,
+    FormChoices,
+    GenerationRequest,
+    ImagegenError,
+    InvalidPrompt,
+    InvalidRequest,
+    prefilled,
+)
 from ui import editor, runtime, widgets
 from ui.identity import viewer
 from ui.prompt_box import directed_preview, prompt_box, server_result
 
-CUSTOM = "Custom..."
-DEFAULT = "Preset default"
-MATCH = editor.SAME_SHAPE
 #: the longest figure a metric of the side column shows whole at 1280 px
 SHORT_FIGURE = 7
-#: every form field but the prompt, which the prompt box keeps itself
-SETTINGS = [name for name in FIELDS if name != "prompt"]
 
 studio = runtime.studio()
-runner = runtime.runner()
 me = viewer()
 state = st.session_state
 state.setdefault("generate_nonce", uuid.uuid4().hex)
@@ -44,30 +46,23 @@ def restore_form() -> None:
 
 def apply_prefill(prefill: dict) -> None:
     """ "Use these settings" from the gallery or the recent strip: fill the form, then let the user edit."""
+    values = prefilled(prefill)
     for name in SETTINGS:
-        value = prefill.get(name)
-        if value == "" and name in ("lighting", "camera", "background"):
-            value = DEFAULT  # the record's "none chosen" is the form's preset default
-        if value not in (None, ""):
-            state[f"g_{name}"] = value
-    state["g_prompt_value"] = prefill.get("prompt", "")
+        if name in values:
+            state[f"g_{name}"] = values[name]
+    state["g_prompt_value"] = values["prompt"]
     state["g_prompt_version"] += 1
-
-
-def keep_choice(key: str, options: list, fallback) -> None:
-    if state.get(key) not in options:
-        state[key] = fallback
 
 
 def submit(request: GenerationRequest, edit=None) -> None:
     """Queue a generation (or an edit); the same settings after the last one finished are a new, deliberate
     one."""
-    existing = runner.job(runner.job_id_for(request, me.name))
+    existing = studio.job(studio.request_key(request, me.name))
     if existing is not None and not existing.active:
         state["generate_nonce"] = uuid.uuid4().hex
         request = request.with_stable_id(me.name, state["generate_nonce"])
     try:
-        runner.submit(request, me.name, edit)
+        studio.submit(request, me.name, edit)
     except ImagegenError as exc:
         state["g_submit_error"] = exc.message
 
@@ -78,99 +73,46 @@ if prefill:
     apply_prefill(prefill)
 
 
-def usable_models(editing) -> dict:
-    """The models to offer: while editing, those that edit (all, if none does here: the preview then says
-    why an edit cannot be made)."""
-    usable = {m.id: m for m in studio.models()}
-    editors = {key: m for key, m in usable.items() if m.edits}
-    return (editors or usable) if editing else usable
-
-
-def settled_form(editing):
+def settled_form(editing) -> tuple[dict, FormChoices]:
     """Bring every setting in the session within what the chosen model offers (for an edit, the models
-    that edit), and return the choices and the model. Read before the widgets are drawn, so the preview can
-    be drawn (and sent) first."""
-    presets = studio.presets.names_for(editing=editing is not None)
-    keep_choice("g_preset", presets, presets[0])
-    state.setdefault("g_raw", False)
-    keep_choice("g_lighting", [DEFAULT, *studio.presets.lighting_choices], DEFAULT)
-    keep_choice("g_camera", [DEFAULT, *studio.presets.camera_choices], DEFAULT)
-    models = usable_models(editing)
-    default_model = studio.settings.default_model if studio.settings.default_model in models else next(iter(models))
-    keep_choice("g_model", list(models), default_model)
-    spec = models[state["g_model"]]
-    sizes = size_choices(spec, editing)
-    keep_choice("g_size", sizes, sizes[0] if editing else spec.default_size if spec.default_size in sizes else sizes[0])
-    keep_choice("g_input_fidelity", [DEFAULT, *spec.input_fidelity], DEFAULT)
-    keep_choice("g_quality", list(spec.qualities), spec.default_quality)
-    if not isinstance(state.get("g_n"), int) or not 1 <= state["g_n"] <= spec.n_max:
-        state["g_n"] = 1
-    if state["g_size"] == CUSTOM:
-        state.setdefault("g_custom_size", "")
-    keep_choice("g_output_format", list(spec.formats), spec.formats[0])
-    keep_choice("g_background", background_choices(spec), DEFAULT)
-    raw = state["g_raw"]
-    chosen = {
-        "preset": state["g_preset"],
-        "model": spec.id,
-        "size": chosen_size(),
-        "quality": state["g_quality"],
-        "n": int(state["g_n"]),
-        "output_format": state["g_output_format"],
-        "background": "" if state["g_background"] == DEFAULT else state["g_background"],
-        "raw": raw,
-        "lighting": "" if state["g_lighting"] == DEFAULT or raw else state["g_lighting"],
-        "camera": "" if state["g_camera"] == DEFAULT or raw else state["g_camera"],
-    }
-    if editing is not None and state["g_input_fidelity"] != DEFAULT:
-        chosen["input_fidelity"] = state["g_input_fidelity"]
-    return chosen, spec
+    that edit), and return the request's fields and the choices. Read before the widgets are drawn, so the
+    preview can be drawn (and sent) first."""
+    choices = studio.form_choices(state.get("g_model"), editing=editing is not None)
+    values = {name: state.get(f"g_{name}") for name in SETTINGS}
+    for name, value in choices.settle(values).items():
+        state[f"g_{name}"] = value
+    return choices.request_fields(values), choices
 
 
-def chosen_size() -> str:
-    if state["g_size"] == CUSTOM:
-        return state["g_custom_size"]
-    return "" if state["g_size"] == MATCH else state["g_size"]
-
-
-def size_choices(spec, editing=None) -> list[str]:
-    return ([MATCH] if editing else []) + spec.size_choices() + ([CUSTOM] if spec.size_rule else [])
-
-
-def background_choices(spec) -> list[str]:
-    return [DEFAULT, *spec.backgrounds] if spec.backgrounds else [DEFAULT]
-
-
-def settings_form(spec, editing) -> None:
+def settings_form(choices: FormChoices) -> None:
     """The style, the Director's choices and the model's options, each kept in the session by its key."""
-    presets = studio.presets.presets
-    names = studio.presets.names_for(editing=editing is not None)
-    st.selectbox("Style preset", names, format_func=lambda p: presets[p].label, key="g_preset")
-    st.caption(presets[state["g_preset"]].description)
+    st.selectbox("Style preset", choices.presets, format_func=choices.preset_labels.get, key="g_preset")
+    st.caption(choices.preset_descriptions[state["g_preset"]])
     with st.expander("Director: lighting, camera, raw"):
         raw = st.toggle("Raw: send my prompt exactly as typed", key="g_raw")
-        st.selectbox("Lighting", [DEFAULT, *studio.presets.lighting_choices], key="g_lighting", disabled=raw)
-        st.selectbox("Camera", [DEFAULT, *studio.presets.camera_choices], key="g_camera", disabled=raw)
-    models = usable_models(editing)
-    today = studio.today()
-    st.selectbox("Model", list(models), format_func=lambda m: models[m].choice_label(today), key="g_model")
-    if editing is not None and len(models) < len(studio.models()):
+        st.selectbox("Lighting", choices.lighting, key="g_lighting", disabled=raw)
+        st.selectbox("Camera", choices.camera, key="g_camera", disabled=raw)
+    st.selectbox("Model", list(choices.models), format_func=choices.models.get, key="g_model")
+    if choices.only_editors:
         st.caption("Only the models that can edit images are listed.")
     left, middle, right = st.columns(3)
-    left.selectbox("Size", size_choices(spec, editing), key="g_size")
-    middle.selectbox("Quality", list(spec.qualities), key="g_quality")
-    right.number_input("Images", min_value=1, max_value=spec.n_max, step=1, key="g_n")
-    if state["g_size"] == CUSTOM:
+    left.selectbox("Size", choices.sizes, key="g_size")
+    middle.selectbox("Quality", choices.qualities, key="g_quality")
+    right.number_input("Images", min_value=1, max_value=choices.n_max, step=1, key="g_n")
+    if state["g_size"] == CUSTOM_SIZE:
         st.text_input(
-            "Custom size (width x height)", key="g_custom_size", placeholder="1536x864", help=spec.describe_sizes()
+            "Custom size (width x height)",
+            key="g_custom_size",
+            placeholder="1536x864",
+            help=choices.spec.describe_sizes(),
         )
     left, right = st.columns(2)
-    left.selectbox("Format", list(spec.formats), key="g_output_format")
-    right.selectbox("Background", background_choices(spec), key="g_background", disabled=not spec.backgrounds)
-    if editing is not None and spec.input_fidelity:
+    left.selectbox("Format", choices.formats, key="g_output_format")
+    right.selectbox("Background", choices.backgrounds, key="g_background", disabled=not choices.spec.backgrounds)
+    if choices.input_fidelities:
         st.selectbox(
             "Input fidelity",
-            [DEFAULT, *spec.input_fidelity],
+            choices.input_fidelities,
             key="g_input_fidelity",
             help="How closely the result keeps the input images' features, faces above all. High costs more.",
         )
@@ -184,15 +126,16 @@ def remember(prompt: str) -> None:
         state["g_saved_form"] = current_form
 
 
-def checked(request: GenerationRequest, spec, editing, edit, edit_problem):
+def checked(request: GenerationRequest, choices: FormChoices, editing, edit, edit_problem):
     """(the plan, what is wrong with the request, what is wrong with its prompt): at most one is not None;
     none is for a prompt not typed yet."""
     if not request.prompt.strip():
         return None, None, None
     if editing is not None and edit is None:
         return None, edit_problem, None
-    if not request.size.strip() and state["g_size"] == CUSTOM:
-        return None, f"Type a custom size such as 1536x864: {spec.id} takes {spec.describe_sizes()}.", None
+    size_problem = choices.size_problem({name: state.get(f"g_{name}") for name in SETTINGS})
+    if size_problem:
+        return None, size_problem, None
     try:
         return studio.plan(request, edit), None, None
     except InvalidPrompt as exc:
@@ -201,11 +144,11 @@ def checked(request: GenerationRequest, spec, editing, edit, edit_problem):
         return None, exc.message, None
 
 
-def preview(request: GenerationRequest, spec, editing, edit, edit_problem):
+def preview(request: GenerationRequest, choices: FormChoices, editing, edit, edit_problem):
     """The Director's expanded prompt (drawn by the browser as keys come), and what else is wrong with the
     request; returns the plan when there is one."""
     st.subheader("What will be sent")
-    plan, problem, prompt_problem = checked(request, spec, editing, edit, edit_problem)
+    plan, problem, prompt_problem = checked(request, choices, editing, edit, edit_problem)
     what = "what to change" if editing else "a prompt"
     directed_preview(
         studio.browser_plan(request),
@@ -242,7 +185,7 @@ def price(request: GenerationRequest, plan):
     refusal = allowance.refusal(request.n, plan.reserve_micros if plan else 0)
     if refusal is not None:
         st.error(widgets.plain(refusal.message))
-    if studio.settings.provider == "offline":
+    if studio.offline:
         st.caption("Offline renderer: a local placeholder image, $0. Configure OPENAI_API_KEY for real renders.")
     return allowance, refusal
 
@@ -252,7 +195,7 @@ def composer() -> None:
     """The prompt, the form, the preview and the render. A fragment: a keystroke reruns only this, not the
     sidebar, the navigation or the recent strip."""
     editing = editor.active(studio)
-    chosen, spec = settled_form(editing)
+    chosen, choices = settled_form(editing)
     if editing is not None:
         editor.header(editing)
     typed = prompt_box(
@@ -270,16 +213,16 @@ def composer() -> None:
     edit, edit_problem = None, None
     if editing is not None:
         with form:  # the image to edit beside the preview and the button, all in view
-            edit, edit_problem = editor.panel(studio, spec, editing)
+            edit, edit_problem = editor.panel(studio, choices, editing)
     request = GenerationRequest(prompt=typed.text, **chosen)
     if edit is not None:
         request = edit.applied_to(request)
     request = request.with_stable_id(me.name, state["generate_nonce"])
     with side, st.container(key="generate-side"):
-        plan = preview(request, spec, editing, edit, edit_problem)
+        plan = preview(request, choices, editing, edit, edit_problem)
         allowance, refusal = price(request, plan)
         ready = plan is not None and refusal is None
-        jobs = runner.jobs_for(me.name, limit=8)
+        jobs = studio.jobs_for(me.name, limit=8)
         busy = any(j.active for j in jobs)
         label = ("Edit again" if busy else "Edit image") if editing else ("Generate another" if busy else "Generate")
         clicked = st.button(
@@ -291,7 +234,7 @@ def composer() -> None:
         )
         if (clicked or typed.submitted) and ready:
             submit(request, edit)
-            jobs = runner.jobs_for(me.name, limit=8)
+            jobs = studio.jobs_for(me.name, limit=8)
         if state.get("g_submit_error"):
             st.error(widgets.plain(state.pop("g_submit_error")))
         with st.container(key="generate-results"):
@@ -300,7 +243,7 @@ def composer() -> None:
             if finished:
                 show_result(finished[0])
     with form:
-        settings_form(spec, editing)  # drawn after the preview: a keystroke's preview reaches the browser first
+        settings_form(choices)  # drawn after the preview: a keystroke's preview reaches the browser first
 
 
 def show_running_jobs(active: bool, drawn_allowance) -> None:
@@ -310,11 +253,11 @@ def show_running_jobs(active: bool, drawn_allowance) -> None:
     @st.fragment(run_every=0.5)
     def poll() -> None:
         """Polls the database while jobs run; the whole page reruns when the last one ends."""
-        running = [j for j in runner.jobs_for(me.name, limit=8) if j.active]
+        running = [j for j in studio.jobs_for(me.name, limit=8) if j.active]
         for job in running:
             widgets.job_status(job, studio.eta_seconds(job.request))
             if job.status == "queued" and st.button("Cancel", key=f"cancel-{job.id}", help="Nothing is charged"):
-                if runner.cancel(job.id, me.name):
+                if studio.cancel(job.id, me.name):
                     st.toast("Cancelled before it started: nothing was charged.")
                 else:
                     st.toast("It had already started and runs to its end: a render sent cannot be taken back.")
@@ -410,4 +353,4 @@ st.title("Generate")
 composer()
 if editor.EDITING not in state:
     editor.offer_upload(studio)  # outside the composer: a keystroke does not redraw it
-show_recent([j for j in runner.jobs_for(me.name, limit=8) if not j.active])
+show_recent([j for j in studio.jobs_for(me.name, limit=8) if not j.active])

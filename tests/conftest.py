@@ -49,7 +49,7 @@ def fresh_catalog() -> None:
 @pytest.fixture(autouse=True)
 def fresh_settings() -> None:
     """A server reads its environment once; each test sets its own, so each reads it anew."""
-    runtime.reread_settings()
+    runtime._read.cache_clear()
 
 
 @pytest.fixture

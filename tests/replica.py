@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from imagegen import GenerationRequest, LimitReached
+from tests.engine_parts import wait_for
 from ui import runtime
 
 TIMEOUT = 90
@@ -92,7 +93,7 @@ def main() -> None:
     parser.add_argument("--model", default="")
     parser.add_argument("--start-file", type=Path)
     args = parser.parse_args()
-    _studio, runner = runtime.start()  # as the server starts: settling what this replica's disk holds first
+    studio = runtime.start()  # as the server starts: settling what this replica's disk holds first
     print("ready", flush=True)
     if args.start_file is not None:
         while not args.start_file.exists():
@@ -104,12 +105,12 @@ def main() -> None:
             f"a fox, take {i:02d}", request_id=f"{args.prefix}-request-{i:03d}", model=args.model
         )
         try:
-            queued.append(runner.submit(request, user))
+            queued.append(studio.submit(request, user))
         except LimitReached:
             refused += 1
     print(f"submitted {len(queued)} refused {refused}", flush=True)
     for job_id in queued:
-        job = runner.wait(job_id, timeout=300)
+        job = wait_for(studio, job_id, timeout=300)
         print(json.dumps({"id": job.id, "status": job.status, "error_code": job.error_code}), flush=True)
     print("done", flush=True)
     while True:

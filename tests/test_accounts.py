@@ -97,7 +97,7 @@ def test_a_user_name_has_one_rule_for_every_way_in(oidc_studio, name):
     with pytest.raises(InvalidRequest, match="printable characters"):
         oidc_studio.generate(GenerationRequest("a lighthouse"), name)
     with pytest.raises(InvalidRequest):
-        oidc_studio.ledger.set_quota(name, 3, by="test")
+        oidc_studio.set_quota(name, 3, by="test")
     with pytest.raises(SettingsError, match="IMAGEGEN_LOCAL_USER"):
         Settings(local_user=name).check()
 

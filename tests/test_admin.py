@@ -28,7 +28,7 @@ def test_a_users_own_quota_can_be_taken_away_and_the_default_applies_again(studi
     assert studio.clear_quota("ann", by="root")
     assert not studio.clear_quota("ann", by="root")  # nothing left to take away
     assert studio.quota_overrides() == []
-    assert studio.allowance("ann").quota == studio.settings.daily_quota
+    assert studio.allowance("ann").quota == studio._engine.settings.daily_quota
     assert studio.limit_changes()[0]["To"] == "default"
 
 

@@ -4,21 +4,22 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from imagegen import Analytics, InvalidRequest, Settings
-from imagegen.db import Database
+from imagegen import InvalidRequest, Settings
+from imagegen.analytics import Analytics
 from imagegen.ledger import Ledger
+from imagegen.schema import open_database
 
 
 @pytest.fixture
 def log(tmp_path, database_url):
     settings = Settings(data_dir=tmp_path, daily_quota=10, database_url=database_url)
-    db = Database(settings.database)
+    db = open_database(settings.database)
     ledger = Ledger(db, settings)
     now = datetime.now(UTC)
 
     def add(rid, user, model, cost, *, days_ago=0, preset="photo", render_ms=1000, outcome="commit"):
         ledger.reserve(
-            request_id=rid,
+            ledger_id=rid,
             user=user,
             n=1,
             estimated_micros=cost,
@@ -68,7 +69,7 @@ def test_spend_per_day_by_model_and_per_user(log):
 
 def test_quota_use_presets_render_times_and_recent(log):
     analytics, ledger = log
-    ledger.set_quota("bob", 4, by="test")
+    ledger.limits.set_quota("bob", 4, by="test")
     quota = analytics.quota_today().set_index("user")
     assert quota.loc["bob"].tolist() == [1, 1, 4, 2]  # committed, in flight, quota, remaining
     assert quota.loc["ann", "remaining"] == 8

@@ -111,9 +111,9 @@ def test_token_priced_models_estimate_from_expected_tokens(catalog):
 
 def test_the_actual_cost_comes_from_usage_tokens(catalog):
     usage = Usage(input_text_tokens=50, input_image_tokens=0, output_tokens=1056)
-    cost = catalog.actual_cost(req(model="gpt-image-2.6-sunburst"), usage, Decimal("1"))
+    cost = catalog.charge(req(model="gpt-image-2.6-sunburst"), usage, Decimal("1")).amount
     assert cost == Decimal("0.03193")  # 50 * 5e-6 + 1056 * 30e-6
-    assert catalog.actual_cost(req(model="dall-e-3", quality="standard"), None, Decimal("0.04")) == Decimal("0.04")
+    assert catalog.charge(req(model="dall-e-3", quality="standard"), None, Decimal("0.04")).amount == Decimal("0.04")
 
 
 @pytest.mark.parametrize("size", ["1024x3072", "3072x1024", "1536x864", "864x1536"])

@@ -194,15 +194,15 @@ def test_the_estimate_of_auto_quality_is_that_of_high(catalog):
 
 def test_real_costs_round_up_to_the_next_micro_dollar(catalog):
     flare = req(model="gpt-image-2.6-flare")  # 2.5 dollars per million text tokens
-    assert catalog.actual_cost(flare, Usage(1, 0, 0), Decimal(1)) == Decimal("0.000003")
+    assert catalog.charge(flare, Usage(1, 0, 0), Decimal(1)).amount == Decimal("0.000003")
 
 
 def test_a_rate_a_model_does_not_list_costs_nothing(catalog):
     output_only = with_model(catalog, "gpt-image-2.6-sunburst", tokens={"image_out": Decimal(30)})
     request = req(model="gpt-image-2.6-sunburst")
-    assert output_only.actual_cost(request, Usage(1000, 1000, 1000), Decimal(1)) == Decimal("0.03")
+    assert output_only.charge(request, Usage(1000, 1000, 1000), Decimal(1)).amount == Decimal("0.03")
     text_only = with_model(catalog, "gpt-image-2.6-sunburst", tokens={"text_in": Decimal(5)})
-    assert text_only.actual_cost(request, Usage(1000, 0, 1000), Decimal(1)) == Decimal("0.005")
+    assert text_only.charge(request, Usage(1000, 0, 1000), Decimal(1)).amount == Decimal("0.005")
 
 
 def test_every_catalog_price_is_read_as_an_exact_decimal(catalog):

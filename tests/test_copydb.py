@@ -13,9 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from imagegen import HistoryFilter, Settings, Studio
+from imagegen.audit import check_invariants
 from imagegen.copydb import TABLES
 from imagegen.db import Database
 from imagegen.ledger import Ledger
+from imagegen.schema import open_database
 from tests.conftest import ROOT
 
 GENERATIONS = 10_000
@@ -96,9 +98,9 @@ def seed(db: Database) -> None:
         conn.execute("INSERT INTO form_drafts (\"user\", form, saved_at) VALUES ('user3', '{\"n\": 2}', 4.5)")
     ledger = Ledger(db, Settings(daily_quota=100))
     for i in range(5):
-        ledger.set_quota(f"user{i}", 10 + i, by="boss")
-    ledger.set_budget(Decimal("250"), by="boss")
-    ledger.clear_quota("user4", by="boss")
+        ledger.limits.set_quota(f"user{i}", 10 + i, by="boss")
+    ledger.limits.set_budget(Decimal("250"), by="boss")
+    ledger.limits.clear_quota("user4", by="boss")
 
 
 def everything(db: Database) -> dict[str, list[tuple]]:
@@ -120,7 +122,7 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def deployment(tmp_path: Path) -> tuple[dict[str, str], Database]:
     data = tmp_path / "data"
-    db = Database(Settings(data_dir=data).db_path)
+    db = open_database(Settings(data_dir=data).db_path)
     seed(db)
     env = {**os.environ, "IMAGEGEN_DATA_DIR": str(data), "IMAGEGEN_PROVIDER": "offline"}
     env.pop("IMAGEGEN_DATABASE_URL", None)
@@ -136,7 +138,7 @@ def test_a_deployment_moves_to_postgresql_and_back_without_losing_a_row(deployme
     back_file = tmp_path / "back" / "imagegen.db"
     back = cli({**env, "IMAGEGEN_DATABASE_URL": postgres_url}, "copy-db", "--to", f"sqlite:///{back_file}")
     assert back.returncode == 0, back.stderr
-    before, after = everything(original), everything(Database(back_file))
+    before, after = everything(original), everything(open_database(back_file))
     for table in TABLES:
         assert after[table] == before[table], table
     assert sum(len(rows) for rows in before.values()) > GENERATIONS
@@ -147,21 +149,21 @@ def test_the_copy_works_on_postgresql_as_it_did_before(deployment, postgres_url,
     assert cli(env, "copy-db", "--to", postgres_url).returncode == 0
     settings = Settings(data_dir=tmp_path / "pg-data", database_url=postgres_url, provider="offline", daily_quota=100)
     studio = Studio(settings)
-    assert Ledger(original, settings).check_invariants() == [] == studio.ledger.check_invariants()
-    assert studio.library.count(HistoryFilter(text="fox 12")) == len(
+    assert check_invariants(Ledger(original, settings).db) == [] == studio.check_invariants()
+    assert studio._engine.library.count(HistoryFilter(text="fox 12")) == len(
         [r for r in original.query("SELECT prompt FROM images") if " 12" in r[0]]
     )
-    assert studio.library.count(HistoryFilter(favourites_of="user0")) == 40
-    assert studio.ledger.quota_for("user2") == 12 and studio.ledger.budget_micros() == 250_000_000
-    studio.ledger.set_quota("user9", 3, by="boss")  # a new change after the copied ones gets its own id
-    ids = [c["id"] for c in studio.ledger.limit_changes()]
+    assert studio._engine.library.count(HistoryFilter(favourites_of="user0")) == 40
+    assert studio._engine.limits.quota_for("user2") == 12 and studio._engine.limits.budget_micros() == 250_000_000
+    studio.set_quota("user9", 3, by="boss")  # a new change after the copied ones gets its own id
+    ids = [c["id"] for c in studio._engine.limits.limit_changes()]
     assert len(ids) == len(set(ids)) == 8 and max(ids) == ids[0]
 
 
 def test_copying_into_a_database_that_holds_data_is_refused_and_changes_nothing(deployment, postgres_url):
     env, _ = deployment
     assert cli(env, "copy-db", "--to", postgres_url).returncode == 0
-    target = Database(postgres_url)
+    target = open_database(postgres_url)
     before = everything(target)
     again = cli(env, "copy-db", "--to", postgres_url)
     assert again.returncode != 0

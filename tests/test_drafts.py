@@ -61,12 +61,12 @@ def test_a_field_of_the_wrong_type_or_size_is_not_kept(studio, field, value):
 
 def test_unknown_fields_are_never_stored(studio):
     studio.remember_form("ann", {**FORM, "api_key": "sk-secret", "user": "admin"})
-    stored = studio.db.query("SELECT form FROM form_drafts WHERE user = 'ann'")[0]["form"]
+    stored = studio._engine.db.query("SELECT form FROM form_drafts WHERE user = 'ann'")[0]["form"]
     assert "sk-secret" not in stored and set(json.loads(stored)) == set(FORM)
 
 
 def test_a_damaged_draft_reads_as_none(studio):
     studio.remember_form("ann", FORM)
-    with studio.db.write() as conn:
+    with studio._engine.db.write() as conn:
         conn.execute("UPDATE form_drafts SET form = '{not json' WHERE user = 'ann'")
     assert studio.remembered_form("ann") == {}

@@ -20,6 +20,7 @@ from imagegen.history import HistoryFilter
 from imagegen.masks import markup_from_drawing, mask_from_painting
 from imagegen.pipeline import Clock, Generation
 from imagegen.request import GenerationRequest
+from tests.engine_parts import records_for_request, wait_for
 
 
 def png(size: tuple[int, int], color: tuple[int, ...] = (30, 90, 160), mode: str = "RGB") -> bytes:
@@ -181,7 +182,7 @@ def test_an_edit_of_a_gallery_image_is_kept_with_its_inputs_and_lineage(studio, 
     assert [c["key"] for c in studio.lineage(original["key"])[1]] == [record["key"]]
     assert studio.count_images(HistoryFilter(kind="edits")) == 1
     assert studio.count_images(HistoryFilter(kind="originals")) == 1
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
 
 
 def test_the_offline_edit_changes_only_the_masked_region(studio, original):
@@ -226,28 +227,28 @@ def test_a_refused_edit_leaves_no_row_and_no_file(studio, original, offline_sett
         studio.generate(GenerationRequest("add a scarf"), "ann", edit=edit)
     assert files_in(offline_settings.data_dir / "images") == before
     assert studio.count_images() == 1
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
 
 
 def test_a_crash_after_the_answer_still_keeps_the_edits_inputs(studio, original):
     start = studio.starting_image(original["key"])
     edit = studio.prepare_edit([start, png((40, 40))], parent_key=original["key"])
     plan = studio.plan(GenerationRequest("add a scarf", request_id="crashed-edit-1"), edit)
-    generation = Generation(studio, plan, "ann", "crashed-edit-1", lambda stage, details: None, Clock())
+    generation = Generation(studio._engine, plan, "ann", "crashed-edit-1", lambda stage, details: None, Clock())
     generation.reserve()
     generation.keep_raw(generation.render(), Charge(plan.estimated_cost, False)).release()  # then the process died
 
     assert studio.reconcile()["uploaded"] == ["crashed-edit-1"]
-    [record] = studio.library.records_for_request("crashed-edit-1")
+    [record] = records_for_request(studio._engine.db, "crashed-edit-1")
     assert record["parent_key"] == original["key"]
     assert studio.input_bytes(record, record["inputs"][0]["key"]) == start.data
-    assert studio.ledger.generation("crashed-edit-1")["status"] == "committed"
+    assert studio._engine.ledger.generation("crashed-edit-1")["status"] == "committed"
 
 
 def test_the_index_rebuilt_from_storage_keeps_lineage(studio, original):
     edit = studio.prepare_edit([studio.starting_image(original["key"])], parent_key=original["key"])
     child = studio.generate(GenerationRequest("add a scarf"), "ann", edit=edit).image_key
-    assert studio.library.reindex() == 2
+    assert studio._engine.library.reindex() == 2
     assert studio.count_images(HistoryFilter(kind="edits")) == 1
     assert [c["key"] for c in studio.lineage(original["key"])[1]] == [child]
 
@@ -285,11 +286,11 @@ def test_an_edit_goes_to_the_edits_endpoint_as_multipart_and_is_charged_from_usa
     assert sent["_path"].endswith("/images/edits")
     assert sent["_files"] == {"image[]": 2, "mask": 1}
     assert sent["input_fidelity"] == "high" and sent["size"] == "1536x1024"
-    row = openai_studio.ledger.generation(result.id)
+    row = openai_studio._engine.ledger.generation(result.id)
     assert row["input_image_tokens"] == 1105 + 255 + 6240
     assert row["actual_micros"] <= plan.reserve_micros
     assert result.cost_usd > float(
-        openai_studio.catalog.estimate_cost(plan.request, plan.directed.text)
+        openai_studio._engine.catalog.estimate_cost(plan.request, plan.directed.text)
     )  # the inputs cost on top of the prompt and the output
 
 
@@ -401,7 +402,7 @@ def test_a_burst_of_edits_admits_exactly_what_the_budget_holds(tmp_path, fake_op
     for t in threads:
         t.join()
     assert (outcomes.count("admitted"), outcomes.count("refused")) == (fits, 24 - fits)
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
     assert len(fake_openai.requests) == fits
 
 
@@ -409,23 +410,23 @@ def test_a_burst_of_edits_admits_exactly_what_the_budget_holds(tmp_path, fake_op
 
 
 def test_a_queued_edit_keeps_its_inputs_until_it_has_run(studio, original):
-    from imagegen import JobRunner
+    from imagegen.jobs import JobRunner
 
     release = threading.Event()
-    render = studio.provider.render
+    render = studio._engine.provider.render
 
     def held_render(job, on_partial):
         release.wait(30)
         return render(job, on_partial)
 
-    studio.provider.render = held_render
-    runner = JobRunner(studio, workers=1)
+    studio._engine.provider.render = held_render
+    runner = JobRunner(studio._engine, workers=1)
     try:
         edit = studio.prepare_edit([studio.starting_image(original["key"])], parent_key=original["key"])
         job_id = runner.submit(GenerationRequest("add a scarf", request_id="queued-edit-1"), "ann", edit)
         assert EditInputs.load(runner.inputs_dir(job_id)) == edit  # on disk while it waits
         release.set()
-        job = runner.wait(job_id, timeout=30)
+        job = wait_for(runner, job_id, timeout=30)
     finally:
         release.set()
         runner.shutdown()
@@ -437,24 +438,24 @@ def test_a_queued_edit_keeps_its_inputs_until_it_has_run(studio, original):
 def test_a_queued_edit_whose_inputs_were_lost_fails_without_a_charge(studio, original):
     import shutil
 
-    from imagegen import JobRunner
+    from imagegen.jobs import JobRunner
 
     release = threading.Event()
-    render = studio.provider.render
-    studio.provider.render = lambda job, on_partial: (release.wait(30), render(job, on_partial))[1]
-    runner = JobRunner(studio, workers=1)
+    render = studio._engine.provider.render
+    studio._engine.provider.render = lambda job, on_partial: (release.wait(30), render(job, on_partial))[1]
+    runner = JobRunner(studio._engine, workers=1)
     try:
         edit = studio.prepare_edit([studio.starting_image(original["key"])])
         runner.submit(GenerationRequest("a cat", request_id="blocking-job-1"), "ann")
         job_id = runner.submit(GenerationRequest("add a scarf", request_id="lost-inputs-1"), "ann", edit)
         shutil.rmtree(runner.inputs_dir(job_id))
         release.set()
-        job = runner.wait(job_id, timeout=30)
+        job = wait_for(runner, job_id, timeout=30)
     finally:
         release.set()
         runner.shutdown()
     assert job.status == "failed" and "were lost" in job.error and not job.charged
-    assert studio.ledger.generation(job_id) is None
+    assert studio._engine.ledger.generation(job_id) is None
 
 
 def test_an_edited_image_can_be_made_again_from_its_kept_inputs(studio, original):
@@ -486,7 +487,7 @@ def test_a_rate_limited_edit_is_asked_again_and_a_refused_one_is_refunded(openai
     with pytest.raises(Exception, match="content policy") as refused:
         openai_studio.generate(replace(request, request_id="refused-edit-1"), "ann", edit=edit)
     assert not refused.value.charged
-    assert openai_studio.ledger.check_invariants() == []
+    assert openai_studio.check_invariants() == []
 
 
 def test_deleting_an_edits_last_image_removes_the_inputs_it_was_sent_with(studio, original, offline_settings):
@@ -506,21 +507,21 @@ def test_deleting_an_edits_last_image_removes_the_inputs_it_was_sent_with(studio
 
 
 def test_a_queued_edit_is_taken_by_a_free_process_on_the_same_disk_with_its_inputs(studio, original):
-    from imagegen import JobRunner
+    from imagegen.jobs import JobRunner
 
     release = threading.Event()
-    render = studio.provider.render
-    studio.provider.render = lambda job, on_partial: (release.wait(30), render(job, on_partial))[1]
-    busy = JobRunner(studio, workers=1)  # its one worker is stuck: the edit waits in the queue
+    render = studio._engine.provider.render
+    studio._engine.provider.render = lambda job, on_partial: (release.wait(30), render(job, on_partial))[1]
+    busy = JobRunner(studio._engine, workers=1)  # its one worker is stuck: the edit waits in the queue
     survivor = None
     try:
         busy.submit(GenerationRequest("a cat", request_id="stuck-job-1"), "ann")
         edit = studio.prepare_edit([studio.starting_image(original["key"])], parent_key=original["key"])
         job_id = busy.submit(GenerationRequest("add a scarf", request_id="orphan-edit-1"), "ann", edit)
         assert busy.job(job_id).status == "queued"
-        survivor = JobRunner(Studio(studio.settings), workers=1)
+        survivor = JobRunner(Studio(studio._engine.settings)._engine, workers=1)
         release.set()
-        job = survivor.wait(job_id, timeout=30)
+        job = wait_for(survivor, job_id, timeout=30)
     finally:
         release.set()
         busy.shutdown()
@@ -606,12 +607,12 @@ def test_reconcile_finishes_the_deletes_a_stopped_store_left(studio, offline_set
 
     result = studio.generate(GenerationRequest("a kite"), "ann")
     record = studio.image(result.image_key)
-    delete = studio.library.store.delete
-    studio.library.store.delete = lambda keys: (_ for _ in ()).throw(StorageError("the store is down"))
+    delete = studio._engine.library.store.delete
+    studio._engine.library.store.delete = lambda keys: (_ for _ in ()).throw(StorageError("the store is down"))
     studio.delete_image(result.image_key, "ann")  # gone from the gallery at once
     original = offline_settings.data_dir / "images" / record["key"]
     assert original.is_file()  # the store did not answer
-    studio.library.store.delete = delete
+    studio._engine.library.store.delete = delete
     assert studio.reconcile()["deleted"] == 3
     assert not original.exists()
     assert studio.reconcile()["deleted"] == 0
@@ -625,14 +626,14 @@ def test_reindex_removes_inputs_an_older_version_left_without_an_image(studio, o
     record = studio.image(result.image_key)
     inputs = [offline_settings.data_dir / "images" / item["key"] for item in record["inputs"]]
     # What a delete of an older version left: the image, its record and its row gone, the inputs kept.
-    studio.library.store.delete([record["key"], record["thumb_key"], record["record_key"]])
-    with studio.db.write() as conn:
+    studio._engine.library.store.delete([record["key"], record["thumb_key"], record["record_key"]])
+    with studio._engine.db.write() as conn:
         conn.execute("DELETE FROM images WHERE key = :key", {"key": record["key"]})
-    studio.library.reindex()
+    studio._engine.library.reindex()
     assert all(path.is_file() for path in inputs)  # too young: it may be an image being stored right now
     history.ORPHAN_AGE_SECONDS, age = -60.0, history.ORPHAN_AGE_SECONDS
     try:
-        studio.library.reindex()
+        studio._engine.library.reindex()
     finally:
         history.ORPHAN_AGE_SECONDS = age
     assert not any(path.exists() for path in inputs)
@@ -645,17 +646,17 @@ def test_a_gpt_image_2_edit_is_charged_for_the_input_tokens_its_usage_reports_as
     studio = openai_studio
     edit = studio.prepare_edit([png((1024, 1024)) for _ in range(4)])
     result = studio.generate(GenerationRequest("add a hat", model="gpt-image-2", quality="low"), "ann", edit=edit)
-    row = studio.ledger.generation(result.id)
+    row = studio._engine.ledger.generation(result.id)
     table = Decimal("0.006")
     image_tokens = row["input_image_tokens"]
     assert image_tokens >= 4 * 765  # what the provider reported for the four inputs
     assert Decimal(row["actual_micros"]) / 1_000_000 >= table + Decimal(image_tokens) * 10 / 1_000_000
     assert row["cost_estimated"] == 1
     assert row["actual_micros"] <= row["estimated_micros"]  # within what was reserved
-    assert studio.analytics().today().estimated_usd == row["actual_micros"] / 1_000_000
+    assert studio.figures_today().estimated_usd == row["actual_micros"] / 1_000_000
     plain = studio.generate(GenerationRequest("a hat", model="gpt-image-2.6-flare", quality="low"), "ann")
-    assert studio.ledger.generation(plain.id)["cost_estimated"] == 0
-    assert studio.ledger.check_invariants() == []
+    assert studio._engine.ledger.generation(plain.id)["cost_estimated"] == 0
+    assert studio.check_invariants() == []
 
 
 def test_a_refused_edit_names_at_most_three_models_that_can_edit_and_two_that_take_a_markup():

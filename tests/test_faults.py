@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from imagegen import GenerationRequest, InvalidRequest, JobRunner, LedgerUnavailable, Settings, StorageError, Studio
+from imagegen import GenerationRequest, InvalidRequest, LedgerUnavailable, Settings, StorageError, Studio
 from imagegen import jobs as jobs_module
 from imagegen.checks import scoped_id
+from imagegen.jobs import JobRunner
 from imagegen.ledger import Ledger
+from tests.engine_parts import wait_for
 
 
 def dead_child(settings: Settings, before_death, request: GenerationRequest | None = None) -> None:
@@ -37,29 +39,29 @@ def test_sigkill_right_after_the_answer_loses_nothing_and_charges_what_was_bille
     dead_child(offline_settings, die_while_verifying)
     studio = Studio(offline_settings)
     ledger_id = scoped_id("ann", "killed-1")
-    assert studio.ledger.generation(ledger_id)["status"] == "reserved"
+    assert studio._engine.ledger.generation(ledger_id)["status"] == "reserved"
     outcome = studio.reconcile()
     assert outcome["uploaded"] == [ledger_id]
-    row = studio.ledger.generation(ledger_id)
+    row = studio._engine.ledger.generation(ledger_id)
     assert row["status"] == "committed"
     [item] = studio.history().items
-    assert item["prompt"] == "a paid fox" and studio.library.original(item)
-    assert studio.ledger.check_invariants() == []
+    assert item["prompt"] == "a paid fox" and studio._engine.library.original(item)
+    assert studio.check_invariants() == []
 
 
 def test_sigkill_during_the_provider_call_expires_as_possibly_billed_never_at_zero(openai_settings, fake_openai):
     def die_while_rendering(studio, die):
-        studio.provider.render = lambda job, on_partial: die()
+        studio._engine.provider.render = lambda job, on_partial: die()
 
     dead_child(openai_settings, die_while_rendering)
     studio = Studio(openai_settings)
     ledger_id = scoped_id("ann", "killed-1")
-    reserved = studio.ledger.generation(ledger_id)["estimated_micros"]
-    assert studio.ledger.expire_stale(now=time.time() + openai_settings.reservation_ttl + 1) == [ledger_id]
-    row = studio.ledger.generation(ledger_id)
+    reserved = studio._engine.ledger.generation(ledger_id)["estimated_micros"]
+    assert studio._engine.ledger.expire_stale(now=time.time() + openai_settings.reservation_ttl + 1) == [ledger_id]
+    row = studio._engine.ledger.generation(ledger_id)
     assert row["status"] == "ambiguous" and row["actual_micros"] == reserved > 0
     assert studio.allowance("ann").spent_micros == reserved
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
 
 
 @pytest.mark.parametrize(
@@ -81,17 +83,17 @@ def test_sigkill_after_the_answer_arrived_before_it_was_spooled_keeps_and_charge
     dead_child(openai_settings, die_before_spooling, request_)
     studio = Studio(openai_settings)
     ledger_id = scoped_id("ann", "killed-1")
-    assert studio.ledger.generation(ledger_id)["status"] == "reserved"
+    assert studio._engine.ledger.generation(ledger_id)["status"] == "reserved"
     assert studio.reconcile()["uploaded"] == [ledger_id]
-    row = studio.ledger.generation(ledger_id)
+    row = studio._engine.ledger.generation(ledger_id)
     assert row["status"] == "committed" and 0 < row["actual_micros"] <= row["estimated_micros"]
     if request_.model.startswith("gpt-image"):
         assert row["output_tokens"] > 0  # charged from the usage the kept answer reported
     items = studio.history().items
-    assert len(items) == request_.n and all(studio.library.original(item) for item in items)
+    assert len(items) == request_.n and all(studio._engine.library.original(item) for item in items)
     assert items[0]["prompt"] == "a paid fox"
-    assert studio.spool.pending() == [] and studio.spool.answered() == []
-    assert studio.ledger.check_invariants() == []
+    assert studio._engine.spool.pending() == [] and studio._engine.spool.answered() == []
+    assert studio.check_invariants() == []
 
 
 def test_sigkill_while_the_answer_arrives_drops_it_and_expires_as_possibly_billed(openai_settings, fake_openai):
@@ -109,20 +111,20 @@ def test_sigkill_while_the_answer_arrives_drops_it_and_expires_as_possibly_bille
     studio = Studio(openai_settings)
     ledger_id = scoped_id("ann", "killed-1")
     assert studio.reconcile()["uploaded"] == []
-    assert studio.spool.answered() == [] and not (openai_settings.data_dir / "spool" / ledger_id).exists()
-    studio.ledger.expire_stale(now=time.time() + openai_settings.reservation_ttl + 1)
-    row = studio.ledger.generation(ledger_id)
+    assert studio._engine.spool.answered() == [] and not (openai_settings.data_dir / "spool" / ledger_id).exists()
+    studio._engine.ledger.expire_stale(now=time.time() + openai_settings.reservation_ttl + 1)
+    row = studio._engine.ledger.generation(ledger_id)
     assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] > 0
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
 
 
 def test_a_reservation_that_never_reached_the_provider_expires_at_zero(tmp_path):
-    ledger = Ledger(Studio(Settings(data_dir=tmp_path, offline_delay=0)).db, Settings(data_dir=tmp_path))
-    ledger.reserve(request_id="never-sent", user="ann", n=1, estimated_micros=5000, details={})
+    ledger = Ledger(Studio(Settings(data_dir=tmp_path, offline_delay=0))._engine.db, Settings(data_dir=tmp_path))
+    ledger.reserve(ledger_id="never-sent", user="ann", n=1, estimated_micros=5000, details={})
     ledger.expire_stale(now=time.time() + 10_000)
     row = ledger.generation("never-sent")
     assert row["status"] == "expired" and row["actual_micros"] == 0
-    assert ledger.allowance("ann").spent_micros == 0
+    assert ledger.limits.allowance("ann").spent_micros == 0
 
 
 def test_leftover_staging_folders_are_cleaned(studio, data_dir):
@@ -133,12 +135,12 @@ def test_leftover_staging_folders_are_cleaned(studio, data_dir):
 
 
 def test_a_commit_after_another_server_recorded_it_as_possibly_billed_charges_the_delivery(studio):
-    ledger = studio.ledger
-    ledger.reserve(request_id="late", user="ann", n=1, estimated_micros=9000, details={})
+    ledger = studio._engine.ledger
+    ledger.reserve(ledger_id="late", user="ann", n=1, estimated_micros=9000, details={})
     ledger.record_ambiguous("late", error_code="interrupted", message="owner looked dead")
-    assert ledger.allowance("ann").spent_micros == 9000
+    assert ledger.limits.allowance("ann").spent_micros == 9000
     assert ledger.commit("late", actual_micros=7000, image_keys=["k"]) is True
-    allowance = ledger.allowance("ann")
+    allowance = ledger.limits.allowance("ann")
     assert allowance.spent_micros == 7000 and allowance.images_used == 1
     assert ledger.generation("late")["status"] == "committed"
 
@@ -147,20 +149,20 @@ def test_a_commit_of_an_unknown_request_raises_instead_of_passing_silently(studi
     from imagegen import LedgerUnavailable
 
     with pytest.raises(LedgerUnavailable, match="No reservation"):
-        studio.ledger.commit("never-reserved", actual_micros=1)
+        studio._engine.ledger.commit("never-reserved", actual_micros=1)
 
 
 def test_a_preview_that_cannot_be_saved_does_not_fail_the_render(offline_settings, data_dir):
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "previews").write_text("a file where the previews folder should be")
     studio = Studio(Settings(**{**offline_settings.__dict__, "offline_delay": 0.2}))
-    runner = JobRunner(studio, workers=1)
+    runner = JobRunner(studio._engine, workers=1)
     try:
-        job = runner.wait(runner.submit(GenerationRequest("a fox"), "ann"), timeout=30)
+        job = wait_for(runner, runner.submit(GenerationRequest("a fox"), "ann"), timeout=30)
     finally:
         runner.shutdown()
     assert job.status == "succeeded", job.error
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
 
 
 def test_a_hung_sweep_never_stops_the_heartbeat(offline_settings, monkeypatch):
@@ -175,14 +177,14 @@ def test_a_hung_sweep_never_stops_the_heartbeat(offline_settings, monkeypatch):
         release.wait(30)
         raise RuntimeError("stopped by the test")
 
-    studio.provider.render = slow_render
-    runner = JobRunner(studio, workers=1)
+    studio._engine.provider.render = slow_render
+    runner = JobRunner(studio._engine, workers=1)
     try:
         job_id = runner.submit(GenerationRequest("a fox"), "ann")
         assert rendering.wait(10)
-        first = studio.db.query("SELECT heartbeat_at FROM jobs WHERE id = :id", {"id": job_id})[0][0]
+        first = studio._engine.db.query("SELECT heartbeat_at FROM jobs WHERE id = :id", {"id": job_id})[0][0]
         time.sleep(0.5)
-        later = studio.db.query("SELECT heartbeat_at FROM jobs WHERE id = :id", {"id": job_id})[0][0]
+        later = studio._engine.db.query("SELECT heartbeat_at FROM jobs WHERE id = :id", {"id": job_id})[0][0]
         assert later > first + 0.2
     finally:
         release.set()
@@ -193,7 +195,7 @@ def test_a_hung_sweep_never_stops_the_heartbeat(offline_settings, monkeypatch):
 def test_a_malformed_request_id_is_refused_before_anything_is_spent(studio, request_id):
     with pytest.raises(InvalidRequest, match="request id"):
         studio.generate(GenerationRequest("a fox", request_id=request_id), "ann")
-    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
 
 
 def test_a_request_id_reused_by_another_user_is_another_request(studio):
@@ -233,9 +235,9 @@ def test_the_budget_is_never_exceeded_when_real_usage_differs_from_the_estimate(
     allowance = studio.allowance("ann")
     assert allowance.spent_micros + allowance.in_flight_micros <= 400_000
     for result in results:
-        row = studio.ledger.generation(result.id)
+        row = studio._engine.ledger.generation(result.id)
         assert row["actual_micros"] <= row["estimated_micros"]
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
 
 
 @pytest.mark.parametrize(
@@ -252,10 +254,10 @@ def test_the_budget_is_never_exceeded_when_real_usage_differs_from_the_estimate(
 )
 def test_the_invariant_check_finds_each_kind_of_breach(studio, corrupt, finds):
     studio.generate(GenerationRequest("a fox"), "ann")
-    assert studio.ledger.check_invariants() == []
-    with studio.db.write() as conn:
+    assert studio.check_invariants() == []
+    with studio._engine.db.write() as conn:
         conn.execute(corrupt)
-    assert any(finds in problem for problem in studio.ledger.check_invariants())
+    assert any(finds in problem for problem in studio.check_invariants())
 
 
 def test_a_hung_store_holds_one_generation_not_every_one(data_dir, aws_credentials):
@@ -290,7 +292,7 @@ def test_a_failure_before_the_request_leaves_is_refunded_not_charged(openai_sett
         studio.generate(GenerationRequest("a fox", model="gpt-image-2", request_id="old-sdk-1"), "ann")
     assert not raised.value.charged and "not charged" in raised.value.message
     assert fake_openai.requests == []
-    row = studio.ledger.generation(scoped_id("ann", "old-sdk-1"))
+    row = studio._engine.ledger.generation(scoped_id("ann", "old-sdk-1"))
     assert row["status"] == "refunded" and row["error_code"] == "not_sent" and row["actual_micros"] == 0
     assert row["total_ms"] is not None and row["render_ms"] is not None and "TypeError" in row["error_message"]
     assert "An admin can see the log." in row["error_message"]
@@ -310,7 +312,7 @@ def test_a_failure_after_the_request_left_is_possibly_billed(openai_settings, fa
     with pytest.raises(Exception, match="may have been charged") as raised:
         studio.generate(GenerationRequest("a fox", model="gpt-image-2", request_id="sent-after-1"), "ann")
     assert raised.value.charged
-    row = studio.ledger.generation(scoped_id("ann", "sent-after-1"))
+    row = studio._engine.ledger.generation(scoped_id("ann", "sent-after-1"))
     assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] > 0
     assert row["error_code"] == "bad_image" and row["render_ms"] is not None and row["total_ms"] is not None
 
@@ -319,11 +321,11 @@ def test_an_answer_without_images_is_possibly_billed(studio):
     from imagegen import BadImage
     from imagegen.providers import RenderOutput
 
-    studio.provider.render = lambda job, on_partial: RenderOutput(images=[])
+    studio._engine.provider.render = lambda job, on_partial: RenderOutput(images=[])
     with pytest.raises(BadImage, match="without any image") as raised:
         studio.generate(GenerationRequest("a fox", request_id="empty-answer"), "ann")
     assert raised.value.charged
-    assert studio.ledger.generation(scoped_id("ann", "empty-answer"))["status"] == "ambiguous"
+    assert studio._engine.ledger.generation(scoped_id("ann", "empty-answer"))["status"] == "ambiguous"
     assert studio.history().items == []
 
 
@@ -333,14 +335,16 @@ def test_a_disk_that_fills_after_the_room_check_still_keeps_the_paid_image(studi
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    studio.spool.keep_raw = full_disk
+    studio._engine.spool.keep_raw = full_disk
     result = studio.generate(GenerationRequest("a fox on a full disk"), "ann")
     assert not result.pending_upload and result.timings_ms["store"] >= 0 and result.timings_ms["total"] > 0
     [item] = studio.history().items
     assert item["prompt"] == "a fox on a full disk" and studio.image_bytes(item)
-    assert studio.ledger.generation(result.id)["status"] == "committed"
-    assert studio.ledger.check_invariants() == []
-    assert studio.spool.answered() == [] and studio.spool.pending() == []  # nothing left to settle twice
+    assert studio._engine.ledger.generation(result.id)["status"] == "committed"
+    assert studio.check_invariants() == []
+    assert (
+        studio._engine.spool.answered() == [] and studio._engine.spool.pending() == []
+    )  # nothing left to settle twice
     assert studio.reconcile()["uploaded"] == []
 
 
@@ -357,11 +361,11 @@ def test_a_stopped_postgresql_fails_closed_and_the_studio_recovers_when_it_retur
         assert "postgresql://" not in refused.value.message
     finally:
         postgres_server.resume()
-    assert not any(studio.settings.spool_dir.glob("*/*"))  # nothing was rendered while it was down
+    assert not any(studio._engine.settings.spool_dir.glob("*/*"))  # nothing was rendered while it was down
     studio.generate(GenerationRequest("a fox after"), "ann")  # the pool's dead connections were dropped
     assert [i["prompt"] for i in studio.history().items] == ["a fox after", "a fox before"]
     assert studio.allowance("ann").images_used == 2
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
 
 
 def test_a_data_folder_that_cannot_be_made_fails_closed_with_a_clear_message(tmp_path):

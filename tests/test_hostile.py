@@ -9,7 +9,8 @@ from datetime import date
 
 import pytest
 
-from imagegen import Analytics, BadImage, GenerationRequest, InvalidRequest, ProviderUnavailable, Studio
+from imagegen import BadImage, GenerationRequest, InvalidRequest, ProviderUnavailable, Studio
+from imagegen.analytics import Analytics
 from imagegen.checks import scoped_id
 from imagegen.providers.openai_images import MAX_B64_CHARS, OpenAIImages, _b64
 from imagegen.redact import csv_cell, redact, register_secret
@@ -40,7 +41,7 @@ def test_control_characters_and_escapes_are_removed_from_the_prompt_with_a_note(
 def test_a_prompt_of_nothing_visible_is_refused(studio, prompt):
     with pytest.raises(InvalidRequest, match="Write a prompt"):
         studio.generate(GenerationRequest(prompt), "ann")
-    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
 
 
 @pytest.mark.parametrize(
@@ -60,7 +61,7 @@ def test_a_prompt_of_nothing_visible_is_refused(studio, prompt):
 def test_wrong_types_are_invalid_requests_before_anything_is_spent(studio, fields, user):
     with pytest.raises(InvalidRequest):
         studio.generate(GenerationRequest(**{"prompt": "a fox", **fields}), user)
-    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
 
 
 def test_the_cli_never_echoes_escape_bytes(data_dir):
@@ -74,7 +75,7 @@ def test_a_provider_error_that_echoes_the_key_never_shows_it(openai_studio, fake
     with pytest.raises(ProviderUnavailable) as raised:
         openai_studio.generate(GenerationRequest("a fox", model="gpt-image-2", request_id="echo-key-1"), "ann")
     assert "sk-test" not in raised.value.message and "[redacted]" in raised.value.message
-    row = openai_studio.ledger.generation(scoped_id("ann", "echo-key-1"))
+    row = openai_studio._engine.ledger.generation(scoped_id("ann", "echo-key-1"))
     assert row["status"] == "refunded" and "sk-test" not in json.dumps(row)
     done = run_cli(
         "generate", "a fox", "--model", "gpt-image-2", "--json",
@@ -97,7 +98,7 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(cell):
 
 def test_the_admin_export_and_usage_csv_write_no_live_formula(studio, offline_settings, data_dir):
     studio.generate(GenerationRequest('=HYPERLINK("http://evil","click")'), "@ann")
-    export = Analytics(studio.db, offline_settings).export_csv(date(2000, 1, 1), date(2100, 1, 1))
+    export = Analytics(studio._engine.db, offline_settings).export_csv(date(2000, 1, 1), date(2100, 1, 1))
     for row in csv.reader(io.StringIO(export)):
         assert not any(cell.startswith(("=", "+", "@")) for cell in row), row
     done = run_cli("usage", "--csv", env=cli_env(data_dir))
@@ -115,9 +116,9 @@ def test_the_admin_export_and_usage_csv_write_no_live_formula(studio, offline_se
     ],
 )
 def test_image_urls_are_fetched_only_over_https_or_from_the_configured_server(openai_settings, url):
-    from imagegen.providers.openai_images import _make_openai
+    from imagegen.providers.openai_images import make_openai
 
-    provider: OpenAIImages = _make_openai(openai_settings)
+    provider: OpenAIImages = make_openai(openai_settings)
     with pytest.raises(BadImage, match="not fetched"):
         provider.download(url)
 
@@ -156,7 +157,7 @@ def test_an_answer_larger_than_any_image_is_refused_as_it_is_read(openai_setting
     assert refused.value.charged
     # Reading stopped at the cap: the server got no further than the cap and what the sockets buffer.
     assert fake_openai.huge_sent < 3 * (cap * 3 + 1024 * 1024) + 16 * 1024 * 1024
-    row = studio.ledger.generation(scoped_id("ann", "huge-answer-1"))
+    row = studio._engine.ledger.generation(scoped_id("ann", "huge-answer-1"))
     assert row["status"] == "ambiguous" and row["error_code"] == "bad_image"
 
 

@@ -14,9 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from imagegen import GenerationRequest, LedgerUnavailable, LimitReached, Settings, StorageError, Studio
-from imagegen.db import Database
+from imagegen.audit import check_invariants
 from imagegen.ledger import Ledger
-from imagegen.schema import MIGRATIONS
+from imagegen.schema import MIGRATIONS, migrate, open_database
+from tests.engine_parts import applied_migrations
 
 REPEATS = int(os.environ.get("IMAGEGEN_BURST_REPEATS", "20"))
 #: PostgreSQL's bursts are fewer: each round is four processes of sixteen connections
@@ -27,19 +28,19 @@ BURST_ROUNDS = [("sqlite", r) for r in range(REPEATS)] + [("postgresql", r) for 
 def make_ledger(target: str | Path, **settings) -> Ledger:
     """A ledger on a SQLite file (a path) or a PostgreSQL database (a URL)."""
     folder = target.parent if isinstance(target, Path) else Path(tempfile.gettempdir())
-    return Ledger(Database(target), Settings(data_dir=folder, **settings))
+    return Ledger(open_database(target), Settings(data_dir=folder, **settings))
 
 
 def reserve(ledger: Ledger, request_id: str, user="ann", n=1, micros=0, now=None):
     return ledger.reserve(
-        request_id=request_id, user=user, n=n, estimated_micros=micros, details={"model": "m"}, now=now
+        ledger_id=request_id, user=user, n=n, estimated_micros=micros, details={"model": "m"}, now=now
     )
 
 
 def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
-    db = Database(db_target)
-    assert [name for name, _ in MIGRATIONS] == db.migrate()
-    assert db.applied_migrations() == {
+    db = open_database(db_target)
+    assert [name for name, _ in MIGRATIONS] == migrate(db)
+    assert applied_migrations(db) == {
         "m001_ledger",
         "m002_images_index",
         "m003_jobs",
@@ -77,11 +78,11 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         assert times["heartbeat_at"] == "DOUBLE PRECISION"  # a REAL would round seconds away
     else:
         assert db.query("PRAGMA journal_mode")[0][0] == "wal"
-    assert db.migrate() == []  # a second run changes nothing
+    assert migrate(db) == []  # a second run changes nothing
 
 
 def test_a_statement_that_returns_no_rows_reads_as_none(db_target):
-    db = Database(db_target)
+    db = open_database(db_target)
     assert db.query("UPDATE limits SET value = value WHERE 1 = 0") == []
     with db.write() as conn:
         assert conn.execute("DELETE FROM limits WHERE 1 = 0").fetchone() is None
@@ -120,13 +121,13 @@ def test_commit_refund_and_ambiguous_move_the_counters_and_the_log_together(db_t
     ledger.commit("ok", actual_micros=31_930, image_keys=["k"])
     ledger.refund("refund", error_code="content_rejected", message="no")
     ledger.record_ambiguous("maybe", error_code="provider_timeout", message="slow")
-    allowance = ledger.allowance("ann")
+    allowance = ledger.limits.allowance("ann")
     assert (allowance.images_used, allowance.images_in_flight) == (1, 0)
     assert allowance.spent_micros == 31_930 + 50_000 and allowance.in_flight_micros == 0
-    assert ledger.check_invariants() == []
+    assert check_invariants(ledger.db) == []
     assert not ledger.commit("ok", actual_micros=1)  # settling twice changes nothing
     assert not ledger.refund("ok", error_code="x", message="x")
-    assert ledger.allowance("ann").spent_micros == 81_930
+    assert ledger.limits.allowance("ann").spent_micros == 81_930
 
 
 def test_a_stale_reservation_expires_after_its_ttl(db_target):
@@ -138,7 +139,7 @@ def test_a_stale_reservation_expires_after_its_ttl(db_target):
     assert ledger.expire_stale(now=time.time() + 61) == ["crashed"]
     assert ledger.generation("crashed")["status"] == "expired"
     reserve(ledger, "next")
-    assert ledger.check_invariants() == []
+    assert check_invariants(ledger.db) == []
 
 
 def test_the_day_rolls_over_at_midnight_in_the_configured_time_zone(db_target):
@@ -172,20 +173,20 @@ def test_a_repeated_request_id_is_found_even_once_the_limits_are_full(db_target)
     assert again.duplicate and not first.duplicate and again.request_id == first.request_id
     with pytest.raises(LimitReached):
         reserve(ledger, "a-new-one", micros=0)  # the quota is full for anything new
-    ledger.set_quota("ann", 5, by="boss")
+    ledger.limits.set_quota("ann", 5, by="boss")
     assert reserve(ledger, "only-one", micros=50_000).duplicate  # the budget is full: still the same request
-    held = ledger.allowance("ann")
+    held = ledger.limits.allowance("ann")
     assert (held.images_in_flight, held.in_flight_micros) == (1, 50_000)  # charged once
-    assert ledger.check_invariants() == []
+    assert check_invariants(ledger.db) == []
 
 
 def test_admin_overrides_take_effect_and_are_recorded(db_target):
     ledger = make_ledger(db_target, daily_quota=1)
-    ledger.set_quota("ann", 3, by="boss")
-    ledger.set_budget(Decimal("2.5"), by="boss")
-    assert ledger.quota_for("ann") == 3 and ledger.quota_for("bob") == 1
-    assert ledger.budget_micros() == 2_500_000
-    changes = ledger.limit_changes()
+    ledger.limits.set_quota("ann", 3, by="boss")
+    ledger.limits.set_budget(Decimal("2.5"), by="boss")
+    assert ledger.limits.quota_for("ann") == 3 and ledger.limits.quota_for("bob") == 1
+    assert ledger.limits.budget_micros() == 2_500_000
+    changes = ledger.limits.limit_changes()
     assert [(c["kind"], c["new_value"], c["set_by"]) for c in changes] == [
         ("budget", 2_500_000, "boss"),
         ("quota", 3, "boss"),
@@ -198,7 +199,7 @@ def test_a_read_only_database_fails_closed(tmp_path):
     """The data folder and database are read-only to the process (as root: a child that drops to nobody)."""
     folder = Path(tempfile.mkdtemp(prefix="imagegen-ro-"))
     settings = Settings(data_dir=folder / "data", provider="offline", offline_delay=0)
-    Studio(settings).db.migrate()
+    migrate(Studio(settings)._engine.db)
     for path in [folder, *folder.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     pid = os.fork()
@@ -227,19 +228,19 @@ def test_a_read_only_database_fails_closed(tmp_path):
         path.chmod(0o755 if path.is_dir() else 0o644)
     assert os.waitstatus_to_exitcode(status) == 0
     assert not settings.spool_dir.exists()
-    assert Studio(settings).db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    assert Studio(settings)._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
     shutil.rmtree(folder)
 
 
 def test_a_database_locked_past_the_timeout_fails_closed_and_generates_nothing(offline_settings):
     studio = Studio(offline_settings)
-    studio.db.busy_timeout_ms = 200
-    studio.db.migrate()
+    studio._engine.db.busy_timeout_ms = 200
+    migrate(studio._engine.db)
     blocker = sqlite3.connect(offline_settings.db_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
         fresh = Studio(offline_settings)
-        fresh.db.busy_timeout_ms = 200
+        fresh._engine.db.busy_timeout_ms = 200
         with pytest.raises(LedgerUnavailable, match="busy"):
             fresh.generate(GenerationRequest("a fox"), "ann")
     finally:
@@ -282,7 +283,7 @@ def many_users(worker, i):
 def burst(path, settings_kw, user_of, micros):
     ctx = multiprocessing.get_context("fork")
     before = make_ledger(path, **settings_kw)
-    before.db.migrate()  # once, before the burst
+    migrate(before.db)  # once, before the burst
     before.db.close()  # no connection may cross the fork
     start, results = ctx.Barrier(64), ctx.Queue()
     procs = [
@@ -305,7 +306,7 @@ def burst_target(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> s
 def test_a_64_way_burst_for_one_user_admits_exactly_the_quota(request, tmp_path, kind, round_):
     path = burst_target(request, tmp_path, kind)
     assert burst(path, {"daily_quota": 5}, same_user, 0) == (5, 59)
-    assert make_ledger(path).check_invariants() == []
+    assert check_invariants(make_ledger(path).db) == []
 
 
 @pytest.mark.parametrize(("kind", "round_"), BURST_ROUNDS)
@@ -314,13 +315,13 @@ def test_a_64_way_burst_against_the_team_budget_admits_exactly_what_fits(request
     settings_kw = {"daily_quota": 100, "daily_budget_usd": Decimal("0.50")}
     assert burst(path, settings_kw, many_users, 100_000) == (5, 59)
     ledger = make_ledger(path, **settings_kw)
-    assert ledger.check_invariants() == []
-    assert ledger.allowance("x").in_flight_micros == 500_000
+    assert check_invariants(ledger.db) == []
+    assert ledger.limits.allowance("x").in_flight_micros == 500_000
 
 
 def test_one_request_id_reserved_at_once_from_many_places_is_charged_once(db_target):
     ledger = make_ledger(db_target, daily_quota=100)
-    ledger.db.migrate()
+    migrate(ledger.db)
     start, outcomes = threading.Barrier(16), []
 
     def one() -> None:
@@ -334,15 +335,15 @@ def test_one_request_id_reserved_at_once_from_many_places_is_charged_once(db_tar
     for t in threads:
         t.join()
     assert sorted(outcomes) == [False] + [True] * 15
-    allowance = ledger.allowance("ann")
+    allowance = ledger.limits.allowance("ann")
     assert (allowance.images_in_flight, allowance.in_flight_micros) == (1, 1_000)
-    assert ledger.check_invariants() == []
+    assert check_invariants(ledger.db) == []
 
 
 def test_the_allowance_previews_which_limit_a_request_would_hit(db_target):
     ledger = make_ledger(db_target, daily_quota=2, daily_budget_usd=Decimal("0.10"))
     reserve(ledger, "one", micros=50_000)
-    allowance = ledger.allowance("ann")
+    allowance = ledger.limits.allowance("ann")
     assert allowance.images_left == 1 and allowance.budget_left_usd == pytest.approx(0.05)
     assert allowance.refusal(1, 50_000) is None
     over_quota = allowance.refusal(2, 0)
@@ -362,11 +363,11 @@ def test_the_eta_is_the_median_duration_of_recent_generations_of_that_model_and_
     assert ledger.median_seconds("flare", "medium") is None
     for index, total in enumerate((9000, 11000, 30000, 10000)):
         ledger.reserve(
-            request_id=f"r{index}", user="ann", n=1, estimated_micros=0, details={"model": "flare", "quality": "medium"}
+            ledger_id=f"r{index}", user="ann", n=1, estimated_micros=0, details={"model": "flare", "quality": "medium"}
         )
         ledger.commit(f"r{index}", actual_micros=0, timings_ms={"render": total - 500, "total": total})
     ledger.reserve(
-        request_id="other", user="ann", n=1, estimated_micros=0, details={"model": "flare", "quality": "high"}
+        ledger_id="other", user="ann", n=1, estimated_micros=0, details={"model": "flare", "quality": "high"}
     )
     ledger.commit("other", actual_micros=0, timings_ms={"total": 60000})
     assert ledger.median_seconds("flare", "medium") == pytest.approx(10.5)

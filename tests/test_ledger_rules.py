@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from imagegen import InvalidRequest
+from imagegen.audit import check_invariants
+from tests.engine_parts import open_reservations
 from tests.test_ledger import make_ledger, reserve
 
 
@@ -18,57 +20,57 @@ def ledger(db_target):
 
 @pytest.mark.parametrize("images", [0, 100_000])
 def test_a_quota_takes_its_bounds(ledger, images):
-    ledger.set_quota("ann", images, by="boss")
-    assert ledger.quota_for("ann") == images
+    ledger.limits.set_quota("ann", images, by="boss")
+    assert ledger.limits.quota_for("ann") == images
 
 
 @pytest.mark.parametrize("images", [-1, 100_001, "5", True, 2.0])
 def test_a_quota_outside_its_bounds_or_of_another_type_is_refused(ledger, images):
     with pytest.raises(InvalidRequest, match="A daily quota is 0 to 100000 images"):
-        ledger.set_quota("ann", images, by="boss")
-    assert ledger.quota_overrides() == []
+        ledger.limits.set_quota("ann", images, by="boss")
+    assert ledger.limits.quota_overrides() == []
 
 
 def test_a_quota_needs_a_user(ledger):
     with pytest.raises(InvalidRequest, match="Name the user"):
-        ledger.set_quota("  ", 3, by="boss")
+        ledger.limits.set_quota("  ", 3, by="boss")
 
 
 @pytest.mark.parametrize("usd", [0, "1000000"])
 def test_a_budget_takes_its_bounds(ledger, usd):
-    ledger.set_budget(Decimal(usd), by="boss")
-    assert ledger.budget_micros() == int(Decimal(usd) * 1_000_000)
+    ledger.limits.set_budget(Decimal(usd), by="boss")
+    assert ledger.limits.budget_micros() == int(Decimal(usd) * 1_000_000)
 
 
 @pytest.mark.parametrize("usd", ["-0.01", "1000000.01", "NaN", "Infinity"])
 def test_a_budget_outside_its_bounds_is_refused(ledger, usd):
     with pytest.raises(InvalidRequest, match=r"A daily team budget is \$0 to \$1,000,000"):
-        ledger.set_budget(Decimal(usd), by="boss")
+        ledger.limits.set_budget(Decimal(usd), by="boss")
 
 
 def test_each_limit_change_records_the_value_before_it(ledger):
-    ledger.set_quota("ann", 3, by="boss")
-    ledger.set_quota("ann", 7, by="chief")
-    latest, first = ledger.limit_changes()
+    ledger.limits.set_quota("ann", 3, by="boss")
+    ledger.limits.set_quota("ann", 7, by="chief")
+    latest, first = ledger.limits.limit_changes()
     assert (first["old_value"], first["new_value"]) == (None, 3)
     assert (latest["old_value"], latest["new_value"], latest["set_by"]) == (3, 7, "chief")
-    assert [o["quota"] for o in ledger.quota_overrides()] == [7]
+    assert [o["quota"] for o in ledger.limits.quota_overrides()] == [7]
 
 
 def test_a_fresh_allowance_is_whole_and_uses_the_users_own_limits(ledger):
-    ledger.set_quota("ann", 9, by="boss")
-    ledger.set_budget(Decimal("2"), by="boss")
+    ledger.limits.set_quota("ann", 9, by="boss")
+    ledger.limits.set_budget(Decimal("2"), by="boss")
     when = datetime(2025, 6, 1, 12, tzinfo=ZoneInfo("UTC"))
-    fresh = ledger.allowance("ann", now=when)
+    fresh = ledger.limits.allowance("ann", now=when)
     assert (fresh.user, fresh.day, fresh.quota) == ("ann", "2025-06-01", 9)
     assert (fresh.images_used, fresh.images_in_flight, fresh.spent_micros, fresh.in_flight_micros) == (0, 0, 0, 0)
     assert fresh.budget_micros == 2_000_000 and fresh.images_left == 9
-    assert ledger.allowance("bob", now=when).quota == 5
+    assert ledger.limits.allowance("bob", now=when).quota == 5
 
 
 def test_refusals_carry_what_is_left_and_when_it_resets(ledger):
     reserve(ledger, "r1", n=4, micros=900_000)
-    allowance = ledger.allowance("ann")
+    allowance = ledger.limits.allowance("ann")
     quota = allowance.refusal(2, 0)
     assert quota.limit == "quota" and quota.remaining == 1 and quota.resets_at == allowance.resets_at
     budget = allowance.refusal(1, 200_000)
@@ -96,7 +98,7 @@ def test_a_known_bill_is_charged_as_billed_but_never_above_the_reservation(ledge
     ledger.record_ambiguous("overbilled", error_code="bad_image", message="not the image", billed_micros=5000)
     assert ledger.generation("billed")["actual_micros"] == 600
     assert ledger.generation("overbilled")["actual_micros"] == 1000
-    assert ledger.allowance("ann").spent_micros == 1600
+    assert ledger.limits.allowance("ann").spent_micros == 1600
 
 
 def test_an_error_message_is_kept_to_500_characters(ledger):
@@ -121,22 +123,22 @@ def test_the_eta_is_the_median_of_recent_renders_even_counts_averaged(ledger):
     reserve(ledger, "r2")
     ledger.commit("r2", actual_micros=0, image_keys=["k"], timings_ms={"total": 9000})
     assert ledger.median_seconds("m", "") == 3.0
-    assert ledger.open_reservations() == []
+    assert open_reservations(ledger.db) == []
     reserve(ledger, "open")
-    assert [r["id"] for r in ledger.open_reservations()] == ["open"]
+    assert [r["id"] for r in open_reservations(ledger.db)] == ["open"]
 
 
 def test_breaches_are_described_with_their_figures(studio):
     from imagegen import GenerationRequest
 
     studio.generate(GenerationRequest("a fox"), "ann")
-    with studio.db.write() as conn:
+    with studio._engine.db.write() as conn:
         conn.execute("UPDATE user_day SET images_reserved = 2")
         conn.execute("UPDATE team_day SET reserved_micros = 3, committed_micros = 4")
         conn.execute(
             "UPDATE generations SET budget_micros = 5, estimated_micros = 1, actual_micros = 2, quota_images = 2"
         )
-    problems = studio.ledger.check_invariants()
+    problems = studio.check_invariants()
     assert any(p.endswith(": counters 2/1 but log 0/1 (reserved/committed images)") for p in problems), problems
     assert any(p.endswith(": counters 3/4 but log 0/2 (reserved/spent micro-dollars)") for p in problems), problems
     assert any("$0.000007 reserved+spent over budget $0.000005" in p for p in problems), problems
@@ -168,8 +170,8 @@ def test_an_image_after_a_possibly_billed_failure_replaces_the_guess_exactly(led
     ledger.record_ambiguous("late", error_code="provider_timeout", message="slow", billed_micros=0)
     ledger.commit("late", actual_micros=7_000, image_keys=["k"])
     assert ledger.generation("late")["actual_micros"] == 7_000
-    assert ledger.allowance("ann").spent_micros == 7_000
-    assert ledger.check_invariants() == []
+    assert ledger.limits.allowance("ann").spent_micros == 7_000
+    assert check_invariants(ledger.db) == []
 
 
 def test_expired_reservations_say_why_in_their_error_code(ledger):

@@ -16,6 +16,7 @@ from imagegen import (
     RateLimited,
 )
 from imagegen.checks import scoped_id
+from tests.engine_parts import open_reservations
 
 
 def gpt(**kw) -> GenerationRequest:
@@ -41,14 +42,14 @@ def test_gpt_image_models_stream_partials_and_the_final_image(openai_studio, fak
     assert len(sent["safety_identifier"]) == 32 and "ann" not in sent["safety_identifier"]
     assert len(partials) == 2
     assert [s for s in stages if s != "partial"] == ["directing", "reserving", "rendering", "verifying", "saving"]
-    kept = openai_studio.library.original(openai_studio.library.record(result.image_key))
+    kept = openai_studio._engine.library.original(openai_studio._engine.library.record(result.image_key))
     assert Image.open(io.BytesIO(kept)).size == (1536, 1024)
     # usage: the prompt's text tokens at $5/M and 1584 image tokens (medium, 1536x1024) at $30/M
     text_tokens = result.usage.input_text_tokens
     assert text_tokens == -(-len(result.directed_prompt) // 4) and result.usage.output_tokens == 1584
     expected_micros = text_tokens * 5 + 1584 * 30
     assert result.cost_usd == pytest.approx(expected_micros / 1e6)
-    row = openai_studio.ledger.generation(result.id)
+    row = openai_studio._engine.ledger.generation(result.id)
     assert row["status"] == "committed" and row["actual_micros"] == expected_micros and row["output_tokens"] == 1584
     assert row["actual_micros"] <= row["estimated_micros"]  # the reservation bounds the real cost
 
@@ -58,8 +59,8 @@ def test_url_answers_are_downloaded_at_once_with_the_revised_prompt(openai_studi
     result = openai_studio.generate(dalle(), "ann")
     assert result.revised_prompt.startswith("REVISED")
     assert any("compatible server" in w for w in result.warnings)
-    record = openai_studio.library.record(result.image_key)
-    assert Image.open(io.BytesIO(openai_studio.library.original(record))).size == (1024, 1024)
+    record = openai_studio._engine.library.record(result.image_key)
+    assert Image.open(io.BytesIO(openai_studio._engine.library.original(record))).size == (1024, 1024)
     assert record["revised_prompt"] == result.revised_prompt
 
 
@@ -68,7 +69,7 @@ def test_an_expired_url_is_reported_and_charged_as_ambiguous(openai_studio, fake
     fake_openai.url_ttl = -1
     with pytest.raises(BadImage, match="403.*expired"):
         openai_studio.generate(dalle(request_id="expired-url-1"), "ann")
-    assert openai_studio.ledger.generation(scoped_id("ann", "expired-url-1"))["status"] == "ambiguous"
+    assert openai_studio._engine.ledger.generation(scoped_id("ann", "expired-url-1"))["status"] == "ambiguous"
     assert openai_studio.history().items == []
 
 
@@ -94,10 +95,10 @@ def test_provider_failures_become_the_engines_errors_and_refunds(openai_studio, 
         openai_studio.generate(gpt(request_id=f"fail-{behaviour}"), "ann")
     assert not raised.value.charged
     assert "not charged" in raised.value.message or behaviour == "model_not_found"
-    row = openai_studio.ledger.generation(scoped_id("ann", f"fail-{behaviour}"))
+    row = openai_studio._engine.ledger.generation(scoped_id("ann", f"fail-{behaviour}"))
     assert row["status"] == status and row["error_code"] == raised.value.code
     assert openai_studio.allowance("ann").images_left == 5
-    assert openai_studio.ledger.check_invariants() == []
+    assert openai_studio.check_invariants() == []
 
 
 def test_each_retry_is_reported_with_its_attempt_wait_and_reason(openai_studio, fake_openai):
@@ -129,11 +130,11 @@ def test_a_slow_answer_past_the_timeout_is_ambiguous_and_never_sent_twice(openai
         openai_studio.generate(dalle(request_id="slow-request"), "ann")
     assert raised.value.charged
     assert len(fake_openai.requests) == 1  # a second request could be billed a second time
-    row = openai_studio.ledger.generation(scoped_id("ann", "slow-request"))
+    row = openai_studio._engine.ledger.generation(scoped_id("ann", "slow-request"))
     assert row["status"] == "ambiguous" and row["actual_micros"] == row["estimated_micros"] == 40000
     allowance = openai_studio.allowance("ann")
     assert allowance.images_left == 5 and allowance.spent_micros == 40000
-    assert openai_studio.ledger.check_invariants() == []
+    assert openai_studio.check_invariants() == []
 
 
 @pytest.mark.parametrize(("behaviour", "message"), [("wrong_size", "512x512"), ("not_image", "not a readable image")])
@@ -142,8 +143,8 @@ def test_images_that_are_not_what_was_asked_are_never_kept(openai_studio, fake_o
     with pytest.raises(BadImage, match=message):
         openai_studio.generate(gpt(request_id=f"bad-{behaviour}"), "ann")
     assert openai_studio.history().items == []
-    assert openai_studio.spool.pending() == []
-    row = openai_studio.ledger.generation(scoped_id("ann", f"bad-{behaviour}"))
+    assert openai_studio._engine.spool.pending() == []
+    row = openai_studio._engine.ledger.generation(scoped_id("ann", f"bad-{behaviour}"))
     # billed as the answer's usage says (1056 output tokens at $30/M and the prompt's), not the reserved bound
     assert row["status"] == "ambiguous" and row["error_code"] == "bad_image"
     assert 1056 * 30 < row["actual_micros"] < row["estimated_micros"]
@@ -157,7 +158,7 @@ def test_a_shut_down_model_at_openai_is_refused_before_any_call(data_dir, fake_o
     with pytest.raises(InvalidRequest, match="shut down"):
         studio.generate(dalle(), "ann")
     assert fake_openai.requests == []
-    assert studio.ledger.open_reservations() == [] and studio.db.query("SELECT * FROM generations") == []
+    assert open_reservations(studio._engine.db) == [] and studio._engine.db.query("SELECT * FROM generations") == []
 
 
 def test_azure_goes_through_the_same_sdk_to_its_deployment_path(azure_studio, fake_openai):
@@ -177,4 +178,4 @@ def test_secrets_are_never_logged_or_shown(openai_studio, fake_openai, caplog):
         openai_studio.generate(gpt(), "ann")
     assert "sk-test" not in raised.value.message
     assert "sk-test" not in caplog.text
-    assert "sk-test" not in repr(openai_studio.settings)
+    assert "sk-test" not in repr(openai_studio._engine.settings)

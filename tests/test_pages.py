@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from imagegen import GenerationRequest, JobRunner, Settings, Studio
+from imagegen import GenerationRequest, Settings, Studio
+from imagegen.jobs import JobRunner
 from tests.conftest import ROOT
+from tests.engine_parts import wait_for
 
 
 @pytest.fixture
@@ -149,10 +151,10 @@ def test_generating_shows_the_result_and_spends_the_quota(env):
 
 def test_the_status_shows_each_stage_while_rendering(env):
     env.setenv("IMAGEGEN_OFFLINE_DELAY", "2")
-    ledger = Studio(Settings.from_env()).ledger
+    ledger = Studio(Settings.from_env())._engine.ledger
     earlier = {"model": "offline", "quality": "auto", "size": "1024x1024", "provider": "offline"}
     for index, total in enumerate((4000, 5000, 6000)):  # three renders like this one: enough for an ETA
-        ledger.reserve(request_id=f"earlier{index}", user="bob", n=1, estimated_micros=0, details=earlier)
+        ledger.reserve(ledger_id=f"earlier{index}", user="bob", n=1, estimated_micros=0, details=earlier)
         ledger.commit(f"earlier{index}", actual_micros=0, timings_ms={"total": total})
     at = app("a slow fox")
     at.button[0].click().run()
@@ -188,7 +190,7 @@ def test_the_status_says_when_the_image_service_is_asked_again(env, fake_openai)
 
 
 def test_when_the_quota_is_spent_the_button_is_disabled_and_says_why(env):
-    Studio(Settings.from_env()).ledger.set_quota("ann", 0, by="test")
+    Studio(Settings.from_env()).set_quota("ann", 0, by="test")
     at = app("a fox")
     assert at.button[0].disabled
     assert "your quota is 0 images a day. Ask an admin to raise it." in texts(at)
@@ -209,7 +211,7 @@ def test_a_double_click_starts_one_generation(env):
     at.button[0].click().run()
     wait_until_idle(at)
     studio = Studio(Settings.from_env())
-    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 1
+    assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 1
 
 
 def test_the_same_settings_after_the_first_finished_generate_again(env):
@@ -221,21 +223,21 @@ def test_the_same_settings_after_the_first_finished_generate_again(env):
     deadline = time.time() + 20
     studio = Studio(Settings.from_env())
     committed = "SELECT COUNT(*) FROM generations WHERE status = 'committed'"
-    while time.time() < deadline and studio.db.query(committed)[0][0] < 2:
+    while time.time() < deadline and studio._engine.db.query(committed)[0][0] < 2:
         time.sleep(0.1)
         at.run()
-    assert studio.db.query(committed)[0][0] == 2
+    assert studio._engine.db.query(committed)[0][0] == 2
 
 
 def test_a_job_survives_reruns_and_two_users_at_once(data_dir):
     settings = Settings(data_dir=data_dir, offline_delay=0.5)
-    runner = JobRunner(Studio(settings), workers=2)
+    runner = JobRunner(Studio(settings)._engine, workers=2)
     first = runner.submit(GenerationRequest("ann's fox"), "ann")
     second = runner.submit(GenerationRequest("bob's owl"), "bob")
     # A "rerun" is a new runner handle on the same database: the job is found from there.
-    elsewhere = JobRunner(Studio(settings), workers=1)
+    elsewhere = JobRunner(Studio(settings)._engine, workers=1)
     assert elsewhere.job(first).status in ("queued", "running")
-    assert runner.wait(first).status == "succeeded" and runner.wait(second).status == "succeeded"
+    assert wait_for(runner, first).status == "succeeded" and wait_for(runner, second).status == "succeeded"
     assert [j.user for j in elsewhere.jobs_for("bob")] == ["bob"]
     assert elsewhere.job(first).result["user"] == "ann"
     assert "rendering" in [s["stage"] for s in elsewhere.job(first).stages]
@@ -246,7 +248,7 @@ def test_jobs_left_by_a_dead_process_are_settled_at_start_up(data_dir):
     settings = Settings(data_dir=data_dir, offline_delay=0)
     studio = Studio(settings)
     stale = time.time() - 3600
-    with studio.db.write() as conn:
+    with studio._engine.db.write() as conn:
         for job_id, status in (("queuedjob1", "queued"), ("runningjob", "running")):
             conn.execute(
                 "INSERT INTO jobs (id, user, status, stage, request, created_at, owner, heartbeat_at) "
@@ -258,14 +260,14 @@ def test_jobs_left_by_a_dead_process_are_settled_at_start_up(data_dir):
                     "stale": stale,
                 },
             )
-    studio.ledger.reserve(request_id="runningjob", user="ann", n=1, estimated_micros=0, details={})
-    runner = JobRunner(Studio(settings))
+    studio._engine.ledger.reserve(ledger_id="runningjob", user="ann", n=1, estimated_micros=0, details={})
+    runner = JobRunner(Studio(settings)._engine)
     outcome = runner.recover()
     assert outcome["failed"] == ["runningjob"]  # the queued job needs no recovery: the runner takes it
-    assert runner.wait("queuedjob1").status == "succeeded"
+    assert wait_for(runner, "queuedjob1").status == "succeeded"
     interrupted = runner.job("runningjob")
     assert interrupted.status == "failed" and "restarted" in interrupted.error and interrupted.charged is False
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []
 
 
 def test_a_non_admin_has_no_admin_page_and_cannot_open_it(env):
@@ -295,10 +297,10 @@ def test_the_admin_page_shows_estimated_charges_apart(env):
     at = app()
     at.switch_page("pages/admin.py").run()
     assert "of today's spend is estimated" not in texts(at)  # the offline renderer's $0 is no estimate
-    ledger_id = studio.ledger.reserve(
-        request_id="estimated-1", user="ann", n=1, estimated_micros=90_000, details={}
+    ledger_id = studio._engine.ledger.reserve(
+        ledger_id="estimated-1", user="ann", n=1, estimated_micros=90_000, details={}
     ).request_id
-    studio.ledger.commit(ledger_id, actual_micros=61_300, estimated=True)
+    studio._engine.ledger.commit(ledger_id, actual_micros=61_300, estimated=True)
     at.run()
     assert "$0.0613 of today's spend is estimated" in texts(at)
     assert "$0.0613 of it estimated" in next(m.help for m in at.metric if m.label == "Spent today")
@@ -335,7 +337,7 @@ def test_an_admin_sees_every_figure_and_a_quota_set_there_takes_effect(env):
     at.number_input(key="quota_images").set_value(1)
     next(b for b in at.button if b.label == "Set quota").click().run()
     assert "ann may now make 1 image a day" in [s.value for s in at.success][0]
-    assert studio.ledger.allowance("ann").quota == 1
+    assert studio._engine.limits.allowance("ann").quota == 1
     assert at.dataframe[-1].value.iloc[0]["To"] == "1 image a day"
     at.number_input(key="budget_amount").set_value(3.0)
     next(b for b in at.button if b.label == "Set budget").click().run()
@@ -435,7 +437,7 @@ def test_an_identity_cannot_be_borrowed_by_name_or_unverified_email(env, forged)
     assert not at.exception
     assert "(admin)" not in texts(at)
     assert metric(at, "Images left") == "5 / 5"  # not ann's quota
-    assert studio.accounts.known_users() == ["login.example.com:mallory"]
+    assert studio._engine.accounts.known_users() == ["login.example.com:mallory"]
 
 
 def test_two_accounts_with_one_display_name_are_two_users(env):
@@ -498,7 +500,7 @@ def test_bare_links_in_user_text_stay_text(env):
 def test_a_providers_error_text_is_shown_inert(env):
     studio = Studio(Settings.from_env())
     hostile = "Denied. ![x](http://evil.example/p.png) [Sign in again](http://evil.example/login)"
-    with studio.db.write() as conn:
+    with studio._engine.db.write() as conn:
         conn.execute(
             "INSERT INTO jobs (id, user, status, stage, request, error, error_code, charged, created_at, finished_at) "
             "VALUES ('j1', 'ann', 'failed', 'failed', :request, :error, 'x', 0, 1, 2)",
@@ -513,9 +515,9 @@ def test_pages_stay_up_and_say_so_when_storage_is_down(env, s3_settings, moto):
     from tests.conftest import free_port
 
     studio = Studio(s3_settings)
-    runner = JobRunner(studio, workers=1)
+    runner = JobRunner(studio._engine, workers=1)
     try:
-        runner.wait(runner.submit(GenerationRequest("a fox"), "ann"))
+        wait_for(runner, runner.submit(GenerationRequest("a fox"), "ann"))
     finally:
         runner.shutdown()
     [item] = studio.history().items
@@ -574,11 +576,11 @@ def test_the_gallery_shows_labels_keeps_favourites_and_confirms_a_delete(env):
     preset_select = at.selectbox(key="gal_preset")
     assert "render3d" in preset_select.options or "3D render" in str(preset_select.options)
     assert "Pixel art" in [preset_select.format_func(o) for o in preset_select.options] or all(
-        o == "Any" or studio.presets.get(o).label for o in preset_select.options
+        o == "Any" or studio._engine.presets.get(o).label for o in preset_select.options
     )
     at.session_state["gallery_open"] = kept.image_key
     at.run()
-    assert studio.presets.get("pixel").label in texts(at) and "· pixel ·" not in texts(at)
+    assert studio._engine.presets.get("pixel").label in texts(at) and "· pixel ·" not in texts(at)
     assert f"?image={kept.image_key.replace('/', '%2F')}" in " ".join(c.value for c in at.code)
     at.toggle(key=f"fav-{kept.image_key}").set_value(True).run()
     assert studio.favourites_among("ann", [kept.image_key]) == {kept.image_key}

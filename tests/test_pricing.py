@@ -20,19 +20,19 @@ def catalog():
 
 
 def test_the_real_cost_counts_text_image_and_output_tokens_at_their_rates(catalog):
-    cost = catalog.actual_cost(SUNBURST, Usage(100, 200, 1000), Decimal("9"))
+    cost = catalog.charge(SUNBURST, Usage(100, 200, 1000), Decimal("9")).amount
     assert cost == (Decimal(100) * 5 + Decimal(200) * 8 + Decimal(1000) * 30) / 1_000_000
 
 
 @pytest.mark.parametrize("usage", [Usage(0, 0, 1000), Usage(40, 0, 0)])
 def test_any_reported_tokens_are_what_is_charged(catalog, usage):
     expected = (Decimal(usage.input_text_tokens) * 5 + Decimal(usage.output_tokens) * 30) / 1_000_000
-    assert catalog.actual_cost(SUNBURST, usage, Decimal("9")) == expected
+    assert catalog.charge(SUNBURST, usage, Decimal("9")).amount == expected
 
 
 @pytest.mark.parametrize("usage", [None, Usage(0, 0, 0)])
 def test_without_usage_the_usual_price_is_charged(catalog, usage):
-    assert catalog.actual_cost(SUNBURST, usage, Decimal("0.05")) == Decimal("0.05")
+    assert catalog.charge(SUNBURST, usage, Decimal("0.05")).amount == Decimal("0.05")
 
 
 def test_a_model_priced_by_table_pays_its_table_price_plus_every_input_token_as_an_estimate(catalog):

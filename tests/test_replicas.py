@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from imagegen import GenerationRequest, HistoryFilter, Settings, Studio
+from tests.engine_parts import open_reservations
 from tests.replica import TIMEOUT, Replica
 
 
@@ -62,7 +63,7 @@ def burst(start, observer: Studio, fake, tmp_path: Path, settings: dict[str, str
     refused_at_submit = sum(int(r.expect("submitted").split()[-1]) for r in replicas)
     deadline = time.time() + TIMEOUT
     while time.time() < deadline:
-        refused_later = observer.db.query(
+        refused_later = observer._engine.db.query(
             "SELECT COUNT(*) FROM jobs WHERE error_code IN ('quota_exhausted', 'budget_exhausted')"
         )[0][0]
         if len(fake.requests) + refused_later + refused_at_submit >= 64:
@@ -92,8 +93,8 @@ def test_two_replicas_admit_exactly_one_users_quota_and_keep_every_image_once(sh
     assert all(end["status"] == "refused" or end.get("error_code") in (None, "quota_exhausted") for end in ends)
     assert len(fake.requests) == 20
     assert observer.allowance("ann").images_used == 20
-    assert observer.ledger.check_invariants() == []
-    listed = [item["key"] for item in observer.library.page(HistoryFilter(), size=100).items]
+    assert observer.check_invariants() == []
+    listed = [item["key"] for item in observer._engine.library.page(HistoryFilter(), size=100).items]
     assert len(listed) == len(set(listed)) == 20
     assert sorted(kept_originals(moto, bucket)) == sorted(listed)
 
@@ -106,7 +107,7 @@ def test_two_replicas_spend_exactly_what_the_team_budget_holds(shared, tmp_path)
     observer = studio(**settings)
     ends = burst(start, observer, fake, tmp_path, settings, "--many-users")
     assert sum(end["status"] == "succeeded" for end in ends) == 23
-    assert observer.ledger.check_invariants() == []
+    assert observer.check_invariants() == []
     assert observer.allowance("x").spent_micros <= bound * 23
     assert len(kept_originals(moto, bucket)) == 23
 
@@ -126,7 +127,7 @@ def test_a_replica_killed_mid_render_has_its_jobs_settled_by_the_other(shared, t
     observer = studio()
     jobs = []
     while time.time() < killed_at + 20:
-        jobs = observer.db.query("SELECT status, error_code, charged, owner FROM jobs ORDER BY id")
+        jobs = observer._engine.db.query("SELECT status, error_code, charged, owner FROM jobs ORDER BY id")
         if all(job["status"] != "running" for job in jobs):
             break
         time.sleep(0.1)
@@ -134,9 +135,9 @@ def test_a_replica_killed_mid_render_has_its_jobs_settled_by_the_other(shared, t
     assert [(job["status"], job["error_code"], job["charged"]) for job in jobs] == [("failed", "interrupted", 1)] * 3
     assert settled_after < 3 * 3, f"settled {settled_after:.1f}s after the kill; the stale window is 3s"
     assert {job["owner"].split(":")[1] for job in jobs} == {str(survivor.process.pid)}
-    assert observer.ledger.open_reservations() == []
-    assert observer.ledger.check_invariants() == []
-    generations = observer.db.query("SELECT status, actual_micros, estimated_micros FROM generations")
+    assert open_reservations(observer._engine.db) == []
+    assert observer.check_invariants() == []
+    generations = observer._engine.db.query("SELECT status, actual_micros, estimated_micros FROM generations")
     assert [g["status"] for g in generations] == ["ambiguous"] * 3  # possibly billed: the reserve is kept
     assert all(g["actual_micros"] == g["estimated_micros"] > 0 for g in generations)
 
@@ -158,4 +159,4 @@ def test_a_replica_that_comes_back_with_its_disk_uploads_the_paid_image_it_kept(
         time.sleep(0.2)
     assert len(kept_originals(moto, bucket)) == 1
     assert [item["pending"] for item in observer.history().items] == [False]
-    assert observer.ledger.check_invariants() == []
+    assert observer.check_invariants() == []

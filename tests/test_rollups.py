@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from imagegen import ImagegenError, Settings
 from imagegen.db import Database
 from imagegen.ledger import Ledger
+from imagegen.schema import migrate, open_database
 
 FROM_LOG = {
     "daily_model": "SELECT day, model, status, COUNT(*), SUM(n), SUM(COALESCE(actual_micros, 0)) FROM generations "
@@ -78,7 +79,7 @@ settlement = st.tuples(
 def test_the_rollups_equal_the_log_after_any_history(tmp_path_factory, database_url, steps):
     folder = tmp_path_factory.mktemp("rollups")
     config = Settings(data_dir=folder, daily_quota=1000, daily_budget_usd=1000, database_url=database_url)
-    db = Database(config.database)
+    db = open_database(config.database)
     if database_url:  # one PostgreSQL database serves every example: each starts from an empty log
         with db.write() as conn:
             for table in ("generations", "user_day", "team_day", *FROM_LOG):
@@ -91,7 +92,7 @@ def test_the_rollups_equal_the_log_after_any_history(tmp_path_factory, database_
             user, model, preset, n, days_ago, cost = args
             made.append(f"r{len(made)}")
             ledger.reserve(
-                request_id=made[-1],
+                ledger_id=made[-1],
                 user=user,
                 n=n,
                 estimated_micros=cost,
@@ -131,11 +132,11 @@ def settle(db: Database, ledger: Ledger, config: Settings, action: str, rid: str
 
 def test_a_log_written_before_the_rollups_is_counted_when_they_are_made(tmp_path):
     config = Settings(data_dir=tmp_path)
-    db = Database(config.db_path)
+    db = open_database(config.db_path)
     ledger = Ledger(db, config)
-    ledger.reserve(request_id="a", user="ann", n=2, estimated_micros=9, details={"model": "flare"})
+    ledger.reserve(ledger_id="a", user="ann", n=2, estimated_micros=9, details={"model": "flare"})
     ledger.commit("a", actual_micros=7, timings_ms={"render": 1234})
-    ledger.reserve(request_id="b", user="bob", n=1, estimated_micros=5, details={"model": "flare"})
+    ledger.reserve(ledger_id="b", user="bob", n=1, estimated_micros=5, details={"model": "flare"})
     with db.write() as conn:  # as a database made before the rollups were: no triggers, no totals
         for trigger in ("insert", "update", "delete"):
             conn.execute(f"DROP TRIGGER generations_rollup_{trigger}")
@@ -144,6 +145,6 @@ def test_a_log_written_before_the_rollups_is_counted_when_they_are_made(tmp_path
         conn.execute("CREATE INDEX generations_presets ON generations (day, status, preset)")
         conn.execute("CREATE INDEX generations_render ON generations (day, status, model, render_ms)")
         conn.execute("DELETE FROM _migrations WHERE name = 'm010_analytics_rollups'")
-    assert db.migrate() == ["m010_analytics_rollups"]
+    assert migrate(db) == ["m010_analytics_rollups"]
     assert drift(db) == {}
     assert tuple(db.query("SELECT SUM(renders), SUM(total_ms) FROM daily_render")[0]) == (1, 1234)

@@ -14,12 +14,12 @@ def test_settings_are_read_once_per_process(monkeypatch, data_dir):
     first = runtime.settings()
     monkeypatch.setenv("IMAGEGEN_DAILY_QUOTA", "9")
     assert runtime.settings() is first
-    assert runtime.studio().settings.daily_quota == 7
-    assert runtime.runner() is runtime.runner()
+    assert runtime.studio().default_quota == 7
+    assert runtime.studio() is runtime.studio()
 
-    runtime.reread_settings()
+    runtime._read.cache_clear()
     assert runtime.settings().daily_quota == 9
-    assert runtime.studio().settings.daily_quota == 9
+    assert runtime.studio().default_quota == 9
 
 
 def test_a_wrong_environment_is_read_again_once_it_is_fixed(monkeypatch, data_dir):

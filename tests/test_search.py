@@ -72,6 +72,6 @@ def test_favourites_are_each_users_own_and_go_with_the_image(studio):
     assert studio.count_images(HistoryFilter(favourites_of="ann")) == 1
     studio.delete_image(keys[0], "ann")
     assert studio.count_images(HistoryFilter(favourites_of="ann")) == 0
-    assert studio.db.query("SELECT COUNT(*) FROM favourites")[0][0] == 0
+    assert studio._engine.db.query("SELECT COUNT(*) FROM favourites")[0][0] == 0
     with pytest.raises(NotFound):
         studio.mark_favourite(keys[0], "ann")

@@ -25,7 +25,7 @@ def test_a_restarted_server_settles_a_paid_image_without_any_visit(data_dir):
             os._exit(3)
     os.waitpid(pid, 0)
     ledger_id = scoped_id("ann", "left-behind")
-    assert Studio(settings).ledger.generation(ledger_id)["status"] == "reserved"
+    assert Studio(settings)._engine.ledger.generation(ledger_id)["status"] == "reserved"
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "ui.serve", "--server.port", str(port), "--server.headless", "true",
@@ -38,7 +38,7 @@ def test_a_restarted_server_settles_a_paid_image_without_any_visit(data_dir):
         while time.time() < deadline and not (status == "committed" and listed) and server.poll() is None:
             time.sleep(0.2)
             studio = Studio(settings)
-            status = studio.ledger.generation(ledger_id)["status"]
+            status = studio._engine.ledger.generation(ledger_id)["status"]
             listed = [i["request_id"] for i in studio.history().items]  # indexed once uploaded, after the charge
         assert status == "committed", "the server did not settle the spooled image on its own"
         assert listed == [ledger_id]

@@ -14,9 +14,10 @@ import boto3
 import pytest
 from PIL import Image
 
-from imagegen import Forbidden, GenerationRequest, HistoryFilter, InvalidRequest, JobRunner, NotFound, Settings, Studio
+from imagegen import Forbidden, GenerationRequest, HistoryFilter, InvalidRequest, NotFound, Settings, Studio
 from imagegen.catalog import Charge
 from imagegen.checks import scoped_id
+from imagegen.jobs import JobRunner
 from imagegen.pipeline import Clock, Generation
 from imagegen.storage import image_folder, user_slug
 from tests.conftest import ROOT, MotoServer, cli_env
@@ -29,7 +30,7 @@ def s3(endpoint):
 
 def test_an_image_its_thumbnail_and_record_round_trip_through_s3(s3_studio, s3_settings, moto):
     result = s3_studio.generate(GenerationRequest("a fox", output_format="jpeg"), "ann@example.com")
-    record = s3_studio.library.record(result.image_key)
+    record = s3_studio._engine.library.record(result.image_key)
     client = s3(moto.endpoint)
     head = client.head_object(Bucket=s3_settings.s3_bucket, Key=record["key"])
     assert head["ContentType"] == "image/jpeg" and "immutable" in head["CacheControl"]
@@ -38,10 +39,10 @@ def test_an_image_its_thumbnail_and_record_round_trip_through_s3(s3_studio, s3_s
     stored = json.loads(client.get_object(Bucket=s3_settings.s3_bucket, Key=record["record_key"])["Body"].read())
     assert stored["directed_prompt"] == result.directed_prompt and stored["user"] == "ann@example.com"
     assert "file" not in stored and "pending" not in stored
-    url = s3_studio.library.url(record)
+    url = s3_studio._engine.library.url(record)
     assert "X-Amz-Signature" in url and "X-Amz-Expires=900" in url
     time.sleep(1.1)
-    assert s3_studio.library.url(record) == url  # reruns reuse it: the browser's cache still holds
+    assert s3_studio._engine.library.url(record) == url  # reruns reuse it: the browser's cache still holds
     with urllib.request.urlopen(url) as answer:
         assert Image.open(io.BytesIO(answer.read())).format == "WEBP"
 
@@ -77,7 +78,7 @@ def test_image_ids_and_page_keys_from_outside_are_checked(studio):
         image_folder("imagegen/", "ann", __import__("datetime").datetime.now(), "../x")
     for key in ("../../etc/passwd", "imagegen/users/../../secret", "/etc/passwd", "other/x.png"):
         with pytest.raises(NotFound):
-            studio.library.record(key)
+            studio._engine.library.record(key)
 
 
 def _fill(studio, count=30):
@@ -99,16 +100,21 @@ def test_history_pages_newest_first_24_at_a_time_with_every_filter(db_settings):
     assert len(second.items) == 6 and second.next_token is None
     assert [i["request_id"] for i in second.items] == [r.id for r in reversed(results)][24:]
     assert {i["user"] for i in studio.history(HistoryFilter(user="ann")).items} == {"ann"}
-    assert studio.library.count(HistoryFilter(preset="pixel")) == 10
-    assert studio.library.count(HistoryFilter(model="offline")) == 30
+    assert studio._engine.library.count(HistoryFilter(preset="pixel")) == 10
+    assert studio._engine.library.count(HistoryFilter(model="offline")) == 30
     assert [i["prompt"] for i in studio.history(HistoryFilter(text="number 7")).items] == ["creature number 7"]
-    assert studio.library.count(HistoryFilter(text="8-BIT")) == 0
-    assert studio.library.count(HistoryFilter(text="16-bit")) == 0  # the user's words only, by default
-    assert studio.library.count(HistoryFilter(text="16-bit", everywhere=True)) == 10  # the pixel preset's keywords
-    assert studio.library.count(HistoryFilter(text="100%")) == 0
+    assert studio._engine.library.count(HistoryFilter(text="8-BIT")) == 0
+    assert studio._engine.library.count(HistoryFilter(text="16-bit")) == 0  # the user's words only, by default
+    assert (
+        studio._engine.library.count(HistoryFilter(text="16-bit", everywhere=True)) == 10
+    )  # the pixel preset's keywords
+    assert studio._engine.library.count(HistoryFilter(text="100%")) == 0
     today = date.today()
-    assert studio.library.count(HistoryFilter(since=today - timedelta(days=1), until=today + timedelta(days=1))) == 30
-    assert studio.library.count(HistoryFilter(since=today + timedelta(days=2))) == 0
+    assert (
+        studio._engine.library.count(HistoryFilter(since=today - timedelta(days=1), until=today + timedelta(days=1)))
+        == 30
+    )
+    assert studio._engine.library.count(HistoryFilter(since=today + timedelta(days=2))) == 0
     with pytest.raises(InvalidRequest, match="page link"):
         studio.history(page_token="not-a-token")
 
@@ -136,10 +142,10 @@ def test_reindex_from_an_empty_index_gives_the_same_history(s3_settings, databas
     studio = Studio(Settings(**{**s3_settings.__dict__, "daily_quota": 100, "database_url": database_url}))
     _fill(studio, 26)
     before = [studio.history().items, studio.history(page_token=studio.history().next_token).items]
-    with studio.db.write() as conn:
+    with studio._engine.db.write() as conn:
         conn.execute("DELETE FROM images")
     assert studio.history().items == []
-    assert studio.library.reindex() == 26
+    assert studio._engine.library.reindex() == 26
     after = [studio.history().items, studio.history(page_token=studio.history().next_token).items]
     assert after == before
 
@@ -156,16 +162,16 @@ def test_s3_down_during_the_upload_loses_nothing_and_reconcile_uploads_it(data_d
     try:
         result = studio.generate(GenerationRequest("a fox"), "ann")
         assert result.pending_upload and result.status == "succeeded"
-        record = studio.library.record(result.image_key)
-        assert record["pending"] and studio.library.url(record) is None
-        assert Image.open(io.BytesIO(studio.library.original(record))).size == (1024, 1024)
-        assert studio.ledger.generation(result.id)["status"] == "committed"
+        record = studio._engine.library.record(result.image_key)
+        assert record["pending"] and studio._engine.library.url(record) is None
+        assert Image.open(io.BytesIO(studio._engine.library.original(record))).size == (1024, 1024)
+        assert studio._engine.ledger.generation(result.id)["status"] == "committed"
         outcome = studio.reconcile()
         assert outcome["pending"] == [result.id]
         server.start()
         s3(server.endpoint).create_bucket(Bucket="down")
-        JobRunner(studio, workers=1).sweep()  # what the running app does every minute
-        record = studio.library.record(result.image_key)
+        JobRunner(studio._engine, workers=1).sweep()  # what the running app does every minute
+        record = studio._engine.library.record(result.image_key)
         assert not record["pending"]
         assert s3(server.endpoint).head_object(Bucket="down", Key=record["key"])["ContentLength"] > 0
         assert not (data_dir / "spool" / result.id).exists()
@@ -197,26 +203,26 @@ def test_a_process_killed_between_the_answer_and_the_upload_loses_nothing(data_d
     )
     studio = Studio(settings)
     assert studio.reconcile()["uploaded"] == [scoped_id("ann", "killed-request")]
-    row = studio.ledger.generation(scoped_id("ann", "killed-request"))
+    row = studio._engine.ledger.generation(scoped_id("ann", "killed-request"))
     assert row["status"] == "committed"
     [item] = studio.history().items
     assert item["prompt"] == "a paid fox" and not item["pending"]
-    assert studio.library.original(item)
-    assert studio.ledger.check_invariants() == []
+    assert studio._engine.library.original(item)
+    assert studio.check_invariants() == []
 
 
 def test_a_custom_prefix_with_capitals_still_finds_its_images(offline_settings):
     studio = Studio(Settings(**{**offline_settings.__dict__, "s3_prefix": "Team/Images/"}))
     result = studio.generate(GenerationRequest("a fox"), "ann")
     assert result.image_key.startswith("Team/Images/users/")
-    assert studio.library.record(result.image_key)["prompt"] == "a fox"
+    assert studio._engine.library.record(result.image_key)["prompt"] == "a fox"
     with pytest.raises(NotFound):
-        studio.library.record(result.image_key.replace("original.png", "../../../etc/passwd"))
+        studio._engine.library.record(result.image_key.replace("original.png", "../../../etc/passwd"))
 
 
 def test_reconcile_leaves_alone_an_entry_its_generation_is_still_settling(studio):
     plan = studio.plan(GenerationRequest("a fox", request_id="in-flight-1"))
-    generation = Generation(studio, plan, "ann", "in-flight-1", lambda stage, details: None, Clock())
+    generation = Generation(studio._engine, plan, "ann", "in-flight-1", lambda stage, details: None, Clock())
     generation.reserve()
     output = generation.render()
     held = generation.keep_raw(
@@ -225,11 +231,11 @@ def test_reconcile_leaves_alone_an_entry_its_generation_is_still_settling(studio
     try:
         outcome = studio.reconcile()
         assert "in-flight-1" not in outcome["uploaded"] + outcome["pending"] + outcome["failed"]
-        assert studio.ledger.generation("in-flight-1")["status"] == "reserved"
+        assert studio._engine.ledger.generation("in-flight-1")["status"] == "reserved"
     finally:
         held.release()
     assert studio.reconcile()["uploaded"] == ["in-flight-1"]
-    assert studio.ledger.generation("in-flight-1")["status"] == "committed"
-    assert studio.spool.pending() == []
+    assert studio._engine.ledger.generation("in-flight-1")["status"] == "committed"
+    assert studio._engine.spool.pending() == []
     assert [item["request_id"] for item in studio.history().items] == ["in-flight-1"]
-    assert studio.ledger.check_invariants() == []
+    assert studio.check_invariants() == []

@@ -12,9 +12,9 @@ from imagegen.studio import ETA_HISTORY
 
 def test_a_generation_keeps_the_image_its_thumbnail_and_full_metadata(studio, data_dir):
     result = studio.generate(GenerationRequest("a red bicycle", preset="cinematic", size="1536x1024"), "ann")
-    record = studio.library.record(result.image_key)
-    original = Image.open(io.BytesIO(studio.library.original(record)))
-    thumb = Image.open(io.BytesIO(studio.library.thumbnail(record)))
+    record = studio._engine.library.record(result.image_key)
+    original = Image.open(io.BytesIO(studio._engine.library.original(record)))
+    thumb = Image.open(io.BytesIO(studio._engine.library.thumbnail(record)))
     assert original.size == (1536, 1024)
     assert thumb.format == "WEBP" and max(thumb.size) == 384
     stored = json.loads((data_dir / "images" / record["record_key"]).read_text())
@@ -41,7 +41,7 @@ def test_a_generation_keeps_the_image_its_thumbnail_and_full_metadata(studio, da
     assert stored["directed_prompt"] == result.directed_prompt
     assert set(stored["timings_ms"]) >= {"direct", "reserve", "render", "verify"}
     assert not (data_dir / "spool" / result.id).exists()
-    row = studio.ledger.generation(result.id)
+    row = studio._engine.ledger.generation(result.id)
     assert row["status"] == "committed" and json.loads(row["image_keys"]) == [result.image_key]
     assert row["render_ms"] is not None and row["store_ms"] is not None
 
@@ -55,7 +55,7 @@ def test_n_images_are_kept_separately(studio):
 def test_presets_default_the_background_and_format_rules_hold(studio):
     logo = studio.generate(GenerationRequest("acme", preset="logo"), "ann")
     assert logo.background == "transparent"
-    picture = Image.open(io.BytesIO(studio.library.original(studio.library.record(logo.image_key))))
+    picture = Image.open(io.BytesIO(studio._engine.library.original(studio._engine.library.record(logo.image_key))))
     assert picture.mode == "RGBA"
     jpeg_logo = studio.plan(GenerationRequest("acme", preset="logo", output_format="jpeg"))
     assert jpeg_logo.request.background == "auto"
@@ -79,7 +79,7 @@ def test_presets_default_the_background_and_format_rules_hold(studio):
 def test_bad_input_gets_a_clear_message_and_changes_nothing(studio, data_dir, request_, user, message):
     with pytest.raises(InvalidRequest, match=message):
         studio.generate(request_, user)
-    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
     assert not (data_dir / "images").exists() and not (data_dir / "spool").exists()
 
 
@@ -88,7 +88,7 @@ def test_the_plan_shows_the_prompt_cost_and_warnings_before_spending(openai_stud
     assert plan.directed.text.startswith("a car, professional photograph")
     assert float(plan.estimated_cost) == pytest.approx(0.052)
     assert "2026-12-01" in plan.warnings[0]
-    assert openai_studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    assert openai_studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
 
 
 def test_the_quota_stops_generation_before_the_provider_is_called(offline_settings):
@@ -100,29 +100,29 @@ def test_the_quota_stops_generation_before_the_provider_is_called(offline_settin
     assert len(studio.history().items) == 2
 
 
-def test_an_unexpected_render_failure_settles_the_reservation(studio):
+def test_an_unexpected_render_failure_settles_the_reservation(offline_settings):
     class Broken:
         name, label = "broken", "broken"
 
         def render(self, job, on_partial):
             raise RuntimeError("boom")
 
-    studio.provider = Broken()
+    studio = Studio(offline_settings, provider=Broken())
     with pytest.raises(Exception, match="RuntimeError"):
         studio.generate(GenerationRequest("a fox", request_id="broken-render"), "ann")
-    assert studio.ledger.generation(scoped_id("ann", "broken-render"))["status"] == "ambiguous"
-    assert studio.ledger.check_invariants() == []
+    assert studio._engine.ledger.generation(scoped_id("ann", "broken-render"))["status"] == "ambiguous"
+    assert studio.check_invariants() == []
 
 
 def test_a_spool_that_cannot_keep_the_image_refuses_before_spending(studio, data_dir):
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "spool").write_text("a file where the spool folder should be")
     calls = []
-    studio.provider.render = lambda job, on_partial: calls.append(job)
+    studio._engine.provider.render = lambda job, on_partial: calls.append(job)
     with pytest.raises(StorageError, match="Nothing was charged") as raised:
         studio.generate(GenerationRequest("a fox", request_id="unsaveable"), "ann")
     assert not raised.value.charged and calls == []
-    assert studio.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+    assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
 
 
 def test_the_face_says_who_may_delete_and_refills_the_form_that_made_an_image(offline_settings):

@@ -11,7 +11,17 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
-from imagegen import ImagegenError, Upload, drawn_layer, markup_from_drawing, mask_from_painting
+from imagegen import (
+    SAME_SHAPE,
+    EditInputs,
+    FormChoices,
+    ImagegenError,
+    Studio,
+    Upload,
+    drawn_layer,
+    markup_from_drawing,
+    mask_from_painting,
+)
 from ui import widgets
 
 #: the session key of what is being edited
@@ -19,7 +29,6 @@ EDITING = "g_edit"
 PENDING = "g_edit_pending"
 WHOLE, PAINT, MARKUP = "Whole image", "Paint where to change", "Draw on it to guide"
 #: the size choice that keeps the starting image's shape (the engine picks the closest size the model makes)
-SAME_SHAPE = "Same shape as the image"
 #: the canvas's width on a laptop and on a phone (a canvas wider than its column scrolls, which spoils painting)
 CANVAS_WIDTH, PHONE_CANVAS_WIDTH = 420, 300
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
@@ -38,7 +47,7 @@ class EditSource:
     markup: bytes | None = None
 
 
-def active(studio: Any) -> EditSource | None:
+def active(studio: Studio) -> EditSource | None:
     """What is being edited, if anything; an upload taken on the last run starts its edit here, before
     any widget of the form is drawn."""
     pending = st.session_state.pop(PENDING, None)
@@ -47,7 +56,7 @@ def active(studio: Any) -> EditSource | None:
     return st.session_state.get(EDITING)
 
 
-def begin(studio: Any, key: str) -> None:
+def begin(studio: Studio, key: str) -> None:
     """Edit a gallery image (or a result): it becomes the starting image and its parent, from the next run
     of the Generate page on (the form's widgets take the edit's defaults before they are drawn)."""
     record = studio.image(key)
@@ -55,7 +64,7 @@ def begin(studio: Any, key: str) -> None:
     st.session_state[PENDING] = EditSource(start, record["prompt"][:80], parent_key=key)
 
 
-def remake(studio: Any, record: dict[str, Any]) -> None:
+def remake(studio: Studio, record: dict[str, Any]) -> None:
     """Edit again what an edited image was made from: its starting image, references and mask or markup."""
     edit = studio.edit_of_record(record)
     if edit is None:
@@ -64,7 +73,7 @@ def remake(studio: Any, record: dict[str, Any]) -> None:
     st.session_state[PENDING] = EditSource(edit.first, label, edit.parent_key, edit.images[1:], edit.mask, edit.markup)
 
 
-def add_reference(studio: Any, key: str) -> None:
+def add_reference(studio: Studio, key: str) -> None:
     """A gallery image as one more reference for the edit being shaped."""
     source = st.session_state.get(EDITING)
     if source is not None:
@@ -72,12 +81,12 @@ def add_reference(studio: Any, key: str) -> None:
         st.session_state[EDITING] = replace(source, references=(*source.references, reference))
 
 
-def _start(source: EditSource, studio: Any) -> None:
+def _start(source: EditSource, studio: Studio) -> None:
     state = st.session_state
     state[EDITING] = source
     state["g_edit_mode"] = PAINT if source.mask else (MARKUP if source.markup else WHOLE)
     state["g_edit_canvas"] = state.get("g_edit_canvas", 0) + 1  # a new image: a clean canvas
-    edit_presets = studio.presets.names_for(editing=True)
+    edit_presets = studio.form_choices(None, editing=True).presets
     state["g_preset"] = edit_presets[0]
     state["g_size"] = SAME_SHAPE
 
@@ -87,7 +96,7 @@ def stop() -> None:
     st.session_state.pop(PENDING, None)
 
 
-def offer_upload(studio: Any) -> None:
+def offer_upload(studio: Studio) -> None:
     """Not editing: let the user start from an image of their own. The uploader is drawn only once asked
     for, so every other visit to the page stays as light as it was."""
     if not st.session_state.get("g_offer_upload"):
@@ -131,15 +140,15 @@ def header(source: EditSource) -> None:
             st.rerun(scope="app")  # the offer to upload an image, outside the composer, comes back
 
 
-def panel(studio: Any, spec: Any, source: EditSource) -> tuple[Any, str | None]:
+def panel(studio: Studio, choices: FormChoices, source: EditSource) -> tuple[EditInputs | None, str | None]:
     """Draw the edit tools; return the checked edit (None while it is incomplete) and what to fix."""
     with st.container(border=True, key="edit-panel"):
-        modes = [WHOLE, PAINT, *([MARKUP] if spec.markup else [])]
+        modes = [WHOLE, PAINT, *([MARKUP] if choices.spec.markup else [])]
         if st.session_state.get("g_edit_mode") not in modes:
             st.session_state["g_edit_mode"] = WHOLE
         mode = st.segmented_control("Where to change it", modes, key="g_edit_mode") or WHOLE
         mask, markup, problem = _overlay(source, mode)
-        room = spec.edit_inputs - 1 - len(source.references)
+        room = choices.reference_room(len(source.references))
         uploads = None
         if room > 0:
             uploads = st.file_uploader(
@@ -245,7 +254,9 @@ def _backdrop(data: bytes, width: int, height: int) -> bytes:
     return out.getvalue()
 
 
-def _checked(studio: Any, source: EditSource, references: list[Any], mask: bytes | None, markup: bytes | None) -> Any:
+def _checked(
+    studio: Studio, source: EditSource, references: list[Any], mask: bytes | None, markup: bytes | None
+) -> EditInputs:
     """The engine's check of the edit, kept while nothing changed: a keystroke does not check it again."""
     signature = hashlib.sha256()
     for part in (source.start.data, *(r if isinstance(r, bytes) else r.data for r in references), mask, markup):

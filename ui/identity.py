@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from imagegen import ImagegenError, Settings, check_proxy_headers
-from imagegen.settings import is_loopback
+from imagegen import ImagegenError, Settings, check_proxy_headers, is_loopback
 from ui import runtime
 
 

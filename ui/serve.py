@@ -7,8 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from imagegen import Settings, SettingsError, doctor
-from imagegen.settings import is_loopback
+from imagegen import Settings, SettingsError, check_setup, is_loopback
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 log = logging.getLogger("imagegen.serve")
@@ -26,7 +25,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     argv = with_safe_address(settings, argv)
-    for check in doctor.run(settings):
+    for check in check_setup(settings):
         (log.info if check.ok else log.warning)("%s", check.line())
     runtime.start()
     sys.argv = ["streamlit", "run", str(APP), *argv]

@@ -8,8 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from imagegen import STAGES, ImagegenError, Job, StorageError
-from imagegen.money import usd
+from imagegen import STAGES, ImagegenError, Job, StorageError, Studio, usd
 
 STAGE_LABELS = {
     "queued": "Queued",
@@ -82,7 +81,7 @@ def job_status(job: Job, eta_seconds: float | None) -> None:
         status.image(partial.read_bytes(), caption=f"Preview {job.partials}", width=256)
 
 
-def result_image(studio: Any, key: str, result: dict[str, Any]) -> None:
+def result_image(studio: Studio, key: str, result: dict[str, Any]) -> None:
     """One image of a result, fitted to its column, with its download."""
     try:
         record = studio.image(key)
@@ -103,7 +102,7 @@ def result_image(studio: Any, key: str, result: dict[str, Any]) -> None:
     )
 
 
-def thumbnail(studio: Any, key: str) -> None:
+def thumbnail(studio: Studio, key: str) -> None:
     """A stored image's thumbnail, fitted to its column; a note when it is gone or unreachable."""
     try:
         record = studio.image(key)

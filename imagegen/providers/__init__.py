@@ -1,4 +1,4 @@
-"""Image backends behind one interface, looked up by name."""
+"""Image backends behind one interface, by name: an explicit table of the providers the studio has."""
 
 from __future__ import annotations
 
@@ -9,38 +9,46 @@ from imagegen.providers.base import PartialCallback, Provider, RenderedImage, Re
 from imagegen.settings import Settings
 
 ProviderFactory = Callable[[Settings], Provider]
-_REGISTRY: dict[str, ProviderFactory] = {}
 
 
-def register(name: str) -> Callable[[ProviderFactory], ProviderFactory]:
-    def add(factory: ProviderFactory) -> ProviderFactory:
-        _REGISTRY[name] = factory
-        return factory
+def _offline(settings: Settings) -> Provider:
+    from imagegen.providers.offline import make_offline  # each backend's imports only when it is used
 
-    return add
+    return make_offline(settings)
+
+
+def _openai(settings: Settings) -> Provider:
+    from imagegen.providers.openai_images import make_openai
+
+    return make_openai(settings)
+
+
+def _azure(settings: Settings) -> Provider:
+    from imagegen.providers.openai_images import make_azure
+
+    return make_azure(settings)
+
+
+#: the provider named by IMAGEGEN_PROVIDER (or chosen from the keys set), and what makes it
+PROVIDERS: dict[str, ProviderFactory] = {"offline": _offline, "openai": _openai, "azure": _azure}
 
 
 def make_provider(settings: Settings) -> Provider:
-    _load_builtins()
     try:
-        factory = _REGISTRY[settings.provider]
+        factory = PROVIDERS[settings.provider]
     except KeyError:
         raise SettingsError(
-            f"No image provider named {settings.provider!r}: use one of {', '.join(_REGISTRY)}."
+            f"No image provider named {settings.provider!r}: use one of {', '.join(PROVIDERS)}."
         ) from None
     return factory(settings)
 
 
-def _load_builtins() -> None:
-    from imagegen.providers import offline, openai_images  # noqa: F401  (registration on import)
-
-
 __all__ = [
+    "PROVIDERS",
     "PartialCallback",
     "Provider",
     "RenderJob",
     "RenderOutput",
     "RenderedImage",
     "make_provider",
-    "register",
 ]

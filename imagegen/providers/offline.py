@@ -12,7 +12,6 @@ from PIL import Image, ImageDraw, ImageFilter
 from imagegen import imaging
 from imagegen.director import load_presets
 from imagegen.edits import EditInputs, decode_input
-from imagegen.providers import register
 from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
 from imagegen.settings import Settings
 
@@ -179,6 +178,5 @@ def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[in
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
 
 
-@register("offline")
-def _make(settings: Settings) -> OfflineProvider:
+def make_offline(settings: Settings) -> OfflineProvider:
     return OfflineProvider(settings.offline_delay)

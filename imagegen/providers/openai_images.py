@@ -29,7 +29,6 @@ from imagegen.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from imagegen.providers import register
 from imagegen.providers.answers import AnswerTap, read_answer
 from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
 from imagegen.redact import register_secret
@@ -389,8 +388,7 @@ def make_client(settings: Settings, *, azure: bool = False) -> tuple[openai.Open
     return client, sent, tap
 
 
-@register("openai")
-def _make_openai(settings: Settings) -> OpenAIImages:
+def make_openai(settings: Settings) -> OpenAIImages:
     client, sent, tap = make_client(settings)
     return OpenAIImages(
         client,
@@ -400,8 +398,7 @@ def _make_openai(settings: Settings) -> OpenAIImages:
     )
 
 
-@register("azure")
-def _make_azure(settings: Settings) -> OpenAIImages:
+def make_azure(settings: Settings) -> OpenAIImages:
     client, sent, tap = make_client(settings, azure=True)
     provider = OpenAIImages(client, trusted_origin=_origin(settings.azure_endpoint), sent=sent, tap=tap)
     provider.name = "azure"

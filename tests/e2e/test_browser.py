@@ -103,15 +103,15 @@ def test_the_admin_page_charts_render(server, page, tmp_path):
         for index, (model, cost) in enumerate(models):
             for user in ("ann", "bob", "chen", "dara")[: 1 + (day + index) % 4]:
                 rid = f"seed-{day}-{index}-{user}"
-                studio.ledger.reserve(
-                    request_id=rid,
+                studio._engine.ledger.reserve(
+                    ledger_id=rid,
                     user=user,
                     n=1,
                     estimated_micros=cost,
                     now=now - timedelta(days=day),
                     details={"model": model, "preset": ["photo", "logo", "anime"][index], "quality": "medium"},
                 )
-                studio.ledger.commit(
+                studio._engine.ledger.commit(
                     rid, actual_micros=cost - 1000 * index, timings_ms={"render": 9000 + 4000 * index + 300 * day}
                 )
     page.goto(server.url + "/admin")

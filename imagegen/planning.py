@@ -1,0 +1,127 @@
+"""A request resolved, checked, directed and priced before anything is spent: one plan, used by the page's
+preview, the submit and the worker alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+
+from imagegen.catalog import ModelSpec, normalise_size
+from imagegen.checks import check_request, clean_text
+from imagegen.director import DirectedPrompt, DirectorOptions, browser_plan, direct
+from imagegen.edits import EditInputs, check_edit, closest_size
+from imagegen.engine import Engine
+from imagegen.errors import InvalidRequest
+from imagegen.money import to_micros
+from imagegen.request import BACKGROUNDS, FORMATS, GenerationRequest
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a request will do, worked out before anything is spent: the page's live preview."""
+
+    request: GenerationRequest
+    spec: ModelSpec
+    directed: DirectedPrompt
+    #: what it usually costs
+    estimated_cost: Decimal
+    #: the most the provider can bill for it: what is reserved
+    max_cost: Decimal
+    warnings: list[str] = field(default_factory=list)
+    #: what an edit sends besides the prompt (None for a new image)
+    edit: EditInputs | None = None
+
+    @property
+    def estimated_micros(self) -> int:
+        return to_micros(self.estimated_cost)
+
+    @property
+    def reserve_micros(self) -> int:
+        return to_micros(self.max_cost)
+
+
+def team_today(engine: Engine) -> date:
+    """Today in the team's time zone: the one day quotas, budgets and model lifecycles are counted in."""
+    return engine.settings.today()
+
+
+def usable_models(engine: Engine, on: date | None = None) -> list[ModelSpec]:
+    """The models this deployment can use on a day (today by default), in catalog order; shut-down ones
+    only on compatible servers."""
+    on = on or team_today(engine)
+    if engine.settings.provider == "offline":
+        return [engine.catalog.get("offline")]
+    usable = [m for m in engine.catalog.models() if m.family != "offline"]
+    if not engine.settings.openai_base_url:
+        usable = [m for m in usable if m.lifecycle_on(on) != "shut_down"]
+    return usable
+
+
+def resolve(engine: Engine, request: GenerationRequest, edit: EditInputs | None = None) -> GenerationRequest:
+    """The request with every blank filled from the model's and the preset's defaults; an edit's size from
+    the shape of its starting image."""
+    model = request.model or engine.settings.default_model
+    spec = engine.catalog.get(model)
+    size = request.size
+    if not size and edit is not None:
+        size = closest_size(spec.size_choices(), edit.first.width, edit.first.height)
+    preset = engine.presets.get(request.preset)
+    background = request.background
+    if not background:
+        background = preset.background if preset.background in spec.backgrounds else ""
+        if background == "transparent" and request.output_format == "jpeg":
+            background = "auto"
+    return replace(
+        request,
+        model=model,
+        size=normalise_size(size or spec.default_size),
+        quality=request.quality or spec.default_quality,
+        background=background,
+    )
+
+
+def plan(engine: Engine, request: GenerationRequest, edit: EditInputs | None = None, on: date | None = None) -> Plan:
+    """Validate and direct a request, and price it; with `edit`, an edit of its images (see edits.py).
+    `on` is the team's day the models' lifecycles are read on (today by default). Raises InvalidRequest
+    with what to change."""
+    on = on or team_today(engine)
+    request, notes = check_request(request)
+    if request.output_format not in FORMATS:
+        raise InvalidRequest(f"Output format {request.output_format!r} is not one of {', '.join(FORMATS)}.")
+    if request.background and request.background not in BACKGROUNDS:
+        raise InvalidRequest(f"Background {request.background!r} is not one of {', '.join(BACKGROUNDS)}.")
+    request = resolve(engine, with_inputs(request, edit), edit)
+    spec = engine.catalog.get(request.model)
+    preset = engine.presets.get(request.preset)
+    options = DirectorOptions(raw=request.raw, lighting=request.lighting, camera=request.camera)
+    directed = direct(request.prompt, preset, options, spec.prompt_max)
+    settings = engine.settings
+    warnings = engine.catalog.validate(request, directed.text, custom_endpoint=bool(settings.openai_base_url), today=on)
+    if spec.family == "offline" and settings.provider != "offline":
+        raise InvalidRequest("The offline renderer is only used when no provider is configured.")
+    if spec.family != "offline" and settings.provider == "offline":
+        raise InvalidRequest(f"{spec.id} needs a provider: set OPENAI_API_KEY (see the README).")
+    if edit is not None:
+        warnings += check_edit(engine.catalog, usable_models(engine, on), spec, request, edit)
+    cost = engine.catalog.estimate_cost(request, directed.text, edit.priced_sizes() if edit else [])
+    bound = engine.catalog.max_cost(request, directed.text, edit.priced_sizes(bound=True) if edit else [])
+    return Plan(request, spec, directed, cost, bound, notes + warnings, edit)
+
+
+def plan_for_browser(engine: Engine, request: GenerationRequest) -> dict:
+    """What a browser needs to direct this request's prompt as it is typed, exactly as `plan` will: the
+    Director's template and keywords for its preset and options, and its model's length limit."""
+    spec = engine.catalog.get(request.model or engine.settings.default_model)
+    lighting, camera = (clean_text(text)[0].strip() for text in (request.lighting, request.camera))
+    options = DirectorOptions(raw=request.raw is True, lighting=lighting, camera=camera)
+    return browser_plan(engine.presets.get(request.preset), options, spec.prompt_max)
+
+
+def with_inputs(request: GenerationRequest, edit: EditInputs | None) -> GenerationRequest:
+    """The request naming what its edit sends, by content: the same edit asked twice is one request."""
+    if edit is None:
+        if request.is_edit or request.mask or request.markup:
+            raise InvalidRequest("This edit's images are not here any more: open the image and edit it again.")
+        return replace(request, edit_of="", input_fidelity="")
+    return edit.applied_to(request)

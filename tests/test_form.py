@@ -1,0 +1,119 @@
+"""What the Generate form offers for a model, and how a form's values are brought within it (form.py)."""
+
+import pytest
+
+from imagegen import (
+    CUSTOM_SIZE,
+    PRESET_DEFAULT,
+    SAME_SHAPE,
+    GenerationRequest,
+    Studio,
+    prefilled,
+)
+
+
+@pytest.fixture
+def compatible(openai_studio):
+    """A studio on an OpenAI-compatible server: every model of the catalog is offered, shut down or not."""
+    return openai_studio
+
+
+def test_a_new_image_is_offered_the_models_sizes_and_counts_of_its_model(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=False)
+    assert choices.spec.id == "gpt-image-2" and not choices.only_editors
+    assert "dall-e-3" in choices.models and SAME_SHAPE not in choices.sizes
+    assert choices.sizes[-1] == CUSTOM_SIZE  # gpt-image-2 takes any size within its rule
+    assert choices.default_size == "1024x1024" and choices.n_max == 10
+    assert choices.backgrounds == [PRESET_DEFAULT, "auto", "opaque", "transparent"]
+    assert choices.input_fidelities == []  # only an edit has one
+    dalle = compatible.form_choices("dall-e-3", editing=False)
+    assert CUSTOM_SIZE not in dalle.sizes and dalle.n_max == 1 and dalle.backgrounds == [PRESET_DEFAULT]
+
+
+def test_values_the_model_does_not_offer_fall_back_to_its_defaults(compatible):
+    choices = compatible.form_choices("dall-e-3", editing=False)
+    settled = choices.settle(
+        {"size": "1536x1024", "n": 4, "quality": "low", "output_format": "webp", "background": "transparent"}
+    )
+    assert settled["size"] == choices.spec.default_size and settled["n"] == 1
+    assert settled["quality"] == choices.spec.default_quality and settled["output_format"] == "png"
+    assert settled["background"] == PRESET_DEFAULT
+    kept = compatible.form_choices("gpt-image-2", editing=False).settle({"size": "1536x1024", "n": 10})
+    assert (kept["size"], kept["n"]) == ("1536x1024", 10)
+    assert compatible.form_choices("gpt-image-2", editing=False).settle({"n": 11})["n"] == 1
+    counted = compatible.form_choices("gpt-image-2", editing=False).settle({"n": True})["n"]
+    assert type(counted) is int and counted == 1  # a bool is no count
+
+
+def test_a_model_not_offered_becomes_the_default_model(offline_settings, compatible):
+    assert compatible.form_choices("no-such-model", editing=False).spec.id == "gpt-image-2.6-flare"
+    assert compatible.form_choices(None, editing=False).spec.id == "gpt-image-2.6-flare"
+    offline = Studio(offline_settings)
+    choices = offline.form_choices("gpt-image-2", editing=False)
+    assert choices.spec.id == "offline" and list(choices.models) == ["offline"]
+
+
+def test_an_edit_is_offered_only_the_models_that_edit_and_the_same_shape_first(compatible):
+    choices = compatible.form_choices("dall-e-3", editing=True)
+    assert choices.only_editors and "dall-e-3" not in choices.models and "gpt-image-2" in choices.models
+    assert choices.spec.id == "gpt-image-2.6-flare"  # dall-e-3 cannot edit: the default model instead
+    assert choices.sizes[0] == SAME_SHAPE and choices.default_size == SAME_SHAPE
+    fields = choices.request_fields({"size": SAME_SHAPE})
+    assert fields["size"] == ""  # the engine takes the starting image's shape
+    assert compatible.form_choices("gpt-image-2.6-flare", editing=False).settle({"size": SAME_SHAPE})["size"] == (
+        "1024x1024"
+    )
+
+
+def test_input_fidelity_is_offered_for_an_edit_on_a_model_that_has_it(compatible):
+    choices = compatible.form_choices("gpt-image-1.5", editing=True)
+    assert choices.input_fidelities == [PRESET_DEFAULT, "high", "low"]
+    assert choices.request_fields({"input_fidelity": "high"})["input_fidelity"] == "high"
+    assert "input_fidelity" not in choices.request_fields({"input_fidelity": PRESET_DEFAULT})
+    assert "input_fidelity" not in choices.request_fields({"input_fidelity": "medium"})
+    assert compatible.form_choices("gpt-image-2", editing=True).input_fidelities == []
+
+
+def test_the_directors_choices_are_blank_for_the_preset_and_dropped_when_raw(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=False)
+    lighting, camera = choices.lighting[1], choices.camera[1]
+    fields = choices.request_fields({"lighting": lighting, "camera": PRESET_DEFAULT, "background": PRESET_DEFAULT})
+    assert (fields["lighting"], fields["camera"], fields["background"]) == (lighting, "", "")
+    raw = choices.request_fields({"raw": True, "lighting": lighting, "camera": camera})
+    assert raw["raw"] is True and raw["lighting"] == raw["camera"] == ""
+    assert choices.settle({"raw": "yes"})["raw"] is False  # only a real True sends the prompt raw
+    assert choices.settle({"lighting": "<b>neon</b>"})["lighting"] == PRESET_DEFAULT
+
+
+def test_a_custom_size_is_sent_as_typed_and_an_empty_one_says_what_to_type(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=False)
+    problem = choices.size_problem({"size": CUSTOM_SIZE, "custom_size": "  "})
+    assert problem is not None and problem.startswith("Type a custom size such as 1536x864: gpt-image-2 takes")
+    assert choices.size_problem({"size": CUSTOM_SIZE, "custom_size": "1536x864"}) is None
+    assert choices.size_problem({"size": "1024x1024", "custom_size": ""}) is None
+    assert choices.request_fields({"size": CUSTOM_SIZE, "custom_size": "1536x864"})["size"] == "1536x864"
+    dalle = compatible.form_choices("dall-e-3", editing=False)
+    assert dalle.size_problem({"size": CUSTOM_SIZE, "custom_size": ""}) is None  # it offers no custom size
+
+
+def test_the_presets_offered_differ_for_an_edit(compatible):
+    new, edit = (compatible.form_choices("gpt-image-2", editing=e) for e in (False, True))
+    assert set(edit.presets) > set(new.presets)  # an edit has its own presets first, then every other
+    assert edit.presets[0] not in new.presets
+    assert all(new.preset_labels[name] and name in new.preset_descriptions for name in new.presets)
+
+
+def test_an_edit_may_add_references_up_to_what_its_model_takes(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=True)
+    assert choices.spec.edit_inputs == 16
+    assert choices.reference_room(0) == 15 and choices.reference_room(14) == 1
+    assert choices.reference_room(15) == 0 == choices.reference_room(40)
+
+
+def test_use_these_settings_fills_the_form_and_leaves_unrecorded_fields_alone(studio):
+    record = studio.image(studio.generate(GenerationRequest("a fox", lighting="", camera=""), "ann").image_key)
+    values = prefilled(studio.prefill_from(record))
+    assert values["prompt"] == "a fox" and values["model"] == "offline"
+    assert values["lighting"] == values["camera"] == PRESET_DEFAULT
+    assert "custom_size" not in values and "input_fidelity" not in values
+    assert prefilled({}) == {"prompt": ""}
