@@ -101,6 +101,11 @@ class FormChoices:
             return f"Type a custom size such as 1536x864: {self.spec.id} takes {self.spec.describe_sizes()}."
         return None
 
+    def starting_an_edit(self) -> dict[str, Any]:
+        """The settings an edit starts with (the rest of the form is kept): the first edit preset, and the
+        starting image's shape."""
+        return {"preset": self.presets[0], "size": SAME_SHAPE}
+
     def reference_room(self, chosen: int) -> int:
         """How many more reference images an edit may add beside its starting image and the `chosen` ones."""
         return max(0, self.spec.edit_inputs - 1 - chosen)

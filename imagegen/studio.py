@@ -150,6 +150,12 @@ class Studio:
         its user, so another user's same request id is another request."""
         return scoped_id(check_user(user), request.request_id)
 
+    def is_done(self, request: GenerationRequest, user: str) -> bool:
+        """Whether this request (by its id) has run to its end already: the same settings clicked again after
+        that are a new, deliberate request and need a new request id; before it, the click finds its job."""
+        job = self.job(self.request_key(request, user))
+        return job is not None and not job.active
+
     def submit(self, request: GenerationRequest, user: str, edit: EditInputs | None = None) -> str:
         """Queue a generation (with `edit`, an edit) to run in the background; bad input and an exhausted
         limit are refused here, before any row. Returns its job id (`request_key`)."""
@@ -297,6 +303,12 @@ class Studio:
     def sign_in(self, claims: Mapping[str, Any]) -> Identity:
         """The identity an identity provider's claims prove (see accounts.py)."""
         return self._engine.accounts.sign_in(claims)
+
+    def local_identity(self) -> Identity:
+        """Who uses a studio run with IMAGEGEN_AUTH=local: its one local user, an admin by the same rule as
+        every other user (see is_admin)."""
+        user = self._engine.settings.local_user
+        return Identity(user, user, self.is_admin(user), f"local#{user}")
 
     def is_admin(self, user: str) -> bool:
         if self._engine.settings.auth == "local":

@@ -57,8 +57,7 @@ def apply_prefill(prefill: dict) -> None:
 def submit(request: GenerationRequest, edit=None) -> None:
     """Queue a generation (or an edit); the same settings after the last one finished are a new, deliberate
     one."""
-    existing = studio.job(studio.request_key(request, me.name))
-    if existing is not None and not existing.active:
+    if studio.is_done(request, me.name):
         state["generate_nonce"] = uuid.uuid4().hex
         request = request.with_stable_id(me.name, state["generate_nonce"])
     try:

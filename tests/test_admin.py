@@ -43,3 +43,10 @@ def test_local_times_follow_the_configured_zone(studio):
     assert studio.local_time("2026-07-01T12:00:00+00:00") == "01 Jul 2026 14:00 CEST"
     assert studio.local_time("2026-01-01T12:00:00") == "01 Jan 2026 13:00 CET"
     assert studio.local_time(None) == ""
+
+
+def test_the_local_user_is_an_admin_by_the_one_admin_rule(tmp_path):
+    local = Studio(Settings(data_dir=tmp_path, provider="offline", auth="local", local_user="sam", admins=("ann",)))
+    identity = local.local_identity()
+    assert (identity.user, identity.display, identity.is_admin) == ("sam", "sam", True)
+    assert local.is_admin("sam") and local.is_admin("ann") and not local.is_admin("bob")

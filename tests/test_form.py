@@ -117,3 +117,9 @@ def test_use_these_settings_fills_the_form_and_leaves_unrecorded_fields_alone(st
     assert values["lighting"] == values["camera"] == PRESET_DEFAULT
     assert "custom_size" not in values and "input_fidelity" not in values
     assert prefilled({}) == {"prompt": ""}
+
+
+def test_an_edit_starts_with_the_first_edit_preset_and_the_images_shape(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=True)
+    assert choices.starting_an_edit() == {"preset": choices.presets[0], "size": SAME_SHAPE}
+    assert choices.presets[0] not in compatible.form_choices("gpt-image-2", editing=False).presets

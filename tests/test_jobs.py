@@ -170,3 +170,15 @@ def test_a_job_whose_process_died_before_reserving_goes_back_to_the_queue(db_set
     finally:
         runner.shutdown()
     assert job.status == "succeeded" and studio.allowance("ann").images_used == 1
+
+
+def test_a_request_is_done_once_its_job_has_ended_and_only_for_its_user(offline_settings):
+    studio = Studio(offline_settings)
+    request = GenerationRequest("a fox", request_id="clicked-once")
+    assert not studio.is_done(request, "ann")
+    try:
+        job_id = studio.submit(request, "ann")
+        assert wait_for(studio, job_id).status == "succeeded"
+        assert studio.is_done(request, "ann") and not studio.is_done(request, "bob")
+    finally:
+        studio.stop_jobs()

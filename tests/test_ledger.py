@@ -170,7 +170,7 @@ def test_a_repeated_request_id_is_found_even_once_the_limits_are_full(db_target)
     ledger = make_ledger(db_target, daily_quota=1, daily_budget_usd=Decimal("0.05"))
     first = reserve(ledger, "only-one", micros=50_000)
     again = reserve(ledger, "only-one", micros=50_000)
-    assert again.duplicate and not first.duplicate and again.request_id == first.request_id
+    assert again.duplicate and not first.duplicate and again.ledger_id == first.ledger_id
     with pytest.raises(LimitReached):
         reserve(ledger, "a-new-one", micros=0)  # the quota is full for anything new
     ledger.limits.set_quota("ann", 5, by="boss")

@@ -299,7 +299,7 @@ def test_the_admin_page_shows_estimated_charges_apart(env):
     assert "of today's spend is estimated" not in texts(at)  # the offline renderer's $0 is no estimate
     ledger_id = studio._engine.ledger.reserve(
         ledger_id="estimated-1", user="ann", n=1, estimated_micros=90_000, details={}
-    ).request_id
+    ).ledger_id
     studio._engine.ledger.commit(ledger_id, actual_micros=61_300, estimated=True)
     at.run()
     assert "$0.0613 of today's spend is estimated" in texts(at)

@@ -12,7 +12,6 @@ import streamlit as st
 from PIL import Image
 
 from imagegen import (
-    SAME_SHAPE,
     EditInputs,
     FormChoices,
     ImagegenError,
@@ -28,7 +27,6 @@ from ui import widgets
 EDITING = "g_edit"
 PENDING = "g_edit_pending"
 WHOLE, PAINT, MARKUP = "Whole image", "Paint where to change", "Draw on it to guide"
-#: the size choice that keeps the starting image's shape (the engine picks the closest size the model makes)
 #: the canvas's width on a laptop and on a phone (a canvas wider than its column scrolls, which spoils painting)
 CANVAS_WIDTH, PHONE_CANVAS_WIDTH = 420, 300
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
@@ -86,9 +84,8 @@ def _start(source: EditSource, studio: Studio) -> None:
     state[EDITING] = source
     state["g_edit_mode"] = PAINT if source.mask else (MARKUP if source.markup else WHOLE)
     state["g_edit_canvas"] = state.get("g_edit_canvas", 0) + 1  # a new image: a clean canvas
-    edit_presets = studio.form_choices(None, editing=True).presets
-    state["g_preset"] = edit_presets[0]
-    state["g_size"] = SAME_SHAPE
+    for name, value in studio.form_choices(state.get("g_model"), editing=True).starting_an_edit().items():
+        state[f"g_{name}"] = value
 
 
 def stop() -> None:

@@ -33,7 +33,8 @@ def current_viewer(settings: Settings) -> Viewer | None:
     """The signed-in viewer; None when nobody is signed in (app.py then shows only the sign-in page).
     Raises Refused when the request did not come through the sign-in proxy or proves no identity."""
     if settings.auth == "local":
-        return Viewer(settings.local_user, True, settings.local_user)
+        local = runtime.studio().local_identity()
+        return Viewer(local.user, local.is_admin, local.display)
     if settings.auth == "oidc":
         if not st.user.is_logged_in:
             return None
