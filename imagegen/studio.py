@@ -338,7 +338,9 @@ class Studio:
         return self._figures().render_time_per_model(days)
 
     def recent_generations(self, limit: int = 50) -> pd.DataFrame:
-        return self._figures().recent(limit)
+        """The latest generations, newest first, their times written as every page writes them."""
+        frame = self._figures().recent(limit)
+        return frame.assign(created_at=[self.local_time(moment.to_pydatetime()) for moment in frame["created_at"]])
 
     def usage_by_day_and_user(self, days: int = 7) -> pd.DataFrame:
         return self._figures().usage_by_day_and_user(days)

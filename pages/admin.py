@@ -127,7 +127,7 @@ st.dataframe(
     width="stretch",
     hide_index=True,
     column_config={
-        "created_at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+        "created_at": st.column_config.TextColumn("When"),
         "user": "User",
         "model": "Model",
         "preset": "Preset",

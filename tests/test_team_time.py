@@ -70,3 +70,11 @@ def test_the_quota_day_admin_and_the_gallery_agree_on_the_teams_day(tmp_path, zo
     studio.set_quota("ann", 3, by="root")
     assert studio.limit_changes()[0]["When"].startswith(team_day.strftime("%d %b %Y"))
     assert studio.quota_overrides()[0]["Set at"].endswith(abbreviation)
+
+
+def test_admins_recent_generations_are_timed_as_every_page_times(tmp_path, zone, team_day):
+    studio = Studio(Settings(data_dir=tmp_path, provider="offline", offline_delay=0, timezone=zone))
+    result = studio.generate(GenerationRequest("a fox"), "ann")
+    [when] = studio.recent_generations(5)["created_at"]
+    assert when == studio.local_time(studio._engine.ledger.generation(result.id)["created_at"])
+    assert when.startswith(team_day.strftime("%d %b %Y"))
