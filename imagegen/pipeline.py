@@ -368,7 +368,7 @@ def _result(
         cost_usd=to_usd(int(data["actual_micros"])),
         image_keys=[r["key"] for r in records],
         created_at=data["created_at"],
-        revised_prompt=records[0].get("revised_prompt"),
+        revised_prompt=records[0].get("revised_prompt") if records else None,
         usage=Usage(**data["usage"]) if data.get("usage") else None,
         timings_ms=timings,
         warnings=list(data.get("warnings", [])),
@@ -482,7 +482,8 @@ def store_spooled(engine: Engine, request_id: str, records: list[dict[str, Any]]
 
 
 def result_of(engine: Engine, ledger_id: str) -> GenerationResult:
-    """The outcome of a request already made (a resubmit with the same request id), by its ledger id."""
+    """The outcome of a request already made (a resubmit with the same request id), by its ledger id: read
+    back from the log, and told as a finished generation is."""
     row = engine.ledger.generation(ledger_id)
     if row is None:
         raise InvalidRequest(f"No request {ledger_id}.")
@@ -490,28 +491,31 @@ def result_of(engine: Engine, ledger_id: str) -> GenerationResult:
         raise InvalidRequest("This request is already being generated; its result will appear when it is done.")
     if row["status"] != "committed":
         raise _replayed_failure(row)
-    return GenerationResult(
-        id=ledger_id,
-        status="succeeded",
-        user=row["user"],
-        prompt=row["prompt"],
-        directed_prompt=row["directed_prompt"],
-        additions=[],
+    asked = GenerationRequest(
+        row["prompt"],
         preset=row["preset"],
         model=row["model"],
         size=row["size"],
         quality=row["quality"],
         n=row["n"],
         output_format=row["output_format"],
-        background="",
-        estimated_cost_usd=to_usd(row["estimated_micros"]),
-        cost_usd=to_usd(row["actual_micros"]),
-        image_keys=json.loads(row["image_keys"] or "[]"),
-        created_at=row["created_at"],
-        revised_prompt=row["revised_prompt"],
-        provider=row["provider"] or "",
-        warnings=["Already generated: this is the first result, not a new charge."],
+        request_id=row["request_id"],
     )
+    logged = {
+        "request_id": ledger_id,
+        "request": asked.to_dict(),
+        "user": row["user"],
+        "prompt": row["prompt"],
+        "directed_prompt": row["directed_prompt"],
+        "additions": [],
+        "estimated_cost_usd": to_usd(row["estimated_micros"]),
+        "actual_micros": row["actual_micros"],
+        "created_at": row["created_at"],
+        "provider": row["provider"] or "",
+        "warnings": ["Already generated: this is the first result, not a new charge."],
+    }
+    images = [{"key": key, "revised_prompt": row["revised_prompt"]} for key in json.loads(row["image_keys"] or "[]")]
+    return _result(logged, images, False, {})
 
 
 def _replayed_failure(row: dict[str, Any]) -> ImagegenError:

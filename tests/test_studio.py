@@ -160,3 +160,15 @@ def test_each_record_keeps_what_remakes_its_image(studio):
     assert first["lighting"] == "golden hour" and first["camera"] == "wide angle lens"
     assert first["additions"] and all(len(pair) == 2 for pair in first["additions"])
     assert first["request_id"] == result.id and first["created_at"].endswith("+00:00")
+
+
+def test_a_resubmitted_request_tells_the_first_result_again_without_a_charge(studio):
+    request = GenerationRequest("a fox", size="1536x1024", quality="high", n=2, request_id="told-twice")
+    first = studio.generate(request, "ann")
+    again = studio.generate(request, "ann")
+    same = ("id", "user", "prompt", "directed_prompt", "preset", "model", "size", "quality", "n", "output_format")
+    assert [getattr(again, name) for name in same] == [getattr(first, name) for name in same]
+    assert (again.image_keys, again.cost_usd, again.provider) == (first.image_keys, first.cost_usd, first.provider)
+    assert again.created_at <= first.created_at  # when it was asked for: reserved just before its answer
+    assert again.warnings == ["Already generated: this is the first result, not a new charge."]
+    assert studio.allowance("ann").images_used == 2
