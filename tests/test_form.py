@@ -123,3 +123,43 @@ def test_an_edit_starts_with_the_first_edit_preset_and_the_images_shape(compatib
     choices = compatible.form_choices("gpt-image-2", editing=True)
     assert choices.starting_an_edit() == {"preset": choices.presets[0], "size": SAME_SHAPE}
     assert choices.presets[0] not in compatible.form_choices("gpt-image-2", editing=False).presets
+
+
+def test_values_the_model_offers_are_kept_as_they_are_and_sent_whole(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=False)
+    chosen = {
+        "preset": choices.presets[1],
+        "raw": False,
+        "lighting": choices.lighting[2],
+        "camera": choices.camera[2],
+        "model": "gpt-image-2",
+        "size": "1536x1024",
+        "custom_size": "",
+        "input_fidelity": PRESET_DEFAULT,
+        "quality": "high",
+        "n": 3,
+        "output_format": "webp",
+        "background": "transparent",
+    }
+    assert choices.settle(chosen) == chosen
+    assert choices.request_fields(chosen) == {
+        "preset": choices.presets[1],
+        "model": "gpt-image-2",
+        "size": "1536x1024",
+        "quality": "high",
+        "n": 3,
+        "output_format": "webp",
+        "background": "transparent",
+        "raw": False,
+        "lighting": choices.lighting[2],
+        "camera": choices.camera[2],
+    }
+
+
+def test_a_preset_not_offered_falls_back_to_the_first_and_a_custom_size_must_be_text(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=False)
+    assert choices.settle({"preset": "no-such-preset"})["preset"] == choices.presets[0]
+    assert choices.settle({"camera": "no such lens"})["camera"] == PRESET_DEFAULT
+    assert choices.settle({"quality": "ultra"})["quality"] == choices.spec.default_quality
+    assert choices.settle({"custom_size": 1536})["custom_size"] == ""
+    assert choices.settle({})["custom_size"] == ""
