@@ -49,11 +49,20 @@ postgres:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
+# axe-core, which the accessibility test loads into Chromium: the version package-lock.json pins.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(DEV_STAMP) chromium postgres lint
+test: $(DEV_STAMP) chromium postgres $(AXE) lint
 	$(PY) -m pytest
 
 bench: $(DEV_STAMP)
@@ -66,4 +75,4 @@ mutation: $(DEV_STAMP)
 	$(PY) bench/_mutation_report.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants node_modules

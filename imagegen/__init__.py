@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from imagegen.history import HistoryFilter, HistoryPage
     from imagegen.jobs import Job
     from imagegen.limits import MAX_BUDGET_USD, MAX_QUOTA_IMAGES, Allowance
-    from imagegen.masks import MAX_MASK_BYTES, drawn_layer, markup_from_drawing, mask_from_painting
+    from imagegen.masks import MAX_MASK_BYTES
     from imagegen.money import usd
+    from imagegen.names import alt_text, drawn_layer, markup_from_drawing, mask_from_painting
     from imagegen.planning import Plan
     from imagegen.redact import csv_cell
     from imagegen.redact import redact as hide_secrets
@@ -94,6 +95,7 @@ _HOMES: dict[str, str] = {
     "Studio": "imagegen.studio",
     "Upload": "imagegen.uploads",
     "Usage": "imagegen.request",
+    "alt_text": "imagegen.names",
     "check_proxy_headers": "imagegen.accounts",
     "check_setup": "imagegen.doctor",
     "copy_studio_database": "imagegen.copydb",
@@ -157,6 +159,7 @@ __all__ = [
     "Studio",
     "Upload",
     "Usage",
+    "alt_text",
     "check_proxy_headers",
     "check_setup",
     "copy_studio_database",

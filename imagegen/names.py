@@ -19,6 +19,21 @@ def slug(text: str) -> str:
     return joined or "image"
 
 
+#: the longest text alternative: a screen reader reads it whole before the next thing on the page
+ALT_CHARS = 160
+
+
+def alt_text(record: Mapping[str, Any], what: str = "Image") -> str:
+    """An image's text alternative, for those who do not see it: what it is, and the prompt it was made
+    from (cut at a word); "Image" alone for a record without one."""
+    prompt = " ".join(str(record.get("prompt") or "").split())
+    if not prompt:
+        return what
+    if len(prompt) > ALT_CHARS:
+        prompt = prompt[:ALT_CHARS].rsplit(" ", 1)[0] + "..."
+    return f"{what}: {prompt}"
+
+
 def download_name(record: Mapping[str, Any]) -> str:
     """imagegen-<prompt slug>-<first 8 of the image id>.<format>"""
     image_id = re.sub(r"[^a-z0-9]", "", str(record["id"]).lower())[:8] or "image"

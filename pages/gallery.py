@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from imagegen import HistoryFilter, ImagegenError
+from imagegen import HistoryFilter, ImagegenError, alt_text
 from ui import editor, runtime, widgets
 from ui.identity import viewer
 
@@ -82,7 +82,7 @@ def detail(key: str) -> None:
     original = widgets.stored_bytes(studio.image_bytes, record)
     with picture:
         if original is not None:
-            st.image(original, width="stretch")
+            st.image(original, width="stretch", alt=alt_text(record))
     with about:
         st.markdown(f"**Prompt:** {widgets.plain(record['prompt'])}")
         st.markdown("**Directed prompt (what was sent):**")
@@ -184,7 +184,7 @@ def lineage_steps(record: dict, ancestors: list, children: list) -> None:
             with column:
                 picture = studio.image_url(other) or widgets.stored_bytes(studio.thumbnail_bytes, other)
                 if picture is not None:
-                    st.image(picture, width="stretch")
+                    st.image(picture, width="stretch", alt=alt_text(other, relation))
                 if st.button(
                     relation, key=f"step-{other['key']}", type="tertiary", help=widgets.plain(other["prompt"][:200])
                 ):
@@ -201,7 +201,7 @@ def lineage_steps(record: dict, ancestors: list, children: list) -> None:
         for column, item in zip(columns, inputs[:4], strict=False):
             data = widgets.stored_bytes(studio.input_bytes, record, item["key"])
             if data is not None:
-                column.image(data, caption=item["role"], width="stretch")
+                column.image(data, caption=item["role"], width="stretch", alt=f"The edit's {item['role']}")
 
 
 # The confirmation stays a few seconds, across the reruns that closing the dialog brings, so it is seen.
@@ -236,7 +236,7 @@ else:
         with columns[index % COLUMNS], st.container(key=f"tile-{index}"):
             picture = studio.image_url(item) or widgets.stored_bytes(studio.thumbnail_bytes, item)
             if picture is not None:
-                st.image(picture, width="stretch")
+                st.image(picture, width="stretch", alt=alt_text(item))
             star = "★ " if item["key"] in stars else ""
             st.caption(f"{star}{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")
             if st.button("Open", key=f"open-{item['key']}", type="tertiary"):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from imagegen.names import download_name, slug
+from imagegen.names import alt_text, download_name, slug
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,11 @@ def test_a_download_name_has_the_prompt_the_id_and_the_format():
 def test_a_hostile_id_or_format_cannot_escape_the_name():
     record = {"id": "../../x", "format": "exe/../sh", "prompt": "a fox"}
     assert download_name(record) == "imagegen-a-fox-x.img"
+
+
+def test_an_images_text_alternative_is_what_it_is_and_its_prompt_cut_at_a_word():
+    assert alt_text({"prompt": "a red   fox\nin snow"}) == "Image: a red fox in snow"
+    assert alt_text({"prompt": "a red fox"}, "Made from") == "Made from: a red fox"
+    assert alt_text({"prompt": ""}) == "Image" and alt_text({}) == "Image"
+    long = alt_text({"prompt": "snowy " * 60})
+    assert long.startswith("Image: snowy snowy") and long.endswith("snowy...") and len(long) <= 7 + 160 + 3

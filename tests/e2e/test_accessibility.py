@@ -1,0 +1,66 @@
+"""Everyone can use the studio: axe-core, run in Chromium on every page (Generate, edit mode, the Gallery's
+grid and detail, Admin), on a laptop and a phone, in light and dark, finds no critical or serious violation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imagegen import GenerationRequest, Settings, Studio
+from tests.conftest import ROOT
+from tests.e2e.conftest import dialog_image_drawn, settled
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+#: what fails the scan: what keeps someone from using a page (axe's "moderate" and "minor" are reported only)
+BLOCKING = ("critical", "serious")
+
+
+def violations(page) -> list[dict]:
+    """The page's violations as axe-core finds them, with the elements each one is on."""
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: `make test` installs it (npm ci).")
+    settled(page)
+    page.add_script_tag(content=AXE.read_text())
+    found = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations.map(v => ({
+               id: v.id, impact: v.impact, help: v.help,
+               nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))"""
+    )
+    return [v for v in found if v["impact"] in BLOCKING]
+
+
+def scan(page, where: str, failures: dict[str, list[dict]]) -> None:
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        found = violations(page)
+        if found:
+            failures[f"{where} ({scheme})"] = found
+
+
+def test_no_page_has_a_critical_or_serious_violation(server, page, tmp_path):
+    studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
+    for prompt in ("a red fox in snow", "a castle at night"):
+        studio.generate(GenerationRequest(prompt), "me")
+    failures: dict[str, list[dict]] = {}
+
+    page.goto(server.url)
+    page.get_by_role("combobox", name="Model").wait_for()
+    scan(page, "Generate", failures)
+
+    page.goto(server.url + "/gallery")
+    page.get_by_text("2 images").wait_for()
+    scan(page, "Gallery", failures)
+
+    page.get_by_role("button", name="Open").first.click()
+    dialog_image_drawn(page)
+    scan(page, "Gallery detail", failures)
+
+    page.get_by_role("dialog").get_by_role("button", name="Edit").click()
+    page.get_by_text("What to change").first.wait_for()
+    scan(page, "Edit", failures)
+
+    page.goto(server.url + "/admin")
+    page.get_by_role("heading", name="Admin").wait_for()
+    scan(page, "Admin", failures)
+    assert failures == {}, json.dumps(failures, indent=1)
