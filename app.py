@@ -51,7 +51,8 @@ with st.sidebar:
             "(see the README), or serve on 127.0.0.1."
         )
     if settings.provider == "offline":
-        st.info("Offline mode: images are local placeholders at $0. Set OPENAI_API_KEY for real renders.")
+        who = "Set OPENAI_API_KEY (see the README)" if viewer.is_admin else "Ask an admin to connect OpenAI"
+        st.info(f"Offline mode: images are local placeholders at $0. {who} for real renders.")
     if settings.auth == "oidc":
         st.button("Sign out", on_click=st.logout)
 

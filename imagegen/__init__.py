@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from imagegen.limits import MAX_BUDGET_USD, MAX_QUOTA_IMAGES, Allowance
     from imagegen.masks import MAX_MASK_BYTES
     from imagegen.money import usd
-    from imagegen.names import alt_text, drawn_layer, markup_from_drawing, mask_from_painting
+    from imagegen.names import alt_text, counted, drawn_layer, markup_from_drawing, mask_from_painting
     from imagegen.planning import Plan
     from imagegen.redact import csv_cell
     from imagegen.redact import redact as hide_secrets
@@ -97,6 +97,7 @@ _HOMES: dict[str, str] = {
     "Usage": "imagegen.request",
     "alt_text": "imagegen.names",
     "check_proxy_headers": "imagegen.accounts",
+    "counted": "imagegen.names",
     "check_setup": "imagegen.doctor",
     "copy_studio_database": "imagegen.copydb",
     "migrate_database": "imagegen.schema",
@@ -161,6 +162,7 @@ __all__ = [
     "Usage",
     "alt_text",
     "check_proxy_headers",
+    "counted",
     "check_setup",
     "copy_studio_database",
     "migrate_database",

@@ -34,6 +34,11 @@ def alt_text(record: Mapping[str, Any], what: str = "Image") -> str:
     return f"{what}: {prompt}"
 
 
+def counted(count: int, noun: str) -> str:
+    """A count and its noun as people write them: "1 image", "2 images", "1,200 images"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def download_name(record: Mapping[str, Any]) -> str:
     """imagegen-<prompt slug>-<first 8 of the image id>.<format>"""
     image_id = re.sub(r"[^a-z0-9]", "", str(record["id"]).lower())[:8] or "image"

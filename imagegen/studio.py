@@ -24,8 +24,8 @@ from imagegen.form import FormChoices, form_choices
 from imagegen.history import HistoryFilter, HistoryPage
 from imagegen.limits import Allowance
 from imagegen.localtime import for_people
-from imagegen.money import to_usd, usd
-from imagegen.names import download_name
+from imagegen.money import to_micros, to_usd, usd
+from imagegen.names import counted, download_name
 from imagegen.pipeline import Progress, generate
 from imagegen.planning import Plan
 from imagegen.providers import Provider
@@ -386,11 +386,19 @@ class Studio:
                 "When": self.local_time(row["set_at"]),
                 "By": row["set_by"],
                 "Limit": "Team budget" if row["kind"] == "budget" else f"Quota of {row['subject']}",
-                "From": _limit_value(row["kind"], row["old_value"]),
-                "To": _limit_value(row["kind"], row["new_value"]),
+                "From": self._limit_value(row["kind"], row["old_value"]),
+                "To": self._limit_value(row["kind"], row["new_value"]),
             }
             for row in self._engine.limits.limit_changes(limit)
         ]
+
+    def _limit_value(self, kind: str, value: int | None) -> str:
+        """A limit as an admin reads it; the default says what it is."""
+        if value is not None:
+            return _per_day(kind, value)
+        settings = self._engine.settings
+        default = to_micros(settings.daily_budget_usd) if kind == "budget" else settings.daily_quota
+        return f"default ({_per_day(kind, default)})"
 
     def local_time(self, stored: str | None) -> str:
         """A stored time as people read it, in the team's time zone: one format on every page."""
@@ -412,9 +420,7 @@ class Studio:
         return reconcile(self._engine)
 
 
-def _limit_value(kind: str, value: int | None) -> str:
-    if value is None:
-        return "default"
+def _per_day(kind: str, value: int) -> str:
     if kind == "budget":
         return usd(to_usd(value)) + " a day"
-    return f"{value:,} image{'' if value == 1 else 's'} a day"
+    return f"{counted(value, 'image')} a day"

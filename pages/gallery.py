@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from imagegen import HistoryFilter, ImagegenError, alt_text
+from imagegen import HistoryFilter, ImagegenError, alt_text, counted
 from ui import editor, runtime, widgets
 from ui.identity import viewer
 
@@ -229,7 +229,7 @@ if not items:
         st.info("No image matches these filters.")
 else:
     total = studio.count_images(filters)
-    st.caption(f"{total:,} image{'' if total == 1 else 's'}")
+    st.caption(counted(total, "image"))
     stars = studio.favourites_among(me.name, [i["key"] for i in items])
     columns = st.columns(COLUMNS)
     for index, item in enumerate(items):

@@ -184,8 +184,6 @@ def price(request: GenerationRequest, plan):
     refusal = allowance.refusal(request.n, plan.reserve_micros if plan else 0)
     if refusal is not None:
         st.error(widgets.plain(refusal.message))
-    if studio.offline:
-        st.caption("Offline renderer: a local placeholder image, $0. Configure OPENAI_API_KEY for real renders.")
     return allowance, refusal
 
 

@@ -16,8 +16,8 @@ def test_limit_changes_read_in_dollars_images_and_local_time(studio):
     studio.set_quota("ann", 9, by="root")
     latest, middle, first = studio.limit_changes()
     assert latest["Limit"] == "Quota of ann" and (latest["From"], latest["To"]) == ("7 images a day", "9 images a day")
-    assert (middle["From"], middle["To"]) == ("default", "7 images a day")
-    assert (first["Limit"], first["From"], first["To"]) == ("Team budget", "default", "$25.00 a day")
+    assert (middle["From"], middle["To"]) == ("default (5 images a day)", "7 images a day")
+    assert (first["Limit"], first["From"], first["To"]) == ("Team budget", "default ($10.00 a day)", "$25.00 a day")
     assert first["By"] == "root" and first["When"].endswith(("CET", "CEST"))
 
 
@@ -29,7 +29,7 @@ def test_a_users_own_quota_can_be_taken_away_and_the_default_applies_again(studi
     assert not studio.clear_quota("ann", by="root")  # nothing left to take away
     assert studio.quota_overrides() == []
     assert studio.allowance("ann").quota == studio._engine.settings.daily_quota
-    assert studio.limit_changes()[0]["To"] == "default"
+    assert studio.limit_changes()[0]["To"] == "default (5 images a day)"
 
 
 def test_known_users_are_those_signed_in_logged_or_given_a_quota(studio):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from imagegen.names import alt_text, download_name, slug
+from imagegen.names import alt_text, counted, download_name, slug
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,8 @@ def test_an_images_text_alternative_is_what_it_is_and_its_prompt_cut_at_a_word()
     assert alt_text({"prompt": ""}) == "Image" and alt_text({}) == "Image"
     long = alt_text({"prompt": "snowy " * 60})
     assert long.startswith("Image: snowy snowy") and long.endswith("snowy...") and len(long) <= 7 + 160 + 3
+
+
+def test_a_count_and_its_noun_are_written_as_people_write_them():
+    assert [counted(n, "image") for n in (0, 1, 2, 1200)] == ["0 images", "1 image", "2 images", "1,200 images"]
+    assert counted(1, "reference image") == "1 reference image"

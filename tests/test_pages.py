@@ -13,6 +13,7 @@ from imagegen import GenerationRequest, Settings, Studio
 from imagegen.jobs import JobRunner
 from tests.conftest import ROOT
 from tests.engine_parts import wait_for
+from ui import runtime
 
 
 @pytest.fixture
@@ -690,3 +691,17 @@ def test_a_three_digit_quota_shows_what_is_left_whole(env):
     at = app("a car")
     assert metric(at, "Images left") == "200"  # "200 / 200" would be cut off in its column
     assert "of 200" in next(m.help for m in at.metric if m.label == "Images left")
+
+
+def test_the_offline_notice_is_shown_once_and_tells_each_user_what_they_can_do(env):
+    notices = [i.value for i in app().info if "Offline mode" in i.value]
+    assert notices == [
+        "Offline mode: images are local placeholders at $0. Set OPENAI_API_KEY (see the README) for real renders."
+    ]
+    assert "placeholder" not in " ".join(c.value for c in app().caption)  # not a second time under the price
+    env.setenv("IMAGEGEN_AUTH", "oidc")
+    runtime._read.cache_clear()  # a server reads its environment once
+    member = app(user=signed_in("bob@example.com"))
+    assert [i.value for i in member.info if "Offline mode" in i.value] == [
+        "Offline mode: images are local placeholders at $0. Ask an admin to connect OpenAI for real renders."
+    ]

@@ -17,6 +17,7 @@ from imagegen import (
     ImagegenError,
     Studio,
     Upload,
+    counted,
     drawn_layer,
     markup_from_drawing,
     mask_from_painting,
@@ -155,7 +156,7 @@ def panel(studio: Studio, choices: FormChoices, source: EditSource) -> tuple[Edi
                 key=f"g_refs_{st.session_state.get('g_edit_canvas', 0)}",  # a new edit starts with none
             )
         if source.references:
-            st.caption(f"With {len(source.references)} reference image(s) chosen from the gallery.")
+            st.caption(f"With {counted(len(source.references), 'reference image')} chosen from the gallery.")
             if st.button("Remove them", key="g_refs_clear", type="tertiary"):
                 st.session_state[EDITING] = replace(source, references=())
                 st.rerun(scope="fragment")
