@@ -134,6 +134,19 @@ class Library:
             raise NotFound("That image is not in the gallery (it may have been deleted).")
         return {**json.loads(rows[0]["record"]), "pending": bool(rows[0]["pending"])}
 
+    def key_for_link(self, link: str) -> str:
+        """The key of the image a shared link names: by its id (a link's own word), or by its key (what
+        links were before); the link itself when no image has it, so that opening it says it is gone."""
+        if "/" in link:
+            return link
+        rows = self.db.query("SELECT key FROM images WHERE id = :id", {"id": link})
+        return rows[0]["key"] if rows else link
+
+    def link_for(self, key: str) -> str:
+        """What a shared link names an image by: its id, short and the same for as long as it is kept."""
+        rows = self.db.query("SELECT id FROM images WHERE key = :key", {"key": key})
+        return rows[0]["id"] if rows else key
+
     def lineage(self, key: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """An image's ancestors (its parent first, the original last) and its children (oldest first), as
         far as they are still in the gallery."""

@@ -370,3 +370,9 @@ def m015_estimated_charges(db: Session) -> None:
     # 1 where the charge used a conservative rate no source gives (or the provider reported no usage to
     # price): the Admin page shows such charges apart.
     db.execute("ALTER TABLE generations ADD COLUMN cost_estimated BIGINT NOT NULL DEFAULT 0")
+
+
+@migration
+def m016_images_by_id(db: Session) -> None:
+    """A shared link names an image by its id: found at once, whatever the gallery holds."""
+    db.execute("CREATE INDEX images_by_id ON images (id)")

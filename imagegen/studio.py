@@ -210,6 +210,14 @@ class Studio:
     def image_bytes(self, record: dict[str, Any]) -> bytes:
         return self._engine.library.original(record)
 
+    def link_for(self, key: str) -> str:
+        """What a link to this image carries (`?image=`): short, stable, no storage path in it."""
+        return self._engine.library.link_for(key)
+
+    def key_for_link(self, link: str) -> str:
+        """The image a shared link opens (older links carried the key itself, and still work)."""
+        return self._engine.library.key_for_link(link)
+
     def lineage(self, key: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """An image's ancestors (parent first) and children (oldest first) still in the gallery."""
         return self._engine.library.lineage(key)

@@ -63,7 +63,7 @@ if state.get("gal_signature") != signature:
 
 def share_link(key: str) -> str:
     base = (st.context.url or "").split("?")[0]
-    return f"{base}?image={quote(key, safe='')}"
+    return f"{base}?image={quote(studio.link_for(key), safe='')}"
 
 
 def close_detail() -> None:
@@ -248,8 +248,9 @@ else:
 linked = st.query_params.get("image")
 if linked and state.get("gal_linked") != linked:
     state["gal_linked"] = linked  # a shared link opens its image once, not on every rerun
-    state["gallery_open"] = linked
+    state["gallery_open"] = studio.key_for_link(linked)
 if state.get("gallery_open"):
-    st.query_params["image"] = state["gallery_open"]  # the address bar is the link to what is open
-    state["gal_linked"] = state["gallery_open"]  # our own link: not one to follow again on the next rerun
+    link = studio.link_for(state["gallery_open"])
+    st.query_params["image"] = link  # the address bar is the link to what is open
+    state["gal_linked"] = link  # our own link: not one to follow again on the next rerun
     detail(state["gallery_open"])

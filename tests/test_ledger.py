@@ -56,6 +56,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m013_refusal",
         "m014_pending_deletes",
         "m015_estimated_charges",
+        "m016_images_by_id",
     }
     schema = sa.inspect(db.engine)
 
@@ -69,6 +70,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
     indexes = {index["name"] for index in schema.get_indexes("generations")}
     assert {"generations_spend", "generations_users"} <= indexes
     assert not {"generations_day", "generations_presets", "generations_render"} & indexes
+    assert "images_by_id" in {index["name"] for index in schema.get_indexes("images")}
     assert columns("user_day") == ["user", "day", "images_reserved", "images_committed"]
     assert columns("team_day") == ["day", "reserved_micros", "committed_micros"]
     money = {c["name"]: c["type"] for c in schema.get_columns("team_day")}["committed_micros"]

@@ -5,7 +5,16 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from imagegen import Forbidden, GenerationRequest, InvalidRequest, LimitReached, Settings, StorageError, Studio
+from imagegen import (
+    Forbidden,
+    GenerationRequest,
+    ImagegenError,
+    InvalidRequest,
+    LimitReached,
+    Settings,
+    StorageError,
+    Studio,
+)
 from imagegen.checks import scoped_id
 from imagegen.studio import ETA_HISTORY
 
@@ -172,3 +181,14 @@ def test_a_resubmitted_request_tells_the_first_result_again_without_a_charge(stu
     assert again.created_at <= first.created_at  # when it was asked for: reserved just before its answer
     assert again.warnings == ["Already generated: this is the first result, not a new charge."]
     assert studio.allowance("ann").images_used == 2
+
+
+def test_a_shared_link_names_an_image_by_its_short_id_and_older_links_still_open(studio):
+    key = studio.generate(GenerationRequest("a fox"), "ann").image_key
+    link = studio.link_for(key)
+    assert link == studio.image(key)["id"] and "/" not in link and len(link) < 40
+    assert studio.key_for_link(link) == key
+    assert studio.key_for_link(key) == key  # a link made before carried the key itself
+    assert studio.key_for_link("no-such-image-0") == "no-such-image-0"  # opening it says it is gone
+    with pytest.raises(ImagegenError, match="No image at"):
+        studio.image(studio.key_for_link("no-such-image-0"))
