@@ -13,8 +13,8 @@ from imagegen.director import PresetBook
 
 #: the choice that leaves a setting to the preset (lighting, camera, background, input fidelity)
 PRESET_DEFAULT = "Preset default"
-#: the size choice of an edit that keeps its starting image's shape
-SAME_SHAPE = "Same shape as the image"
+#: the size choice of an edit that keeps its starting image's shape (short: it fits the Size box whole)
+SAME_SHAPE = "As the image"
 #: the size choice that opens a typed size, on models that take any size within a rule
 CUSTOM_SIZE = "Custom..."
 #: every field of the form but the prompt (the prompt box keeps it), in the order they are settled

@@ -78,6 +78,8 @@ def detail(key: str) -> None:
     except ImagegenError as exc:
         st.error(widgets.plain(exc.message))
         return
+    # The picture fits the screen's height, so the dialog's actions are in view under it on a laptop.
+    st.html('<style>[role="dialog"] [data-testid="stImage"] img { max-height: 58vh; object-fit: contain; }</style>')
     picture, about = st.columns([3, 2])
     original = widgets.stored_bytes(studio.image_bytes, record)
     with picture:

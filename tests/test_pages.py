@@ -582,7 +582,7 @@ def test_the_gallery_shows_labels_keeps_favourites_and_confirms_a_delete(env):
     at.session_state["gallery_open"] = kept.image_key
     at.run()
     assert studio._engine.presets.get("pixel").label in texts(at) and "· pixel ·" not in texts(at)
-    assert f"?image={kept.image_key.replace('/', '%2F')}" in " ".join(c.value for c in at.code)
+    assert f"?image={studio.image(kept.image_key)['id']}" in " ".join(c.value for c in at.code)  # the short link
     at.toggle(key=f"fav-{kept.image_key}").set_value(True).run()
     assert studio.favourites_among("ann", [kept.image_key]) == {kept.image_key}
     at.button_group(key="gal_scope").set_value("Favourites").run()
@@ -618,7 +618,7 @@ def test_an_edit_from_the_gallery_is_planned_priced_and_made_with_its_parent(env
     at.run()
     assert not at.exception
     assert "Editing" in texts(at) and "a red fox in snow" in texts(at)
-    assert at.selectbox(key="g_size").value == "Same shape as the image"
+    assert at.selectbox(key="g_size").value == "As the image"
     assert at.selectbox(key="g_preset").options[:2] == ["Careful edit", "Combine references"]
     server = component_data(at, "imagegen_directed_preview")["server"]
     assert server["text"].startswith("add a red scarf. ")
