@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from imagegen import InvalidRequest, Settings, Studio
+from imagegen import GenerationRequest, InvalidRequest, Settings, Studio
 from imagegen.limits import quota_refusal
 
 
@@ -40,3 +40,14 @@ def test_the_history_shows_the_latest_fifty_changes(studio):
         studio.set_quota("ann", images, by="root")
     changes = studio._engine.limits.limit_changes()
     assert len(changes) == 50 and changes[0]["new_value"] == 51
+
+
+def test_the_audit_names_whose_counters_disagree_with_the_log(studio):
+    result = studio.generate(GenerationRequest("a fox"), "ann")
+    day = studio._engine.ledger.generation(result.id)["day"]
+    with studio._engine.db.write() as conn:
+        conn.execute('UPDATE user_day SET images_committed = images_committed + 1 WHERE "user" = :u', {"u": "ann"})
+        conn.execute("UPDATE team_day SET committed_micros = committed_micros + 5")
+    problems = studio.check_invariants()
+    assert f"ann on {day}: counters 0/2 but log 0/1 (reserved/committed images)" in problems
+    assert f"team on {day}: counters 0/5 but log 0/0 (reserved/spent micro-dollars)" in problems
