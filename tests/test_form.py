@@ -7,6 +7,7 @@ from imagegen import (
     PRESET_DEFAULT,
     SAME_SHAPE,
     GenerationRequest,
+    Settings,
     Studio,
     prefilled,
 )
@@ -163,3 +164,31 @@ def test_a_preset_not_offered_falls_back_to_the_first_and_a_custom_size_must_be_
     assert choices.settle({"quality": "ultra"})["quality"] == choices.spec.default_quality
     assert choices.settle({"custom_size": 1536})["custom_size"] == ""
     assert choices.settle({})["custom_size"] == ""
+
+
+def test_the_configured_default_model_is_chosen_when_none_is_and_an_edit_falls_back_to_one_that_edits(
+    data_dir, fake_openai
+):
+    def studio(model):
+        return Studio(
+            Settings(
+                data_dir=data_dir,
+                provider="openai",
+                openai_api_key="sk-test",
+                openai_base_url=fake_openai.base_url,
+                model=model,
+            )
+        )
+
+    assert studio("gpt-image-2").form_choices(None, editing=False).spec.id == "gpt-image-2"
+    editing = studio("dall-e-3").form_choices(None, editing=True)
+    assert editing.spec.id == next(iter(editing.models))  # dall-e-3 cannot edit: the first model that can
+    assert studio("dall-e-3").form_choices(None, editing=False).spec.id == "dall-e-3"
+
+
+def test_one_image_is_a_count_and_a_list_of_editors_alone_is_not_narrowed(compatible, offline_settings):
+    assert compatible.form_choices("gpt-image-2", editing=False).settle({"n": 1})["n"] == 1
+    offline = Studio(offline_settings).form_choices(None, editing=True)
+    assert list(offline.models) == ["offline"] and not offline.only_editors  # every model offered edits
+    assert not compatible.form_choices("gpt-image-2", editing=False).only_editors
+    assert prefilled({"background": ""})["background"] == PRESET_DEFAULT
