@@ -35,7 +35,7 @@ textarea {
   background: var(--st-secondary-background-color); border: 1px solid transparent;
   border-radius: var(--st-base-radius, 0.5rem);
 }
-textarea:focus { outline: none; border-color: var(--st-primary-color); }
+textarea:focus { outline: 2px solid var(--st-primary-color); outline-offset: 1px; border-color: var(--st-primary-color); }
 .hint { font-size: 0.8rem; opacity: 0.7; margin-top: 0.2rem; }
 """
 

@@ -448,3 +448,23 @@ def test_a_share_link_opens_the_detail_for_the_very_first_visitor_of_a_fresh_ser
     page.get_by_role("dialog").get_by_text("a lighthouse in fog").first.wait_for()
     dialog_image_drawn(page)
     assert "image=" in page.url  # the address still names the image
+
+
+def outline_of(page, locator) -> str:
+    """The outline drawn around an element or the control it is part of, as the browser computes it."""
+    return locator.evaluate(
+        """element => { for (let node = element; node; node = node.parentElement) {
+                           const style = getComputedStyle(node);
+                           if (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0)
+                               return style.outlineWidth + ' ' + style.outlineStyle; }
+                        return 'none'; }"""
+    )
+
+
+def test_the_keyboards_place_is_ringed_on_the_prompt_and_the_select_boxes(server, page):
+    page.goto(server.url)
+    prompt_box(page).focus()
+    assert outline_of(page, prompt_box(page)) == "2px solid"
+    model = page.get_by_role("combobox", name="Model")
+    model.focus()
+    assert outline_of(page, model) == "2px solid"
