@@ -58,6 +58,10 @@ with st.sidebar:
 
 widgets.page_style()
 current = st.navigation(list(pages.values()))
+# A page arrived at (from another page, a link or a reload) rather than rerun: a link in the address is
+# followed again even if the same image was opened before.
+st.session_state["arrived"] = st.session_state.get("page_shown") != current.url_path
+st.session_state["page_shown"] = current.url_path
 resume, query = st.session_state.pop("resume_page", ("", {}))
 if resume in pages:
     st.switch_page(pages[resume], query_params=query or None)

@@ -13,6 +13,10 @@ from imagegen.db import Database
 #: the form's fields and the type each must have; anything else is dropped, never stored
 FIELDS: dict[str, type] = {
     "prompt": str,
+    # an edit's instruction and the gallery image it edits ("" for an upload), kept apart from the prompt of
+    # a new image: leaving an edit half done must not turn "make it night" into the next new image
+    "edit_prompt": str,
+    "edit_of": str,
     "preset": str,
     "model": str,
     "size": str,

@@ -119,10 +119,7 @@ def detail(key: str) -> None:
         settings = studio.prefill_from(record)
         if started(editor.begin, studio, key):
             close_detail()
-            state["generate_prefill"] = {
-                "prompt": "",
-                **{k: settings[k] for k in ("model", "quality", "output_format")},
-            }
+            state["generate_prefill"] = {k: settings[k] for k in ("model", "quality", "output_format")}
             st.switch_page("pages/generate.py")
     adding = editor.EDITING in state and st.button(
         "Add to the edit as a reference", key="detail-reference", icon=":material/add_photo_alternate:"
@@ -132,11 +129,13 @@ def detail(key: str) -> None:
         st.switch_page("pages/generate.py")
     if reuse.button("Use these settings", key="detail-reuse", width="stretch"):
         close_detail()
-        state["generate_prefill"] = studio.prefill_from(record)
-        if record.get("inputs"):
-            started(editor.remake, studio, record)  # an edit's settings include what it was made from
+        settings = studio.prefill_from(record)
+        if record.get("inputs"):  # an edit's settings include what it was made from; its instruction goes with it
+            settings.pop("prompt")
+            started(editor.remake, studio, record)
         else:
             editor.stop()
+        state["generate_prefill"] = settings
         st.switch_page("pages/generate.py")
     if studio.may_delete(record, me.name) and remove.toggle("Delete...", key="detail-delete-arm"):
         st.warning("This removes the image, its thumbnail and its record for everyone. It cannot be undone.")
@@ -240,16 +239,17 @@ else:
             if picture is not None:
                 st.image(picture, width="stretch", alt=alt_text(item))
             star = "★ " if item["key"] in stars else ""
-            st.caption(f"{star}{widgets.plain(item['prompt'][:60])} · {widgets.plain(item['user'])}")
-            if st.button("Open", key=f"open-{item['key']}", type="tertiary"):
+            # The prompt opens the image: each tile's button says which image it opens, to a screen reader too.
+            if st.button(f"{star}{widgets.plain(item['prompt'][:60])}", key=f"open-{item['key']}", type="tertiary"):
                 state["gallery_open"] = item["key"]
+            st.caption(f"{widgets.plain(item['user'])} · {studio.local_time(item['created_at'])}")
     if next_token and st.button("Load more"):
         state["gal_pages"].append(next_token)
         st.rerun()
 
 linked = st.query_params.get("image")
-if linked and state.get("gal_linked") != linked:
-    state["gal_linked"] = linked  # a shared link opens its image once, not on every rerun
+if linked and (state.get("arrived") or state.get("gal_linked") != linked):
+    state["gal_linked"] = linked  # a link opens its image when followed, not on every rerun after
     state["gallery_open"] = studio.key_for_link(linked)
 if state.get("gallery_open"):
     link = studio.link_for(state["gallery_open"])

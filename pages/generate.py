@@ -15,10 +15,11 @@ from imagegen import (
     InvalidRequest,
     prefilled,
 )
-from ui import editor, runtime, widgets
+from ui import attention, editor, runtime, widgets
 from ui.identity import viewer
 from ui.prompt_box import directed_preview, prompt_box, server_result
 
+EDIT_LABEL = "What to change"
 #: the longest figure a metric of the side column shows whole at 1280 px
 SHORT_FIGURE = 7
 
@@ -42,6 +43,18 @@ def restore_form() -> None:
     if "g_prompt_value" not in state:
         state["g_prompt_value"] = draft.get("prompt", "")
         state["g_prompt_version"] += 1
+        resume_edit(draft)
+
+
+def resume_edit(draft: dict) -> None:
+    """A new session finds the edit of a gallery image the user left, with what they had typed (an edit of
+    an upload cannot come back: nothing of an upload is kept but its pixels in the image it made)."""
+    if not draft.get("edit_of") or editor.EDITING in state or editor.PENDING in state:
+        return
+    try:
+        editor.begin(studio, draft["edit_of"], draft.get("edit_prompt", ""))
+    except ImagegenError:
+        pass  # the image was deleted since: a new image it is
 
 
 def apply_prefill(prefill: dict) -> None:
@@ -50,8 +63,9 @@ def apply_prefill(prefill: dict) -> None:
     for name in SETTINGS:
         if name in values:
             state[f"g_{name}"] = values[name]
-    state["g_prompt_value"] = values["prompt"]
-    state["g_prompt_version"] += 1
+    if "prompt" in prefill:  # an edit's instruction comes with the edit itself (editor.EditSource)
+        state["g_prompt_value"] = values["prompt"]
+        state["g_prompt_version"] += 1
 
 
 def submit(request: GenerationRequest, edit=None) -> None:
@@ -61,9 +75,10 @@ def submit(request: GenerationRequest, edit=None) -> None:
         state["generate_nonce"] = uuid.uuid4().hex
         request = request.with_stable_id(me.name, state["generate_nonce"])
     try:
-        studio.submit(request, me.name, edit)
+        state["g_follow"] = studio.submit(request, me.name, edit)
     except ImagegenError as exc:
         state["g_submit_error"] = exc.message
+    attention.ask("results")  # its progress (or why it was refused), and then its result, in view
 
 
 restore_form()
@@ -117,9 +132,12 @@ def settings_form(choices: FormChoices) -> None:
         )
 
 
-def remember(prompt: str) -> None:
-    """Keep the form for this user, so a page switch or a reload finds it as it was left."""
-    current_form = {"prompt": prompt, **{name: state.get(f"g_{name}") for name in SETTINGS}}
+def remember(typed: str, editing) -> None:
+    """Keep the form for this user, so a page switch or a reload finds it as it was left: the new image's
+    prompt, and apart from it an edit's instruction."""
+    current_form = {"prompt": editor.new_image_prompt(typed), **{name: state.get(f"g_{name}") for name in SETTINGS}}
+    if editing is not None:
+        current_form.update(edit_prompt=typed, edit_of=editing.parent_key)
     if state.get("g_saved_form") != current_form:
         studio.remember_form(me.name, current_form)
         state["g_saved_form"] = current_form
@@ -196,7 +214,7 @@ def composer() -> None:
     if editing is not None:
         editor.header(editing)
     typed = prompt_box(
-        "What to change" if editing else "Prompt",
+        EDIT_LABEL if editing else "Prompt",
         value=state["g_prompt_value"],
         version=state["g_prompt_version"],
         key=f"g_prompt_box_{state['g_prompt_version']}",
@@ -206,7 +224,7 @@ def composer() -> None:
     state["g_prompt_value"] = typed.text
     form, side = st.columns([3, 2], gap="large")
     widgets.first_on_phones("generate-side")  # the preview, the button and the render right under the prompt
-    remember(typed.text)  # first: a page switch may cut this run short, and must find the form kept
+    remember(typed.text, editing)  # first: a page switch may cut this run short, and must find the form kept
     edit, edit_problem = None, None
     if editing is not None:
         with form:  # the image to edit beside the preview and the button, all in view
@@ -241,6 +259,9 @@ def composer() -> None:
                 show_result(finished[0])
     with form:
         settings_form(choices)  # drawn after the preview: a keystroke's preview reaches the browser first
+    attention.bring("results", ".st-key-generate-results", key="g_bring_results")
+    attention.bring("result", ".st-key-latest-result", key="g_bring_result")
+    attention.bring("editor", ".st-key-edit-header", focus=f'textarea[aria-label="{EDIT_LABEL}"]', key="g_bring_editor")
 
 
 def show_running_jobs(active: bool, drawn_allowance) -> None:
@@ -266,6 +287,14 @@ def show_running_jobs(active: bool, drawn_allowance) -> None:
 
 
 def show_result(job) -> None:
+    if state.get("g_follow") == job.id:  # the one the user started here has ended: its outcome in view
+        state.pop("g_follow")
+        attention.ask("result")
+    with st.container(key="latest-result"):
+        outcome(job)
+
+
+def outcome(job) -> None:
     if job.status == "cancelled":
         st.info("The last request was cancelled before it started: nothing was charged.")
         return
@@ -273,6 +302,10 @@ def show_result(job) -> None:
         st.error(widgets.plain(job.error or "The generation failed."))
         st.caption("You may have been charged for this request." if job.charged else "You were not charged.")
         return
+    succeeded(job)
+
+
+def succeeded(job) -> None:
     result = job.result or {}
     keys = result.get("image_keys") or []
     st.markdown("**Latest result**")
@@ -301,12 +334,15 @@ def show_result(job) -> None:
         except ImagegenError as exc:
             st.error(widgets.plain(exc.message))
             return
-        state["g_prompt_value"] = ""
-        state["g_prompt_version"] += 1
         st.rerun(scope="app")
-    if st.button("Open in gallery", key=f"open-{job.id}", width="stretch"):
-        state["gallery_open"] = keys[0] if keys else None
-        st.switch_page("pages/gallery.py")
+    if keys:  # a link, not a button: no rerun of this fragment stands between the click and the gallery
+        st.page_link(
+            "pages/gallery.py",
+            label="Open in gallery",
+            icon=":material/photo_library:",
+            query_params={"image": studio.link_for(keys[0])},
+            width="stretch",
+        )
 
 
 def remade_edit(job):
@@ -335,7 +371,10 @@ def show_recent(done: list) -> None:
                 submit(job.request.with_stable_id(me.name, uuid.uuid4().hex), remade_edit(job))
                 st.rerun(scope="app")
             if st.button("Edit settings", key=f"settings-{job.id}", width="stretch", type="tertiary"):
-                state["generate_prefill"] = job.request.to_dict()
+                settings = job.request.to_dict()
+                if job.request.is_edit:
+                    settings.pop("prompt")  # the instruction comes back as what to change, not as a prompt
+                state["generate_prefill"] = settings
                 try:
                     if job.request.is_edit:
                         editor.remake(studio, studio.image(job.result["image_keys"][0]))

@@ -70,3 +70,10 @@ def test_a_damaged_draft_reads_as_none(studio):
     with studio._engine.db.write() as conn:
         conn.execute("UPDATE form_drafts SET form = '{not json' WHERE user = 'ann'")
     assert studio.remembered_form("ann") == {}
+
+
+def test_an_edits_instruction_is_kept_apart_from_the_new_images_prompt(studio):
+    studio.remember_form("ann", {"prompt": "a castle", "edit_prompt": "make it night", "edit_of": "k1"})
+    assert studio.remembered_form("ann") == {"prompt": "a castle", "edit_prompt": "make it night", "edit_of": "k1"}
+    studio.remember_form("ann", {"prompt": "a castle"})  # the edit was stopped: nothing of it comes back
+    assert studio.remembered_form("ann") == {"prompt": "a castle"}

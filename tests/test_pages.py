@@ -13,7 +13,7 @@ from imagegen import GenerationRequest, Settings, Studio
 from imagegen.jobs import JobRunner
 from tests.conftest import ROOT
 from tests.engine_parts import wait_for
-from ui import runtime
+from ui import runtime, widgets
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def app(prompt: str | None = None, user: dict | None = None) -> AppTest:
 def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
     parts += [w.value for w in at.warning] + [s.value for s in at.subheader] + [i.value for i in at.info]
-    # as a reader sees it: without the escapes and word joiners that keep user text inert
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts)).replace("\u2060", "")
+    # as a reader sees it: without the escapes and code fences that keep user text inert
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts)).replace("`", "")
 
 
 def signed_in(email: str, *, verified: bool = True, sub: str | None = None, **claims) -> dict:
@@ -388,8 +388,8 @@ def test_prompts_are_shown_as_text_never_as_markdown(env):
     studio.generate(GenerationRequest("![tracker](http://example.com/t.png) **bold**", raw=True), "ann")
     at = app()
     at.switch_page("pages/gallery.py").run()
-    captions = [c.value for c in at.caption]
-    assert any(c.startswith("\\!\\[tracker\\]\\(http\\:\u2060//example\\.com/t\\.png\\) \\*\\*bold") for c in captions)
+    titles = [b.label for b in at.button]  # each gallery tile is opened by its prompt
+    assert "`![tracker](http://example.com/t.png)` \\*\\*bold\\*\\*" in titles
 
 
 def test_a_failed_generation_says_what_happened_and_that_nothing_was_charged(env, fake_openai):
@@ -494,8 +494,22 @@ def test_bare_links_in_user_text_stay_text(env):
     studio.generate(GenerationRequest("see https://evil.example/x and www.evil.example", raw=True), "ann")
     at = app()
     at.switch_page("pages/gallery.py").run()
-    caption = next(c.value for c in at.caption if "evil" in c.value)
-    assert "://" not in caption and "www." not in caption and "\u2060" in caption
+    title = next(b.label for b in at.button if "evil" in b.label)  # the tile's, named by its prompt
+    # each as inline code: never a link, and copied exactly as typed (no invisible character inside)
+    assert "`https://evil.example/x`" in title and "`www.evil.example`" in title and "\u2060" not in title
+
+
+@pytest.mark.parametrize(
+    ("text", "drawn"),
+    [
+        ("by ann@example.com", "by `ann@example.com`"),
+        ("a *b* [c](d) <i>", "a \\*b\\* \\[c\\]\\(d\\) \\<i\\>"),
+        ("x `a`b@c.d`", "x `` `a`b@c.d` ``"),  # a fence longer than any backtick run inside, padded
+        ("ok.", "ok\\."),
+    ],
+)
+def test_user_text_is_drawn_inert(text, drawn):
+    assert widgets.plain(text) == drawn
 
 
 def test_a_providers_error_text_is_shown_inert(env):
@@ -509,7 +523,8 @@ def test_a_providers_error_text_is_shown_inert(env):
         )
     at = app()
     error = next(e.value for e in at.error if "Denied" in e.value)
-    assert error.startswith("Denied\\. \\!\\[x\\]") and "](http" not in error
+    assert error.startswith("Denied\\. `![x](http://evil.example/p.png)`")  # inline code: not an image
+    assert error.endswith(" \\[Sign in `again](http://evil.example/login)`")  # no link either
 
 
 def test_pages_stay_up_and_say_so_when_storage_is_down(env, s3_settings, moto):

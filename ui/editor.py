@@ -22,11 +22,13 @@ from imagegen import (
     markup_from_drawing,
     mask_from_painting,
 )
-from ui import widgets
+from ui import attention, widgets
 
 #: the session key of what is being edited
 EDITING = "g_edit"
 PENDING = "g_edit_pending"
+#: the new image's prompt, kept while an edit is shaped
+NEW_PROMPT = "g_new_prompt"
 WHOLE, PAINT, MARKUP = "Whole image", "Paint where to change", "Draw on it to guide"
 #: the canvas's width on a laptop and on a phone (a canvas wider than its column scrolls, which spoils painting)
 CANVAS_WIDTH, PHONE_CANVAS_WIDTH = 420, 300
@@ -44,6 +46,8 @@ class EditSource:
     references: tuple[Upload, ...] = ()
     mask: bytes | None = None
     markup: bytes | None = None
+    #: what to change, as the edit starts (the instruction an edited image was made with, or a draft's)
+    instruction: str = ""
 
 
 def active(studio: Studio) -> EditSource | None:
@@ -55,12 +59,12 @@ def active(studio: Studio) -> EditSource | None:
     return st.session_state.get(EDITING)
 
 
-def begin(studio: Studio, key: str) -> None:
+def begin(studio: Studio, key: str, instruction: str = "") -> None:
     """Edit a gallery image (or a result): it becomes the starting image and its parent, from the next run
     of the Generate page on (the form's widgets take the edit's defaults before they are drawn)."""
     record = studio.image(key)
     start = studio.starting_image(key)
-    st.session_state[PENDING] = EditSource(start, record["prompt"][:80], parent_key=key)
+    st.session_state[PENDING] = EditSource(start, record["prompt"][:80], parent_key=key, instruction=instruction)
 
 
 def remake(studio: Studio, record: dict[str, Any]) -> None:
@@ -69,7 +73,9 @@ def remake(studio: Studio, record: dict[str, Any]) -> None:
     if edit is None:
         return
     label = f"{record['prompt'][:60]} (from the images it was made with)"
-    st.session_state[PENDING] = EditSource(edit.first, label, edit.parent_key, edit.images[1:], edit.mask, edit.markup)
+    st.session_state[PENDING] = EditSource(
+        edit.first, label, edit.parent_key, edit.images[1:], edit.mask, edit.markup, instruction=record["prompt"]
+    )
 
 
 def add_reference(studio: Studio, key: str) -> None:
@@ -82,7 +88,12 @@ def add_reference(studio: Studio, key: str) -> None:
 
 def _start(source: EditSource, studio: Studio) -> None:
     state = st.session_state
+    if EDITING not in state:  # the new image's prompt waits, untouched, until the edit stops
+        state[NEW_PROMPT] = state.get("g_prompt_value", "")
+    state["g_prompt_value"] = source.instruction
+    state["g_prompt_version"] = state.get("g_prompt_version", 0) + 1
     state[EDITING] = source
+    attention.ask("editor")  # the page may be scrolled to a result: the edit's header and its box in view
     state["g_edit_mode"] = PAINT if source.mask else (MARKUP if source.markup else WHOLE)
     state["g_edit_canvas"] = state.get("g_edit_canvas", 0) + 1  # a new image: a clean canvas
     for name, value in studio.form_choices(state.get("g_model"), editing=True).starting_an_edit().items():
@@ -90,8 +101,17 @@ def _start(source: EditSource, studio: Studio) -> None:
 
 
 def stop() -> None:
-    st.session_state.pop(EDITING, None)
-    st.session_state.pop(PENDING, None)
+    """Back to a new image, with the prompt it had before the edit began."""
+    state = st.session_state
+    state.pop(PENDING, None)
+    if state.pop(EDITING, None) is not None:
+        state["g_prompt_value"] = state.pop(NEW_PROMPT, "")
+        state["g_prompt_version"] = state.get("g_prompt_version", 0) + 1
+
+
+def new_image_prompt(typed: str) -> str:
+    """The prompt of a new image as the user left it: what is typed, or while editing what waits."""
+    return st.session_state.get(NEW_PROMPT, "") if st.session_state.get(EDITING) is not None else typed
 
 
 def offer_upload(studio: Studio) -> None:

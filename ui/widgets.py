@@ -21,17 +21,27 @@ STAGE_LABELS = {
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-# Markdown turns bare "https://...", "www." and "name@host" into links whatever is escaped: a word joiner
-# (invisible, zero width) inside each keeps them text.
-_AUTOLINKS = re.compile(r"(?i)(:)(//)|(www)(\.)|(\w)(@)(?=\w)")
-WORD_JOINER = "\u2060"
+# Markdown turns a bare "https://...", "www." or "name@host" into a live link whatever is escaped around it
+# (entities too): such a word is drawn as inline code instead, never a link, and copied exactly as written.
+_LINKISH = re.compile(r"\S*(?:://|www\.|\w@\w)\S*", re.IGNORECASE)
 
 
 def plain(text: str) -> str:
-    """User or provider text made inert for st.markdown, st.caption and st.error: no links, images,
-    emphasis or HTML."""
-    unlinked = _AUTOLINKS.sub(lambda m: WORD_JOINER.join(g for g in m.groups() if g is not None), str(text))
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", unlinked)
+    """User or provider text made inert for st.markdown, st.caption, st.error and button labels: no links,
+    images, emphasis or HTML."""
+    text, kept, last = str(text), [], 0
+    for word in _LINKISH.finditer(text):
+        kept += [_MARKDOWN_SPECIALS.sub(r"\\\1", text[last : word.start()]), _code(word.group())]
+        last = word.end()
+    kept.append(_MARKDOWN_SPECIALS.sub(r"\\\1", text[last:]))
+    return "".join(kept)
+
+
+def _code(word: str) -> str:
+    """`word` as an inline code span: fenced by more backticks than it holds in a row."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", word)), default=0) + 1)
+    pad = " " if word.startswith("`") or word.endswith("`") else ""
+    return f"{fence}{pad}{word}{pad}{fence}"
 
 
 def stored_bytes(fetch: Any, *args: Any) -> bytes | None:
@@ -180,11 +190,12 @@ def page_style() -> None:
 
 
 def even_tiles(key_prefix: str) -> None:
-    """Gallery tiles of one row the same height: square pictures (cropped to fill), captions of two lines."""
+    """Gallery tiles of one row the same height: square pictures (cropped to fill), titles of two lines."""
     st.html(
         "<style>"
         f'[class*="st-key-{key_prefix}"] img {{ aspect-ratio: 1 / 1; object-fit: cover; }}'
-        f'[class*="st-key-{key_prefix}"] [data-testid="stCaptionContainer"] {{ display: -webkit-box; '
-        "-webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; min-height: 3.2rem; }"
+        f'[class*="st-key-{key_prefix}"] button {{ text-align: left; justify-content: flex-start; }}'
+        f'[class*="st-key-{key_prefix}"] button p {{ display: -webkit-box; -webkit-line-clamp: 2; '
+        "-webkit-box-orient: vertical; overflow: hidden; min-height: 2.8rem; text-align: left; }"
         "</style>"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -207,3 +208,16 @@ def shot(page, name: str) -> Path:
     path = ARTIFACTS / (f"phone-{name}.png" if on_phone(page) else f"{name}.png")
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def gallery_tiles(page):
+    """The gallery tiles' buttons, each named by its image's prompt, in the grid's order."""
+    return page.locator("[class*='st-key-tile-'] [data-testid='stBaseButton-tertiary']")
+
+
+def server_agrees(page, text: str, timeout: float | None = None) -> None:
+    """Wait until the preview shows the server's own result for `text` (it draws the server's when it has
+    one for the text typed, and remembers what it drew)."""
+    marker = json.dumps('"for":' + json.dumps(text))
+    script = f"document.querySelector('.directed-view')?.dataset.signature?.includes({marker})"
+    page.wait_for_function(script, timeout=timeout)

@@ -9,7 +9,7 @@ import pytest
 
 from imagegen import GenerationRequest, Settings, Studio
 from tests.conftest import ROOT
-from tests.e2e.conftest import dialog_image_drawn, settled
+from tests.e2e.conftest import dialog_image_drawn, gallery_tiles, settled
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 #: what fails the scan: what keeps someone from using a page (axe's "moderate" and "minor" are reported only)
@@ -52,7 +52,7 @@ def test_no_page_has_a_critical_or_serious_violation(server, page, tmp_path):
     page.get_by_text("2 images").wait_for()
     scan(page, "Gallery", failures)
 
-    page.get_by_role("button", name="Open").first.click()
+    gallery_tiles(page).first.click()
     dialog_image_drawn(page)
     scan(page, "Gallery detail", failures)
 

@@ -1,7 +1,6 @@
 """End to end: a person in Chromium, against `streamlit run` on a free port."""
 
 import io
-import json
 import os
 import re
 import signal
@@ -14,7 +13,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from imagegen import GenerationRequest, Settings, Studio
-from tests.e2e.conftest import SCREENS, dialog_image_drawn, go_to, on_phone, settled, shot
+from tests.e2e.conftest import SCREENS, dialog_image_drawn, gallery_tiles, go_to, on_phone, server_agrees, settled, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +78,7 @@ def test_gallery_browse_open_download_and_use_the_settings(server, page, tmp_pat
     page.locator("[data-testid='stImage'] img").nth(2).wait_for()
     assert page.locator("[data-testid='stImage'] img").count() == 3
     shot(page, "gallery")
-    page.get_by_role("button", name="Open").last.click()
+    gallery_tiles(page).last.click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("a red fox in snow").first.wait_for()
     with page.expect_download() as download:
@@ -163,14 +162,6 @@ def test_typing_fast_clearing_and_typing_again_keeps_the_page_whole(server, page
         preview_shows(page, text + ",")
 
 
-def server_agrees(page, text: str, timeout: float | None = None) -> None:
-    """Wait until the preview shows the server's own result for `text` (it draws the server's when it has
-    one for the text typed, and remembers what it drew)."""
-    marker = json.dumps('"for":' + json.dumps(text))
-    script = f"document.querySelector('.directed-view')?.dataset.signature?.includes({marker})"
-    page.wait_for_function(script, timeout=timeout)
-
-
 def test_the_preview_follows_each_key_in_the_browser_even_while_the_server_is_stopped(server, page):
     page.goto(server.url)
     type_prompt(page, "a fox")
@@ -247,9 +238,9 @@ def test_gallery_search_favourite_share_and_delete(server, page, tmp_path):
     search.press("Enter")
     page.get_by_text("a red fox in snow").first.wait_for()  # words in any order
     settled(page)
-    expect(page.get_by_role("button", name="Open")).to_have_count(1)  # the search's run, not one it cut short
+    expect(gallery_tiles(page)).to_have_count(1)  # the search's run, not one it cut short
     settled(page)
-    page.get_by_role("button", name="Open").click()
+    gallery_tiles(page).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Favourite", exact=True).click()
     page.get_by_text("★ a red fox in snow").wait_for(state="attached")  # the rerun the star brings has drawn
@@ -310,7 +301,7 @@ def test_every_control_has_an_accessible_name(server, page, tmp_path):
         page.wait_for_timeout(500)
         assert unnamed_controls(page) == [], name
     go_to(page, "Gallery")
-    page.get_by_role("button", name="Open").first.click()
+    gallery_tiles(page).first.click()
     page.get_by_role("dialog").wait_for()
     assert unnamed_controls(page) == []
 
@@ -319,7 +310,7 @@ def test_edit_a_gallery_image_by_painting_a_mask_and_follow_its_lineage(server, 
     studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
     studio.generate(GenerationRequest("a red fox in snow", size="1536x1024"), "ann")
     page.goto(server.url + "/gallery")
-    page.get_by_role("button", name="Open").first.click()
+    gallery_tiles(page).first.click()
     page.get_by_role("dialog").get_by_role("button", name="Edit", exact=True).click()
     page.get_by_role("heading", name="Generate").wait_for()
     page.get_by_text("Editing").first.wait_for()
@@ -357,7 +348,7 @@ def test_edit_a_gallery_image_by_painting_a_mask_and_follow_its_lineage(server, 
     mask = Image.open(io.BytesIO(studio.input_bytes(edited, edited["inputs"][1]["key"])))
     assert mask.size == (1536, 1024) and mask.getchannel("A").getextrema() == (0, 255)  # painted, and not all
 
-    page.get_by_role("button", name="Open in gallery").click()
+    page.get_by_role("link", name="Open in gallery").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Lineage").wait_for()
     dialog.get_by_role("button", name="Made from").click()
@@ -387,7 +378,7 @@ def test_a_markup_drawn_with_the_box_tool_guides_an_edit(server, page, tmp_path)
     studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
     original = studio.generate(GenerationRequest("a kitchen", size="1024x1024"), "ann")
     page.goto(server.url + "/gallery")
-    page.get_by_role("button", name="Open").first.click()
+    gallery_tiles(page).first.click()
     page.get_by_role("dialog").get_by_role("button", name="Edit", exact=True).click()
     page.get_by_text("Editing").first.wait_for()
     page.get_by_text("Draw on it to guide").click()

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import StreamlitServer, dialog_image_drawn, shot
+from tests.e2e.conftest import StreamlitServer, dialog_image_drawn, gallery_tiles, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,7 @@ def test_an_image_made_on_one_replica_is_in_the_others_gallery(replicas, page):
     thumbnail = page.locator("[data-testid='stImage'] img").first
     thumbnail.wait_for()
     assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", thumbnail.element_handle())
-    page.get_by_role("button", name="Open").first.click()
+    gallery_tiles(page).first.click()
     page.get_by_role("dialog").get_by_text("a lighthouse on a cliff").first.wait_for()
     dialog_image_drawn(page)  # the original, read from S3 by this replica: the screenshot shows it
     shot(page, "replicas-gallery")
