@@ -90,8 +90,8 @@ def open_admin(page, url: str) -> float:
     return timed(
         link.click,
         lambda: page.wait_for_function(
-            "document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, "
-            "[data-testid=\"stVegaLiteChart\"] svg').length >= 2",
+            'document.querySelectorAll(\'[data-testid="stVegaLiteChart"] canvas, '
+            '[data-testid="stVegaLiteChart"] svg\').length >= 2',
             timeout=60_000,
         ),
     )

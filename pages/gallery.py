@@ -8,6 +8,7 @@ import streamlit as st
 
 from imagegen import HistoryFilter, ImagegenError, alt_text, counted
 from ui import editor, runtime, widgets
+from ui.copy_link import copy_link
 from ui.identity import viewer
 
 COLUMNS = 4
@@ -103,8 +104,7 @@ def detail(key: str) -> None:
             studio.mark_favourite(key, me.name, not favourite)
             st.rerun()
         lineage(record)
-        st.caption("Link to this image (for a teammate):")
-        st.code(share_link(key), language=None, wrap_lines=True)
+        copy_link(share_link(key), label="Link to this image, for a teammate", key="detail-link")
     download, change, reuse, remove = st.columns(4)
     download.download_button(
         "Download original",

@@ -116,4 +116,3 @@ def test_a_half_done_edit_comes_back_as_an_edit_and_the_new_prompt_as_it_was(ser
 
     page.get_by_role("button", name="Stop").click()  # and in the first session too
     expect(prompt_box(page)).to_have_value("a castle on a hill")
-
