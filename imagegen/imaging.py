@@ -13,6 +13,8 @@ from imagegen.errors import BadImage, ImagegenError
 #: the largest image the studio accepts: 4x the biggest size any model makes
 MAX_PIXELS = 4 * 3840 * 2160
 THUMBNAIL_EDGE = 384
+#: the widest an image is drawn in a page (a result's column, the detail), twice over for a sharp screen
+DISPLAY_EDGE = 1024
 
 
 def open_safely(
@@ -75,6 +77,30 @@ def make_thumbnail(image: Image.Image, edge: int = THUMBNAIL_EDGE) -> bytes:
     thumb = source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0) if scale < 1 else source
     out = io.BytesIO()
     thumb.save(out, format="WEBP", quality=78, method=2)
+    return out.getvalue()
+
+
+def for_display(data: bytes, edge: int = DISPLAY_EDGE) -> bytes:
+    """The image as a page can draw it with no more work: at most `edge` pixels wide, a PNG when it has
+    transparency and a JPEG otherwise. (Streamlit decodes and encodes again, on every run of a page, an
+    image wider than 1460 px or in any other format: a WebP thumbnail, a PNG photo.) An animation is left as
+    it is, to play."""
+    image = Image.open(io.BytesIO(data))
+    if image.format == "GIF":
+        return data
+    drawn_as = "PNG" if image.mode in ("RGBA", "LA", "P") else "JPEG"  # what Streamlit would encode it to
+    if image.width <= edge and image.format == drawn_as:
+        return data
+    transparent = image.has_transparency_data
+    source = image.convert("RGBA" if transparent else "RGB")
+    if source.width > edge:
+        size = (edge, max(1, round(source.height * edge / source.width)))
+        source = source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    out = io.BytesIO()
+    if transparent:
+        source.save(out, format="PNG", compress_level=1)
+    else:
+        source.save(out, format="JPEG", quality=88)
     return out.getvalue()
 
 

@@ -85,7 +85,7 @@ def detail(key: str) -> None:
     original = widgets.stored_bytes(studio.image_bytes, record)
     with picture:
         if original is not None:
-            st.image(original, width="stretch", alt=alt_text(record))
+            widgets.picture(original, width="stretch", alt=alt_text(record))
     with about:
         st.markdown(f"**Prompt:** {widgets.plain(record['prompt'])}")
         st.markdown("**Directed prompt (what was sent):**")
@@ -183,9 +183,9 @@ def lineage_steps(record: dict, ancestors: list, children: list) -> None:
         columns = st.columns(4)
         for column, (relation, other) in zip(columns, steps, strict=False):
             with column:
-                picture = studio.image_url(other) or widgets.stored_bytes(studio.thumbnail_bytes, other)
-                if picture is not None:
-                    st.image(picture, width="stretch", alt=alt_text(other, relation))
+                shown = studio.image_url(other) or widgets.stored_bytes(studio.thumbnail_bytes, other)
+                if shown is not None:
+                    widgets.picture(shown, width="stretch", alt=alt_text(other, relation))
                 if st.button(
                     relation, key=f"step-{other['key']}", type="tertiary", help=widgets.plain(other["prompt"][:200])
                 ):
@@ -202,7 +202,8 @@ def lineage_steps(record: dict, ancestors: list, children: list) -> None:
         for column, item in zip(columns, inputs[:4], strict=False):
             data = widgets.stored_bytes(studio.input_bytes, record, item["key"])
             if data is not None:
-                column.image(data, caption=item["role"], width="stretch", alt=f"The edit's {item['role']}")
+                with column:
+                    widgets.picture(data, caption=item["role"], width="stretch", alt=f"The edit's {item['role']}")
 
 
 # The confirmation stays a few seconds, across the reruns that closing the dialog brings, so it is seen.
@@ -235,9 +236,9 @@ else:
     columns = st.columns(COLUMNS)
     for index, item in enumerate(items):
         with columns[index % COLUMNS], st.container(key=f"tile-{index}"):
-            picture = studio.image_url(item) or widgets.stored_bytes(studio.thumbnail_bytes, item)
-            if picture is not None:
-                st.image(picture, width="stretch", alt=alt_text(item))
+            shown = studio.image_url(item) or widgets.stored_bytes(studio.thumbnail_bytes, item)
+            if shown is not None:
+                widgets.picture(shown, width="stretch", alt=alt_text(item))
             star = "★ " if item["key"] in stars else ""
             # The prompt opens the image: each tile's button says which image it opens, to a screen reader too.
             if st.button(f"{star}{widgets.plain(item['prompt'][:60])}", key=f"open-{item['key']}", type="tertiary"):

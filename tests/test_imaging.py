@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from imagegen.errors import BadImage
-from imagegen.imaging import MAX_PIXELS, THUMBNAIL_EDGE, make_thumbnail, verify_image
+from imagegen.imaging import DISPLAY_EDGE, MAX_PIXELS, THUMBNAIL_EDGE, for_display, make_thumbnail, verify_image
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:
@@ -153,3 +153,52 @@ def test_an_image_with_its_own_alpha_band_becomes_rgba():
     with Image.open(io.BytesIO(make_thumbnail(Image.new("LA", (40, 40), (0, 0))))) as small:
         assert small.mode == "RGBA"
         assert small.getpixel((5, 5))[3] == 0
+
+
+def made(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
+    return encoded(Image.new(mode, size, (30, 90, 200, 128)[: len(mode)] if mode != "P" else 3), fmt)
+
+
+def streamlit_would_draw(data: bytes) -> bytes:
+    """What Streamlit's st.image does with bytes at width="stretch" before serving them: the same bytes, or
+    the image decoded and encoded again (on every run of the page)."""
+    from streamlit.elements.lib.image_utils import _ensure_image_size_and_format, _validate_image_format_string
+    from streamlit.elements.lib.layout_utils import LayoutConfig
+
+    return _ensure_image_size_and_format(
+        data, LayoutConfig(width="stretch"), _validate_image_format_string(data, "auto")
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "fmt", "mode", "drawn_as", "drawn_size"),
+    [
+        ((1536, 1024), "PNG", "RGB", "JPEG", (DISPLAY_EDGE, 683)),  # an original: smaller, and a photo's format
+        ((384, 256), "WEBP", "RGB", "JPEG", (384, 256)),  # a thumbnail: a format Streamlit encodes again
+        ((384, 256), "WEBP", "RGBA", "PNG", (384, 256)),  # transparency kept
+        ((3000, 2000), "JPEG", "RGB", "JPEG", (DISPLAY_EDGE, 683)),  # an uploaded photo
+        ((2048, 2048), "PNG", "P", "JPEG", (DISPLAY_EDGE, DISPLAY_EDGE)),
+    ],
+)
+def test_an_image_for_a_page_is_one_streamlit_serves_as_it_is(size, fmt, mode, drawn_as, drawn_size):
+    data = made(size, fmt, mode)
+    assert streamlit_would_draw(data) != data  # as stored, it would be encoded again on every run
+    shown = for_display(data)
+    with Image.open(io.BytesIO(shown)) as image:
+        assert (image.format, image.size) == (drawn_as, drawn_size)
+    assert streamlit_would_draw(shown) is shown
+
+
+@pytest.mark.parametrize(
+    ("size", "fmt", "mode"), [((1024, 683), "JPEG", "RGB"), ((640, 640), "PNG", "RGBA"), ((800, 800), "PNG", "P")]
+)
+def test_an_image_already_fit_for_a_page_is_passed_as_it_is(size, fmt, mode):
+    data = made(size, fmt, mode)
+    assert for_display(data) is data
+
+
+def test_an_animation_is_left_to_play():
+    out = io.BytesIO()
+    frames = [Image.new("P", (64, 64), i) for i in range(3)]
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert for_display(out.getvalue()) == out.getvalue()

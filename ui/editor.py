@@ -150,7 +150,8 @@ def header(source: EditSource) -> None:
     with st.container(key="edit-header"):
         widgets.side_by_side("edit-header")
         picture, about, close = st.columns([1, 6, 2], vertical_alignment="center")
-        picture.image(source.start.data, width="stretch", alt=f"The image being edited: {source.label}")
+        with picture:
+            widgets.picture(source.start.data, edge=320, width="stretch", alt=f"The image being edited: {source.label}")
         about.markdown(f"**Editing** {widgets.plain(source.label)}")
         about.caption(f"{source.start.width}x{source.start.height}; the rest of the image is kept as it is.")
         if close.button("Stop", key="g_edit_stop", type="tertiary", icon=":material/close:", help="Stop editing"):

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from imagegen import STAGES, ImagegenError, Job, StorageError, Studio, alt_text, usd
+from imagegen import STAGES, ImagegenError, Job, StorageError, Studio, alt_text, for_display, usd
 
 STAGE_LABELS = {
     "queued": "Queued",
@@ -42,6 +42,18 @@ def _code(word: str) -> str:
     fence = "`" * (max((len(run) for run in re.findall("`+", word)), default=0) + 1)
     pad = " " if word.startswith("`") or word.endswith("`") else ""
     return f"{fence}{pad}{word}{pad}{fence}"
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def drawable(data: bytes, edge: int = 1024) -> bytes:
+    """An image's bytes as the page draws them without more work on every run (imaging.for_display): made
+    once per image and width, then reused by every rerun and visitor of this server."""
+    return for_display(data, edge)
+
+
+def picture(data: bytes | str, *, alt: str, edge: int = 1024, **options: Any) -> None:
+    """st.image for stored bytes (made drawable once) or a storage URL, always with a text alternative."""
+    st.image(drawable(data, edge) if isinstance(data, bytes) else data, alt=alt, **options)
 
 
 def stored_bytes(fetch: Any, *args: Any) -> bytes | None:
@@ -106,7 +118,7 @@ def result_image(studio: Studio, key: str, result: dict[str, Any]) -> None:
     original = stored_bytes(studio.image_bytes, record)
     if original is None:
         return
-    st.image(original, caption=result_caption(result), width="stretch", alt=alt_text(record))
+    picture(original, caption=result_caption(result), width="stretch", alt=alt_text(record))
     st.download_button(
         "Download",
         original,
@@ -124,9 +136,9 @@ def thumbnail(studio: Studio, key: str) -> None:
     except ImagegenError:
         st.caption("Deleted from the gallery.")
         return
-    picture = studio.image_url(record) or stored_bytes(studio.thumbnail_bytes, record)
-    if picture is not None:
-        st.image(picture, width="stretch", alt=alt_text(record))
+    shown = studio.image_url(record) or stored_bytes(studio.thumbnail_bytes, record)
+    if shown is not None:
+        picture(shown, width="stretch", alt=alt_text(record))
 
 
 def result_caption(result: dict[str, Any]) -> str:

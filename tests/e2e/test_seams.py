@@ -116,3 +116,21 @@ def test_a_half_done_edit_comes_back_as_an_edit_and_the_new_prompt_as_it_was(ser
 
     page.get_by_role("button", name="Stop").click()  # and in the first session too
     expect(prompt_box(page)).to_have_value("a castle on a hill")
+
+
+def test_the_share_link_is_copied_with_one_press_and_opens_the_image(server, page):
+    studio = studio_of(server)
+    key = studio.generate(GenerationRequest("a lighthouse in fog"), "ann").image_key
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.goto(server.url + "/gallery")
+    page.get_by_role("button", name="a lighthouse in fog", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Copy link").click()  # a button in sight, on a phone too: no hover
+    dialog.get_by_text("Copied").wait_for()
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert link == f"{server.url}/gallery?image={studio.link_for(key)}"
+    assert "%2F" not in link and len(link) < len(server.url) + 60  # short: no storage path in it
+    shot(page, "seam-copy-link")
+    teammate = page.context.new_page()
+    teammate.goto(link)
+    teammate.get_by_role("dialog").get_by_text("a lighthouse in fog").first.wait_for()
