@@ -597,7 +597,7 @@ def test_the_gallery_shows_labels_keeps_favourites_and_confirms_a_delete(env):
     at.session_state["gallery_open"] = kept.image_key
     at.run()
     assert studio._engine.presets.get("pixel").label in texts(at) and "· pixel ·" not in texts(at)
-    assert f"?image={studio.image(kept.image_key)['id']}" in " ".join(c.value for c in at.code)  # the short link
+    assert f"?image={studio.image(kept.image_key)['id']}" in everything(at)  # the short link, to copy
     at.toggle(key=f"fav-{kept.image_key}").set_value(True).run()
     assert studio.favourites_among("ann", [kept.image_key]) == {kept.image_key}
     at.button_group(key="gal_scope").set_value("Favourites").run()
