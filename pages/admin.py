@@ -44,7 +44,7 @@ QUOTA_PARTS = {"committed": "Used", "in_flight": "In flight", "remaining": "Left
 
 def bar_chart(title: str, frame: pd.DataFrame, empty: str, measure: str, **encoding: object) -> None:
     """A bar chart, or a sentence saying there is nothing to chart (an axis of zeros says nothing)."""
-    st.subheader(title)
+    st.header(title)
     if len(frame) and frame[measure].sum() > 0:
         st.altair_chart(alt.Chart(frame).mark_bar().encode(**encoding), width="stretch")
     else:
@@ -121,7 +121,7 @@ bar_chart(
     tooltip=["model", "renders", alt.Tooltip("median_s", format=".2f"), alt.Tooltip("p90_s", format=".2f")],
 )
 
-st.subheader("Recent generations")
+st.header("Recent generations")
 st.dataframe(
     studio.recent_generations(50),
     width="stretch",
@@ -141,7 +141,7 @@ st.dataframe(
     },
 )
 
-st.subheader("Limits")
+st.header("Limits")
 NEW_USER = "Someone new..."
 
 
@@ -211,7 +211,7 @@ if changes:
     st.caption("Recent limit changes")
     st.dataframe(changes, hide_index=True, width="stretch")
 
-st.subheader("Export the log")
+st.header("Export the log")
 first, last = st.columns(2)
 today_here = studio.today()
 since = first.date_input("From", value=today_here - timedelta(days=30), key="export_from")

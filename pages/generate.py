@@ -164,7 +164,7 @@ def checked(request: GenerationRequest, choices: FormChoices, editing, edit, edi
 def preview(request: GenerationRequest, choices: FormChoices, editing, edit, edit_problem):
     """The Director's expanded prompt (drawn by the browser as keys come), and what else is wrong with the
     request; returns the plan when there is one."""
-    st.subheader("What will be sent")
+    st.header("What will be sent")
     plan, problem, prompt_problem = checked(request, choices, editing, edit, edit_problem)
     what = "what to change" if editing else "a prompt"
     directed_preview(
@@ -361,7 +361,7 @@ def show_recent(done: list) -> None:
     shown = [j for j in done if j.status == "succeeded" and (j.result or {}).get("image_keys")][:6]
     if not shown:
         return
-    st.subheader("Your recent generations")
+    st.header("Your recent generations")
     columns = st.columns(6)
     for index, job in enumerate(shown):
         with columns[index]:

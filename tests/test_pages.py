@@ -37,7 +37,7 @@ def app(prompt: str | None = None, user: dict | None = None) -> AppTest:
 
 def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
-    parts += [w.value for w in at.warning] + [s.value for s in at.subheader] + [i.value for i in at.info]
+    parts += [w.value for w in at.warning] + [s.value for s in at.header] + [i.value for i in at.info]
     # as a reader sees it: without the escapes and code fences that keep user text inert
     return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts)).replace("`", "")
 

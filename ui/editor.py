@@ -244,6 +244,8 @@ def _canvas(source: EditSource, mode: str) -> bytes | None:
         if painting
         else "Draw what you want: circle a thing, point at it, write a note."
     )
+    # The canvas's own toolbar (undo, redo, clear) floats above its top edge: room for it, off the caption.
+    st.html('<style>[class*="st-key-g_canvas_"] { padding-top: 2.2rem; }</style>')
     result = st_canvas(
         fill_color="rgba(0, 0, 0, 0)" if not painting else "rgba(255, 64, 64, 0.45)",
         stroke_width=brush,

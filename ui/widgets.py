@@ -191,6 +191,8 @@ def page_style() -> None:
     st.html(
         "<style>"
         '.block-container, [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }'
+        # A page's sections are h2 under its h1 title (no level skipped), drawn at a section's size
+        '[data-testid="stHeading"] h2 { font-size: 1.5rem; padding-top: 0.5rem; }'
         "@media (prefers-color-scheme: light) {"
         f'[data-testid="stCaptionContainer"] {{ color: {LIGHT_CAPTION}; opacity: 1; }}'
         + FOCUS_RING.format(color="#3a5ccc")

@@ -134,3 +134,17 @@ def test_the_share_link_is_copied_with_one_press_and_opens_the_image(server, pag
     teammate = page.context.new_page()
     teammate.goto(link)
     teammate.get_by_role("dialog").get_by_text("a lighthouse in fog").first.wait_for()
+
+
+def test_the_markup_canvas_leaves_its_toolbar_room_off_the_caption(server, page):
+    studio_of(server).generate(GenerationRequest("a kitchen"), "ann")
+    page.goto(server.url + "/gallery")
+    page.get_by_role("button", name="a kitchen", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_text("Draw on it to guide").click()
+    canvas = page.locator(".st-key-edit-panel canvas").last
+    canvas.wait_for()
+    settled(page)
+    caption = page.get_by_text("Draw what you want").bounding_box()
+    # The canvas's undo/redo/clear toolbar floats about 35 px above its top edge when hovered.
+    assert canvas.bounding_box()["y"] - (caption["y"] + caption["height"]) >= 40
