@@ -211,5 +211,8 @@ def even_tiles(key_prefix: str) -> None:
         f'[class*="st-key-{key_prefix}"] button {{ text-align: left; justify-content: flex-start; }}'
         f'[class*="st-key-{key_prefix}"] button p {{ display: -webkit-box; -webkit-line-clamp: 2; '
         "-webkit-box-orient: vertical; overflow: hidden; min-height: 2.8rem; text-align: left; }"
+        # who and when on one line, cut with an ellipsis: a long email does not push the row out of line
+        f'[class*="st-key-{key_prefix}"] [data-testid="stCaptionContainer"] p {{ white-space: nowrap; '
+        "overflow: hidden; text-overflow: ellipsis; }"
         "</style>"
     )
