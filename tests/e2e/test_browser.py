@@ -245,7 +245,7 @@ def test_gallery_search_favourite_share_and_delete(server, page, tmp_path):
     dialog.get_by_text("Favourite", exact=True).click()
     page.get_by_text("★ a red fox in snow").wait_for(state="attached")  # the rerun the star brings has drawn
     settled(page)
-    link = dialog.locator("[data-testid='stCode']").filter(has_text="?image=").inner_text().strip()
+    link = dialog.get_by_role("textbox", name="Link to this image, for a teammate").input_value()
     assert "?image=" in link and "%2F" not in link  # the image by its id: no storage path
     assert dialog.get_by_role("switch", name="Favourite").is_checked()
     dialog.get_by_text("Delete...", exact=True).click()
