@@ -78,6 +78,7 @@ def tab_to(page, role: str, name: str, *, limit: int = 80) -> None:
     raise AssertionError(f"{role} {name!r} is not reachable with Tab")
 
 
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)  # a keyboard's walk: a phone has no Tab key
 def test_a_keyboard_alone_makes_an_image_and_opens_it_in_the_gallery(server, page, tmp_path):
     page.goto(server.url)
     page.get_by_role("combobox", name="Model").wait_for()

@@ -12,6 +12,8 @@ from imagegen import GenerationRequest, Settings, Studio
 from tests.e2e.conftest import go_to, server_agrees, settled, shot
 
 pytestmark = pytest.mark.e2e
+#: for what does not depend on the screen (a session's drafts, a link, a hover's toolbar): the laptop's only
+LAPTOP_ONLY = pytest.mark.parametrize("page", ["desktop"], indirect=True)
 
 
 def prompt_box(page, name: str = "Prompt"):
@@ -71,6 +73,7 @@ def test_an_upload_starts_its_edit_in_view_with_the_box_to_type_in_focused(serve
     expect(prompt_box(page, "What to change")).to_have_value("make it night")
 
 
+@LAPTOP_ONLY
 def test_open_in_gallery_opens_the_edited_image_with_its_lineage_each_time(server, page):
     studio = studio_of(server)
     original = studio.generate(GenerationRequest("a red fox in snow"), "ann")
@@ -95,6 +98,7 @@ def test_open_in_gallery_opens_the_edited_image_with_its_lineage_each_time(serve
     assert len(edited) == 1
 
 
+@LAPTOP_ONLY
 def test_a_half_done_edit_comes_back_as_an_edit_and_the_new_prompt_as_it_was(server, browser, page):
     studio = studio_of(server)
     studio.generate(GenerationRequest("a kitchen at noon"), "ann")
@@ -118,6 +122,7 @@ def test_a_half_done_edit_comes_back_as_an_edit_and_the_new_prompt_as_it_was(ser
     expect(prompt_box(page)).to_have_value("a castle on a hill")
 
 
+@LAPTOP_ONLY
 def test_the_share_link_is_copied_with_one_press_and_opens_the_image(server, page):
     studio = studio_of(server)
     key = studio.generate(GenerationRequest("a lighthouse in fog"), "ann").image_key
@@ -136,6 +141,7 @@ def test_the_share_link_is_copied_with_one_press_and_opens_the_image(server, pag
     teammate.get_by_role("dialog").get_by_text("a lighthouse in fog").first.wait_for()
 
 
+@LAPTOP_ONLY
 def test_the_markup_canvas_leaves_its_toolbar_room_off_the_caption(server, page):
     studio_of(server).generate(GenerationRequest("a kitchen"), "ann")
     page.goto(server.url + "/gallery")
