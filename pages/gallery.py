@@ -62,9 +62,10 @@ if state.get("gal_signature") != signature:
     state["gal_pages"] = [None]
 
 
-def share_link(key: str) -> str:
+def share_link(link: str) -> str:
+    """The address a teammate opens: this page's, with the image's short link."""
     base = (st.context.url or "").split("?")[0]
-    return f"{base}?image={quote(studio.link_for(key), safe='')}"
+    return f"{base}?image={quote(link, safe='')}"
 
 
 def close_detail() -> None:
@@ -73,7 +74,7 @@ def close_detail() -> None:
 
 
 @st.dialog("Image", width="large", on_dismiss=close_detail)
-def detail(key: str) -> None:
+def detail(key: str, link: str) -> None:
     try:
         record = studio.image(key)
     except ImagegenError as exc:
@@ -104,7 +105,7 @@ def detail(key: str) -> None:
             studio.mark_favourite(key, me.name, not favourite)
             st.rerun()
         lineage(record)
-        copy_link(share_link(key), label="Link to this image, for a teammate", key="detail-link")
+        copy_link(share_link(link), label="Link to this image, for a teammate", key="detail-link")
     download, change, reuse, remove = st.columns(4)
     download.download_button(
         "Download original",
@@ -256,4 +257,4 @@ if state.get("gallery_open"):
     link = studio.link_for(state["gallery_open"])
     st.query_params["image"] = link  # the address bar is the link to what is open
     state["gal_linked"] = link  # our own link: not one to follow again on the next rerun
-    detail(state["gallery_open"])
+    detail(state["gallery_open"], link)

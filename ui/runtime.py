@@ -40,7 +40,7 @@ def _studio(fingerprint: str) -> Studio:
             # What a previous process left behind (spooled images to upload, jobs to settle) is settled
             # beside the first page, not before it: uploads to a slow or absent S3 can take a while.
             threading.Thread(target=_settle_leftovers, args=(studio,), daemon=True, name="imagegen-startup").start()
-            studio = _STUDIOS[fingerprint] = studio
+            _STUDIOS[fingerprint] = studio
         return studio
 
 
