@@ -52,6 +52,7 @@ def test_a_render_its_result_more_like_it_and_its_edit_each_come_into_view(serve
     shot(page, "seam-more-like-this")
     settled(page)
     page.get_by_text("◐ Rendering").first.wait_for(state="detached", timeout=30_000)
+    settled(page)  # the run that draws the new result is over: its Edit button, not one it replaces
 
     page.get_by_role("button", name="Edit", exact=True).click()
     editing = page.locator(".st-key-edit-header")
