@@ -41,14 +41,17 @@ def timed(action, until) -> float:
     return time.perf_counter() - start
 
 
+def typed_then_sent(page, field: str, text: str, button: str) -> float:
+    """Type `text` into `field`, wait for the server's plan of it, then time `button` to the image it makes."""
+    page.get_by_role("textbox", name=field).fill(text)
+    server_agrees(page, text)
+    click = page.get_by_role("button", name=button, exact=True).click
+    return timed(click, lambda: drawn(page, f'.st-key-latest-result img[alt*="{text}"]'))
+
+
 def new_image(page, url: str, round_: int) -> float:
     page.goto(url)
-    prompt = f"a lighthouse at dusk number {round_}"
-    box = page.get_by_role("textbox", name="Prompt")
-    box.fill(prompt)
-    server_agrees(page, prompt)
-    button = page.get_by_role("button", name="Generate", exact=True)
-    return timed(button.click, lambda: drawn(page, f'.st-key-latest-result img[alt*="{prompt}"]'))
+    return typed_then_sent(page, "Prompt", f"a lighthouse at dusk number {round_}", "Generate")
 
 
 def upload_edit(page, url: str, round_: int, picture: Path) -> float:
@@ -56,12 +59,7 @@ def upload_edit(page, url: str, round_: int, picture: Path) -> float:
     page.get_by_role("textbox", name="Prompt").wait_for()
     page.get_by_text("Edit an image instead").click()
     page.locator("input[type=file]").first.set_input_files(str(picture))
-    instruction = f"make it night number {round_}"
-    box = page.get_by_role("textbox", name="What to change")
-    box.fill(instruction)
-    server_agrees(page, instruction)
-    button = page.get_by_role("button", name="Edit image", exact=True)
-    return timed(button.click, lambda: drawn(page, f'.st-key-latest-result img[alt*="{instruction}"]'))
+    return typed_then_sent(page, "What to change", f"make it night number {round_}", "Edit image")
 
 
 def open_detail(page, url: str) -> float:
