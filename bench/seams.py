@@ -19,7 +19,7 @@ from imagegen import GenerationRequest, Settings, Studio
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, SCREENS, StreamlitServer, gallery_tiles, server_agrees
 
 RENDER_SECONDS = 2.0
-REPEAT = 3
+REPEAT = 5
 GALLERY_IMAGES = 12
 #: the walk's figures (seconds, loaded two-core box, renderer at 2 s), before this benchmark
 WALK = {"new image": 3.7, "edit of an upload": 12.9, "gallery Edit to the form": 4.7, "open the detail": 3.3,
@@ -32,6 +32,10 @@ def drawn(page, selector: str) -> None:
         f"""() => [...document.querySelectorAll({selector!r})].some(i => i.complete && i.naturalWidth > 0)""",
         timeout=60_000,
     )
+
+
+def spread(samples: list[float]) -> str:
+    return " ".join(f"{seconds:.2f}" for seconds in samples)
 
 
 def timed(action, until) -> float:
@@ -62,18 +66,26 @@ def upload_edit(page, url: str, round_: int, picture: Path) -> float:
     return typed_then_sent(page, "What to change", f"make it night number {round_}", "Edit image")
 
 
+def detail_edit_button(page):
+    return page.get_by_role("dialog").get_by_role("button", name="Edit", exact=True)
+
+
 def open_detail(page, url: str) -> float:
+    """To the picture drawn and the dialog settled: its Edit button still (Playwright's "stable") and ready
+    for a click, so the dialog's own entrance counts here, not in the click that follows."""
     page.goto(url + "/gallery")
     tile = gallery_tiles(page).nth(3)
     tile.wait_for()
-    return timed(tile.click, lambda: drawn(page, "[role='dialog'] [data-testid='stImage'] img"))
+    return timed(
+        tile.click,
+        lambda: (drawn(page, "[role='dialog'] [data-testid='stImage'] img"), detail_edit_button(page).hover()),
+    )
 
 
 def gallery_edit(page, url: str) -> float:
     open_detail(page, url)
-    edit = page.get_by_role("dialog").get_by_role("button", name="Edit", exact=True)
     return timed(
-        edit.click,
+        detail_edit_button(page).click,
         lambda: (
             page.get_by_role("textbox", name="What to change").wait_for(),
             drawn(page, ".st-key-edit-header img"),
@@ -126,7 +138,10 @@ def main() -> int:
     medians = {name: statistics.median(samples) for name, samples in figures.items()}
     table(
         f"From the click to it drawn (median of {REPEAT}, desktop Chromium, renderer {RENDER_SECONDS:.0f} s)",
-        [(name, f"{seconds:5.2f} s   (walk, loaded box: {WALK[name]:.1f} s)") for name, seconds in medians.items()],
+        [
+            (name, f"{seconds:5.2f} s   (each: {spread(figures[name])})   walk, loaded box: {WALK[name]:.1f} s")
+            for name, seconds in medians.items()
+        ],
     )
     verdict(
         medians["edit of an upload"] <= RENDER_SECONDS + 1.5,

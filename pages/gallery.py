@@ -15,6 +15,8 @@ COLUMNS = 4
 KINDS = {"Prompts and edits": "", "Edits only": "edits", "Originals only": "originals"}
 #: how long "Deleted: ..." stays on the page after a delete
 DELETED_SHOWN_SECONDS = 10
+#: the detail's button that leaves for the Generate page, clicked (see leaving_for)
+LEAVING = "gal_leaving"
 
 studio = runtime.studio()
 me = viewer()
@@ -80,6 +82,8 @@ def detail(key: str, link: str) -> None:
     except ImagegenError as exc:
         st.error(widgets.plain(exc.message))
         return
+    if (action := state.pop(LEAVING, None)) is not None:
+        leave(action, key, record)  # to the Generate page at once; here only when it cannot (it says why)
     # The picture fits the screen's height, so the dialog's actions are in view under it on a laptop.
     st.html('<style>[role="dialog"] [data-testid="stImage"] img { max-height: 58vh; object-fit: contain; }</style>')
     picture, about = st.columns([3, 2])
@@ -116,28 +120,17 @@ def detail(key: str, link: str) -> None:
         key="detail-download",
         width="stretch",
     )
-    if change.button("Edit", key="detail-edit", width="stretch", help="Start an edit from this image"):
-        settings = studio.prefill_from(record)
-        if started(editor.begin, studio, key):
-            close_detail()
-            state["generate_prefill"] = {k: settings[k] for k in ("model", "quality", "output_format")}
-            st.switch_page("pages/generate.py")
-    adding = editor.EDITING in state and st.button(
-        "Add to the edit as a reference", key="detail-reference", icon=":material/add_photo_alternate:"
+    change.button(
+        "Edit", key="detail-edit", width="stretch", help="Start an edit from this image", **leaving_for("edit")
     )
-    if adding and started(editor.add_reference, studio, key):
-        close_detail()
-        st.switch_page("pages/generate.py")
-    if reuse.button("Use these settings", key="detail-reuse", width="stretch"):
-        close_detail()
-        settings = studio.prefill_from(record)
-        if record.get("inputs"):  # an edit's settings include what it was made from; its instruction goes with it
-            settings.pop("prompt")
-            started(editor.remake, studio, record)
-        else:
-            editor.stop()
-        state["generate_prefill"] = settings
-        st.switch_page("pages/generate.py")
+    if editor.EDITING in state:
+        st.button(
+            "Add to the edit as a reference",
+            key="detail-reference",
+            icon=":material/add_photo_alternate:",
+            **leaving_for("reference"),
+        )
+    reuse.button("Use these settings", key="detail-reuse", width="stretch", **leaving_for("reuse"))
     if studio.may_delete(record, me.name) and remove.toggle("Delete...", key="detail-delete-arm"):
         st.warning("This removes the image, its thumbnail and its record for everyone. It cannot be undone.")
         if st.button("Delete for good", icon=":material/delete_forever:", key="detail-delete"):
@@ -149,6 +142,33 @@ def detail(key: str, link: str) -> None:
                 state["gal_deleted"] = (record["prompt"], time.monotonic())
                 close_detail()
                 st.rerun()
+
+
+def leaving_for(action: str) -> dict:
+    """A button that leaves for the Generate page: its click is noted before the dialog reruns, and the
+    rerun leaves before drawing the dialog again (a redraw the user would only watch disappear)."""
+    return {"on_click": state.__setitem__, "args": (LEAVING, action)}
+
+
+def leave(action: str, key: str, record: dict) -> None:
+    """Edit the image, add it to the edit as a reference, or use its settings: on the Generate page."""
+    settings = studio.prefill_from(record)
+    if action == "edit":
+        if not started(editor.begin, studio, key):
+            return
+        state["generate_prefill"] = {k: settings[k] for k in ("model", "quality", "output_format")}
+    elif action == "reference":
+        if not started(editor.add_reference, studio, key):
+            return
+    elif record.get("inputs"):  # an edit's settings include what it was made from; its instruction goes with it
+        settings.pop("prompt")
+        started(editor.remake, studio, record)
+        state["generate_prefill"] = settings
+    else:
+        editor.stop()
+        state["generate_prefill"] = settings
+    close_detail()
+    st.switch_page("pages/generate.py")
 
 
 def started(step, *args) -> bool:

@@ -1,5 +1,6 @@
 """The pages through Streamlit's AppTest, against the offline provider and a real data folder."""
 
+import ast
 import io
 import json
 import re
@@ -720,3 +721,25 @@ def test_the_offline_notice_is_shown_once_and_tells_each_user_what_they_can_do(e
     assert [i.value for i in member.info if "Offline mode" in i.value] == [
         "Offline mode: images are local placeholders at $0. Ask an admin to connect OpenAI for real renders."
     ]
+
+
+def bare_expressions(source: str) -> list[int]:
+    """The lines of expressions Streamlit's "magic" would have drawn: neither calls nor docstrings."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        for body in (getattr(node, name, None) for name in ("body", "orelse", "finalbody")):
+            for index, child in enumerate(body if isinstance(body, list) else []):
+                if not isinstance(child, ast.Expr) or isinstance(child.value, ast.Call | ast.Await | ast.Yield):
+                    continue
+                documented = isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                if documented and index == 0 and isinstance(child.value, ast.Constant):
+                    continue  # a docstring
+                lines.append(child.lineno)
+    return lines
+
+
+def test_magic_is_off_and_no_page_leaves_a_bare_expression_it_would_have_drawn():
+    assert "magicEnabled = false" in (ROOT / ".streamlit" / "config.toml").read_text()
+    assert bare_expressions('"""doc"""\nx = 1\nx\nif x:\n    "shown"\n') == [3, 5]
+    for script in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        assert bare_expressions(script.read_text()) == [], script.name

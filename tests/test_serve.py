@@ -74,3 +74,16 @@ def test_local_mode_on_a_shared_address_says_so_on_the_page(monkeypatch, data_di
         shown[address] = " ".join(w.value for w in at.sidebar.warning)
     assert "every visitor is the same admin" in shown["0.0.0.0"]
     assert shown["127.0.0.1"] == ""
+
+
+def test_what_the_server_loads_is_kept_out_of_the_collection_streamlit_runs_after_every_page_run():
+    probe = (
+        "import gc, sys\n"
+        "from ui import serve\n"
+        "serve.settle_heap()\n"
+        "print(all(name in sys.modules for name in serve.PAGE_LIBRARIES), len(gc.get_objects()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    libraries_loaded, objects_left_to_walk = done.stdout.split()
+    assert libraries_loaded == "True"
+    assert int(objects_left_to_walk) < 1_000  # of some 140 000 objects the libraries made
