@@ -12,6 +12,8 @@ from imagegen.errors import BadImage, ImagegenError
 
 #: the largest image the studio accepts: 4x the biggest size any model makes
 MAX_PIXELS = 4 * 3840 * 2160
+#: the most frames an animation may carry: the API makes 2 to 16
+MAX_FRAMES = 16
 THUMBNAIL_EDGE = 384
 #: the widest an image is drawn in a page (a result's column, the detail), twice over for a sharp screen
 DISPLAY_EDGE = 1024
@@ -65,7 +67,33 @@ def verify_image(data: bytes, expected_format: str, expected_size: tuple[int, in
         raise BadImage(
             f"The provider sent a {width}x{height} image where {expected_size[0]}x{expected_size[1]} was asked for."
         )
+    if actual_format == "gif":
+        _check_frames(image)
     return image
+
+
+def _check_frames(image: Image.Image) -> None:
+    """Decode every frame of an animation, refusing one with more frames than the API makes (counted as
+    they are read, so a file of ten thousand frames is refused at the seventeenth) or a frame that is
+    broken. The first frame is left current, for the thumbnail."""
+    frames = 0
+    try:
+        while True:
+            frames += 1
+            if frames > MAX_FRAMES:
+                raise BadImage(
+                    f"The provider sent an animation of more than {MAX_FRAMES} frames: refused. You may have been charged."
+                )
+            image.load()
+            try:
+                image.seek(image.tell() + 1)
+            except EOFError:
+                break
+    except BadImage:
+        raise
+    except Exception as exc:  # Pillow raises many kinds for a broken frame
+        raise BadImage(f"Frame {frames} of the animation could not be read ({type(exc).__name__}).") from None
+    image.seek(0)
 
 
 def make_thumbnail(image: Image.Image, edge: int = THUMBNAIL_EDGE) -> bytes:

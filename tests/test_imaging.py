@@ -202,3 +202,37 @@ def test_an_animation_is_left_to_play():
     frames = [Image.new("P", (64, 64), i) for i in range(3)]
     frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert for_display(out.getvalue()) == out.getvalue()
+
+
+def animation(frames: int, size: tuple[int, int] = (32, 32)) -> bytes:
+    out = io.BytesIO()
+    images = [Image.new("P", size, i * 7) for i in range(frames)]
+    for index, image in enumerate(images):
+        image.putpixel((index % size[0], 0), 255)  # frames that differ, so none is merged away
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("frames", [2, 9, 16])
+def test_an_animation_within_the_apis_frames_is_accepted_with_its_first_frame_current(frames):
+    image = verify_image(animation(frames), "gif", (32, 32))
+    assert image.n_frames == frames and image.tell() == 0
+    assert Image.open(io.BytesIO(make_thumbnail(image))).size == (32, 32)
+
+
+def test_an_animation_of_more_frames_than_the_api_makes_is_refused():
+    with pytest.raises(BadImage, match="more than 16 frames"):
+        verify_image(animation(17), "gif", None)
+
+
+def test_an_animation_with_a_broken_frame_is_refused_naming_it():
+    data = animation(4)
+    with pytest.raises(BadImage, match="Frame [2-4] of the animation could not be read"):
+        verify_image(data[: len(data) * 3 // 4], "gif", None)
+
+
+def test_an_animation_whose_screen_is_larger_than_any_model_makes_is_refused_before_decoding():
+    data = bytearray(animation(2))
+    data[6:10] = struct.pack("<HH", 65535, 65535)  # the logical screen a hostile file claims
+    with pytest.raises(BadImage, match="too large to open safely|larger than any model makes"):
+        verify_image(bytes(data), "gif", None)
