@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from imagegen.assets import GifRules, SvgRules, check_asset, load_rules, prompt_tokens
 from imagegen.errors import InvalidRequest
 from imagegen.request import GenerationRequest, Usage
 
@@ -77,6 +78,8 @@ class ModelSpec:
     input_fidelity: tuple[str, ...] = ()
     #: token rates no source gives for this model: conservative figures, and charges using them are estimates
     estimated_rates: tuple[str, ...] = ()
+    #: formats the SDK offers without naming this model for them (preview access): offered, with a warning
+    unconfirmed_formats: tuple[str, ...] = ()
 
     @property
     def edits(self) -> bool:
@@ -169,10 +172,15 @@ class Catalog:
         models: dict[str, ModelSpec],
         output_tokens: dict[str, tuple[int, int]],
         image_input: ImageInputRule | None = None,
+        assets: tuple[SvgRules, GifRules] | None = None,
     ) -> None:
         self._models = models
         self._output_tokens = output_tokens
         self.image_input = image_input or ImageInputRule()
+        self.svg, self.gif = assets or Catalog.load().assets()
+
+    def assets(self) -> tuple[SvgRules, GifRules]:
+        return self.svg, self.gif
 
     @classmethod
     def load(cls, path: Path = CATALOG_FILE) -> Catalog:
@@ -204,6 +212,12 @@ class Catalog:
         if request.output_format not in spec.formats:
             raise InvalidRequest(
                 f"{spec.id} cannot return {request.output_format!r}: choose one of {', '.join(spec.formats)}."
+            )
+        check_asset(request, spec.formats, self.svg, self.gif)
+        if request.output_format in spec.unconfirmed_formats:
+            warnings.append(
+                f"{request.output_format.upper()} output needs preview access on the account; the SDK does not "
+                f"name {spec.id} for it (unconfirmed)."
             )
         if request.background not in ("", "auto") and request.background not in spec.backgrounds:
             raise InvalidRequest(f"{spec.id} cannot set the background; leave it on auto.")
@@ -243,12 +257,22 @@ class Catalog:
         images_in = self._input_price(spec, self.input_image_tokens(inputs, request.input_fidelity))
         per_image = self._table_price(spec, request.quality, request.size, dims)
         # The prompt is sent once for all n images; "auto" is priced as high by the output token table.
-        prompt_tokens = Decimal(math.ceil(len(prompt or request.prompt) / 4))
+        text_tokens = Decimal(prompt_tokens(prompt or request.prompt))
         if per_image is not None:
-            text = Decimal(0) if self._priced_by_tokens(spec) else self._token_price(spec, prompt_tokens, 0)
-            return _round_up(per_image * request.n + images_in + text)
-        output = self.expected_output_tokens(request.quality, dims) * request.n
-        return _round_up(self._token_price(spec, prompt_tokens, output) + images_in)
+            text = Decimal(0) if self._priced_by_tokens(spec) else self._token_price(spec, text_tokens, 0)
+            author = self._author_usual(request, prompt)
+            return _round_up(per_image * self._images(request) + images_in + text + author)
+        output = self.expected_output_tokens(request.quality, dims) * self._images(request)
+        return _round_up(self._token_price(spec, text_tokens, output) + images_in + self._author_usual(request, prompt))
+
+    def _images(self, request: GenerationRequest) -> int:
+        """The images a request is billed for: n pictures, or an animation's frames."""
+        return self.gif.frames(request) if request.output_format == "gif" else request.n
+
+    def _author_usual(self, request: GenerationRequest, prompt: str | None) -> Decimal:
+        if request.output_format != "svg":
+            return Decimal(0)
+        return self.svg.usual_cost(request, prompt_tokens(prompt or request.prompt))
 
     def input_image_tokens(self, sizes: Sequence[tuple[int, int]], fidelity: str = "", *, bound: bool = False) -> int:
         """The image input tokens of an edit's images (sizes in order, the starting image first)."""
@@ -266,18 +290,19 @@ class Catalog:
         at their largest count, also for each image."""
         spec = self.get(request.model)
         dims = _estimation_dims(request.size)
-        prompt_tokens = Decimal(len((prompt or request.prompt).encode()))
+        prompt_bytes = Decimal(len((prompt or request.prompt).encode()))
         images_in = self._input_price(spec, self.input_image_tokens(inputs, bound=True))
         by_tokens = self._priced_by_tokens(spec)
         bound = max(
             max(
                 (self._table_price(spec, quality, request.size, dims) or Decimal(0))
-                + (Decimal(0) if by_tokens else self._token_price(spec, prompt_tokens, 0)),
-                self._token_price(spec, prompt_tokens, self.expected_output_tokens(quality, dims)),
+                + (Decimal(0) if by_tokens else self._token_price(spec, prompt_bytes, 0)),
+                self._token_price(spec, prompt_bytes, self.expected_output_tokens(quality, dims)),
             )
             for quality in _bounding_qualities(spec, request.quality)
         )
-        return _round_up((bound + images_in) * request.n)
+        author = self.svg.max_cost(request, int(prompt_bytes)) if request.output_format == "svg" else Decimal(0)
+        return _round_up((bound + images_in) * self._images(request) + author)
 
     def charge(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Charge:
         """What the provider charged. Every token `usage` reports is priced: at the model's rate, or where no
@@ -287,6 +312,13 @@ class Catalog:
         spec = self.get(request.model)
         if usage is None or (usage.output_tokens == 0 and usage.input_text_tokens == 0):
             return Charge(estimate, estimated=bool(spec.tokens) and spec.family != "offline")
+        picture = self._picture_charge(request, usage, estimate, spec)
+        if request.output_format != "svg" or spec.family == "offline":
+            return picture
+        # No source gives the authors' rates: an SVG's charge is always an estimate.
+        return Charge(_round_up(picture.amount + self.svg.charge(request, usage)), estimated=True)
+
+    def _picture_charge(self, request: GenerationRequest, usage: Usage, estimate: Decimal, spec: ModelSpec) -> Charge:
         priced = [
             ("text_in", usage.input_text_tokens),
             ("image_in", usage.input_image_tokens),
@@ -300,7 +332,8 @@ class Catalog:
         cost /= MILLION
         if not self._priced_by_tokens(spec):
             dims = _estimation_dims(request.size)
-            cost += (self._table_price(spec, request.quality, request.size, dims) or Decimal(0)) * request.n
+            table = self._table_price(spec, request.quality, request.size, dims) or Decimal(0)
+            cost += table * self._images(request)
         if not spec.tokens and not spec.per_image:
             return Charge(estimate, estimated=False)
         return Charge(_round_up(cost), estimated)
@@ -417,6 +450,7 @@ def _load(path: Path) -> Catalog:
             markup=bool(raw.get("markup", False)),
             input_fidelity=tuple(raw.get("input_fidelity", ())),
             estimated_rates=tuple(raw.get("estimated_rates", ())),
+            unconfirmed_formats=tuple(raw.get("unconfirmed_formats", ())),
         )
     output_tokens = {q: (int(v[0]), int(v[1])) for q, v in data["output_tokens"].items()}
-    return Catalog(models, output_tokens, ImageInputRule(**data.get("image_input", {})))
+    return Catalog(models, output_tokens, ImageInputRule(**data.get("image_input", {})), load_rules(data))

@@ -20,7 +20,7 @@ KEPT_CONTROLS = {"\n", "\t"}
 INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Mn"})
 _TEXT_FIELDS = (
     "prompt", "preset", "model", "size", "quality", "output_format", "background", "lighting", "camera",
-    "edit_of", "input_fidelity",
+    "edit_of", "input_fidelity", "svg_author", "svg_effort",
 )  # fmt: skip
 
 
@@ -40,6 +40,10 @@ def check_request(request: Any) -> tuple[GenerationRequest, list[str]]:
         raise InvalidRequest(f"n is a whole number of images, not {type(request.n).__name__}.")
     if request.compression is not None and type(request.compression) is not int:
         raise InvalidRequest(f"Compression is a whole percentage 0 to 100, not {request.compression!r}.")
+    for name in ("frame_count", "frame_duration_ms"):
+        value = getattr(request, name)
+        if value is not None and type(value) is not int:
+            raise InvalidRequest(f"{name} is a whole number, not {value!r}.")
     if type(request.raw) is not bool:
         raise InvalidRequest("raw is true or false.")
     prompt, removed = clean_text(request.prompt)

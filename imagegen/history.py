@@ -87,6 +87,8 @@ class Library:
         for item in record.get("input_files", []):
             self._put(item["key"], body(item["file"]), item["content_type"])
         self._put(public["key"], body(record["file"]), CONTENT_TYPES[public["format"]])
+        if record.get("audit_file"):  # the provider's own SVG, as text: never served as a document to draw
+            self._put(public["audit_key"], body(record["audit_file"]), "text/plain; charset=utf-8")
         self._put(public["thumb_key"], body(record["thumb_file"]), "image/webp")
         self.store.put(public["record_key"], json.dumps(public, indent=1).encode(), "application/json", NO_CACHE)
         self.index(public, pending=False)
@@ -264,6 +266,7 @@ class Library:
                 raise NotFound("That image is not in the gallery (it may have been deleted).")
             conn.execute("DELETE FROM images WHERE key = :key", {"key": record["key"]})
             keys = [record["key"], record["thumb_key"], record["record_key"]]
+            keys += [record["audit_key"]] if record.get("audit_key") else []
             if siblings == {record["key"]}:
                 keys += [item["key"] for item in record.get("inputs") or []]
             now = time.time()
@@ -384,7 +387,9 @@ def _stored(moment: datetime) -> str:
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in ("file", "thumb_file", "input_files", "pending")}
+    return {
+        k: v for k, v in record.items() if k not in ("file", "thumb_file", "audit_file", "input_files", "pending")
+    }
 
 
 def _conditions(filters: HistoryFilter, dialect: Dialect, tz: tzinfo) -> tuple[list[str], dict[str, Any]]:

@@ -96,6 +96,13 @@ def _check_frames(image: Image.Image) -> None:
     image.seek(0)
 
 
+def open_png(data: bytes) -> Image.Image:
+    """A PNG the studio drew itself (an SVG's rendering), decoded."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
 def make_thumbnail(image: Image.Image, edge: int = THUMBNAIL_EDGE) -> bytes:
     """A small WebP of about `edge` pixels on the long side, keeping transparency."""
     # Palette and bilevel images would be resized by nearest neighbour: work in RGB(A) whatever came.

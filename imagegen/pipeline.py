@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imagegen import imaging
+from imagegen.answers import CheckedAnswer, check_answer, record_fields
 from imagegen.catalog import Charge
 from imagegen.checks import check_user, scoped_id
 from imagegen.edits import EditInputs
@@ -218,7 +219,7 @@ def answered(intent: dict[str, Any], output: RenderOutput, charge: Charge) -> di
         "revised_prompts": [image.revised_prompt for image in output.images],
         "actual_micros": to_micros(charge.amount),
         "cost_estimated": charge.estimated,
-        "usage": output.usage.__dict__ if output.usage else None,
+        "usage": output.usage.to_dict() if output.usage else None,
         "warnings": [*intent.get("warnings", []), *output.notes],
         "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
@@ -270,16 +271,18 @@ def _checked_files(
     """Verify each answer, and make its record and thumbnail: the records and the files to keep."""
     request = GenerationRequest.from_dict(data["request"])
     expected = engine.catalog.get(request.model).parse_size(request.size)
-    pictures = [imaging.verify_image(raw, request.output_format, expected) for raw in answers]
+    checked = [check_answer(raw, request.output_format, expected) for raw in answers]
     clock.lap("verify")
     created = datetime.fromisoformat(data["created_at"])
     records, files = [], []
-    for index, (picture, original) in enumerate(zip(pictures, answers, strict=True)):
-        record = _record(engine, data, request, index, created, picture, data["revised_prompts"][index], len(answers))
-        record["bytes"] = len(original)
+    for index, answer in enumerate(checked):
+        record = _record(engine, data, request, index, created, answer, data["revised_prompts"][index], len(answers))
+        record["bytes"] = len(answer.kept)
         records.append(record)
-        files.append((record["file"], original))
-        files.append((record["thumb_file"], imaging.make_thumbnail(picture)))
+        files.append((record["file"], answer.kept))
+        files.append((record["thumb_file"], imaging.make_thumbnail(answer.picture)))
+        if answer.provider_original is not None:
+            files.append((record["audit_file"], answer.provider_original))
     for record in records:
         record["timings_ms"] = clock.timings()
     _add_lineage(engine, data, records, created)
@@ -305,13 +308,13 @@ def _record(
     request: GenerationRequest,
     index: int,
     created: datetime,
-    picture: Any,
+    answer: CheckedAnswer,
     revised: str | None,
     count: int,
 ) -> dict[str, Any]:
     image_id = f"{data['request_id']}-{index}"
     folder = image_folder(engine.settings.s3_prefix, data["user"], created, image_id)
-    return {
+    return record_fields(answer, folder, index) | {
         "id": image_id,
         "request_id": data["request_id"],
         "index": index,
@@ -333,8 +336,9 @@ def _record(
         "model": request.model,
         "provider": data["provider"],
         "size": request.size,
-        "width": picture.width,
-        "height": picture.height,
+        "kind": request.kind,
+        "width": answer.width,
+        "height": answer.height,
         "quality": request.quality,
         "format": request.output_format,
         "background": request.background,

@@ -68,7 +68,7 @@ def resolve(engine: Engine, request: GenerationRequest, edit: EditInputs | None 
         size = closest_size(spec.size_choices(), edit.first.width, edit.first.height)
     preset = engine.presets.get(request.preset)
     background = request.background
-    if not background:
+    if not background and request.kind == "picture":  # an animation or a logo keeps the API's own default
         background = preset.background if preset.background in spec.backgrounds else ""
         if background == "transparent" and request.output_format == "jpeg":
             background = "auto"

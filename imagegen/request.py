@@ -8,9 +8,19 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FORMATS = ("png", "jpeg", "webp")
+FORMATS = ("png", "jpeg", "webp", "gif", "svg")
+#: the raster formats a picture comes in; gif is an animation, svg a vector logo or icon
+PICTURE_FORMATS = ("png", "jpeg", "webp")
 BACKGROUNDS = ("auto", "opaque", "transparent")
-CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "svg": "image/svg+xml",
+}
+#: the kind of asset each output format makes
+KINDS = {"png": "picture", "jpeg": "picture", "webp": "picture", "gif": "animation", "svg": "vector"}
 
 
 def new_request_id() -> str:
@@ -38,11 +48,21 @@ class GenerationRequest:
     mask: str = ""
     markup: str = ""
     input_fidelity: str = ""
+    #: an animation's frames and each frame's delay (None: the API's defaults, 9 and 200 ms)
+    frame_count: int | None = None
+    frame_duration_ms: int | None = None
+    #: the model that writes an SVG and its reasoning effort ("": the account's default author)
+    svg_author: str = ""
+    svg_effort: str = ""
     request_id: str = field(default_factory=new_request_id)
 
     @property
     def is_edit(self) -> bool:
         return bool(self.inputs)
+
+    @property
+    def kind(self) -> str:
+        return KINDS.get(self.output_format, "picture")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,12 +87,24 @@ class Usage:
     input_text_tokens: int = 0
     input_image_tokens: int = 0
     output_tokens: int = 0
+    #: an SVG's author, reported apart (`svg_usage`): its model, input tokens, and every token it wrote,
+    #: reasoning included
+    svg_model: str = ""
+    svg_input_tokens: int = 0
+    svg_output_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The usage as kept in records: an SVG author's fields only when there was one."""
+        return {k: v for k, v in asdict(self).items() if v or not k.startswith("svg_")}
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_text_tokens + other.input_text_tokens,
             self.input_image_tokens + other.input_image_tokens,
             self.output_tokens + other.output_tokens,
+            self.svg_model or other.svg_model,
+            self.svg_input_tokens + other.svg_input_tokens,
+            self.svg_output_tokens + other.svg_output_tokens,
         )
 
 

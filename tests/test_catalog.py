@@ -65,7 +65,7 @@ def test_a_deprecated_model_warns_with_its_shutdown_date(catalog):
         ({"quality": "ultra"}, "low, medium, high"),
         ({"n": 11}, "1 to 10"),
         ({"model": "dall-e-3", "quality": "standard", "n": 2}, "1 to 1"),
-        ({"output_format": "gif"}, "png, jpeg, webp"),
+        ({"model": "gpt-image-1.5", "output_format": "gif"}, "png, jpeg, webp"),
         ({"background": "transparent", "output_format": "jpeg"}, "png or webp"),
         ({"compression": 50}, "jpeg and webp only"),
         ({"output_format": "webp", "compression": 101}, "0 to 100"),

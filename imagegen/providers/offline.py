@@ -36,9 +36,15 @@ class OfflineProvider:
             picture = draw(seed, dims, job.style_hint, transparent=transparent)
             if edit is not None:
                 picture = edited(edit, picture, dims, transparent=transparent)
-            if index == 0:
-                self._emit_partials(picture, on_partial)
-            images.append(RenderedImage(imaging.encode(picture, job.request.output_format, job.request.compression)))
+            if job.request.kind == "picture":
+                if index == 0:
+                    self._emit_partials(picture, on_partial)
+                images.append(
+                    RenderedImage(imaging.encode(picture, job.request.output_format, job.request.compression))
+                )
+            else:
+                time.sleep(self.delay)  # a GIF or an SVG comes whole, with no previews
+                images.append(RenderedImage(_asset(job, seed, dims, picture)))
         return RenderOutput(images=images, notes=[self.label])
 
     def request_sent(self) -> bool:
@@ -54,6 +60,60 @@ class OfflineProvider:
             preview = small.filter(ImageFilter.GaussianBlur(blur))
             on_partial(step, imaging.encode(preview.convert("RGB"), "jpeg", 70))
         time.sleep(step_delay)
+
+
+def _asset(job: RenderJob, seed: int, dims: tuple[int, int], picture: Image.Image) -> bytes:
+    if job.request.output_format == "svg":
+        return placeholder_svg(seed, dims, job.style_hint)
+    frames = job.request.frame_count or 9
+    return placeholder_gif(picture, frames, job.request.frame_duration_ms or 200)
+
+
+def placeholder_svg(seed: int, dims: tuple[int, int], preset_name: str) -> bytes:
+    """A vector drawing that depends only on its inputs: real shapes in the preset's palette on no backdrop,
+    labelled as the placeholder it is."""
+    book = load_presets()
+    preset = book.presets.get(preset_name) or next(iter(book.presets.values()))
+    rng = random.Random(seed)
+    palette = list(preset.palette)
+    rng.shuffle(palette)
+    width, height = dims
+    unit = min(width, height)
+    shapes = [
+        f'<rect x="{unit // 8}" y="{unit // 8}" width="{width - unit // 4}" height="{height - unit // 4}" '
+        f'rx="{unit // 6}" fill="{palette[0]}"/>',
+        f'<circle cx="{width // 2}" cy="{height // 2}" r="{unit // 4}" fill="{palette[1 % len(palette)]}"/>',
+    ]
+    for _ in range(3):
+        x, y, r = rng.randrange(width), rng.randrange(height), rng.randrange(unit // 16, unit // 6)
+        shapes.append(
+            f'<circle cx="{x}" cy="{y}" r="{r}" fill="{palette[rng.randrange(len(palette))]}" opacity="0.8"/>'
+        )
+    points = " ".join(f"{rng.randrange(width)},{rng.randrange(height)}" for _ in range(3))
+    shapes.append(f'<polygon points="{points}" fill="{palette[-1]}" opacity="0.7"/>')
+    label = (
+        f'<text x="{width // 2}" y="{height - unit // 16}" font-size="{unit // 24}" text-anchor="middle" fill="#333">'
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
+        f"<title>Offline placeholder</title>{''.join(shapes)}{label}offline placeholder</text></svg>"
+    ).encode()
+
+
+def placeholder_gif(picture: Image.Image, frames: int, duration_ms: int) -> bytes:
+    """A loop that depends only on its inputs: the picture turning through `frames` steps of its hue."""
+    small = picture.convert("RGB")
+    size = small.size
+    small.thumbnail((256, 256))  # turned small, then scaled back: a placeholder need not cost a real frame
+    steps = []
+    for index in range(frames):
+        hue, saturation, value = small.convert("HSV").split()
+        shifted = hue.point(lambda v, turn=index * 256 // frames: (v + turn) % 256)
+        turned = Image.merge("HSV", (shifted, saturation, value)).convert("RGB")
+        steps.append(turned.convert("P", palette=Image.Palette.ADAPTIVE).resize(size, Image.Resampling.NEAREST))
+    out = io.BytesIO()
+    steps[0].save(out, format="GIF", save_all=True, append_images=steps[1:], duration=duration_ms, loop=0)
+    return out.getvalue()
 
 
 def _seed(prompt: str, preset: str, dims: tuple[int, int], index: int) -> int:

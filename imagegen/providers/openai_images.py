@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,7 +33,7 @@ from imagegen.errors import (
 from imagegen.providers.answers import AnswerTap, read_answer
 from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
 from imagegen.redact import register_secret
-from imagegen.request import Usage
+from imagegen.request import GenerationRequest, Usage
 from imagegen.settings import Settings
 
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
@@ -100,7 +101,7 @@ class OpenAIImages:
         call = self.client.images.edit if job.edit is not None else self.client.images.generate
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                if job.spec.streams_partials:
+                if job.spec.streams_partials and job.request.kind == "picture":  # GIF and SVG never stream
                     return self._render_streaming(call, params, on_partial)
                 response = call(**params)
                 break
@@ -115,7 +116,9 @@ class OpenAIImages:
                 # Timeouts and dropped connections are not retried: the first request may still be billed.
                 raise translate_error(exc) from exc
         images = [RenderedImage(self._image_bytes(item), item.revised_prompt) for item in response.data or []]
-        return RenderOutput(images=images, usage=_usage(response.usage))
+        return RenderOutput(
+            images=images, usage=_with_author(_usage(response.usage), getattr(response, "svg_usage", None))
+        )
 
     def recover_answer(self, path: Path) -> RenderOutput | None:
         """The images and usage of an answer kept on disk as it arrived (see providers/answers.py); None when
@@ -134,7 +137,8 @@ class OpenAIImages:
                 )
                 for item in answer["data"]
             ]
-            return RenderOutput(images=images, usage=_usage(_attributes(answer.get("usage"))))
+            usage = _with_author(_usage(_attributes(answer.get("usage"))), _attributes(answer.get("svg_usage")))
+            return RenderOutput(images=images, usage=usage)
         except (OSError, ValueError, KeyError, TypeError, BadImage) as exc:
             log.warning("the answer kept in %s cannot be read back (%s)", path, type(exc).__name__)
             return None
@@ -155,6 +159,7 @@ class OpenAIImages:
                 params["background"] = request.background
             if request.compression is not None:
                 params["output_compression"] = request.compression
+            params.update(_asset_params(request))
         else:
             params["user"] = job.user_tag
         if job.edit is not None:
@@ -351,6 +356,34 @@ def _usage(raw: Any) -> Usage | None:
         input_image_tokens=int(getattr(details, "image_tokens", 0) or 0),
         output_tokens=int(getattr(raw, "output_tokens", 0) or 0),
     )
+
+
+def _with_author(usage: Usage | None, author: Any) -> Usage | None:
+    """The image's usage with an SVG author's, reported apart as `svg_usage`. Whether its `output_tokens`
+    already holds the `reasoning_tokens` is not documented: `total_tokens` tells, and without it both count."""
+    if author is None:
+        return usage
+    spent_in, output, reasoning, total = (
+        int(getattr(author, name, 0) or 0)
+        for name in ("input_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+    )
+    written = max(output, total - spent_in) if total else output + reasoning
+    model = str(getattr(author, "model", "") or "")
+    return replace(usage or Usage(), svg_model=model, svg_input_tokens=spent_in, svg_output_tokens=written)
+
+
+def _asset_params(request: GenerationRequest) -> dict[str, Any]:
+    """An animation's frames and timing; an SVG's author and its effort (omitted: the account's defaults)."""
+    params: dict[str, Any] = {}
+    if request.frame_count is not None:
+        params["frame_count"] = request.frame_count
+    if request.frame_duration_ms is not None:
+        params["frame_duration_ms"] = request.frame_duration_ms
+    if request.svg_author:
+        params["svg"] = {"model": request.svg_author}
+        if request.svg_effort:
+            params["svg"]["reasoning"] = {"effort": request.svg_effort}
+    return params
 
 
 def make_client(settings: Settings, *, azure: bool = False) -> tuple[openai.OpenAI, threading.local, AnswerTap]:

