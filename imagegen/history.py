@@ -387,9 +387,7 @@ def _stored(moment: datetime) -> str:
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v for k, v in record.items() if k not in ("file", "thumb_file", "audit_file", "input_files", "pending")
-    }
+    return {k: v for k, v in record.items() if k not in ("file", "thumb_file", "audit_file", "input_files", "pending")}
 
 
 def _conditions(filters: HistoryFilter, dialect: Dialect, tz: tzinfo) -> tuple[list[str], dict[str, Any]]:
