@@ -43,5 +43,5 @@ def download_name(record: Mapping[str, Any]) -> str:
     """imagegen-<prompt slug>-<first 8 of the image id>.<format>"""
     image_id = re.sub(r"[^a-z0-9]", "", str(record["id"]).lower())[:8] or "image"
     fmt = str(record["format"]).lower()
-    extension = fmt if fmt in ("png", "jpeg", "webp") else "img"
+    extension = fmt if fmt in ("png", "jpeg", "webp", "gif", "svg") else "img"
     return f"imagegen-{slug(str(record.get('prompt') or ''))}-{image_id}.{extension}"

@@ -32,7 +32,8 @@ PRESIGN_SECONDS = 900
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _KEY_REST = re.compile(
     r"^[a-z0-9-]{1,60}/[0-9]{13}-[a-z0-9_-]{1,80}/"
-    r"(original\.(png|jpeg|webp)|thumb\.webp|record\.json|input-[0-9]{1,2}\.(png|jpeg|webp)|mask\.png|markup\.png)$"
+    r"(original\.(png|jpeg|webp|gif|svg)|provider-original\.svg\.txt|thumb\.webp|record\.json"
+    r"|input-[0-9]{1,2}\.(png|jpeg|webp)|mask\.png|markup\.png)$"
 )
 INVERT_FROM = 10**13
 

@@ -394,7 +394,7 @@ class FakeImagesAPI:
                 if behaviour == "hostile_svg":
                     return api.hostile_svg
                 if behaviour == "hostile_gif":
-                    return animation_bytes("64x64", 17)
+                    return animation_bytes(size, 17)
                 if fmt == "svg" and behaviour not in ("not_image",):
                     return vector_bytes(size)
                 if fmt == "gif" and behaviour not in ("not_image",):
