@@ -34,7 +34,16 @@ if TYPE_CHECKING:
         SettingsError,
         StorageError,
     )
-    from imagegen.form import CUSTOM_SIZE, PRESET_DEFAULT, SAME_SHAPE, SETTINGS, FormChoices, prefilled
+    from imagegen.form import (
+        CUSTOM_SIZE,
+        FRAME_MS,
+        FRAMES,
+        PRESET_DEFAULT,
+        SAME_SHAPE,
+        SETTINGS,
+        FormChoices,
+        prefilled,
+    )
     from imagegen.history import HistoryFilter, HistoryPage
     from imagegen.jobs import Job
     from imagegen.limits import MAX_BUDGET_USD, MAX_QUOTA_IMAGES, Allowance
@@ -44,10 +53,10 @@ if TYPE_CHECKING:
     from imagegen.planning import Plan
     from imagegen.redact import csv_cell
     from imagegen.redact import redact as hide_secrets
-    from imagegen.request import GenerationRequest, GenerationResult, Usage, new_request_id
+    from imagegen.request import CONTENT_TYPES, GenerationRequest, GenerationResult, Usage, new_request_id
     from imagegen.schema import migrate_database
     from imagegen.settings import Settings, is_loopback
-    from imagegen.studio import STAGES, Studio
+    from imagegen.studio import RENDITION_EDGES, STAGES, Studio
     from imagegen.textrules import text_tables
     from imagegen.uploads import MAX_UPLOAD_BYTES, Upload
 
@@ -55,7 +64,10 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "Allowance": "imagegen.limits",
     "BadImage": "imagegen.errors",
+    "CONTENT_TYPES": "imagegen.request",
     "CUSTOM_SIZE": "imagegen.form",
+    "FRAMES": "imagegen.form",
+    "FRAME_MS": "imagegen.form",
     "Catalog": "imagegen.catalog",
     "ContentRejected": "imagegen.errors",
     "DirectedPrompt": "imagegen.director",
@@ -88,6 +100,7 @@ _HOMES: dict[str, str] = {
     "RateLimited": "imagegen.errors",
     "SAME_SHAPE": "imagegen.form",
     "SETTINGS": "imagegen.form",
+    "RENDITION_EDGES": "imagegen.studio",
     "STAGES": "imagegen.studio",
     "Settings": "imagegen.settings",
     "SettingsError": "imagegen.errors",
@@ -119,12 +132,16 @@ _HOMES: dict[str, str] = {
 }
 
 __all__ = [
+    "CONTENT_TYPES",
     "CUSTOM_SIZE",
+    "FRAMES",
+    "FRAME_MS",
     "MAX_BUDGET_USD",
     "MAX_QUOTA_IMAGES",
     "PRESET_DEFAULT",
     "SAME_SHAPE",
     "SETTINGS",
+    "RENDITION_EDGES",
     "STAGES",
     "Allowance",
     "BadImage",

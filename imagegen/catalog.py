@@ -267,7 +267,7 @@ class Catalog:
 
     def _images(self, request: GenerationRequest) -> int:
         """The images a request is billed for: n pictures, or an animation's frames."""
-        return self.gif.frames(request) if request.output_format == "gif" else request.n
+        return request.n * (self.gif.frames(request) if request.output_format == "gif" else 1)
 
     def _author_usual(self, request: GenerationRequest, prompt: str | None) -> Decimal:
         if request.output_format != "svg":

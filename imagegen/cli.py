@@ -97,7 +97,17 @@ def _request_options(command: argparse.ArgumentParser, *, preset: str) -> None:
     command.add_argument("--quality", default="")
     command.add_argument("--model", default="")
     command.add_argument("--n", type=int, default=1)
-    command.add_argument("--format", dest="output_format", default="png", choices=("png", "jpeg", "webp"))
+    command.add_argument(
+        "--format",
+        dest="output_format",
+        default="png",
+        choices=("png", "jpeg", "webp", "svg", "gif"),
+        help="svg: a vector logo or icon; gif: an animation",
+    )
+    command.add_argument("--frames", type=int, default=None, help="an animation's frames, 2 to 16 (default 9)")
+    command.add_argument("--frame-ms", type=int, default=None, help="each frame's length in ms (default 200)")
+    command.add_argument("--svg-author", default="", help="the model that writes an SVG (default: the account's)")
+    command.add_argument("--svg-effort", default="", help="its reasoning effort: none, minimal, low ... max")
     command.add_argument("--background", default="", choices=("", "auto", "opaque", "transparent"))
     command.add_argument("--compression", type=int, default=None)
     command.add_argument("--lighting", default="")

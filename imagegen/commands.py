@@ -80,6 +80,10 @@ def _request(args: argparse.Namespace) -> GenerationRequest:
         "raw": args.raw,
         "lighting": args.lighting,
         "camera": args.camera,
+        "frame_count": args.frames,
+        "frame_duration_ms": args.frame_ms,
+        "svg_author": args.svg_author,
+        "svg_effort": args.svg_effort,
     }
     if args.request_id:
         fields["request_id"] = args.request_id
@@ -110,6 +114,10 @@ def models(args: argparse.Namespace, settings: Settings, _studio: Studio | None)
         when = f" (shutdown {spec.shutdown})" if spec.shutdown and status != "active" else ""
         print(f"{spec.id:24} {status}{when}")
         print(f"    sizes: {spec.describe_sizes()}; qualities: {', '.join(spec.qualities)}; n <= {spec.n_max}")
+        unconfirmed = (
+            f" ({', '.join(spec.unconfirmed_formats)} unconfirmed: preview access)" if spec.unconfirmed_formats else ""
+        )
+        print(f"    formats: {', '.join(spec.formats)}{unconfirmed}")
     return 0
 
 

@@ -29,6 +29,8 @@ class Preset:
     composition: str = "centered"
     #: "edit" for presets written for edits (offered first when editing); others serve both
     use: str = "both"
+    #: the kinds of asset it is offered for: "picture", "vector" (an SVG logo or icon), "animation" (a GIF)
+    kinds: tuple[str, ...] = ("picture",)
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,12 @@ class PresetBook:
         preset = self.presets.get(name)
         return preset.label if preset else name
 
-    def names_for(self, *, editing: bool) -> list[str]:
-        """The presets a form offers: for an edit, the edit presets first, then every other; for a new
-        image, all but the edit presets."""
-        edit_ones = [name for name, p in self.presets.items() if p.use == "edit"]
-        others = [name for name in self.presets if name not in edit_ones]
+    def names_for(self, *, editing: bool, kind: str = "picture") -> list[str]:
+        """The presets a form offers for a kind of asset: for an edit, the edit presets first, then every
+        other; for a new image, all but the edit presets."""
+        fitting = {name: p for name, p in self.presets.items() if kind in p.kinds}
+        edit_ones = [name for name, p in fitting.items() if p.use == "edit"]
+        others = [name for name in fitting if name not in edit_ones]
         return edit_ones + others if editing else others
 
     def get(self, name: str) -> Preset:
@@ -101,6 +104,7 @@ def _load(path: Path) -> PresetBook:
             palette=tuple(raw.get("palette", Preset.palette)),
             composition=raw.get("composition", "centered"),
             use=raw.get("use", "both"),
+            kinds=tuple(raw.get("kinds", Preset.kinds)),
         )
     return PresetBook(presets, tuple(data["lighting_choices"]), tuple(data["camera_choices"]))
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from imagegen.catalog import ModelSpec
 from imagegen.director import PresetBook
+from imagegen.request import KINDS
 
 #: the choice that leaves a setting to the preset (lighting, camera, background, input fidelity)
 PRESET_DEFAULT = "Preset default"
@@ -17,10 +18,15 @@ PRESET_DEFAULT = "Preset default"
 SAME_SHAPE = "As the image"
 #: the size choice that opens a typed size, on models that take any size within a rule
 CUSTOM_SIZE = "Custom..."
+#: the kinds of asset, as a person reads them, in the order offered
+KIND_LABELS = {"picture": "Picture", "vector": "Logo or icon (SVG)", "animation": "Animation (GIF)"}
+#: an animation's frames and each frame's length as the form offers them (the API takes up to 655,350 ms)
+FRAMES = (2, 16, 9)
+FRAME_MS = (20, 5000, 200)
 #: every field of the form but the prompt (the prompt box keeps it), in the order they are settled
 SETTINGS = (
-    "preset", "raw", "lighting", "camera", "model", "size", "custom_size", "input_fidelity", "quality", "n",
-    "output_format", "background",
+    "kind", "preset", "raw", "lighting", "camera", "model", "size", "custom_size", "input_fidelity", "quality", "n",
+    "output_format", "background", "frames", "frame_ms",
 )  # fmt: skip
 
 
@@ -30,6 +36,9 @@ class FormChoices:
 
     spec: ModelSpec
     editing: bool
+    #: the kind of asset chosen, and every kind some model here can make (id -> label)
+    kind: str
+    kinds: dict[str, str]
     presets: list[str]
     preset_labels: dict[str, str]
     preset_descriptions: dict[str, str]
@@ -59,6 +68,7 @@ class FormChoices:
         custom = values.get("custom_size")
         n = values.get("n")
         return {
+            "kind": self.kind,
             "preset": _within(values.get("preset"), self.presets, self.presets[0]),
             "raw": values.get("raw") is True,
             "lighting": _within(values.get("lighting"), self.lighting, PRESET_DEFAULT),
@@ -71,6 +81,8 @@ class FormChoices:
             "n": n if type(n) is int and 1 <= n <= self.n_max else 1,
             "output_format": _within(values.get("output_format"), self.formats, self.formats[0]),
             "background": _within(values.get("background"), self.backgrounds, PRESET_DEFAULT),
+            "frames": _number(values.get("frames"), FRAMES),
+            "frame_ms": _number(values.get("frame_ms"), FRAME_MS),
         }
 
     def request_fields(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,6 +104,8 @@ class FormChoices:
         }
         if self.editing and settled["input_fidelity"] != PRESET_DEFAULT:
             fields["input_fidelity"] = settled["input_fidelity"]
+        if self.kind == "animation":
+            fields.update(frame_count=settled["frames"], frame_duration_ms=settled["frame_ms"])
         return fields
 
     def size_problem(self, values: Mapping[str, Any]) -> str | None:
@@ -112,19 +126,33 @@ class FormChoices:
 
 
 def form_choices(
-    presets: PresetBook, usable: list[ModelSpec], model: str | None, default_model: str, *, editing: bool, on: date
+    presets: PresetBook,
+    usable: list[ModelSpec],
+    model: str | None,
+    default_model: str,
+    *,
+    editing: bool,
+    on: date,
+    kind: str | None = None,
 ) -> FormChoices:
     """What the form offers for `model` (the default model, or the first offered, when it is not offered)
-    among the `usable` models, on the team's day `on`."""
+    among the `usable` models that make the `kind` of asset (a picture when none of them does), on the
+    team's day `on`."""
     editors = [m for m in usable if m.edits]
     offered = (editors or usable) if editing else usable
+    kinds = {k: label for k, label in KIND_LABELS.items() if any(_makes(m, k) for m in offered)}
+    kind = kind if kind in kinds else "picture"
+    offered = [m for m in offered if _makes(m, kind)]
     by_id = {m.id: m for m in offered}
     fallback = default_model if default_model in by_id else offered[0].id
     spec = by_id.get(model or "", by_id[fallback])
-    names = presets.names_for(editing=editing)
+    names = presets.names_for(editing=editing, kind=kind)
+    picture = kind == "picture"
     return FormChoices(
         spec=spec,
         editing=editing,
+        kind=kind,
+        kinds=kinds,
         presets=names,
         preset_labels={name: presets.presets[name].label for name in names},
         preset_descriptions={name: presets.presets[name].description for name in names},
@@ -134,9 +162,10 @@ def form_choices(
         only_editors=editing and len(offered) < len(usable),
         sizes=([SAME_SHAPE] if editing else []) + spec.size_choices() + ([CUSTOM_SIZE] if spec.size_rule else []),
         qualities=list(spec.qualities),
-        n_max=spec.n_max,
-        formats=list(spec.formats),
-        backgrounds=[PRESET_DEFAULT, *spec.backgrounds],
+        n_max=spec.n_max if kind != "vector" else 1,
+        formats=[f for f in spec.formats if KINDS[f] == kind],
+        # A logo has no backdrop of its own and an animation keeps the API's: the background is a picture's.
+        backgrounds=[PRESET_DEFAULT, *spec.backgrounds] if picture else [PRESET_DEFAULT],
         input_fidelities=[PRESET_DEFAULT, *spec.input_fidelity] if editing and spec.input_fidelity else [],
     )
 
@@ -159,6 +188,15 @@ def chosen_size(settled: Mapping[str, Any]) -> str:
     if settled["size"] == CUSTOM_SIZE:
         return settled["custom_size"]
     return "" if settled["size"] == SAME_SHAPE else settled["size"]
+
+
+def _makes(spec: ModelSpec, kind: str) -> bool:
+    return any(KINDS[f] == kind for f in spec.formats)
+
+
+def _number(value: Any, bounds: tuple[int, int, int]) -> int:
+    low, high, default = bounds
+    return value if type(value) is int and low <= value <= high else default
 
 
 def _within(value: Any, offered: list[str], fallback: str) -> str:

@@ -19,7 +19,7 @@ from imagegen.db import Database
 from imagegen.dialects import Dialect
 from imagegen.errors import InvalidRequest, NotFound, StorageError
 from imagegen.localtime import day_starts, next_day_starts
-from imagegen.request import CONTENT_TYPES
+from imagegen.request import ASSETS, CONTENT_TYPES
 from imagegen.spool import Spool
 from imagegen.storage import IMMUTABLE, INVERT_FROM, NO_CACHE, PRESIGN_SECONDS, ObjectStore, check_key
 
@@ -54,6 +54,8 @@ class HistoryFilter:
     favourites_of: str = ""
     #: "edits" (images made by editing others), "originals" (made from a prompt alone) or "" for both
     kind: str = ""
+    #: "picture", "vector" (logos and icons) or "animation"; "" for every kind of asset
+    asset: str = ""
 
 
 @dataclass
@@ -364,9 +366,9 @@ MAX_LINEAGE = 100
 
 _UPSERT = (
     'INSERT INTO images (key, id, request_id, "user", created_at, model, preset, prompt, directed_prompt, '
-    "revised_prompt, thumb_key, record_key, parent_key, edited, pending, record) VALUES "
+    "revised_prompt, thumb_key, record_key, parent_key, edited, asset, pending, record) VALUES "
     "(:key, :id, :request_id, :user, :created_at, :model, :preset, :prompt, :directed_prompt, "
-    ":revised_prompt, :thumb_key, :record_key, :parent_key, :edited, :pending, :record) "
+    ":revised_prompt, :thumb_key, :record_key, :parent_key, :edited, :asset, :pending, :record) "
     "ON CONFLICT (key) DO UPDATE SET pending = excluded.pending, record = excluded.record"
 )
 
@@ -376,6 +378,7 @@ def _index_row(record: dict[str, Any], pending: bool) -> dict[str, Any]:
         **{k: record.get(k) for k in _INDEXED},
         "parent_key": record.get("parent_key") or None,
         "edited": int(bool(record.get("inputs"))),
+        "asset": record.get("kind") or "picture",
         "pending": int(pending),
         "record": json.dumps(record),
     }
@@ -416,6 +419,11 @@ def _conditions(filters: HistoryFilter, dialect: Dialect, tz: tzinfo) -> tuple[l
             raise InvalidRequest(f"Show {' or '.join(KINDS)}, not {filters.kind!r}.")
         where.append("edited = :edited")
         params["edited"] = int(filters.kind == "edits")
+    if filters.asset:
+        if filters.asset not in ASSETS:
+            raise InvalidRequest(f"Show {', '.join(ASSETS)}, not {filters.asset!r}.")
+        where.append("asset = :asset")
+        params["asset"] = filters.asset
     return where, params
 
 

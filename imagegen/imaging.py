@@ -119,7 +119,11 @@ def for_display(data: bytes, edge: int = DISPLAY_EDGE) -> bytes:
     """The image as a page can draw it with no more work: at most `edge` pixels wide, a PNG when it has
     transparency and a JPEG otherwise. (Streamlit decodes and encodes again, on every run of a page, an
     image wider than 1460 px or in any other format: a WebP thumbnail, a PNG photo.) An animation is left as
-    it is, to play."""
+    it is, to play; a vector drawing is drawn to a PNG, so a page never holds an SVG document."""
+    if looks_like_svg(data):
+        from imagegen import vector  # loaded with the first vector asset a page shows
+
+        return vector.render_png(vector.clean_svg(data), edge)
     image = Image.open(io.BytesIO(data))
     if image.format == "GIF":
         return data
@@ -137,6 +141,12 @@ def for_display(data: bytes, edge: int = DISPLAY_EDGE) -> bytes:
     else:
         source.save(out, format="JPEG", quality=88)
     return out.getvalue()
+
+
+def looks_like_svg(data: bytes) -> bool:
+    """Whether stored bytes are an SVG document (the studio keeps no other XML): by content, not by name."""
+    head = data[:512].lstrip()
+    return head.startswith(b"<") and b"<svg" in head
 
 
 def encode(image: Image.Image, output_format: str, compression: int | None = None) -> bytes:

@@ -45,3 +45,9 @@ def download_name(record: Mapping[str, Any]) -> str:
     fmt = str(record["format"]).lower()
     extension = fmt if fmt in ("png", "jpeg", "webp", "gif", "svg") else "img"
     return f"imagegen-{slug(str(record.get('prompt') or ''))}-{image_id}.{extension}"
+
+
+def rendition_name(record: Mapping[str, Any], edge: int) -> str:
+    """A logo's PNG rendition: the download name, with its size: imagegen-<slug>-<id>-<edge>px.png"""
+    stem = download_name(record).rsplit(".", 1)[0]
+    return f"{stem}-{edge}px.png"

@@ -19,7 +19,8 @@ CONTENT_TYPES = {
     "gif": "image/gif",
     "svg": "image/svg+xml",
 }
-#: the kind of asset each output format makes
+#: the kinds of asset, and the kind each output format makes
+ASSETS = ("picture", "vector", "animation")
 KINDS = {"png": "picture", "jpeg": "picture", "webp": "picture", "gif": "animation", "svg": "vector"}
 
 

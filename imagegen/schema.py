@@ -376,3 +376,11 @@ def m015_estimated_charges(db: Session) -> None:
 def m016_images_by_id(db: Session) -> None:
     """A shared link names an image by its id: found at once, whatever the gallery holds."""
     db.execute("CREATE INDEX images_by_id ON images (id)")
+
+
+@migration
+def m017_image_assets(db: Session) -> None:
+    # The kind of asset an image is (a picture, a vector logo or icon, an animation): the Gallery filters by
+    # it through this index however few of one kind there are among many. Existing rows are pictures.
+    db.execute("ALTER TABLE images ADD COLUMN asset TEXT NOT NULL DEFAULT 'picture'")
+    db.execute("CREATE INDEX images_asset ON images (asset, created_at DESC, key DESC)")

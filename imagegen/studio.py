@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from imagegen import planning
+from imagegen import planning, vector
 from imagegen.accounts import Identity
 from imagegen.audit import check_invariants
 from imagegen.catalog import Catalog, ModelSpec
@@ -19,13 +19,13 @@ from imagegen.db import Database
 from imagegen.director import DirectedPrompt, PresetBook
 from imagegen.edits import MARKUP, MASK, EditInputs, kept_upload, prepare_edit
 from imagegen.engine import Engine
-from imagegen.errors import Forbidden
+from imagegen.errors import Forbidden, InvalidRequest
 from imagegen.form import FormChoices, form_choices
 from imagegen.history import HistoryFilter, HistoryPage
 from imagegen.limits import Allowance
 from imagegen.localtime import for_people
 from imagegen.money import to_micros, to_usd, usd
-from imagegen.names import counted, download_name
+from imagegen.names import counted, download_name, rendition_name
 from imagegen.pipeline import Progress, generate
 from imagegen.planning import Plan
 from imagegen.providers import Provider
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from imagegen.jobs import Job, JobRunner
 
 STAGES = ("directing", "reserving", "rendering", "verifying", "saving")
+#: the sizes a logo's PNG renditions come in, a favicon to a banner (the last one starts an edit)
+RENDITION_EDGES = (16, 32, 48, 64, 128, 256, 512, 1024)
 __all__ = ["STAGES", "DirectedPrompt", "Plan", "Progress", "Studio"]
 
 #: comparable renders needed before the page estimates how long one takes
@@ -90,13 +92,12 @@ class Studio:
     def allowance(self, user: str) -> Allowance:
         return self._engine.limits.allowance(check_user(user))
 
-    def form_choices(self, model: str | None, *, editing: bool) -> FormChoices:
+    def form_choices(self, model: str | None, *, editing: bool, kind: str | None = None) -> FormChoices:
         """What the Generate form offers for `model` (the default when it is not offered here), for a new
-        image or an edit, on the team's day (see form.py)."""
+        image or an edit, of a kind of asset (a picture by default), on the team's day (see form.py)."""
         engine = self._engine
-        return form_choices(
-            engine.presets, self.models(), model, engine.settings.default_model, editing=editing, on=self.today()
-        )
+        default = engine.settings.default_model
+        return form_choices(engine.presets, self.models(), model, default, editing=editing, on=self.today(), kind=kind)
 
     def preset_label(self, name: str) -> str:
         """A preset's name as people read it (an older image's preset, no longer offered, as it is)."""
@@ -255,6 +256,10 @@ class Studio:
         return download_name(record)
 
     @staticmethod
+    def rendition_name(record: Mapping[str, Any], edge: int) -> str:
+        return rendition_name(record, edge)
+
+    @staticmethod
     def prefill_from(record: dict[str, Any]) -> dict[str, Any]:
         """The Generate form's fields that remake an image: "use these settings"."""
         return {
@@ -264,6 +269,9 @@ class Studio:
             "size": record["size"],
             "quality": record["quality"],
             "output_format": record["format"],
+            "kind": record.get("kind") or "picture",
+            **({"frames": record["frame_count"]} if record.get("frame_count") else {}),
+            **({"frame_ms": record["frame_duration_ms"]} if record.get("frame_duration_ms") else {}),
             "raw": record.get("raw", False),
             "lighting": record.get("lighting") or "",
             "camera": record.get("camera") or "",
@@ -302,9 +310,26 @@ class Studio:
         return EditInputs(tuple(images), overlays.get(MASK), overlays.get(MARKUP), record.get("parent_key") or "")
 
     def starting_image(self, key: str) -> Upload:
-        """A gallery image as the starting image of an edit."""
+        """A gallery image as the starting image of an edit: a logo drawn as a PNG (the API edits raster
+        images only); an animation cannot be one, and says so before anything is spent."""
         record = self.image(key)
-        return check_upload(self.image_bytes(record), "The starting image")
+        if record.get("kind") == "animation":
+            raise InvalidRequest(
+                "An animation cannot be the starting image of an edit: the Images API edits PNG, JPEG or WebP "
+                "images. Use its settings to make another, or edit a picture."
+            )
+        data = self.image_bytes(record)
+        if record.get("kind") == "vector":
+            data = self.png_rendition(record, RENDITION_EDGES[-1], data)
+        return check_upload(data, "The starting image")
+
+    def png_rendition(self, record: dict[str, Any], edge: int, svg: bytes | None = None) -> bytes:
+        """A logo or icon drawn as a PNG `edge` pixels on its long side (a favicon to a banner)."""
+        if record.get("kind") != "vector":
+            raise InvalidRequest("Only a logo or icon (SVG) has PNG renditions.")
+        if edge not in RENDITION_EDGES:
+            raise InvalidRequest(f"A rendition is {', '.join(map(str, RENDITION_EDGES))} pixels, not {edge}.")
+        return vector.render_png(vector.clean_svg(svg or self.image_bytes(record)), edge)
 
     # -- who --------------------------------------------------------------------------------------
 

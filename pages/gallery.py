@@ -6,13 +6,14 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from imagegen import HistoryFilter, ImagegenError, alt_text, counted
+from imagegen import CONTENT_TYPES, RENDITION_EDGES, HistoryFilter, ImagegenError, alt_text, counted
 from ui import editor, runtime, widgets
 from ui.copy_link import copy_link
 from ui.identity import viewer
 
 COLUMNS = 4
 KINDS = {"Prompts and edits": "", "Edits only": "edits", "Originals only": "originals"}
+ASSETS = {"Every kind": "", "Pictures": "picture", "Logos and icons": "vector", "Animations": "animation"}
 #: how long "Deleted: ..." stays on the page after a delete
 DELETED_SHOWN_SECONDS = 10
 #: the detail's button that leaves for the Generate page, clicked (see leaving_for)
@@ -30,7 +31,7 @@ widgets.even_tiles("tile-")
 search_col, scope_col = st.columns([3, 2])
 text = search_col.text_input("Search the prompts", key="gal_text", placeholder="fox snow, cats, neon...")
 scope = scope_col.segmented_control("Show", ["Everyone", "Mine", "Favourites"], default="Everyone", key="gal_scope")
-with st.expander("More filters: user, model, preset, edits, dates"):
+with st.expander("More filters: user, model, preset, edits, kind, dates"):
     user_col, model_col, preset_col = st.columns(3)
     users = studio.gallery_choices("user")
     user = user_col.selectbox("User", ["Anyone", *users], key="gal_user", disabled=scope == "Mine")
@@ -39,8 +40,9 @@ with st.expander("More filters: user, model, preset, edits, dates"):
     preset = preset_col.selectbox(
         "Preset", ["Any", *studio.gallery_choices("preset")], key="gal_preset", format_func=preset_label
     )
-    kind_col, dates_col, everywhere_col = st.columns(3)
+    kind_col, asset_col, dates_col, everywhere_col = st.columns(4)
     kind = kind_col.selectbox("Made by", list(KINDS), key="gal_kind")
+    asset = asset_col.selectbox("Kind", list(ASSETS), key="gal_asset")
     dates = dates_col.date_input("Dates (any when empty)", value=[], key="gal_dates", max_value=studio.today())
     everywhere = everywhere_col.checkbox("Search the Director's keywords too", key="gal_everywhere")
 
@@ -57,6 +59,7 @@ filters = HistoryFilter(
     everywhere=everywhere,
     favourites_of=me.name if scope == "Favourites" else "",
     kind=KINDS[kind],
+    asset=ASSETS[asset],
 )
 signature = repr(filters)
 if state.get("gal_signature") != signature:
@@ -109,6 +112,7 @@ def detail(key: str, link: str) -> None:
             studio.mark_favourite(key, me.name, not favourite)
             st.rerun()
         lineage(record)
+        asset_details(record, original)
         copy_link(share_link(link), label="Link to this image, for a teammate", key="detail-link")
     download, change, reuse, remove = st.columns(4)
     download.download_button(
@@ -116,7 +120,7 @@ def detail(key: str, link: str) -> None:
         original or b"",
         disabled=original is None,
         file_name=studio.download_name(record),
-        mime=f"image/{record['format']}",
+        mime=CONTENT_TYPES.get(record["format"], "application/octet-stream"),
         key="detail-download",
         width="stretch",
     )
@@ -142,6 +146,35 @@ def detail(key: str, link: str) -> None:
                 state["gal_deleted"] = (record["prompt"], time.monotonic())
                 close_detail()
                 st.rerun()
+
+
+def asset_details(record: dict, original: bytes | None) -> None:
+    """A logo's safety check and its PNG renditions; an animation's frames."""
+    if record.get("kind") == "animation" and record.get("frame_count"):
+        each = f", {record['frame_duration_ms']} ms each" if record.get("frame_duration_ms") else ""
+        st.caption(f"Animation: {counted(record['frame_count'], 'frame')}{each}, looping.")
+    if record.get("kind") != "vector":
+        return
+    removed = record.get("sanitised") or []
+    if removed:
+        shown = "; ".join(removed[:6]) + (f"; and {len(removed) - 6} more" if len(removed) > 6 else "")
+        st.caption(
+            widgets.plain(f"Made safe before it was kept: removed {shown}. The provider's file is kept for audit.")
+        )
+    else:
+        st.caption("Checked before it was kept: nothing in it can run a script or fetch from elsewhere.")
+    if original is None:
+        return
+    size_col, button_col = st.columns([1, 1], vertical_alignment="bottom")
+    edge = size_col.selectbox("PNG size", RENDITION_EDGES, index=RENDITION_EDGES.index(512), key="detail-edge",
+                              format_func=lambda e: f"{e} px")  # fmt: skip
+    try:
+        png = studio.png_rendition(record, edge, original)
+    except ImagegenError as exc:
+        st.error(widgets.plain(exc.message))
+        return
+    button_col.download_button("Download PNG", png, file_name=studio.rendition_name(record, edge), mime="image/png",
+                               key="detail-png", width="stretch")  # fmt: skip
 
 
 def leaving_for(action: str) -> dict:

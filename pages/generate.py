@@ -7,6 +7,8 @@ import streamlit as st
 
 from imagegen import (
     CUSTOM_SIZE,
+    FRAME_MS,
+    FRAMES,
     SETTINGS,
     FormChoices,
     GenerationRequest,
@@ -91,7 +93,7 @@ def settled_form(editing) -> tuple[dict, FormChoices]:
     """Bring every setting in the session within what the chosen model offers (for an edit, the models
     that edit), and return the request's fields and the choices. Read before the widgets are drawn, so the
     preview can be drawn (and sent) first."""
-    choices = studio.form_choices(state.get("g_model"), editing=editing is not None)
+    choices = studio.form_choices(state.get("g_model"), editing=editing is not None, kind=state.get("g_kind"))
     values = {name: state.get(f"g_{name}") for name in SETTINGS}
     for name, value in choices.settle(values).items():
         state[f"g_{name}"] = value
@@ -121,8 +123,14 @@ def settings_form(choices: FormChoices) -> None:
             help=choices.spec.describe_sizes(),
         )
     left, right = st.columns(2)
-    left.selectbox("Format", choices.formats, key="g_output_format")
-    right.selectbox("Background", choices.backgrounds, key="g_background", disabled=not choices.spec.backgrounds)
+    left.selectbox("Format", choices.formats, key="g_output_format", disabled=len(choices.formats) < 2)
+    right.selectbox("Background", choices.backgrounds, key="g_background", disabled=len(choices.backgrounds) < 2)
+    if choices.kind == "animation":
+        left, right = st.columns(2)
+        left.number_input("Frames", min_value=FRAMES[0], max_value=FRAMES[1], step=1, key="g_frames")
+        right.number_input("Each frame (ms)", min_value=FRAME_MS[0], max_value=FRAME_MS[1], step=10, key="g_frame_ms")
+    elif choices.kind == "vector":
+        st.caption("A logo or icon is made one at a time, with no backdrop: it is kept as SVG, shown as an image.")
     if choices.input_fidelities:
         st.selectbox(
             "Input fidelity",
@@ -130,6 +138,12 @@ def settings_form(choices: FormChoices) -> None:
             key="g_input_fidelity",
             help="How closely the result keeps the input images' features, faces above all. High costs more.",
         )
+
+
+def kind_choice(choices: FormChoices) -> None:
+    """Picture, logo or icon, or animation: what the prompt will make (only the kinds a model here makes)."""
+    if len(choices.kinds) > 1:
+        st.radio("Make", list(choices.kinds), format_func=choices.kinds.get, horizontal=True, key="g_kind")
 
 
 def remember(typed: str, editing) -> None:
@@ -213,6 +227,7 @@ def composer() -> None:
     chosen, choices = settled_form(editing)
     if editing is not None:
         editor.header(editing)
+    kind_choice(choices)
     typed = prompt_box(
         EDIT_LABEL if editing else "Prompt",
         value=state["g_prompt_value"],

@@ -191,3 +191,31 @@ def test_migrate_brings_a_blank_database_up_to_date_once(data_dir):
     assert "applied m001_ledger" in first.stdout and "applied m011_image_lineage" in first.stdout
     again = run_cli("migrate", env=env)
     assert again.returncode == 0 and "applied" not in again.stdout and "nothing to apply" in again.stdout
+
+
+def test_a_logo_and_an_animation_from_the_command_line_with_their_options(data_dir):
+    env = cli_env(data_dir)
+    done = run_cli("generate", "a fox mark", "--preset", "mark", "--format", "svg", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    logo = json.loads(done.stdout)
+    assert logo["format"] == "svg" and logo["image_key"].endswith("original.svg")
+    assert (data_dir / "images" / logo["image_key"]).read_bytes().startswith(b"<svg")
+    done = run_cli(
+        "generate", "a spinner", "--format", "gif", "--frames", "4", "--frame-ms", "90", "--size", "256x256",
+        "--json", env=env,
+    )  # fmt: skip
+    loop = json.loads(done.stdout)
+    assert done.returncode == 0 and loop["format"] == "gif"
+    record = json.loads((data_dir / "images" / loop["image_key"].replace("original.gif", "record.json")).read_text())
+    assert (record["frame_count"], record["frame_duration_ms"], record["kind"]) == (4, 90, "animation")
+
+
+def test_what_a_logo_or_an_animation_cannot_be_is_refused_before_anything_is_spent(data_dir):
+    for argv, says in (
+        (["--format", "svg", "--n", "2"], "one at a time"),
+        (["--format", "gif", "--frames", "30"], "2 to 16 frames"),
+        (["--format", "png", "--frames", "4"], "animation"),
+    ):
+        done = run_cli("generate", "a fox", *argv, env=cli_env(data_dir))
+        assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert not (data_dir / "images").exists() or not any((data_dir / "images").rglob("original.*"))

@@ -129,6 +129,7 @@ def test_an_edit_starts_with_the_first_edit_preset_and_the_images_shape(compatib
 def test_values_the_model_offers_are_kept_as_they_are_and_sent_whole(compatible):
     choices = compatible.form_choices("gpt-image-2", editing=False)
     chosen = {
+        "kind": "picture",
         "preset": choices.presets[1],
         "raw": False,
         "lighting": choices.lighting[2],
@@ -141,6 +142,8 @@ def test_values_the_model_offers_are_kept_as_they_are_and_sent_whole(compatible)
         "n": 3,
         "output_format": "webp",
         "background": "transparent",
+        "frames": 9,
+        "frame_ms": 200,
     }
     assert choices.settle(chosen) == chosen
     assert choices.request_fields(chosen) == {
@@ -192,3 +195,29 @@ def test_one_image_is_a_count_and_a_list_of_editors_alone_is_not_narrowed(compat
     assert list(offline.models) == ["offline"] and not offline.only_editors  # every model offered edits
     assert not compatible.form_choices("gpt-image-2", editing=False).only_editors
     assert prefilled({"background": ""})["background"] == PRESET_DEFAULT
+
+
+def test_a_logo_is_offered_as_svg_alone_one_at_a_time_with_its_own_presets_and_no_background(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=False, kind="vector")
+    assert choices.kind == "vector" and choices.formats == ["svg"] and choices.n_max == 1
+    assert choices.backgrounds == [PRESET_DEFAULT]
+    assert {"mark", "mono_icon", "emblem"} <= set(choices.presets) and "photo" not in choices.presets
+    assert "gpt-image-1.5" not in choices.models  # it cannot make an SVG
+    fields = choices.request_fields({"preset": "mark", "n": 4, "output_format": "png", "background": "transparent"})
+    assert (fields["output_format"], fields["n"], fields["background"]) == ("svg", 1, "")
+
+
+def test_an_animation_sends_its_frames_and_their_length_within_what_the_form_offers(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=False, kind="animation")
+    assert choices.formats == ["gif"] and choices.presets == ["sticker_loop", "spinner", "loop_scene"]
+    fields = choices.request_fields({"frames": 12, "frame_ms": 80})
+    assert (fields["output_format"], fields["frame_count"], fields["frame_duration_ms"]) == ("gif", 12, 80)
+    fields = choices.request_fields({"frames": 40, "frame_ms": "fast"})  # a stale or forged value
+    assert (fields["frame_count"], fields["frame_duration_ms"]) == (9, 200)
+
+
+def test_a_picture_never_sends_frames_and_an_unknown_kind_is_a_picture(compatible):
+    choices = compatible.form_choices("gpt-image-2", editing=False, kind="hologram")
+    assert choices.kind == "picture" and set(choices.kinds) == {"picture", "vector", "animation"}
+    assert "frame_count" not in choices.request_fields({"frames": 5})
+    assert "svg" not in choices.formats and "gif" not in choices.formats

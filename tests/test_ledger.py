@@ -57,6 +57,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m014_pending_deletes",
         "m015_estimated_charges",
         "m016_images_by_id",
+        "m017_image_assets",
     }
     schema = sa.inspect(db.engine)
 

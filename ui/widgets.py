@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from imagegen import STAGES, ImagegenError, Job, StorageError, Studio, alt_text, for_display, usd
+from imagegen import CONTENT_TYPES, STAGES, ImagegenError, Job, StorageError, Studio, alt_text, for_display, usd
 
 STAGE_LABELS = {
     "queued": "Queued",
@@ -123,7 +123,7 @@ def result_image(studio: Studio, key: str, result: dict[str, Any]) -> None:
         "Download",
         original,
         file_name=studio.download_name(record),
-        mime=f"image/{record['format']}",
+        mime=CONTENT_TYPES.get(record["format"], "application/octet-stream"),
         key=f"download-{key}",
         width="stretch",
     )
