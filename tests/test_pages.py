@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from imagegen import GenerationRequest, Settings, Studio
+from imagegen import GenerationRequest, InvalidRequest, Settings, Studio
 from imagegen.jobs import JobRunner
 from tests.conftest import ROOT
 from tests.engine_parts import wait_for
@@ -743,3 +743,48 @@ def test_magic_is_off_and_no_page_leaves_a_bare_expression_it_would_have_drawn()
     assert bare_expressions('"""doc"""\nx = 1\nx\nif x:\n    "shown"\n') == [3, 5]
     for script in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
         assert bare_expressions(script.read_text()) == [], script.name
+
+
+def image_urls(at: AppTest) -> list[str]:
+    return [img.url for element in at.get("image") for img in element.proto.imgs]
+
+
+def test_a_logo_is_made_from_the_logo_presets_and_shown_as_a_drawn_image_never_as_svg(env):
+    at = app("a fox mark")
+    at.radio(key="g_kind").set_value("vector").run()
+    assert at.selectbox(key="g_preset").value == "logo" and "Flat logo mark" in at.selectbox(key="g_preset").options
+    assert at.selectbox(key="g_output_format").options == ["svg"] and at.number_input(key="g_n").max == 1
+    next(b for b in at.button if b.label == "Generate").click().run()
+    at = wait_until_idle(at)
+    assert not at.exception and not at.error
+    urls = image_urls(at)
+    assert urls and all(url.rsplit(".", 1)[-1] in ("png", "jpg", "jpeg", "webp") for url in urls), urls
+    [record] = Studio(Settings.from_env()).history().items
+    assert record["format"] == "svg" and record["kind"] == "vector"
+
+
+def test_an_animation_sends_its_frames_and_the_gallery_finds_it_by_kind(env):
+    at = app("a loading spinner")
+    at.radio(key="g_kind").set_value("animation").run()
+    assert at.selectbox(key="g_preset").value == "sticker_loop"
+    at.number_input(key="g_frames").set_value(4).run()
+    next(b for b in at.button if b.label == "Generate").click().run()
+    at = wait_until_idle(at)
+    studio = Studio(Settings.from_env())
+    [record] = studio.history().items
+    assert (record["kind"], record["frame_count"], record["format"]) == ("animation", 4, "gif")
+    studio.generate(GenerationRequest("a plain fox"), "ann")
+    at.switch_page("pages/gallery.py").run()
+    assert "2 images" in texts(at)
+    at.selectbox(key="gal_asset").set_value("Animations").run()
+    assert "1 image" in texts(at).splitlines()
+
+
+def test_an_animation_cannot_start_an_edit_and_the_gallery_says_why(env):
+    studio = Studio(Settings.from_env())
+    loop = studio.generate(GenerationRequest("a spinner", output_format="gif", frame_count=2, size="256x256"), "ann")
+    with pytest.raises(InvalidRequest, match="cannot be the starting image"):
+        studio.starting_image(loop.image_key)
+    logo = studio.generate(GenerationRequest("a fox mark", output_format="svg"), "ann")
+    start = studio.starting_image(logo.image_key)  # a logo starts an edit as its PNG drawing
+    assert start.format == "png" and max(start.width, start.height) == 1024

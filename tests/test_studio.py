@@ -144,7 +144,9 @@ def test_the_face_says_who_may_delete_and_refills_the_form_that_made_an_image(of
     assert not studio.may_delete(record, "bob")
     with pytest.raises(Forbidden):
         studio.delete_image(result.image_key, "bob")
-    again = GenerationRequest(**studio.prefill_from(record))
+    prefill = studio.prefill_from(record)  # the form's fields: the request's, and the kind of asset
+    assert prefill["kind"] == "picture" and "frames" not in prefill
+    again = GenerationRequest.from_dict(prefill)
     assert studio.plan(again).directed.text == result.directed_prompt and again.size == "1536x1024"
     assert studio.count_images() == 1 and studio.gallery_choices("preset") == ["anime"]
 
@@ -192,3 +194,13 @@ def test_a_shared_link_names_an_image_by_its_short_id_and_older_links_still_open
     assert studio.key_for_link("no-such-image-0") == "no-such-image-0"  # opening it says it is gone
     with pytest.raises(ImagegenError, match="No image at"):
         studio.image(studio.key_for_link("no-such-image-0"))
+
+
+def test_an_animation_is_refilled_with_its_kind_frames_and_timing(studio):
+    result = studio.generate(
+        GenerationRequest("a spinner", output_format="gif", frame_count=5, frame_duration_ms=70, size="256x256"), "ann"
+    )
+    prefill = studio.prefill_from(studio.image(result.image_key))
+    assert (prefill["kind"], prefill["frames"], prefill["frame_ms"], prefill["output_format"]) == (
+        "animation", 5, 70, "gif",
+    )  # fmt: skip
