@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate an image from a prompt")
     gen.add_argument("prompt")
-    _request_options(gen, preset="photo")
+    _request_options(gen, preset="")
     gen.set_defaults(handler="generate")
 
     edit = sub.add_parser("edit", help="edit images: a starting image (and references) with a prompt")
@@ -92,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _request_options(command: argparse.ArgumentParser, *, preset: str) -> None:
     command.add_argument("--user", default=None, help="who is generating (default: IMAGEGEN_LOCAL_USER)")
-    command.add_argument("--preset", default=preset)
+    command.add_argument(
+        "--preset", default=preset, help="the Director's style (default: the first for the format's kind)"
+    )
     command.add_argument("--size", default="")
     command.add_argument("--quality", default="")
     command.add_argument("--model", default="")

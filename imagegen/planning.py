@@ -66,7 +66,7 @@ def resolve(engine: Engine, request: GenerationRequest, edit: EditInputs | None 
     size = request.size
     if not size and edit is not None:
         size = closest_size(spec.size_choices(), edit.first.width, edit.first.height)
-    preset = engine.presets.get(request.preset)
+    preset = engine.presets.get(default_preset(engine, request))
     background = request.background
     if not background and request.kind == "picture":  # an animation or a logo keeps the API's own default
         background = preset.background if preset.background in spec.backgrounds else ""
@@ -74,6 +74,7 @@ def resolve(engine: Engine, request: GenerationRequest, edit: EditInputs | None 
             background = "auto"
     return replace(
         request,
+        preset=preset.name,
         model=model,
         size=normalise_size(size or spec.default_size),
         quality=request.quality or spec.default_quality,
@@ -115,7 +116,12 @@ def plan_for_browser(engine: Engine, request: GenerationRequest) -> dict:
     spec = engine.catalog.get(request.model or engine.settings.default_model)
     lighting, camera = (clean_text(text)[0].strip() for text in (request.lighting, request.camera))
     options = DirectorOptions(raw=request.raw is True, lighting=lighting, camera=camera)
-    return browser_plan(engine.presets.get(request.preset), options, spec.prompt_max)
+    return browser_plan(engine.presets.get(default_preset(engine, request)), options, spec.prompt_max)
+
+
+def default_preset(engine: Engine, request: GenerationRequest) -> str:
+    """The request's preset, or when it names none the first one written for its kind of asset."""
+    return request.preset or engine.presets.names_for(editing=False, kind=request.kind)[0]
 
 
 def with_inputs(request: GenerationRequest, edit: EditInputs | None) -> GenerationRequest:

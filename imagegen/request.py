@@ -31,7 +31,8 @@ def new_request_id() -> str:
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
-    preset: str = "photo"
+    #: the Director's preset; "" for the first one of the kind of asset (Photo for a picture)
+    preset: str = ""
     model: str = ""
     size: str = ""
     quality: str = ""
