@@ -46,6 +46,8 @@ def check_request(request: Any) -> tuple[GenerationRequest, list[str]]:
             raise InvalidRequest(f"{name} is a whole number, not {value!r}.")
     if type(request.raw) is not bool:
         raise InvalidRequest("raw is true or false.")
+    if type(request.team_colours) is not bool:
+        raise InvalidRequest("team_colours is true or false.")
     prompt, removed = clean_text(request.prompt)
     if not visible(prompt):
         raise InvalidPrompt(NOTHING_VISIBLE)

@@ -28,6 +28,8 @@ TABLES = (
     "jobs",
     "form_drafts",
     "pending_deletes",
+    "team_settings",
+    "team_setting_changes",
 )
 #: what must agree on both sides once the copy is done: (table, the sums compared)
 CHECKED_SUMS = {

@@ -137,8 +137,9 @@ class Dialect:
         """What a database needs after rows arrived with their ids: PostgreSQL's identity counter moves on."""
         if self.postgres:
             return [
-                "SELECT setval(pg_get_serial_sequence('limit_changes', 'id'), "
-                "COALESCE((SELECT MAX(id) FROM limit_changes), 0) + 1, false)"
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+                for table in ("limit_changes", "team_setting_changes")
             ]
         return []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -80,6 +80,15 @@ class PresetBook:
             return self.presets[name]
         except KeyError:
             raise InvalidRequest(f"Unknown preset {name!r}: choose one of {', '.join(self.presets)}.") from None
+
+
+def in_colours(preset: Preset, palette: tuple[str, ...]) -> Preset:
+    """The preset asking for the team's colours too: one more style keyword, so the page's live preview (fed
+    the same preset) and the text sent agree."""
+    if not palette:
+        return preset
+    keyword = "in the team's colours " + ", ".join(palette)
+    return replace(preset, facets={**preset.facets, "style": (*preset.facets.get("style", ()), keyword)})
 
 
 def load_presets(path: Path = PRESETS_FILE) -> PresetBook:

@@ -18,6 +18,7 @@ from imagegen.schema import open_database
 from imagegen.settings import Settings
 from imagegen.spool import Spool
 from imagegen.storage import ObjectStore, make_object_store
+from imagegen.team import TeamSettings
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Engine:
     drafts: Drafts
     spool: Spool
     library: Library
+    team: TeamSettings
 
     @classmethod
     def build(
@@ -61,4 +63,5 @@ class Engine:
             drafts=Drafts(db),
             spool=spool,
             library=Library(store or make_object_store(settings), db, settings.s3_prefix, spool, settings.tz),
+            team=TeamSettings(db),
         )

@@ -25,8 +25,8 @@ FRAMES = (2, 16, 9)
 FRAME_MS = (20, 5000, 200)
 #: every field of the form but the prompt (the prompt box keeps it), in the order they are settled
 SETTINGS = (
-    "kind", "preset", "raw", "lighting", "camera", "model", "size", "custom_size", "input_fidelity", "quality", "n",
-    "output_format", "background", "frames", "frame_ms",
+    "kind", "preset", "raw", "team_colours", "lighting", "camera", "model", "size", "custom_size", "input_fidelity",
+    "quality", "n", "output_format", "background", "frames", "frame_ms",
 )  # fmt: skip
 
 
@@ -55,6 +55,8 @@ class FormChoices:
     backgrounds: list[str]
     #: the preset's default and the model's fidelities; empty when it has none (or while not editing)
     input_fidelities: list[str]
+    #: the team's colours an admin set, which the Director can ask for; empty when none are set
+    palette: tuple[str, ...] = ()
 
     @property
     def default_size(self) -> str:
@@ -71,6 +73,7 @@ class FormChoices:
             "kind": self.kind,
             "preset": _within(values.get("preset"), self.presets, self.presets[0]),
             "raw": values.get("raw") is True,
+            "team_colours": bool(self.palette) and values.get("team_colours") is True,
             "lighting": _within(values.get("lighting"), self.lighting, PRESET_DEFAULT),
             "camera": _within(values.get("camera"), self.camera, PRESET_DEFAULT),
             "model": self.spec.id,
@@ -99,6 +102,7 @@ class FormChoices:
             "output_format": settled["output_format"],
             "background": _blank_default(settled["background"]),
             "raw": raw,
+            "team_colours": settled["team_colours"] and not raw,
             "lighting": "" if raw else _blank_default(settled["lighting"]),
             "camera": "" if raw else _blank_default(settled["camera"]),
         }
@@ -134,6 +138,7 @@ def form_choices(
     editing: bool,
     on: date,
     kind: str | None = None,
+    palette: tuple[str, ...] = (),
 ) -> FormChoices:
     """What the form offers for `model` (the default model, or the first offered, when it is not offered)
     among the `usable` models that make the `kind` of asset (a picture when none of them does), on the
@@ -167,6 +172,7 @@ def form_choices(
         # A logo has no backdrop of its own and an animation keeps the API's: the background is a picture's.
         backgrounds=[PRESET_DEFAULT, *spec.backgrounds] if picture else [PRESET_DEFAULT],
         input_fidelities=[PRESET_DEFAULT, *spec.input_fidelity] if editing and spec.input_fidelity else [],
+        palette=palette,
     )
 
 

@@ -330,6 +330,7 @@ def _record(
         "additions": data["additions"],
         "revised_prompt": revised,
         "raw": request.raw,
+        "team_colours": request.team_colours,
         "lighting": request.lighting,
         "camera": request.camera,
         "preset": request.preset,

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from imagegen.catalog import ModelSpec, normalise_size
 from imagegen.checks import check_request, clean_text
-from imagegen.director import DirectedPrompt, DirectorOptions, browser_plan, direct
+from imagegen.director import DirectedPrompt, DirectorOptions, Preset, browser_plan, direct, in_colours
 from imagegen.edits import EditInputs, check_edit, closest_size
 from imagegen.engine import Engine
 from imagegen.errors import InvalidRequest
@@ -94,7 +94,7 @@ def plan(engine: Engine, request: GenerationRequest, edit: EditInputs | None = N
         raise InvalidRequest(f"Background {request.background!r} is not one of {', '.join(BACKGROUNDS)}.")
     request = resolve(engine, with_inputs(request, edit), edit)
     spec = engine.catalog.get(request.model)
-    preset = engine.presets.get(request.preset)
+    preset = directing_preset(engine, request)
     options = DirectorOptions(raw=request.raw, lighting=request.lighting, camera=request.camera)
     directed = direct(request.prompt, preset, options, spec.prompt_max)
     settings = engine.settings
@@ -116,7 +116,14 @@ def plan_for_browser(engine: Engine, request: GenerationRequest) -> dict:
     spec = engine.catalog.get(request.model or engine.settings.default_model)
     lighting, camera = (clean_text(text)[0].strip() for text in (request.lighting, request.camera))
     options = DirectorOptions(raw=request.raw is True, lighting=lighting, camera=camera)
-    return browser_plan(engine.presets.get(default_preset(engine, request)), options, spec.prompt_max)
+    return browser_plan(directing_preset(engine, request), options, spec.prompt_max)
+
+
+def directing_preset(engine: Engine, request: GenerationRequest) -> Preset:
+    """The preset the Director follows: the request's (or its kind's first), in the team's colours when
+    the request asks for them and an admin has set some."""
+    preset = engine.presets.get(default_preset(engine, request))
+    return in_colours(preset, engine.team.palette()) if request.team_colours else preset
 
 
 def default_preset(engine: Engine, request: GenerationRequest) -> str:

@@ -41,6 +41,8 @@ class GenerationRequest:
     background: str = ""
     compression: int | None = None
     raw: bool = False
+    #: ask the Director for the team's colours (the palette an admin set), when there is one
+    team_colours: bool = False
     lighting: str = ""
     camera: str = ""
     #: an edit: the gallery image it starts from (if any), the content digests of the images it sends (the

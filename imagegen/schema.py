@@ -384,3 +384,19 @@ def m017_image_assets(db: Session) -> None:
     # it through this index however few of one kind there are among many. Existing rows are pictures.
     db.execute("ALTER TABLE images ADD COLUMN asset TEXT NOT NULL DEFAULT 'picture'")
     db.execute("CREATE INDEX images_asset ON images (asset, created_at DESC, key DESC)")
+
+
+@migration
+def m018_team_settings(db: Session) -> None:
+    # What an admin sets for the whole team besides its limits (the team's colours), and each change: who,
+    # when, before and after.
+    db.execute(
+        "CREATE TABLE team_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL, set_by TEXT NOT NULL, "
+        "set_at TEXT NOT NULL)"
+    )
+    db.execute(
+        f"""CREATE TABLE team_setting_changes (
+            id {db.dialect.identity_key}, name TEXT NOT NULL, old_value TEXT, new_value TEXT NOT NULL,
+            set_by TEXT NOT NULL, set_at TEXT NOT NULL
+        )"""
+    )

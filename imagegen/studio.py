@@ -33,6 +33,7 @@ from imagegen.recovery import reconcile
 from imagegen.request import GenerationRequest, GenerationResult
 from imagegen.settings import Settings
 from imagegen.storage import ObjectStore
+from imagegen.team import SettingChange
 from imagegen.uploads import Upload, check_upload
 
 if TYPE_CHECKING:
@@ -97,7 +98,16 @@ class Studio:
         image or an edit, of a kind of asset (a picture by default), on the team's day (see form.py)."""
         engine = self._engine
         default = engine.settings.default_model
-        return form_choices(engine.presets, self.models(), model, default, editing=editing, on=self.today(), kind=kind)
+        return form_choices(
+            engine.presets,
+            self.models(),
+            model,
+            default,
+            editing=editing,
+            on=self.today(),
+            kind=kind,
+            palette=self.palette(),
+        )
 
     def preset_label(self, name: str) -> str:
         """A preset's name as people read it (an older image's preset, no longer offered, as it is)."""
@@ -270,6 +280,7 @@ class Studio:
             "quality": record["quality"],
             "output_format": record["format"],
             "kind": record.get("kind") or "picture",
+            "team_colours": record.get("team_colours", False),
             **({"frames": record["frame_count"]} if record.get("frame_count") else {}),
             **({"frame_ms": record["frame_duration_ms"]} if record.get("frame_duration_ms") else {}),
             "raw": record.get("raw", False),
@@ -396,6 +407,17 @@ class Studio:
 
     def clear_quota(self, user: str, *, by: str) -> bool:
         return self._engine.limits.clear_quota(user, by=by)
+
+    def palette(self) -> tuple[str, ...]:
+        """The team's colours (#rrggbb), which a request can ask the Director for; empty when none are set."""
+        return self._engine.team.palette()
+
+    def set_palette(self, colours: str, *, by: str) -> tuple[str, ...]:
+        """Set the team's colours from what an admin typed ("#1d3557, #e63946"); nothing clears them."""
+        return self._engine.team.set_palette(colours, by=check_user(by))
+
+    def palette_history(self) -> list[SettingChange]:
+        return self._engine.team.history()
 
     def known_users(self) -> list[str]:
         return self._engine.limits.known_users()

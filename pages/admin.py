@@ -211,6 +211,50 @@ if changes:
     st.caption("Recent limit changes")
     st.dataframe(changes, hide_index=True, width="stretch")
 
+st.header("Team colours")
+
+
+def save_palette() -> None:
+    try:
+        kept = studio.set_palette(state["palette_text"], by=me.name)
+        said = f"The team's colours are now {', '.join(kept)}." if kept else "The team's colours are cleared."
+        state["palette_note"] = ("success", said)
+    except ImagegenError as exc:
+        state["palette_note"] = ("error", exc.message)
+
+
+palette_note = state.pop("palette_note", None)
+if palette_note:
+    (st.success if palette_note[0] == "success" else st.error)(widgets.plain(palette_note[1]))
+palette = studio.palette()
+with st.container(border=True):
+    st.caption(
+        "A few colours (#rrggbb) a prompt can ask for: the Director's \"In the team's colours\" adds them to what "
+        "is sent. Leave it empty to clear them."
+    )
+    state.setdefault("palette_text", " ".join(palette))
+    text_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+    text_col.text_input("Colours", key="palette_text", placeholder="#1d3557 #e63946 #f1faee")
+    button_col.button("Set colours", on_click=save_palette, width="stretch")
+    if palette:
+        widgets.swatches(palette)
+palette_changes = studio.palette_history()
+if palette_changes:
+    st.caption("Recent colour changes")
+    st.dataframe(
+        [
+            {
+                "When": studio.local_time(c.set_at),
+                "Who": c.set_by,
+                "Before": c.old_value or "-",
+                "After": c.new_value or "-",
+            }
+            for c in palette_changes
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
 st.header("Export the log")
 first, last = st.columns(2)
 today_here = studio.today()

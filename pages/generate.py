@@ -106,6 +106,13 @@ def settings_form(choices: FormChoices) -> None:
     st.caption(choices.preset_descriptions[state["g_preset"]])
     with st.expander("Director: lighting, camera, raw"):
         raw = st.toggle("Raw: send my prompt exactly as typed", key="g_raw")
+        if choices.palette:
+            st.toggle(
+                "In the team's colours",
+                key="g_team_colours",
+                disabled=raw,
+                help="Adds the team's colours to the prompt: " + ", ".join(choices.palette),
+            )
         st.selectbox("Lighting", choices.lighting, key="g_lighting", disabled=raw)
         st.selectbox("Camera", choices.camera, key="g_camera", disabled=raw)
     st.selectbox("Model", list(choices.models), format_func=choices.models.get, key="g_model")

@@ -18,6 +18,7 @@ from imagegen.copydb import TABLES
 from imagegen.db import Database
 from imagegen.ledger import Ledger
 from imagegen.schema import open_database
+from imagegen.team import TeamSettings
 from tests.conftest import ROOT
 
 GENERATIONS = 10_000
@@ -101,6 +102,9 @@ def seed(db: Database) -> None:
         ledger.limits.set_quota(f"user{i}", 10 + i, by="boss")
     ledger.limits.set_budget(Decimal("250"), by="boss")
     ledger.limits.clear_quota("user4", by="boss")
+    team = TeamSettings(db)
+    team.set_palette("#112233 #445566", by="boss")
+    team.set_palette("#112233", by="boss")
 
 
 def everything(db: Database) -> dict[str, list[tuple]]:

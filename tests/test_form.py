@@ -132,6 +132,7 @@ def test_values_the_model_offers_are_kept_as_they_are_and_sent_whole(compatible)
         "kind": "picture",
         "preset": choices.presets[1],
         "raw": False,
+        "team_colours": False,
         "lighting": choices.lighting[2],
         "camera": choices.camera[2],
         "model": "gpt-image-2",
@@ -155,6 +156,7 @@ def test_values_the_model_offers_are_kept_as_they_are_and_sent_whole(compatible)
         "output_format": "webp",
         "background": "transparent",
         "raw": False,
+        "team_colours": False,
         "lighting": choices.lighting[2],
         "camera": choices.camera[2],
     }
@@ -221,3 +223,15 @@ def test_a_picture_never_sends_frames_and_an_unknown_kind_is_a_picture(compatibl
     assert choices.kind == "picture" and set(choices.kinds) == {"picture", "vector", "animation"}
     assert "frame_count" not in choices.request_fields({"frames": 5})
     assert "svg" not in choices.formats and "gif" not in choices.formats
+
+
+def test_the_team_colours_are_offered_only_once_an_admin_set_some_and_never_with_a_raw_prompt(compatible):
+    assert (
+        compatible.form_choices("gpt-image-2", editing=False).request_fields({"team_colours": True})["team_colours"]
+        is False
+    )  # none set: nothing to ask for
+    compatible.set_palette("#1D3557, e63946", by="boss")
+    choices = compatible.form_choices("gpt-image-2", editing=False)
+    assert choices.palette == ("#1d3557", "#e63946")
+    assert choices.request_fields({"team_colours": True})["team_colours"] is True
+    assert choices.request_fields({"team_colours": True, "raw": True})["team_colours"] is False

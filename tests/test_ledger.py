@@ -58,6 +58,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m015_estimated_charges",
         "m016_images_by_id",
         "m017_image_assets",
+        "m018_team_settings",
     }
     schema = sa.inspect(db.engine)
 

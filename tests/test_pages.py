@@ -788,3 +788,20 @@ def test_an_animation_cannot_start_an_edit_and_the_gallery_says_why(env):
     logo = studio.generate(GenerationRequest("a fox mark", output_format="svg"), "ann")
     start = studio.starting_image(logo.image_key)  # a logo starts an edit as its PNG drawing
     assert start.format == "png" and max(start.width, start.height) == 1024
+
+
+def test_an_admin_sets_the_team_colours_and_a_prompt_can_ask_for_them(env):
+    at = app("a fox mark")
+    at.switch_page("pages/admin.py").run()
+    at.text_input(key="palette_text").set_value("#1D3557, blue").run()
+    next(b for b in at.button if b.label == "Set colours").click().run()
+    assert "'blue' is not a colour" in texts(at)
+    at.text_input(key="palette_text").set_value("#1D3557, e63946").run()
+    next(b for b in at.button if b.label == "Set colours").click().run()
+    [said] = [s.value.replace("\\", "") for s in at.success]  # drawn inert: Markdown's characters escaped
+    assert said == "The team's colours are now #1d3557, #e63946."
+    assert Studio(Settings.from_env()).palette() == ("#1d3557", "#e63946")
+    at.switch_page("pages/generate.py").run()
+    at.toggle(key="g_team_colours").set_value(True).run()
+    server = component_data(at, "imagegen_directed_preview")["server"]
+    assert "in the team's colours #1d3557, #e63946" in server["text"]

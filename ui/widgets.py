@@ -216,3 +216,16 @@ def even_tiles(key_prefix: str) -> None:
         "overflow: hidden; text-overflow: ellipsis; }"
         "</style>"
     )
+
+
+def swatches(colours: tuple[str, ...]) -> None:
+    """The team's colours as small squares with their codes. Each is a checked #rrggbb (imagegen.team), so it
+    is safe inside a style."""
+    cells = "".join(
+        f'<span style="display:inline-flex;align-items:center;gap:.35rem;margin-right:1rem">'
+        f'<span aria-hidden="true" style="width:1.4rem;height:1.4rem;border-radius:.3rem;background:{colour};'
+        f'border:1px solid rgba(128,128,128,.5)"></span><code>{colour}</code></span>'
+        for colour in colours
+        if re.fullmatch(r"#[0-9a-f]{6}", colour)
+    )
+    st.html(f"<div>{cells}</div>")
