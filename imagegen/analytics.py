@@ -198,7 +198,7 @@ class Analytics:
     def recent(self, limit: int = 50) -> pd.DataFrame:
         """The latest generations, their times in the configured time zone."""
         frame = self._frame(
-            'SELECT created_at, "user", model, preset, size, quality, n, status, error_code, '
+            f'SELECT created_at, "user", {_KIND_SQL}, model, preset, size, quality, n, status, error_code, '
             f"{_dollars_sql('actual_micros', 'cost_usd')}, render_ms FROM generations ORDER BY created_at DESC "
             "LIMIT :limit",
             {"limit": limit},
@@ -239,6 +239,7 @@ class Analytics:
 RECENT_COLUMNS = (
     "created_at",
     "user",
+    "kind",
     "model",
     "preset",
     "size",
@@ -249,6 +250,8 @@ RECENT_COLUMNS = (
     "cost_usd",
     "render_ms",
 )
+#: the kind of asset a generation made, as the Admin page names it
+_KIND_SQL = "CASE output_format WHEN 'svg' THEN 'logo or icon' WHEN 'gif' THEN 'animation' ELSE 'picture' END AS kind"
 _COMMITTED_IMAGES = "SUM(CASE WHEN status = 'committed' THEN images END)"
 _REFUNDED_REQUESTS = "SUM(CASE WHEN status = 'refunded' THEN requests END)"
 _FAILED_REQUESTS = "SUM(CASE WHEN status IN ('refunded', 'ambiguous', 'expired') THEN requests END)"

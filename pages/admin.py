@@ -129,6 +129,7 @@ st.dataframe(
     column_config={
         "created_at": st.column_config.TextColumn("When"),
         "user": "User",
+        "kind": "Kind",
         "model": "Model",
         "preset": "Preset",
         "size": "Size",

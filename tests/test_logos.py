@@ -167,3 +167,24 @@ def test_the_fake_refuses_what_the_sdk_documents_as_refused_for_these_formats(fa
 
     status, answer = post(fake_openai, {"model": "gpt-image-2.6-flare", "prompt": "a fox", **body})
     assert status == 400 and answer["error"]["param"] == param and answer["error"]["type"] == "invalid_request_error"
+
+
+def test_admin_sees_each_generations_kind_of_asset_beside_its_cost(studio):
+    studio.generate(GenerationRequest("a fox"), "ann")
+    studio.generate(logo(), "ann")
+    studio.generate(GenerationRequest("a spinner", output_format="gif", frame_count=2, size="256x256"), "ann")
+    recent = studio.recent_generations(10)
+    assert sorted(recent["kind"]) == ["animation", "logo or icon", "picture"]
+    assert "cost_usd" in recent.columns
+
+
+def test_an_edit_can_make_a_logo_and_sends_the_author_as_multipart_fields(openai_studio, fake_openai):
+    picture = openai_studio.generate(GenerationRequest("a fox", model="gpt-image-2.6-flare", quality="low"), "ann")
+    edit = openai_studio.prepare_edit([openai_studio.starting_image(picture.image_key)], parent_key=picture.image_key)
+    request = logo(prompt="turn it into a flat mark", model="gpt-image-2.6-flare", quality="low", svg_author="gpt-5.5")
+    result = openai_studio.generate(request, "ann", edit=edit)
+    sent = fake_openai.requests[-1]
+    assert sent["_path"].endswith("/images/edits") and sent["output_format"] == "svg"
+    assert sent["svg[model]"] == "gpt-5.5"
+    record = openai_studio.image(result.image_key)
+    assert record["kind"] == "vector" and record["parent_key"] == picture.image_key
