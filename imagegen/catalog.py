@@ -269,8 +269,12 @@ class Catalog:
         """The images a request is billed for: n pictures, or an animation's frames."""
         return request.n * (self.gif.frames(request) if request.output_format == "gif" else 1)
 
+    def _writes_svg(self, request: GenerationRequest) -> bool:
+        """Whether an SVG author is paid for: an SVG from a provider (the offline renderer draws its own)."""
+        return request.output_format == "svg" and self.get(request.model).family != "offline"
+
     def _author_usual(self, request: GenerationRequest, prompt: str | None) -> Decimal:
-        if request.output_format != "svg":
+        if not self._writes_svg(request):
             return Decimal(0)
         return self.svg.usual_cost(request, prompt_tokens(prompt or request.prompt))
 
@@ -301,7 +305,7 @@ class Catalog:
             )
             for quality in _bounding_qualities(spec, request.quality)
         )
-        author = self.svg.max_cost(request, int(prompt_bytes)) if request.output_format == "svg" else Decimal(0)
+        author = self.svg.max_cost(request, int(prompt_bytes)) if self._writes_svg(request) else Decimal(0)
         return _round_up((bound + images_in) * self._images(request) + author)
 
     def charge(self, request: GenerationRequest, usage: Usage | None, estimate: Decimal) -> Charge:

@@ -98,3 +98,10 @@ def test_the_most_a_logo_can_bill_stays_within_its_reservation(catalog):
     worst = Usage(10, 0, catalog.expected_output_tokens("high", (1024, 1024)), "gpt-5.5")
     worst.svg_input_tokens, worst.svg_output_tokens = rules.input_tokens_max, rules.output_tokens_max
     assert catalog.charge(logo, worst, Decimal(0)).amount <= catalog.max_cost(logo)
+
+
+def test_the_offline_renderers_logos_and_animations_cost_nothing(catalog):
+    for fmt in ("svg", "gif"):
+        request = req(model="offline", output_format=fmt, quality="auto")
+        assert catalog.estimate_cost(request) == 0 and catalog.max_cost(request) == 0
+        assert catalog.charge(request, None, catalog.estimate_cost(request)).amount == 0

@@ -27,6 +27,7 @@ def stored_object(studio, key: str) -> bytes:
 
 def test_an_offline_logo_is_a_real_vector_drawing_kept_with_a_thumbnail_and_its_audit_copy(studio):
     result = studio.generate(logo(), "ann")
+    assert result.cost_usd == 0 and result.estimated_cost_usd == 0  # the offline renderer pays no author
     record = studio.image(result.image_key)
     assert record["kind"] == "vector" and record["format"] == "svg" and result.image_key.endswith("original.svg")
     kept = stored(studio, result.image_key)
