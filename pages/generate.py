@@ -129,14 +129,16 @@ def settings_form(choices: FormChoices) -> None:
             placeholder="1536x864",
             help=choices.spec.describe_sizes(),
         )
-    left, right = st.columns(2)
-    left.selectbox("Format", choices.formats, key="g_output_format", disabled=len(choices.formats) < 2)
-    right.selectbox("Background", choices.backgrounds, key="g_background", disabled=len(choices.backgrounds) < 2)
-    if choices.kind == "animation":
+    if choices.kind == "picture":
+        left, right = st.columns(2)
+        left.selectbox("Format", choices.formats, key="g_output_format")
+        right.selectbox("Background", choices.backgrounds, key="g_background", disabled=not choices.spec.backgrounds)
+    elif choices.kind == "animation":
         left, right = st.columns(2)
         left.number_input("Frames", min_value=FRAMES[0], max_value=FRAMES[1], step=1, key="g_frames")
         right.number_input("Each frame (ms)", min_value=FRAME_MS[0], max_value=FRAME_MS[1], step=10, key="g_frame_ms")
-    elif choices.kind == "vector":
+        st.caption("Kept as a looping GIF.")
+    else:
         st.caption("A logo or icon is made one at a time, with no backdrop: it is kept as SVG, shown as an image.")
     if choices.input_fidelities:
         st.selectbox(

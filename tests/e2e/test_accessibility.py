@@ -42,6 +42,9 @@ def scan(page, where: str, failures: dict[str, list[dict]]) -> None:
 
 def test_no_page_has_a_critical_or_serious_violation(server, page, tmp_path):
     studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
+    studio.set_palette("#1d3557 #e63946", by="me")
+    studio.generate(GenerationRequest("a fox mark", output_format="svg"), "me")
+    studio.generate(GenerationRequest("a spinner", output_format="gif", frame_count=3, size="256x256"), "me")
     for prompt in ("a red fox in snow", "a castle at night"):
         studio.generate(GenerationRequest(prompt), "me")
     failures: dict[str, list[dict]] = {}
@@ -50,9 +53,20 @@ def test_no_page_has_a_critical_or_serious_violation(server, page, tmp_path):
     page.get_by_role("combobox", name="Model").wait_for()
     scan(page, "Generate", failures)
 
+    page.get_by_text("Logo or icon (SVG)").click()
+    page.get_by_role("combobox", name="Style preset").wait_for()
+    scan(page, "Generate a logo", failures)
+
     page.goto(server.url + "/gallery")
-    page.get_by_text("2 images").wait_for()
+    page.get_by_text("4 images").wait_for()
     scan(page, "Gallery", failures)
+    for name, where in (("a fox mark", "Logo detail"), ("a spinner", "Animation detail")):
+        settled(page)
+        page.get_by_role("button", name=name, exact=True).click()
+        dialog_image_drawn(page)
+        scan(page, where, failures)
+        page.keyboard.press("Escape")
+        page.get_by_role("dialog").wait_for(state="detached")
 
     gallery_tiles(page).first.click()
     dialog_image_drawn(page)
