@@ -34,19 +34,24 @@ def hostile_logo(data_dir) -> str:
         fake.stop()
 
 
+def open_newest(page, url: str):
+    """The gallery's newest image opened in its detail, drawn: the dialog."""
+    page.goto(url + "/gallery")
+    tile = gallery_tiles(page).first
+    tile.wait_for()
+    settled(page)
+    tile.click()
+    dialog_image_drawn(page)
+    return page.get_by_role("dialog")
+
+
 def test_a_logo_from_a_hostile_svg_runs_nothing_fetches_nothing_and_shows_as_an_image(server, page):
     hostile_logo(server.log.parent / "data")
     own = urlsplit(server.url).netloc
     elsewhere, alerts = [], []
     page.on("request", lambda r: elsewhere.append(r.url) if urlsplit(r.url).netloc not in (own, "") else None)
     page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
-    page.goto(server.url + "/gallery")
-    tile = gallery_tiles(page).first
-    tile.wait_for()
-    settled(page)
-    tile.click()
-    dialog_image_drawn(page)
-    dialog = page.get_by_role("dialog")
+    dialog = open_newest(page, server.url)
     expect(dialog.get_by_text("Made safe before it was kept")).to_be_visible()
     expect(dialog.get_by_role("button", name="Download PNG")).to_be_visible()
     image = dialog.locator("[data-testid='stImage'] img").first
@@ -63,13 +68,7 @@ def test_a_logo_from_a_hostile_svg_runs_nothing_fetches_nothing_and_shows_as_an_
 def test_an_animation_plays_in_the_detail_with_its_frames_said(server, page):
     studio = Studio(Settings(data_dir=server.log.parent / "data", offline_delay=0))
     studio.generate(GenerationRequest("a spinner", output_format="gif", frame_count=6, size="256x256"), "ann")
-    page.goto(server.url + "/gallery")
-    tile = gallery_tiles(page).first
-    tile.wait_for()
-    settled(page)
-    tile.click()
-    dialog_image_drawn(page)
-    dialog = page.get_by_role("dialog")
+    dialog = open_newest(page, server.url)
     expect(dialog.get_by_text("Animation: 6 frames, looping.")).to_be_visible()
     source = dialog.locator("[data-testid='stImage'] img").first.get_attribute("src")
     assert source.endswith(".gif"), source  # served as the animation itself, which the browser plays
