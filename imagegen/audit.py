@@ -76,7 +76,9 @@ def _charge_problems(conn: Session) -> list[str]:
     problems += [
         f"request {row['id']}: charged but has no image"
         for row in conn.execute(
-            "SELECT id FROM generations WHERE status = 'committed' AND (image_keys IS NULL OR image_keys IN ('', '[]'))"
+            # a rewrite (output "text") is charged for words, not images
+            "SELECT id FROM generations WHERE status = 'committed' AND output_format <> 'text' "
+            "AND (image_keys IS NULL OR image_keys IN ('', '[]'))"
         )
     ]
     problems += [

@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     _request_options(edit, preset="careful")
     edit.set_defaults(handler="edit")
 
+    rewrite = sub.add_parser("rewrite", help="write a prompt up under a preset's instructions (the writing Director)")
+    rewrite.add_argument("text")
+    rewrite.add_argument("--preset", default="photo")
+    rewrite.add_argument("--user", default=None, help="who asks (default: IMAGEGEN_LOCAL_USER)")
+    rewrite.add_argument("--json", action="store_true", help="print one JSON object")
+    rewrite.set_defaults(handler="rewrite")
+
     sub.add_parser("models", help="list the models and their limits").set_defaults(handler="models")
     sub.add_parser("presets", help="list the Director's presets").set_defaults(handler="presets")
 

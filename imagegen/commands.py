@@ -121,6 +121,21 @@ def models(args: argparse.Namespace, settings: Settings, _studio: Studio | None)
     return 0
 
 
+def rewrite(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    from dataclasses import asdict
+
+    from imagegen import usd
+
+    written = studio.rewrite(args.text, args.preset, args.user or settings.local_user)
+    if args.json:
+        print(json.dumps({"status": "succeeded", **asdict(written)}))
+    else:
+        print(written.prompt)
+        cached = " (kept from an earlier rewrite: no call, no charge)" if written.cached else ""
+        print(f"note: {written.reason} {written.model}, {usd(written.cost_usd)}{cached}", file=sys.stderr)
+    return 0
+
+
 def presets(args: argparse.Namespace, settings: Settings, _studio: Studio | None) -> int:
     from imagegen import load_presets
 

@@ -30,6 +30,7 @@ TABLES = (
     "pending_deletes",
     "team_settings",
     "team_setting_changes",
+    "rewrites",
 )
 #: what must agree on both sides once the copy is done: (table, the sums compared)
 CHECKED_SUMS = {

@@ -400,3 +400,16 @@ def m018_team_settings(db: Session) -> None:
             set_by TEXT NOT NULL, set_at TEXT NOT NULL
         )"""
     )
+
+
+@migration
+def m019_rewrites(db: Session) -> None:
+    # The writing Director's answers, one per exact input (the words, the preset and its instructions'
+    # version, the model and its parameters), shared by the team: the same rewrite asked again is read here.
+    db.execute(
+        """CREATE TABLE rewrites (
+            key TEXT PRIMARY KEY, "user" TEXT NOT NULL, created_at TEXT NOT NULL, preset TEXT NOT NULL,
+            instruction_version BIGINT NOT NULL, model TEXT NOT NULL, user_text TEXT NOT NULL,
+            answer TEXT NOT NULL, cost_micros BIGINT NOT NULL
+        )"""
+    )

@@ -14,7 +14,7 @@ from imagegen import planning, vector
 from imagegen.accounts import Identity
 from imagegen.audit import check_invariants
 from imagegen.catalog import Catalog, ModelSpec
-from imagegen.checks import check_user, scoped_id
+from imagegen.checks import check_user, clean_text, scoped_id
 from imagegen.db import Database
 from imagegen.director import DirectedPrompt, PresetBook
 from imagegen.edits import MARKUP, MASK, EditInputs, kept_upload, prepare_edit
@@ -31,6 +31,7 @@ from imagegen.planning import Plan
 from imagegen.providers import Provider
 from imagegen.recovery import reconcile
 from imagegen.request import GenerationRequest, GenerationResult
+from imagegen.rewriting import OfflineWriter, Rewrite, Writer, rewrite
 from imagegen.settings import Settings
 from imagegen.storage import ObjectStore
 from imagegen.team import SettingChange
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 STAGES = ("directing", "reserving", "rendering", "verifying", "saving")
 #: the sizes a logo's PNG renditions come in, a favicon to a banner (the last one starts an edit)
 RENDITION_EDGES = (16, 32, 48, 64, 128, 256, 512, 1024)
+#: the longest rewriter instructions an admin may write for a preset
+MAX_INSTRUCTIONS_CHARS = 4000
 __all__ = ["STAGES", "DirectedPrompt", "Plan", "Progress", "Studio"]
 
 #: comparable renders needed before the page estimates how long one takes
@@ -61,8 +64,10 @@ class Studio:
         provider: Provider | None = None,
         db: Database | None = None,
         store: ObjectStore | None = None,
+        writer: Writer | None = None,
     ) -> None:
         self._engine = Engine.build(settings, catalog=catalog, presets=presets, provider=provider, db=db, store=store)
+        self._writer = writer or OfflineWriter()
         self._runner: JobRunner | None = None
         self._runner_lock = threading.Lock()
         self._analytics: Analytics | None = None
@@ -418,6 +423,34 @@ class Studio:
 
     def palette_history(self) -> list[SettingChange]:
         return self._engine.team.history()
+
+    # -- the writing Director ---------------------------------------------------------------------
+
+    def rewrite(self, text: str, preset: str, user: str, *, model: str | None = None) -> Rewrite:
+        """The prompt written up under the preset's instructions, metered against the team budget and kept
+        for the team: the same words, preset and instructions give the kept rewrite with no new call. Today's
+        writer is the offline rewriter (rules over the presets, $0)."""
+        engine = self._engine
+        spec = engine.catalog.get(model or engine.settings.default_model)
+        house_style = engine.team.value(f"rewriter:{engine.presets.get(preset).name}")
+        return rewrite(
+            engine, self._writer, text, preset, check_user(user), limit=spec.prompt_max, house_style=house_style
+        )
+
+    def rewriter_instructions(self, preset: str) -> str:
+        """What an admin wrote for the preset's rewrites (house style, palette, words to avoid)."""
+        return self._engine.team.value(f"rewriter:{self._engine.presets.get(preset).name}")
+
+    def set_rewriter_instructions(self, preset: str, text: str, *, by: str) -> int:
+        """Change a preset's rewriter instructions; returns their new version (the next rewrite uses them)."""
+        name = f"rewriter:{self._engine.presets.get(preset).name}"
+        cleaned = clean_text(text)[0].strip()
+        if len(cleaned) > MAX_INSTRUCTIONS_CHARS:
+            raise InvalidRequest(
+                f"Instructions are at most {MAX_INSTRUCTIONS_CHARS:,} characters, not {len(cleaned):,}."
+            )
+        self._engine.team.set_value(name, cleaned, by=check_user(by))
+        return self._engine.team.version(name)
 
     def known_users(self) -> list[str]:
         return self._engine.limits.known_users()

@@ -56,6 +56,19 @@ class TeamSettings:
         self._set(PALETTE, " ".join(colours), by)
         return colours
 
+    def value(self, name: str) -> str:
+        rows = self.db.query("SELECT value FROM team_settings WHERE name = :name", {"name": name})
+        return rows[0][0] if rows else ""
+
+    def set_value(self, name: str, value: str, *, by: str) -> None:
+        self._set(name, value, by)
+
+    def version(self, name: str) -> int:
+        """How many times the setting changed: 0 while it was never set. Kept with what it shaped (a rewrite
+        names the version of the instructions it was written under)."""
+        rows = self.db.query("SELECT COUNT(*) FROM team_setting_changes WHERE name = :name", {"name": name})
+        return int(rows[0][0])
+
     def history(self, name: str = PALETTE, limit: int = 20) -> list[SettingChange]:
         rows = self.db.query(
             "SELECT name, old_value, new_value, set_by, set_at FROM team_setting_changes WHERE name = :name "

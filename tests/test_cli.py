@@ -219,3 +219,13 @@ def test_what_a_logo_or_an_animation_cannot_be_is_refused_before_anything_is_spe
         done = run_cli("generate", "a fox", *argv, env=cli_env(data_dir))
         assert done.returncode == 2 and says in done.stderr, done.stderr
     assert not (data_dir / "images").exists() or not any((data_dir / "images").rglob("original.*"))
+
+
+def test_rewrite_writes_a_prompt_up_and_reads_it_back_the_second_time(data_dir):
+    env = cli_env(data_dir)
+    first = json.loads(run_cli("rewrite", "a red fox", "--preset", "cinematic", "--json", env=env).stdout)
+    assert first["prompt"].startswith("a red fox, cinematic film still") and first["cached"] is False
+    again = json.loads(run_cli("rewrite", "a  red fox", "--preset", "cinematic", "--json", env=env).stdout)
+    assert again["cached"] is True and again["prompt"] == first["prompt"]
+    done = run_cli("rewrite", "   ", env=env)
+    assert done.returncode == 2 and "nothing to rewrite" in done.stderr

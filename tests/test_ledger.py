@@ -59,6 +59,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m016_images_by_id",
         "m017_image_assets",
         "m018_team_settings",
+        "m019_rewrites",
     }
     schema = sa.inspect(db.engine)
 

@@ -1,0 +1,60 @@
+"""The text models the writing Director can use, read from models.toml's [[text_models]]: their lifecycle,
+their rates, and how a rewrite is bounded before the call and charged after it."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from imagegen.errors import InvalidRequest
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class TextModel:
+    id: str
+    label: str
+    lifecycle: str
+    text_in: Decimal
+    text_out: Decimal
+    max_output_tokens: int
+
+    def bound(self, input_bytes: int) -> Decimal:
+        """The most one call can be billed: every input byte a token, and every token it may write."""
+        return _round_up((input_bytes * self.text_in + self.max_output_tokens * self.text_out) / MILLION)
+
+    def charge(self, input_tokens: int, output_tokens: int) -> Decimal:
+        """What a call's usage costs at this model's rates."""
+        return _round_up((input_tokens * self.text_in + output_tokens * self.text_out) / MILLION)
+
+
+def text_model(model_id: str, path: Path | None = None) -> TextModel:
+    models = _load(path or Path(__file__).with_name("models.toml"))
+    try:
+        return models[model_id]
+    except KeyError:
+        raise InvalidRequest(f"Unknown text model {model_id!r}: choose one of {', '.join(models)}.") from None
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> dict[str, TextModel]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {
+        raw["id"]: TextModel(
+            id=raw["id"],
+            label=raw["label"],
+            lifecycle=raw["lifecycle"],
+            text_in=Decimal(str(raw["text_in"])),
+            text_out=Decimal(str(raw["text_out"])),
+            max_output_tokens=int(raw["max_output_tokens"]),
+        )
+        for raw in data.get("text_models", [])
+    }
+
+
+def _round_up(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.000001"), rounding=ROUND_CEILING)
