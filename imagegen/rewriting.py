@@ -25,6 +25,7 @@ from imagegen.rewriter import (
     read_answer,
     user_input,
 )
+from imagegen.settings import Settings
 from imagegen.text_models import TextModel, text_model
 
 #: the team whose cache a rewrite is kept in (one team per deployment today)
@@ -46,6 +47,8 @@ class Written:
     raw: str
     input_tokens: int = 0
     output_tokens: int = 0
+    #: why what was written (and billed) is no rewrite: a refusal, an answer cut off; "" when it is one
+    problem: str = ""
 
 
 class Writer(Protocol):
@@ -62,6 +65,24 @@ class OfflineWriter:
 
     def write(self, job: WriteJob) -> Written:
         return Written(offline_answer(job.text, job.preset, job.limit))
+
+
+def make_writer(settings: Settings) -> Writer:
+    """The writer this deployment uses: OpenAI's Responses API where OpenAI is the provider, the offline
+    rules otherwise (Azure's deployments for text are not configured here yet)."""
+    if settings.provider != "openai" or settings.rewrite_model == "offline-rewriter":
+        return OfflineWriter()
+    import openai
+
+    from imagegen.providers.openai_text import make_openai_writer
+
+    client = openai.OpenAI(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url or None,
+        timeout=settings.provider_timeout,
+        max_retries=0,  # a timed-out call may still be billed: never sent twice
+    )
+    return make_openai_writer(settings, client)
 
 
 @dataclass(frozen=True)
@@ -108,7 +129,7 @@ def rewrite(
     )
     answer = _written(engine, writer, job, ledger_id)
     cost = to_micros(writer.model.charge(answer[1].input_tokens, answer[1].output_tokens))
-    engine.ledger.commit(ledger_id, actual_micros=cost)
+    engine.ledger.commit(ledger_id, actual_micros=cost, estimated=writer.model.rates_unconfirmed)
     read = answer[0]
     _keep(engine, key, user, preset.name, version, writer.model.id, typed, read, cost)
     return Rewrite(
@@ -128,6 +149,8 @@ def _written(engine: Engine, writer: Writer, job: WriteJob, ledger_id: str) -> t
             engine.ledger.refund(ledger_id, error_code=exc.code, message=exc.message)
         raise
     try:
+        if written.problem:
+            raise RewriteRejected(written.problem)
         return read_answer(written.raw, limit=job.limit), written
     except RewriteRejected as exc:
         cost = to_micros(writer.model.charge(written.input_tokens, written.output_tokens))

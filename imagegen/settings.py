@@ -28,6 +28,8 @@ class Settings:
     database_url: str = field(default="", repr=False)
     provider: str = "offline"
     model: str = ""
+    #: the writing Director's text model ("": the offline rewriter offline, else the catalog's default)
+    rewrite_model_id: str = ""
     offline_delay: float = 3.0
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -84,6 +86,12 @@ class Settings:
         return self.data_dir / "previews"
 
     @property
+    def rewrite_model(self) -> str:
+        if self.rewrite_model_id:
+            return self.rewrite_model_id
+        return "offline-rewriter" if self.provider == "offline" else "gpt-5.4-mini"
+
+    @property
     def default_model(self) -> str:
         if self.model:
             return self.model
@@ -112,6 +120,7 @@ class Settings:
             database_url=reader.text("IMAGEGEN_DATABASE_URL"),
             provider=reader.choice("IMAGEGEN_PROVIDER", PROVIDERS, default_provider),
             model=reader.text("IMAGEGEN_MODEL"),
+            rewrite_model_id=reader.text("IMAGEGEN_REWRITE_MODEL"),
             offline_delay=reader.number("IMAGEGEN_OFFLINE_DELAY", 3.0, low=0, high=600),
             openai_api_key=api_key,
             openai_base_url=reader.text("OPENAI_BASE_URL"),

@@ -31,7 +31,7 @@ from imagegen.planning import Plan
 from imagegen.providers import Provider
 from imagegen.recovery import reconcile
 from imagegen.request import GenerationRequest, GenerationResult
-from imagegen.rewriting import OfflineWriter, Rewrite, Writer, rewrite
+from imagegen.rewriting import Rewrite, Writer, make_writer, rewrite
 from imagegen.settings import Settings
 from imagegen.storage import ObjectStore
 from imagegen.team import SettingChange
@@ -67,7 +67,7 @@ class Studio:
         writer: Writer | None = None,
     ) -> None:
         self._engine = Engine.build(settings, catalog=catalog, presets=presets, provider=provider, db=db, store=store)
-        self._writer = writer or OfflineWriter()
+        self._writer = writer or make_writer(settings)
         self._runner: JobRunner | None = None
         self._runner_lock = threading.Lock()
         self._analytics: Analytics | None = None
@@ -428,8 +428,8 @@ class Studio:
 
     def rewrite(self, text: str, preset: str, user: str, *, model: str | None = None) -> Rewrite:
         """The prompt written up under the preset's instructions, metered against the team budget and kept
-        for the team: the same words, preset and instructions give the kept rewrite with no new call. Today's
-        writer is the offline rewriter (rules over the presets, $0)."""
+        for the team: the same words, preset and instructions give the kept rewrite with no new call. The
+        writer is OpenAI's Responses API with OpenAI as the provider, the offline rules ($0) otherwise."""
         engine = self._engine
         spec = engine.catalog.get(model or engine.settings.default_model)
         house_style = engine.team.value(f"rewriter:{engine.presets.get(preset).name}")

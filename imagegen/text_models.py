@@ -22,6 +22,8 @@ class TextModel:
     text_in: Decimal
     text_out: Decimal
     max_output_tokens: int
+    #: no source gives its rates: they are conservative figures, and what it charges is an estimate
+    rates_unconfirmed: bool = False
 
     def bound(self, input_bytes: int) -> Decimal:
         """The most one call can be billed: every input byte a token, and every token it may write."""
@@ -51,6 +53,7 @@ def _load(path: Path) -> dict[str, TextModel]:
             text_in=Decimal(str(raw["text_in"])),
             text_out=Decimal(str(raw["text_out"])),
             max_output_tokens=int(raw["max_output_tokens"]),
+            rates_unconfirmed=bool(raw.get("rates_unconfirmed", False)),
         )
         for raw in data.get("text_models", [])
     }

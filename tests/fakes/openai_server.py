@@ -26,6 +26,10 @@ Each POST /v1/images/generations or /edits takes the next scripted behaviour (or
   "hostile_svg"     for output_format=svg, the document in `hostile_svg` (scripts, links, entities...), billed
   "hostile_gif"     for output_format=gif, an animation of 17 frames (more than the API makes), billed
 
+POST /v1/responses (the writing Director) is checked against tests/fakes/responses_contract.py and answered
+as the next text behaviour (`text_default`, `text_script`): a structured rewrite made from the instructions'
+keywords, or "not_schema", "huge", "markup", "echo", "refusal", "cut", "429", "500".
+
 An SVG answer is a small vector drawing with `svg_usage` (the author's tokens) beside `usage`; a GIF answer
 has `frame_count` frames (9 when omitted), its usage the output tokens of every frame.
 """
@@ -49,6 +53,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
+from tests.fakes import responses_contract
 from tests.fakes.images_contract import (
     Refusal,
     check,
@@ -170,6 +175,10 @@ class FakeImagesAPI:
         self.huge_sent = 0
         #: the document a "hostile_svg" answer carries
         self.hostile_svg = HOSTILE_SVG
+        #: what POST /v1/responses answers: "json" (a structured rewrite), "not_schema", "huge", "markup",
+        #: "echo" (the instructions as the prompt), "refusal", "cut" (incomplete), "429", "500"
+        self.text_default = "json"
+        self.text_script: deque[str] = deque()
         self.urls: dict[str, tuple[bytes, float]] = {}
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -204,6 +213,12 @@ class FakeImagesAPI:
             self.huge_bytes = 300 * 1024 * 1024
             self.huge_sent = 0
             self.hostile_svg = HOSTILE_SVG
+            self.text_default = "json"
+            self.text_script.clear()
+
+    def next_text_behaviour(self) -> str:
+        with self.lock:
+            return self.text_script.popleft() if self.text_script else self.text_default
 
     def next_behaviour(self) -> str:
         with self.lock:
@@ -251,6 +266,8 @@ class FakeImagesAPI:
                     body = json.loads(raw or b"{}")
                 with api.lock:
                     api.requests.append({**body, "_path": self.path, "_files": {k: len(v) for k, v in files.items()}})
+                if urlsplit(self.path).path.endswith("/responses"):
+                    return self._text_answer(body)
                 if not editing and not urlsplit(self.path).path.endswith("/images/generations"):
                     return self._json(404, {"error": {"message": "unknown path", "type": "invalid_request_error",
                                                       "param": None, "code": "not_found"}})  # fmt: skip
@@ -331,6 +348,37 @@ class FakeImagesAPI:
                 if body.get("stream"):
                     return self._stream(body, behaviour, "image_edit" if editing else "image_generation")
                 self._json(200, self._answer(body, behaviour))
+
+            def _text_answer(self, body: dict[str, Any]) -> None:
+                """POST /v1/responses: checked against its contract, then answered as the next text behaviour."""
+                sent_key = self.headers.get("authorization", "").removeprefix("Bearer ")
+                if sent_key != api.api_key:
+                    return self._json(401, _error("Incorrect API key provided.", code="invalid_api_key"))
+                try:
+                    responses_contract.check(body)
+                except Refusal as refusal:
+                    return self._json(refusal.status, refusal.body)
+                behaviour = api.next_text_behaviour()
+                if behaviour == "429":
+                    return self._json(429, _error("Rate limit reached for requests.", code="rate_limit_exceeded",
+                                                  kind="requests"), headers={"retry-after-ms": "20"})  # fmt: skip
+                if behaviour == "500":
+                    return self._json(500, _error("The server had an error while processing your request.",
+                                                  code=None, kind="server_error"))  # fmt: skip
+                if behaviour == "refusal":
+                    content = [{"type": "refusal", "refusal": "I can't help with that request."}]
+                    return self._json(200, responses_contract.response(body, content))
+                text = {
+                    "json": responses_contract.written(body),
+                    "not_schema": "Sure! Here is a better prompt: a cat, cinematic.",
+                    "huge": json.dumps({"prompt": "a cat " * 20_000, "additions": [], "reason": "long"}),
+                    "markup": json.dumps({"prompt": "**a cat** <img src=x onerror=alert(1)> [link](https://evil.example)",
+                                          "additions": [], "reason": "<script>alert(1)</script>"}),
+                    "echo": json.dumps({"prompt": body.get("instructions") or "", "additions": [], "reason": "echo"}),
+                }.get(behaviour, responses_contract.written(body))  # fmt: skip
+                content = [{"type": "output_text", "text": text, "annotations": []}]
+                status = "incomplete" if behaviour == "cut" else "completed"
+                self._json(200, responses_contract.response(body, content, status=status))
 
             def _huge(self, streaming: bool, kind: str) -> None:
                 if streaming:
