@@ -441,6 +441,10 @@ class Studio:
         """What an admin wrote for the preset's rewrites (house style, palette, words to avoid)."""
         return self._engine.team.value(f"rewriter:{self._engine.presets.get(preset).name}")
 
+    def rewriter_history(self, preset: str) -> list[SettingChange]:
+        """Each change of a preset's rewriter instructions: who, when, before and after."""
+        return self._engine.team.history(f"rewriter:{self._engine.presets.get(preset).name}")
+
     def set_rewriter_instructions(self, preset: str, text: str, *, by: str) -> int:
         """Change a preset's rewriter instructions; returns their new version (the next rewrite uses them)."""
         name = f"rewriter:{self._engine.presets.get(preset).name}"

@@ -256,6 +256,51 @@ if palette_changes:
         width="stretch",
     )
 
+st.header("Writing Director")
+
+
+def save_instructions() -> None:
+    preset = state["instr_preset"]
+    try:
+        version = studio.set_rewriter_instructions(preset, state[f"instr_text_{preset}"], by=me.name)
+        state["instr_note"] = (
+            "success",
+            f"{studio.preset_label(preset)}: instructions version {version}; the next rewrite uses them.",
+        )
+    except ImagegenError as exc:
+        state["instr_note"] = ("error", exc.message)
+
+
+instr_note = state.pop("instr_note", None)
+if instr_note:
+    (st.success if instr_note[0] == "success" else st.error)(widgets.plain(instr_note[1]))
+with st.container(border=True):
+    st.caption(
+        "What the writer is told for each preset beside the studio's own rules: house style, palette, words "
+        "to avoid, what a logo needs. Users' words are given to it as data, never as instructions."
+    )
+    presets = studio.form_choices(None, editing=False).presets
+    chosen = st.selectbox("Preset", presets, format_func=studio.preset_label, key="instr_preset")
+    state.setdefault(f"instr_text_{chosen}", studio.rewriter_instructions(chosen))
+    st.text_area("Instructions", key=f"instr_text_{chosen}", height=120, max_chars=4000)
+    st.button("Save instructions", on_click=save_instructions)
+instr_changes = studio.rewriter_history(chosen)
+if instr_changes:
+    st.caption(f"Changes to {studio.preset_label(chosen)}'s instructions")
+    st.dataframe(
+        [
+            {
+                "When": studio.local_time(c.set_at),
+                "Who": c.set_by,
+                "Before": c.old_value or "-",
+                "After": c.new_value or "-",
+            }
+            for c in instr_changes
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
 st.header("Export the log")
 first, last = st.columns(2)
 today_here = studio.today()

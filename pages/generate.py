@@ -204,6 +204,51 @@ def preview(request: GenerationRequest, choices: FormChoices, editing, edit, edi
     return plan
 
 
+REWRITE = "g_rewrite"
+
+
+def write_up(typed: str, preset: str) -> None:
+    """The writing Director: the prompt written up under the preset's instructions, shown to edit before it
+    is used; what is used is sent exactly (raw), and what the rewrite cost is said."""
+    rewrite = state.get(REWRITE)
+    if rewrite is None:
+        if st.button("Write it up", icon=":material/edit_note:", disabled=not typed.strip(),
+                     help="A writer turns your words into a full art direction in this preset's house style. "
+                     "Metered against the team budget; the same words come back from the team's cache for free."):  # fmt: skip
+            try:
+                state[REWRITE] = studio.rewrite(typed, preset, me.name)
+                state["g_rewrite_round"] = state.get("g_rewrite_round", 0) + 1
+            except ImagegenError as exc:
+                st.error(widgets.plain(exc.message))
+                return
+            rewrite = state[REWRITE]
+        else:
+            return
+    with st.container(border=True, key="write-up"):
+        written = st.text_area(
+            "Written up: edit it, then use it",
+            value=rewrite.prompt,
+            height=160,
+            key=f"g_rewrite_{state['g_rewrite_round']}",
+        )
+        source = (
+            "from the team's earlier rewrite, at no cost" if rewrite.cached else f"cost {widgets.usd(rewrite.cost_usd)}"
+        )
+        st.caption(
+            widgets.plain(f"{rewrite.reason} ({rewrite.model}, {source}; instructions v{rewrite.instruction_version})")
+        )
+        use, drop = st.columns(2)
+        if use.button("Use this prompt", type="secondary", width="stretch", disabled=not written.strip()):
+            state["g_prompt_value"] = written
+            state["g_prompt_version"] += 1
+            state["g_raw"] = True  # what was shown is what is sent: the Director adds nothing more
+            state.pop(REWRITE)
+            st.rerun()
+        if drop.button("Discard", width="stretch"):
+            state.pop(REWRITE)
+            st.rerun()
+
+
 def price(request: GenerationRequest, plan):
     """What it costs and what is left; returns the allowance and why it cannot be bought, if it cannot."""
     allowance = studio.allowance(me.name)
@@ -259,6 +304,8 @@ def composer() -> None:
     request = request.with_stable_id(me.name, state["generate_nonce"])
     with side, st.container(key="generate-side"):
         plan = preview(request, choices, editing, edit, edit_problem)
+        if editing is None:
+            write_up(typed.text, request.preset)
         allowance, refusal = price(request, plan)
         ready = plan is not None and refusal is None
         jobs = studio.jobs_for(me.name, limit=8)

@@ -806,3 +806,34 @@ def test_an_admin_sets_the_team_colours_and_a_prompt_can_ask_for_them(env):
     at.toggle(key="g_team_colours").set_value(True).run()
     server = component_data(at, "imagegen_directed_preview")["server"]
     assert "in the team's colours #1d3557, #e63946" in server["text"]
+
+
+def test_write_it_up_shows_an_editable_rewrite_and_using_it_sends_exactly_that(env):
+    at = app("a red fox")
+    next(b for b in at.button if b.label == "Write it up").click().run()
+    assert not at.exception
+    [area] = [t for t in at.text_area if t.label.startswith("Written up")]
+    assert area.value.startswith("a red fox, professional photograph")
+    assert "offline-rewriter" in texts(at) and "$0.00" in texts(at)
+    area.set_value("a red fox in fresh snow, low winter sun").run()
+    next(b for b in at.button if b.label == "Use this prompt").click().run()
+    assert not at.exception
+    assert at.session_state["g_prompt_value"] == "a red fox in fresh snow, low winter sun"
+    assert at.session_state["g_raw"] is True
+    server = component_data(at, "imagegen_directed_preview")["server"]
+    assert server["text"] == "a red fox in fresh snow, low winter sun"  # what will be sent: exactly that
+    assert not [t for t in at.text_area if t.label.startswith("Written up")]
+
+
+def test_an_admin_writes_a_presets_instructions_and_the_next_rewrite_names_their_version(env):
+    at = app("a red fox")
+    at.switch_page("pages/admin.py").run()
+    at.selectbox(key="instr_preset").set_value("photo").run()
+    at.text_area(key="instr_text_photo").set_value("Warm palettes; never neon.").run()
+    next(b for b in at.button if b.label == "Save instructions").click().run()
+    assert not at.exception
+    studio = Studio(Settings.from_env())
+    assert studio.rewriter_instructions("photo") == "Warm palettes; never neon."
+    assert studio.rewrite("a red fox", "photo", "ann").instruction_version == 1
+    [change] = studio.rewriter_history("photo")
+    assert (change.old_value, change.new_value, change.set_by) == (None, "Warm palettes; never neon.", "ann")
