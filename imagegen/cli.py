@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate an image from a prompt")
     gen.add_argument("prompt")
     _request_options(gen, preset="")
+    gen.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="write the prompt up first (the writing Director), then send it as written",
+    )
     gen.set_defaults(handler="generate")
 
     edit = sub.add_parser("edit", help="edit images: a starting image (and references) with a prompt")

@@ -23,8 +23,14 @@ if TYPE_CHECKING:
 
 
 def generate(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
-    result = studio.generate(_request(args), args.user or settings.local_user)
-    return _report(args, result)
+    request = _request(args)
+    user = args.user or settings.local_user
+    if args.rewrite:  # written up under the preset's instructions, then sent exactly as written
+        kind = request.kind
+        preset = request.preset or studio.form_choices(None, editing=False, kind=kind).presets[0]
+        written = studio.rewrite(request.prompt, preset, user, model=request.model or None)
+        request = replace(request, prompt=written.prompt, preset=preset, raw=True)
+    return _report(args, studio.generate(request, user))
 
 
 def edit(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:

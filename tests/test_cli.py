@@ -229,3 +229,12 @@ def test_rewrite_writes_a_prompt_up_and_reads_it_back_the_second_time(data_dir):
     assert again["cached"] is True and again["prompt"] == first["prompt"]
     done = run_cli("rewrite", "   ", env=env)
     assert done.returncode == 2 and "nothing to rewrite" in done.stderr
+
+
+def test_generate_with_rewrite_sends_the_written_up_prompt_exactly(data_dir):
+    env = cli_env(data_dir)
+    done = run_cli("generate", "a red fox", "--preset", "cinematic", "--rewrite", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    written = json.loads(run_cli("rewrite", "a red fox", "--preset", "cinematic", "--json", env=env).stdout)
+    assert written["cached"] and result["directed_prompt"] == written["prompt"]  # raw: nothing added twice
