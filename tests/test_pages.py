@@ -36,6 +36,12 @@ def app(prompt: str | None = None, user: dict | None = None) -> AppTest:
     return at.run()
 
 
+def generate_button(at: AppTest):
+    """The page's main button (its label changes while a render runs, and for an edit)."""
+    labels = ("Generate", "Generate another", "Edit image", "Edit again")
+    return next(b for b in at.button if b.label in labels)
+
+
 def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
     parts += [w.value for w in at.warning] + [s.value for s in at.header] + [i.value for i in at.info]
@@ -135,7 +141,7 @@ def test_a_prompt_s_own_problem_is_the_preview_s_to_show(env):
 
 def test_generating_shows_the_result_and_spends_the_quota(env):
     at = app("a lighthouse at dusk")
-    at.button[0].click().run()
+    generate_button(at).click().run()
     at = wait_until_idle(at)
     assert not at.exception
     assert "Latest result" in texts(at)
@@ -159,7 +165,7 @@ def test_the_status_shows_each_stage_while_rendering(env):
         ledger.reserve(ledger_id=f"earlier{index}", user="bob", n=1, estimated_micros=0, details=earlier)
         ledger.commit(f"earlier{index}", actual_micros=0, timings_ms={"total": total})
     at = app("a slow fox")
-    at.button[0].click().run()
+    generate_button(at).click().run()
     seen = set()
     deadline = time.time() + 20
     while time.time() < deadline and "Latest result" not in texts(at):
@@ -179,7 +185,7 @@ def test_the_status_says_when_the_image_service_is_asked_again(env, fake_openai)
     fake_openai.then("500")
     fake_openai.then("500")  # waits 1 s, then 2 s, before asking again
     at = app("a patient fox")
-    at.button[0].click().run()
+    generate_button(at).click().run()
     seen = set()
     deadline = time.time() + 20
     while time.time() < deadline and "Latest result" not in texts(at):
@@ -194,7 +200,7 @@ def test_the_status_says_when_the_image_service_is_asked_again(env, fake_openai)
 def test_when_the_quota_is_spent_the_button_is_disabled_and_says_why(env):
     Studio(Settings.from_env()).set_quota("ann", 0, by="test")
     at = app("a fox")
-    assert at.button[0].disabled
+    assert generate_button(at).disabled
     assert "your quota is 0 images a day. Ask an admin to raise it." in texts(at)
 
 
@@ -203,14 +209,14 @@ def test_bad_input_is_explained_and_the_button_stays_off(env):
     at.selectbox(key="g_size").set_value("Custom...").run()
     at.text_input[0].set_value("1000x1000").run()
     assert "multiples of 16" in texts(at)
-    assert at.button[0].disabled
+    assert generate_button(at).disabled
 
 
 def test_a_double_click_starts_one_generation(env):
     env.setenv("IMAGEGEN_OFFLINE_DELAY", "1")
     at = app("one fox")
-    at.button[0].click().run()
-    at.button[0].click().run()
+    generate_button(at).click().run()
+    generate_button(at).click().run()
     wait_until_idle(at)
     studio = Studio(Settings.from_env())
     assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 1
@@ -218,7 +224,7 @@ def test_a_double_click_starts_one_generation(env):
 
 def test_the_same_settings_after_the_first_finished_generate_again(env):
     at = app("one fox")
-    at.button[0].click().run()
+    generate_button(at).click().run()
     wait_until_idle(at)
     generate = next(b for b in at.button if b.label == "Generate")
     generate.click().run()
@@ -346,7 +352,7 @@ def test_an_admin_sees_every_figure_and_a_quota_set_there_takes_effect(env):
     assert "of $3.00 team budget" in [p.text for p in at.get("progress")][0]  # the header at once
     at = app("another fox")
     at.switch_page("pages/generate.py").run()
-    assert at.button[0].disabled and "Daily image quota reached" in texts(at)
+    assert generate_button(at).disabled and "Daily image quota reached" in texts(at)
 
 
 def test_a_non_owner_sees_no_delete_in_the_detail_view(env):
@@ -399,7 +405,7 @@ def test_a_failed_generation_says_what_happened_and_that_nothing_was_charged(env
     fake_openai.default = "content_policy"
     at = app("something the policy refuses")
     assert "Estimated cost" in [m.label for m in at.metric] and metric(at, "Estimated cost") != "$0.00"
-    at.button[0].click().run()
+    generate_button(at).click().run()
     deadline = time.time() + 20
     while time.time() < deadline and not at.error:
         time.sleep(0.1)
@@ -578,9 +584,9 @@ def test_every_setting_survives_a_page_switch_and_a_reload(env):
 def test_a_custom_size_left_empty_says_what_to_type_and_spaced_sizes_are_understood(env):
     at = app("a fox")
     at.selectbox(key="g_size").set_value("Custom...").run()
-    assert "Type a custom size such as 1536x864" in texts(at) and at.button[0].disabled
+    assert "Type a custom size such as 1536x864" in texts(at) and generate_button(at).disabled
     at.text_input(key="g_custom_size").set_value("1536 x 1024").run()
-    assert at.button[0].disabled is False
+    assert generate_button(at).disabled is False
     assert not at.error
 
 
