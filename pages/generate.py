@@ -221,9 +221,8 @@ def write_up(typed: str, preset: str) -> None:
             except ImagegenError as exc:
                 st.error(widgets.plain(exc.message))
                 return
-            rewrite = state[REWRITE]
-        else:
-            return
+            st.rerun()  # drawn again with the rewrite in place of the button
+        return
     with st.container(border=True, key="write-up"):
         written = st.text_area(
             "Written up: edit it, then use it",
