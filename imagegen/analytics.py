@@ -251,7 +251,10 @@ RECENT_COLUMNS = (
     "render_ms",
 )
 #: the kind of asset a generation made, as the Admin page names it
-_KIND_SQL = "CASE output_format WHEN 'svg' THEN 'logo or icon' WHEN 'gif' THEN 'animation' ELSE 'picture' END AS kind"
+_KIND_SQL = (
+    "CASE output_format WHEN 'svg' THEN 'logo or icon' WHEN 'gif' THEN 'animation' WHEN 'text' THEN 'rewrite' "
+    "ELSE 'picture' END AS kind"
+)
 _COMMITTED_IMAGES = "SUM(CASE WHEN status = 'committed' THEN images END)"
 _REFUNDED_REQUESTS = "SUM(CASE WHEN status = 'refunded' THEN requests END)"
 _FAILED_REQUESTS = "SUM(CASE WHEN status IN ('refunded', 'ambiguous', 'expired') THEN requests END)"

@@ -152,3 +152,10 @@ def test_a_burst_of_64_rewrites_never_spends_past_a_tiny_budget(data_dir):
     assert refused and done and len(done) + len(refused) == 64 and writer.calls == len(done)
     assert spent <= 12 * 10**6  # not one micro-dollar past the budget
     assert studio.check_invariants() == []
+
+
+def test_admin_sees_a_rewrite_as_its_own_line_beside_the_images(data_dir):
+    studio = studio_with(data_dir, CountingWriter())
+    studio.rewrite("a red bicycle", "photo", "ann")
+    [row] = studio.recent_generations(10).to_dict("records")
+    assert (row["kind"], row["model"], row["n"]) == ("rewrite", "dear-writer", 0) and row["cost_usd"] > 0
