@@ -108,6 +108,8 @@ def rewrite(
     typed = " ".join(clean_text(text)[0].split())
     if not visible(typed):
         raise InvalidPrompt("Write a prompt first: there is nothing to rewrite.")
+    if len(typed) > limit:
+        raise InvalidPrompt(f"The prompt has {len(typed):,} characters; the image model takes at most {limit:,}.")
     preset = engine.presets.get(preset_name)
     version = engine.team.version(f"rewriter:{preset.name}")
     params = {"max_output_tokens": writer.model.max_output_tokens}

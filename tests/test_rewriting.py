@@ -129,6 +129,8 @@ def test_nothing_to_rewrite_is_refused_before_anything_is_reserved(data_dir):
     studio = studio_with(data_dir, writer)
     with pytest.raises(InvalidPrompt, match="nothing to rewrite"):
         studio.rewrite(" \u200b\x1b[0m ", "photo", "ann")
+    with pytest.raises(InvalidPrompt, match="takes at most 32,000"):
+        studio.rewrite("fox " * 9000, "photo", "ann")
     assert writer.calls == 0 and rewrite_rows(studio) == []
 
 
