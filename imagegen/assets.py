@@ -11,29 +11,22 @@ from typing import Any
 
 from imagegen.errors import InvalidRequest
 from imagegen.request import GenerationRequest, Usage
+from imagegen.text_models import TextModel, text_models_in
 
 MILLION = Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
-class AuthorRates:
-    """An SVG author's rates in dollars per million tokens (conservative: no source gives them)."""
-
-    id: str
-    text_in: Decimal
-    text_out: Decimal
-
-
-@dataclass(frozen=True)
 class SvgRules:
     efforts: tuple[str, ...]
-    authors: dict[str, AuthorRates]
+    #: the text models that may write an SVG, by id (see text_models.py)
+    authors: dict[str, TextModel]
     input_tokens_usual: int
     input_tokens_max: int
     output_tokens_usual: int
     output_tokens_max: int
 
-    def author(self, request: GenerationRequest) -> AuthorRates:
+    def author(self, request: GenerationRequest) -> TextModel:
         """The author a request names, or for the account's default author the dearest one listed."""
         if request.svg_author:
             return self.authors[request.svg_author]
@@ -110,10 +103,8 @@ def _check_svg(request: GenerationRequest, svg: SvgRules) -> None:
 
 def load_rules(data: dict[str, Any]) -> tuple[SvgRules, GifRules]:
     raw_svg, raw_gif = data["svg"], data["gif"]
-    authors = {
-        a["id"]: AuthorRates(a["id"], Decimal(str(a["text_in"])), Decimal(str(a["text_out"])))
-        for a in raw_svg["authors"]
-    }
+    models = text_models_in(data)
+    authors = {name: models[name] for name in raw_svg["authors"]}
     svg = SvgRules(
         efforts=tuple(raw_svg["efforts"]),
         authors=authors,

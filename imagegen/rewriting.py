@@ -129,10 +129,9 @@ def rewrite(
         estimated_micros=to_micros(bound),
         details={"model": writer.model.id, "preset": preset.name, "output_format": "text", "prompt": typed},
     )
-    answer = _written(engine, writer, job, ledger_id)
-    cost = to_micros(writer.model.charge(answer[1].input_tokens, answer[1].output_tokens))
+    read, written = _written(engine, writer, job, ledger_id)
+    cost = to_micros(writer.model.charge(written.input_tokens, written.output_tokens))
     engine.ledger.commit(ledger_id, actual_micros=cost, estimated=writer.model.rates_unconfirmed)
-    read = answer[0]
     _keep(engine, key, user, preset.name, version, writer.model.id, typed, read, cost)
     return Rewrite(
         typed, read.prompt, read.additions, read.reason, preset.name, writer.model.id, version, to_usd(cost), False

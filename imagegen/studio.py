@@ -67,7 +67,7 @@ class Studio:
         writer: Writer | None = None,
     ) -> None:
         self._engine = Engine.build(settings, catalog=catalog, presets=presets, provider=provider, db=db, store=store)
-        self._writer = writer or make_writer(settings)
+        self._writer = writer  # made at the first rewrite: no text client for commands that never write
         self._runner: JobRunner | None = None
         self._runner_lock = threading.Lock()
         self._analytics: Analytics | None = None
@@ -113,6 +113,10 @@ class Studio:
             kind=kind,
             palette=self.palette(),
         )
+
+    def preset_names(self) -> list[str]:
+        """Every preset of the book, for every kind of asset, in its order."""
+        return list(self._engine.presets.presets)
 
     def preset_label(self, name: str) -> str:
         """A preset's name as people read it (an older image's preset, no longer offered, as it is)."""
@@ -433,6 +437,8 @@ class Studio:
         engine = self._engine
         spec = engine.catalog.get(model or engine.settings.default_model)
         house_style = engine.team.value(f"rewriter:{engine.presets.get(preset).name}")
+        if self._writer is None:
+            self._writer = make_writer(engine.settings)
         return rewrite(
             engine, self._writer, text, preset, check_user(user), limit=spec.prompt_max, house_style=house_style
         )

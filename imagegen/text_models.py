@@ -44,7 +44,11 @@ def text_model(model_id: str, path: Path | None = None) -> TextModel:
 
 @lru_cache(maxsize=4)
 def _load(path: Path) -> dict[str, TextModel]:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return text_models_in(tomllib.loads(path.read_text(encoding="utf-8")))
+
+
+def text_models_in(data: dict) -> dict[str, TextModel]:
+    """The [[text_models]] of a parsed models.toml, by id."""
     return {
         raw["id"]: TextModel(
             id=raw["id"],

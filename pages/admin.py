@@ -142,6 +142,31 @@ st.dataframe(
     },
 )
 
+
+def show_note(key: str) -> None:
+    """What the last change said (kept across the rerun its button started), shown once, inert."""
+    note = st.session_state.pop(key, None)
+    if note:
+        (st.success if note[0] == "success" else st.error)(widgets.plain(note[1]))
+
+
+def setting_changes(title: str, changes: list) -> None:
+    """A team setting's changes, newest first: when (the team's time), who, before and after."""
+    if not changes:
+        return
+    st.caption(title)
+    rows = [
+        {
+            "When": studio.local_time(c.set_at),
+            "Who": c.set_by,
+            "Before": c.old_value or "-",
+            "After": c.new_value or "-",
+        }
+        for c in changes
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
 st.header("Limits")
 NEW_USER = "Someone new..."
 
@@ -175,9 +200,7 @@ def save_budget() -> None:
 
 
 state = st.session_state
-note = state.pop("admin_note", None)
-if note:
-    (st.success if note[0] == "success" else st.error)(widgets.plain(note[1]))
+show_note("admin_note")
 quota_col, budget_col = st.columns(2)
 with quota_col, st.container(border=True):
     st.markdown("**A user's own daily quota**")
@@ -224,9 +247,7 @@ def save_palette() -> None:
         state["palette_note"] = ("error", exc.message)
 
 
-palette_note = state.pop("palette_note", None)
-if palette_note:
-    (st.success if palette_note[0] == "success" else st.error)(widgets.plain(palette_note[1]))
+show_note("palette_note")
 palette = studio.palette()
 with st.container(border=True):
     st.caption(
@@ -239,22 +260,7 @@ with st.container(border=True):
     button_col.button("Set colours", on_click=save_palette, width="stretch")
     if palette:
         widgets.swatches(palette)
-palette_changes = studio.palette_history()
-if palette_changes:
-    st.caption("Recent colour changes")
-    st.dataframe(
-        [
-            {
-                "When": studio.local_time(c.set_at),
-                "Who": c.set_by,
-                "Before": c.old_value or "-",
-                "After": c.new_value or "-",
-            }
-            for c in palette_changes
-        ],
-        hide_index=True,
-        width="stretch",
-    )
+setting_changes("Recent colour changes", studio.palette_history())
 
 st.header("Writing Director")
 
@@ -271,35 +277,17 @@ def save_instructions() -> None:
         state["instr_note"] = ("error", exc.message)
 
 
-instr_note = state.pop("instr_note", None)
-if instr_note:
-    (st.success if instr_note[0] == "success" else st.error)(widgets.plain(instr_note[1]))
+show_note("instr_note")
 with st.container(border=True):
     st.caption(
         "What the writer is told for each preset beside the studio's own rules: house style, palette, words "
         "to avoid, what a logo needs. Users' words are given to it as data, never as instructions."
     )
-    presets = studio.form_choices(None, editing=False).presets
-    chosen = st.selectbox("Preset", presets, format_func=studio.preset_label, key="instr_preset")
+    chosen = st.selectbox("Preset", studio.preset_names(), format_func=studio.preset_label, key="instr_preset")
     state.setdefault(f"instr_text_{chosen}", studio.rewriter_instructions(chosen))
     st.text_area("Instructions", key=f"instr_text_{chosen}", height=120, max_chars=4000)
     st.button("Save instructions", on_click=save_instructions)
-instr_changes = studio.rewriter_history(chosen)
-if instr_changes:
-    st.caption(f"Changes to {studio.preset_label(chosen)}'s instructions")
-    st.dataframe(
-        [
-            {
-                "When": studio.local_time(c.set_at),
-                "Who": c.set_by,
-                "Before": c.old_value or "-",
-                "After": c.new_value or "-",
-            }
-            for c in instr_changes
-        ],
-        hide_index=True,
-        width="stretch",
-    )
+setting_changes(f"Changes to {studio.preset_label(chosen)}'s instructions", studio.rewriter_history(chosen))
 
 st.header("Export the log")
 first, last = st.columns(2)

@@ -834,6 +834,7 @@ def test_write_it_up_shows_an_editable_rewrite_and_using_it_sends_exactly_that(e
 def test_an_admin_writes_a_presets_instructions_and_the_next_rewrite_names_their_version(env):
     at = app("a red fox")
     at.switch_page("pages/admin.py").run()
+    assert {"Flat logo mark", "Loading spinner"} <= set(at.selectbox(key="instr_preset").options)  # every kind's
     at.selectbox(key="instr_preset").set_value("photo").run()
     at.text_area(key="instr_text_photo").set_value("Warm palettes; never neon.").run()
     next(b for b in at.button if b.label == "Save instructions").click().run()
