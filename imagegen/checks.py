@@ -14,13 +14,15 @@ from imagegen.request import GenerationRequest
 MAX_USER_LENGTH = 200
 NOTHING_VISIBLE = "Write a prompt: say what the image should show."
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+#: a kept rewrite's key: a SHA-256 in hex
+REWRITE_KEY = re.compile(r"[0-9a-f]{64}")
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 KEPT_CONTROLS = {"\n", "\t"}
 #: what `visible` does not count as something a person can see (with every space)
 INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Mn"})
 _TEXT_FIELDS = (
     "prompt", "preset", "model", "size", "quality", "output_format", "background", "lighting", "camera",
-    "edit_of", "input_fidelity", "svg_author", "svg_effort",
+    "edit_of", "input_fidelity", "svg_author", "svg_effort", "rewrite",
 )  # fmt: skip
 
 
@@ -48,6 +50,8 @@ def check_request(request: Any) -> tuple[GenerationRequest, list[str]]:
         raise InvalidRequest("raw is true or false.")
     if type(request.team_colours) is not bool:
         raise InvalidRequest("team_colours is true or false.")
+    if request.rewrite and not REWRITE_KEY.fullmatch(request.rewrite):
+        raise InvalidRequest("rewrite is the key of a kept rewrite: 64 hex digits.")
     prompt, removed = clean_text(request.prompt)
     if not visible(prompt):
         raise InvalidPrompt(NOTHING_VISIBLE)

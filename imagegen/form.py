@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from imagegen.catalog import ModelSpec
+from imagegen.checks import REWRITE_KEY
 from imagegen.director import PresetBook
 from imagegen.request import KINDS
 
@@ -26,7 +27,7 @@ FRAME_MS = (20, 5000, 200)
 #: every field of the form but the prompt (the prompt box keeps it), in the order they are settled
 SETTINGS = (
     "kind", "preset", "raw", "team_colours", "lighting", "camera", "model", "size", "custom_size", "input_fidelity",
-    "quality", "n", "output_format", "background", "frames", "frame_ms",
+    "quality", "n", "output_format", "background", "frames", "frame_ms", "rewrite",
 )  # fmt: skip
 
 
@@ -86,6 +87,7 @@ class FormChoices:
             "background": _within(values.get("background"), self.backgrounds, PRESET_DEFAULT),
             "frames": _number(values.get("frames"), FRAMES),
             "frame_ms": _number(values.get("frame_ms"), FRAME_MS),
+            "rewrite": _rewrite_key(values.get("rewrite"), values.get("raw") is True and not self.editing),
         }
 
     def request_fields(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,6 +107,7 @@ class FormChoices:
             "team_colours": settled["team_colours"] and not raw,
             "lighting": "" if raw else _blank_default(settled["lighting"]),
             "camera": "" if raw else _blank_default(settled["camera"]),
+            "rewrite": settled["rewrite"],
         }
         if self.editing and settled["input_fidelity"] != PRESET_DEFAULT:
             fields["input_fidelity"] = settled["input_fidelity"]
@@ -207,6 +210,11 @@ def _number(value: Any, bounds: tuple[int, int, int]) -> int:
 
 def _within(value: Any, offered: list[str], fallback: str) -> str:
     return value if value in offered else fallback
+
+
+def _rewrite_key(value: Any, sent_as_shown: bool) -> str:
+    """The rewrite the prompt came from, kept only while the prompt is sent as shown (raw, a new image)."""
+    return value if sent_as_shown and isinstance(value, str) and REWRITE_KEY.fullmatch(value) else ""
 
 
 def _blank_default(value: str) -> str:

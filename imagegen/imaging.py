@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from imagegen.errors import BadImage, ImagegenError
+from imagegen.errors import BadImage, ImagegenError, InvalidRequest
 
 #: the largest image the studio accepts: 4x the biggest size any model makes
 MAX_PIXELS = 4 * 3840 * 2160
@@ -140,6 +140,30 @@ def for_display(data: bytes, edge: int = DISPLAY_EDGE) -> bytes:
         source.save(out, format="PNG", compress_level=1)
     else:
         source.save(out, format="JPEG", quality=88)
+    return out.getvalue()
+
+
+def for_description(data: bytes, edge: int = 512) -> bytes:
+    """A PNG of the image at most `edge` pixels on its long side, as it is sent to be described: a vector
+    drawing drawn, an animation's first frame. Raises InvalidRequest for bytes that are not a readable image
+    within the limits."""
+    if looks_like_svg(data):
+        from imagegen import vector
+
+        return vector.render_png(vector.clean_svg(data), edge)
+    image = open_safely(
+        data,
+        too_many_pixels=lambda w, h: InvalidRequest(f"The image is {w}x{h}: larger than the studio opens."),
+        too_large=InvalidRequest("The image is too large to open safely."),
+        unreadable=lambda exc: InvalidRequest("That is not a readable image: choose a PNG, JPEG, WebP or GIF."),
+    )
+    source = image.convert("RGB")
+    scale = min(1.0, edge / max(source.size))
+    if scale < 1:
+        size = (max(1, round(source.width * scale)), max(1, round(source.height * scale)))
+        source = source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    out = io.BytesIO()
+    source.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 

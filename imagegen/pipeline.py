@@ -205,6 +205,7 @@ class Generation:
             "warnings": list(self.plan.warnings),
             "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "parent_key": self.plan.edit.parent_key if self.plan.edit else "",
+            "rewrite": self.plan.rewrite,
             "inputs": [
                 {"file": item.name, "role": item.role, "content_type": item.content_type}
                 for item in (self.plan.edit.files() if self.plan.edit else [])
@@ -330,6 +331,7 @@ def _record(
         "additions": data["additions"],
         "revised_prompt": revised,
         "raw": request.raw,
+        "rewrite": data.get("rewrite"),
         "team_colours": request.team_colours,
         "lighting": request.lighting,
         "camera": request.camera,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from imagegen.catalog import ModelSpec, normalise_size
 from imagegen.checks import check_request, clean_text
@@ -15,6 +16,7 @@ from imagegen.engine import Engine
 from imagegen.errors import InvalidRequest
 from imagegen.money import to_micros
 from imagegen.request import BACKGROUNDS, FORMATS, GenerationRequest
+from imagegen.rewriting import kept_rewrite
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     #: what an edit sends besides the prompt (None for a new image)
     edit: EditInputs | None = None
+    #: the kept rewrite the prompt came from, as the image's record keeps it (None: the user's own words)
+    rewrite: dict[str, Any] | None = None
 
     @property
     def estimated_micros(self) -> int:
@@ -107,7 +111,17 @@ def plan(engine: Engine, request: GenerationRequest, edit: EditInputs | None = N
         warnings += check_edit(engine.catalog, usable_models(engine, on), spec, request, edit)
     cost = engine.catalog.estimate_cost(request, directed.text, edit.priced_sizes() if edit else [])
     bound = engine.catalog.max_cost(request, directed.text, edit.priced_sizes(bound=True) if edit else [])
-    return Plan(request, spec, directed, cost, bound, notes + warnings, edit)
+    return Plan(request, spec, directed, cost, bound, notes + warnings, edit, written_up(engine, request))
+
+
+def written_up(engine: Engine, request: GenerationRequest) -> dict[str, Any] | None:
+    """The kept rewrite a request's prompt came from; InvalidRequest when it names one that is not kept."""
+    if not request.rewrite:
+        return None
+    kept = kept_rewrite(engine, request.rewrite)
+    if kept is None:
+        raise InvalidRequest("The rewrite this prompt came from is not kept here: write it up again.")
+    return kept
 
 
 def plan_for_browser(engine: Engine, request: GenerationRequest) -> dict:

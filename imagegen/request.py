@@ -58,6 +58,8 @@ class GenerationRequest:
     #: the model that writes an SVG and its reasoning effort ("": the account's default author)
     svg_author: str = ""
     svg_effort: str = ""
+    #: the writing Director's rewrite the prompt came from (its key among the team's kept rewrites), or ""
+    rewrite: str = ""
     request_id: str = field(default_factory=new_request_id)
 
     @property

@@ -413,3 +413,10 @@ def m019_rewrites(db: Session) -> None:
             answer TEXT NOT NULL, cost_micros BIGINT NOT NULL
         )"""
     )
+
+
+@migration
+def m020_rewrite_sources(db: Session) -> None:
+    # What a kept rewrite was written from: the user's words, or an image to describe ("image:" and the
+    # digest of the pixels sent, so the same image is described once).
+    db.execute("ALTER TABLE rewrites ADD COLUMN source TEXT NOT NULL DEFAULT 'words'")

@@ -5,7 +5,7 @@ rules of its own: each method asks the part of the engine whose job it is."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -31,10 +31,10 @@ from imagegen.planning import Plan
 from imagegen.providers import Provider
 from imagegen.recovery import reconcile
 from imagegen.request import GenerationRequest, GenerationResult
-from imagegen.rewriting import Rewrite, Writer, make_writer, rewrite
+from imagegen.rewriting import DESCRIBER, Rewrite, Writer, describe, make_writer, rewrite
 from imagegen.settings import Settings
 from imagegen.storage import ObjectStore
-from imagegen.team import SettingChange
+from imagegen.team import WRITING_IN_QUOTA, SettingChange
 from imagegen.uploads import Upload, check_upload
 
 if TYPE_CHECKING:
@@ -293,6 +293,7 @@ class Studio:
             **({"frames": record["frame_count"]} if record.get("frame_count") else {}),
             **({"frame_ms": record["frame_duration_ms"]} if record.get("frame_duration_ms") else {}),
             "raw": record.get("raw", False),
+            "rewrite": (record.get("rewrite") or {}).get("key", ""),
             "lighting": record.get("lighting") or "",
             "camera": record.get("camera") or "",
         }
@@ -430,18 +431,58 @@ class Studio:
 
     # -- the writing Director ---------------------------------------------------------------------
 
-    def rewrite(self, text: str, preset: str, user: str, *, model: str | None = None) -> Rewrite:
+    def rewrite(
+        self,
+        text: str,
+        preset: str,
+        user: str,
+        *,
+        model: str | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Rewrite:
         """The prompt written up under the preset's instructions, metered against the team budget and kept
-        for the team: the same words, preset and instructions give the kept rewrite with no new call. The
-        writer is OpenAI's Responses API with OpenAI as the provider, the offline rules ($0) otherwise."""
+        for the team: the same words, preset and instructions give the kept rewrite with no new call.
+        `on_text` is given the prompt so far while it is written. The writer is OpenAI's Responses API with
+        OpenAI as the provider, the offline rules ($0) otherwise."""
         engine = self._engine
         spec = engine.catalog.get(model or engine.settings.default_model)
         house_style = engine.team.value(f"rewriter:{engine.presets.get(preset).name}")
-        if self._writer is None:
-            self._writer = make_writer(engine.settings)
         return rewrite(
-            engine, self._writer, text, preset, check_user(user), limit=spec.prompt_max, house_style=house_style
-        )
+            engine, self._the_writer(), text, preset, check_user(user), limit=spec.prompt_max,
+            house_style=house_style, in_quota=engine.team.writing_in_quota(), on_text=on_text,
+        )  # fmt: skip
+
+    def describe(
+        self,
+        picture: bytes,
+        user: str,
+        *,
+        model: str | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Rewrite:
+        """The prompt that would make `picture` (an image's bytes as stored, or an upload's), to start a new
+        image from or to guide an edit; metered and kept like a rewrite (the same image is described once)."""
+        engine = self._engine
+        spec = engine.catalog.get(model or engine.settings.default_model)
+        return describe(
+            engine, self._the_writer(), picture, check_user(user), limit=spec.prompt_max,
+            house_style=engine.team.value(DESCRIBER), in_quota=engine.team.writing_in_quota(), on_text=on_text,
+        )  # fmt: skip
+
+    def _the_writer(self) -> Writer:
+        if self._writer is None:
+            self._writer = make_writer(self._engine.settings)
+        return self._writer
+
+    def writing_in_quota(self) -> bool:
+        """Whether rewrites and descriptions take one of a user's images for the day (by default not)."""
+        return self._engine.team.writing_in_quota()
+
+    def set_writing_in_quota(self, counted: bool, *, by: str) -> None:
+        self._engine.team.set_writing_in_quota(bool(counted), by=check_user(by))
+
+    def writing_in_quota_history(self) -> list[SettingChange]:
+        return self._engine.team.history(WRITING_IN_QUOTA)
 
     def rewriter_instructions(self, preset: str) -> str:
         """What an admin wrote for the preset's rewrites (house style, palette, words to avoid)."""

@@ -13,6 +13,8 @@ from imagegen.localtime import utc_now_iso
 #: the most colours a team's palette holds: a brand's few, not a paint box
 MAX_COLOURS = 6
 PALETTE = "palette"
+#: whether a rewrite or description takes one of the user's images for the day ("yes"), or only money ("")
+WRITING_IN_QUOTA = "writing_in_quota"
 _HEX = re.compile(r"#[0-9a-f]{6}")
 
 
@@ -55,6 +57,14 @@ class TeamSettings:
         colours = parse_palette(text)
         self._set(PALETTE, " ".join(colours), by)
         return colours
+
+    def writing_in_quota(self) -> bool:
+        """Whether the writing Director's rewrites and descriptions count against a user's image quota: by
+        default not (they are metered against the team budget either way)."""
+        return self.value(WRITING_IN_QUOTA) == "yes"
+
+    def set_writing_in_quota(self, counted: bool, *, by: str) -> None:
+        self._set(WRITING_IN_QUOTA, "yes" if counted else "", by)
 
     def value(self, name: str) -> str:
         rows = self.db.query("SELECT value FROM team_settings WHERE name = :name", {"name": name})

@@ -22,12 +22,16 @@ class TextModel:
     text_in: Decimal
     text_out: Decimal
     max_output_tokens: int
+    #: the most one image read at low detail (512 px at most on its long side) may count as input tokens
+    image_input_tokens_max: int = 0
     #: no source gives its rates: they are conservative figures, and what it charges is an estimate
     rates_unconfirmed: bool = False
 
-    def bound(self, input_bytes: int) -> Decimal:
-        """The most one call can be billed: every input byte a token, and every token it may write."""
-        return _round_up((input_bytes * self.text_in + self.max_output_tokens * self.text_out) / MILLION)
+    def bound(self, input_bytes: int, images: int = 0) -> Decimal:
+        """The most one call can be billed: every input byte a token, each image its most, and every token
+        it may write."""
+        read = input_bytes + images * self.image_input_tokens_max
+        return _round_up((read * self.text_in + self.max_output_tokens * self.text_out) / MILLION)
 
     def charge(self, input_tokens: int, output_tokens: int) -> Decimal:
         """What a call's usage costs at this model's rates."""
@@ -57,6 +61,7 @@ def text_models_in(data: dict) -> dict[str, TextModel]:
             text_in=Decimal(str(raw["text_in"])),
             text_out=Decimal(str(raw["text_out"])),
             max_output_tokens=int(raw["max_output_tokens"]),
+            image_input_tokens_max=int(raw.get("image_input_tokens_max", 0)),
             rates_unconfirmed=bool(raw.get("rates_unconfirmed", False)),
         )
         for raw in data.get("text_models", [])

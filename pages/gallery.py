@@ -96,6 +96,7 @@ def detail(key: str, link: str) -> None:
             widgets.picture(original, width="stretch", alt=alt_text(record))
     with about:
         st.markdown(f"**Prompt:** {widgets.plain(record['prompt'])}")
+        written_up(record)
         st.markdown("**Directed prompt (what was sent):**")
         st.code(record["directed_prompt"], language=None, wrap_lines=True)
         if record.get("revised_prompt"):
@@ -146,6 +147,21 @@ def detail(key: str, link: str) -> None:
                 state["gal_deleted"] = (record["prompt"], time.monotonic())
                 close_detail()
                 st.rerun()
+
+
+def written_up(record: dict) -> None:
+    """Where a prompt written up by the writing Director came from: the user's words, and what wrote it."""
+    rewrite = record.get("rewrite")
+    if not rewrite:
+        return
+    st.markdown(f"**Written up from:** {widgets.plain(rewrite['user_text'])}")
+    edited = " The prompt was edited after it was written." if rewrite["prompt"] != record["prompt"] else ""
+    st.caption(
+        widgets.plain(
+            f"By the writing Director ({rewrite['model']}) under the {preset_label(rewrite['preset'])} preset's "
+            f"instructions, version {rewrite['instruction_version']}.{edited}"
+        )
+    )
 
 
 def asset_details(record: dict, original: bytes | None) -> None:

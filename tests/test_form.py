@@ -145,6 +145,7 @@ def test_values_the_model_offers_are_kept_as_they_are_and_sent_whole(compatible)
         "background": "transparent",
         "frames": 9,
         "frame_ms": 200,
+        "rewrite": "",
     }
     assert choices.settle(chosen) == chosen
     assert choices.request_fields(chosen) == {
@@ -159,7 +160,17 @@ def test_values_the_model_offers_are_kept_as_they_are_and_sent_whole(compatible)
         "team_colours": False,
         "lighting": choices.lighting[2],
         "camera": choices.camera[2],
+        "rewrite": "",
     }
+
+
+def test_a_rewrite_goes_with_the_prompt_only_while_it_is_sent_as_shown(compatible):
+    new, editing = (compatible.form_choices("gpt-image-2", editing=e) for e in (False, True))
+    key = "ab" * 32
+    assert new.request_fields({"raw": True, "rewrite": key})["rewrite"] == key
+    assert new.request_fields({"raw": False, "rewrite": key})["rewrite"] == ""  # the Director adds to it
+    assert editing.request_fields({"raw": True, "rewrite": key})["rewrite"] == ""
+    assert new.request_fields({"raw": True, "rewrite": "../x"})["rewrite"] == ""
 
 
 def test_a_preset_not_offered_falls_back_to_the_first_and_a_custom_size_must_be_text(compatible):

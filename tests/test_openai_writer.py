@@ -1,13 +1,15 @@
 """The writing Director through the real SDK's Responses API against the strict fake: what is sent, what is
 charged, and every hostile or failed answer refused and settled truthfully."""
 
+import io
 import json
 
 import pytest
+from PIL import Image
 
 from imagegen import RateLimited, Settings, Studio
-from imagegen.errors import ProviderUnavailable
-from imagegen.rewriter import RULES, RewriteRejected
+from imagegen.errors import ProviderError, ProviderUnavailable
+from imagegen.rewriter import DESCRIBE_RULES, RULES, RewriteRejected
 from imagegen.text_models import text_model
 
 
@@ -129,3 +131,67 @@ def _post_responses(fake, body):
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as refused:
         return refused.code, json.loads(refused.read())
+
+
+def test_a_streamed_rewrite_shows_its_prompt_as_it_comes_and_is_charged_from_the_final_usage(writing, fake_openai):
+    seen: list[str] = []
+    result = writing.rewrite("a red fox", "cinematic", "ann", on_text=seen.append)
+    [sent] = responses(fake_openai)
+    assert sent["stream"] is True
+    assert len(seen) > 3 and seen[-1] == result.prompt and seen[0] != result.prompt
+    [row] = text_rows(writing)
+    assert row["status"] == "committed" and 0 < row["actual_micros"] <= row["estimated_micros"]
+
+
+@pytest.mark.parametrize(("behaviour", "says"), [("refusal", "declined"), ("cut", "cut off"), ("markup", "")])
+def test_a_streamed_answer_is_checked_as_a_whole_one_is(writing, fake_openai, behaviour, says):
+    fake_openai.text_default = behaviour
+    seen: list[str] = []
+    if not says:
+        assert "<img src=x" in writing.rewrite("a red fox", "photo", "ann", on_text=seen.append).prompt
+        return
+    with pytest.raises(RewriteRejected, match=says):
+        writing.rewrite("a red fox", "photo", "ann", on_text=seen.append)
+    assert [r["status"] for r in text_rows(writing)] == ["ambiguous"]
+
+
+def test_a_stream_that_breaks_off_is_kept_as_possibly_billed_and_nothing_is_kept(writing, fake_openai):
+    fake_openai.text_default = "stream_error"
+    with pytest.raises(ProviderError, match="broke off"):
+        writing.rewrite("a red fox", "photo", "ann", on_text=lambda _: None)
+    assert [r["status"] for r in text_rows(writing)] == ["ambiguous"]
+    assert writing._engine.db.query("SELECT COUNT(*) FROM rewrites")[0][0] == 0
+
+
+def test_an_image_is_described_from_a_small_copy_sent_at_low_detail(writing, fake_openai):
+    picture = io.BytesIO()
+    Image.new("RGB", (2048, 1024), (40, 80, 200)).save(picture, format="JPEG")
+    result = writing.describe(picture.getvalue(), "ann")
+    [sent] = responses(fake_openai)
+    [message] = sent["input"]
+    text, image = message["content"]
+    assert message["role"] == "user" and json.loads(text["text"]) == {"user_text": ""}
+    assert image["detail"] == "low" and image["image_url"].startswith("data:image/png;base64,")
+    assert sent["instructions"].startswith(DESCRIBE_RULES)
+    assert result.prompt.startswith("a 512x256 picture, mostly #")
+    [row] = text_rows(writing)
+    assert row["status"] == "committed" and 0 < row["actual_micros"] <= row["estimated_micros"]
+    assert writing.describe(picture.getvalue(), "bob").cached and len(responses(fake_openai)) == 1
+
+
+@pytest.mark.parametrize(
+    ("part", "param"),
+    [
+        ({"type": "input_image", "image_url": "data:image/png;base64,iVBO"}, "input[0].content[0].detail"),
+        (
+            {"type": "input_image", "detail": "low", "image_url": "data:image/png;base64,aGVsbG8="},
+            "input[0].content[0].image_url",
+        ),
+        ({"type": "input_image", "detail": "low", "image_url": "file:///etc/passwd"}, "input[0].content[0].image_url"),
+        ({"type": "input_video"}, "input[0].content[0].type"),
+    ],  # fmt: skip
+)
+def test_the_fake_refuses_image_input_the_responses_api_refuses(fake_openai, part, param):
+    body = {"model": "gpt-5.4-mini", "input": [{"role": "user", "content": [part]}]}
+    status, answer = _post_responses(fake_openai, body)
+    assert status == 400 and answer["error"]["param"] == param

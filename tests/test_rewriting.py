@@ -2,21 +2,26 @@
 reserved as an upper bound before the call, settled from what the writer reports, and never past the team
 budget, however many rewrites arrive at once."""
 
+import base64
+import io
 import json
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
+from PIL import Image
 
-from imagegen import InvalidPrompt, LimitReached, Settings, Studio
+from imagegen import GenerationRequest, InvalidPrompt, InvalidRequest, LimitReached, Settings, Studio
 from imagegen.errors import ProviderUnavailable
-from imagegen.rewriter import RewriteRejected, offline_answer
+from imagegen.rewriter import RewriteRejected, offline_answer, offline_description
 from imagegen.rewriting import WriteJob, Written
 from imagegen.text_models import TextModel
 
 #: a model dear enough that the budget below holds a handful of rewrites
 DEAR = TextModel("dear-writer", "a test writer", "active", Decimal("1000"), Decimal("4000"), max_output_tokens=500)
+#: the same, reading images: one may count as up to 1,536 input tokens
+SEEING = TextModel("seeing-writer", "a test writer", "active", Decimal("1000"), Decimal("4000"), 500, 1536)
 
 
 @dataclass
@@ -31,13 +36,20 @@ class CountingWriter:
     jobs: list[WriteJob] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def write(self, job: WriteJob) -> Written:
+    def write(self, job: WriteJob, on_delta=None) -> Written:
         with self.lock:
             self.calls += 1
             self.jobs.append(job)
         if self.fails is not None:
             raise self.fails
-        raw = self.answer if self.answer is not None else offline_answer(job.text, job.preset, job.limit)
+        if self.answer is not None:
+            raw = self.answer
+        elif job.image:
+            raw = offline_description(base64.b64decode(job.image.split(",", 1)[1]))
+        else:
+            raw = offline_answer(job.text, job.preset, job.limit)
+        for start in range(0, len(raw), 10) if on_delta else ():
+            on_delta(raw[start : start + 10])
         return Written(raw, input_tokens=len(job.instructions + job.user_input) // 4, output_tokens=200)
 
 
@@ -161,3 +173,93 @@ def test_admin_sees_a_rewrite_as_its_own_line_beside_the_images(data_dir):
     studio.rewrite("a red bicycle", "photo", "ann")
     [row] = studio.recent_generations(10).to_dict("records")
     assert (row["kind"], row["model"], row["n"]) == ("rewrite", "dear-writer", 0) and row["cost_usd"] > 0
+
+
+def test_a_rewrite_streams_its_prompt_as_it_is_written_and_ends_on_the_whole_prompt(data_dir):
+    studio = studio_with(data_dir, CountingWriter())
+    seen: list[str] = []
+    result = studio.rewrite("a red bicycle", "photo", "ann", on_text=seen.append)
+    assert len(seen) > 3 and seen[-1] == result.prompt  # piece by piece, ending on what is kept
+    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
+    seen.clear()
+    studio.rewrite("a red bicycle", "photo", "ann", on_text=seen.append)
+    assert seen == []  # read back from the cache: nothing is written, nothing streams
+
+
+def test_an_image_made_from_a_rewrite_keeps_its_words_and_a_re_run_writes_nothing_again(data_dir):
+    writer = CountingWriter()
+    studio = studio_with(data_dir, writer)
+    written = studio.rewrite("a red bicycle", "photo", "ann")
+    asked = GenerationRequest(prompt=written.prompt + ", at dusk", raw=True, rewrite=written.key)
+    record = studio.image(studio.generate(asked, "ann").image_key)
+    assert record["prompt"] == written.prompt + ", at dusk"
+    assert record["rewrite"] == {
+        "key": written.key, "user": "ann", "created_at": record["rewrite"]["created_at"], "preset": "photo",
+        "instruction_version": 0, "model": "dear-writer", "user_text": "a red bicycle", "prompt": written.prompt,
+        "from": "words",
+    }  # fmt: skip
+    assert studio.prefill_from(record)["rewrite"] == written.key
+    again = GenerationRequest.from_dict({**asked.to_dict(), "request_id": "rerun-0001"})
+    assert studio.image(studio.generate(again, "ann").image_key)["rewrite"]["key"] == written.key
+    assert writer.calls == 1  # the re-run sent what was shown: no second rewrite
+
+
+@pytest.mark.parametrize(("key", "says"), [("f" * 64, "not kept here"), ("../../etc", "64 hex digits")])
+def test_a_request_naming_a_rewrite_that_is_not_kept_is_refused_before_any_charge(data_dir, key, says):
+    studio = studio_with(data_dir, CountingWriter())
+    with pytest.raises(InvalidRequest, match=says):
+        studio.generate(GenerationRequest(prompt="a red bicycle", raw=True, rewrite=key), "ann")
+    assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+
+
+def png_of(colour: tuple[int, int, int], size: tuple[int, int] = (800, 400)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_an_image_is_described_once_at_a_bound_that_counts_the_image(data_dir):
+    writer = CountingWriter(model=SEEING)
+    studio = studio_with(data_dir, writer)
+    seen: list[str] = []
+    described = studio.describe(png_of((200, 30, 30)), "ann", on_text=seen.append)
+    assert described.prompt == "A wide image in red tones, dark, low-key light" and seen[-1] == described.prompt
+    job = writer.jobs[0]
+    sent = Image.open(io.BytesIO(base64.b64decode(job.image.split(",", 1)[1])))
+    assert job.image.startswith("data:image/png;base64,") and sent.size == (512, 256)  # shrunk: a bounded cost
+    [row] = rewrite_rows(studio)
+    bound = SEEING.bound(len((job.instructions + job.user_input).encode()), images=1)
+    assert row["estimated_micros"] == int(bound * 10**6) > int(SEEING.bound(len(job.instructions)) * 10**6)
+    again = studio.describe(png_of((200, 30, 30)), "bob")
+    assert again.cached and again.prompt == described.prompt and writer.calls == 1
+
+
+def test_what_is_not_an_image_is_refused_before_anything_is_reserved(data_dir):
+    writer = CountingWriter(model=SEEING)
+    studio = studio_with(data_dir, writer)
+    with pytest.raises(InvalidRequest, match="not a readable image"):
+        studio.describe(b"<html>not an image</html>", "ann")
+    assert writer.calls == 0 and rewrite_rows(studio) == []
+
+
+def test_the_offline_describer_reads_shape_light_and_colours_from_the_pixels():
+    tall_dark = json.loads(offline_description(png_of((20, 30, 90), (300, 600))))
+    assert tall_dark["prompt"] == "A tall image in navy tones, dark, low-key light"
+    assert [a["facet"] for a in tall_dark["additions"]] == ["camera", "lighting", "style"]
+    assert "no model" in tall_dark["reason"]
+
+
+def test_rewrites_take_no_image_of_the_quota_unless_an_admin_says_they_do(data_dir):
+    writer = CountingWriter()
+    studio = studio_with(data_dir, writer)
+    studio.set_quota("ann", 1, by="boss")
+    studio.rewrite("a red bicycle", "photo", "ann")
+    assert studio.allowance("ann").images_left == 1 and not studio.writing_in_quota()
+    studio.set_writing_in_quota(True, by="boss")
+    studio.rewrite("a blue bicycle", "photo", "ann")
+    assert studio.allowance("ann").images_left == 0
+    with pytest.raises(LimitReached):
+        studio.rewrite("a green bicycle", "photo", "ann")
+    assert writer.calls == 2  # the refusal came before any call
+    [change] = studio.writing_in_quota_history()
+    assert (change.old_value, change.new_value, change.set_by) == (None, "yes", "boss")

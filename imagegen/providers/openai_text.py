@@ -4,6 +4,7 @@ as the bound of what it may write. Nothing is stored at OpenAI (`store` false)."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -21,18 +22,24 @@ class OpenAIWriter:
         self.client = client
         self.model = model
 
-    def write(self, job: WriteJob) -> Written:
+    def write(self, job: WriteJob, on_delta: Callable[[str], None] | None = None) -> Written:
+        """The answer, streamed through `on_delta` as it is written when a listener is given."""
         try:
-            response = self.client.responses.create(
+            answer = self.client.responses.create(
                 model=self.model.id,
                 instructions=job.instructions,
-                input=job.user_input,
+                input=job.user_input if not job.image else _with_image(job),
                 max_output_tokens=job.max_output_tokens,
                 store=False,
                 text={"format": {"type": "json_schema", "name": "rewrite", "schema": ANSWER_SCHEMA, "strict": True}},
+                stream=on_delta is not None,
             )
         except openai.APIError as exc:
             raise text_error(exc) from exc
+        try:
+            response = answer if on_delta is None else _streamed(answer, on_delta)
+        except openai.APIConnectionError as exc:  # mid-answer: what was written may be billed
+            raise WriterBrokeOff(BROKE_OFF) from exc
         spent_in, spent_out = _usage(response.usage)
         refusal = _refusal(response)
         problem = ""
@@ -41,6 +48,40 @@ class OpenAIWriter:
         elif response.status == "incomplete":
             problem = "The rewrite was cut off before it was whole. Your text is kept."
         return Written(response.output_text, spent_in, spent_out, problem)
+
+
+def _with_image(job: WriteJob) -> list[dict[str, Any]]:
+    """The user's words and an image, as one user message: the image at low detail (a bounded cost)."""
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": job.user_input},
+                {"type": "input_image", "image_url": job.image, "detail": "low"},
+            ],
+        }
+    ]
+
+
+def _streamed(events: Any, on_delta: Callable[[str], None]) -> Any:
+    """The finished Response of a stream of events, each piece of text passed on as it comes. A stream that
+    breaks off (an `error` event, or no final event) may still be billed for what was written."""
+    for event in events:
+        if event.type == "response.output_text.delta":
+            on_delta(event.delta)
+        elif event.type in ("response.completed", "response.incomplete"):
+            return event.response
+        elif event.type in ("error", "response.failed"):
+            break
+    raise WriterBrokeOff(BROKE_OFF)
+
+
+BROKE_OFF = "The writing service broke off mid-answer; it may still bill what it wrote. Your text is kept."
+
+
+class WriterBrokeOff(ProviderError):
+    code = "writer_broke_off"
+    charged = True
 
 
 def _usage(usage: Any) -> tuple[int, int]:

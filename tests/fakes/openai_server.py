@@ -176,8 +176,10 @@ class FakeImagesAPI:
         #: the document a "hostile_svg" answer carries
         self.hostile_svg = HOSTILE_SVG
         #: what POST /v1/responses answers: "json" (a structured rewrite), "not_schema", "huge", "markup",
-        #: "echo" (the instructions as the prompt), "refusal", "cut" (incomplete), "429", "500"
+        #: "echo" (the instructions as the prompt), "refusal", "cut" (incomplete), "429", "500", and when
+        #: streamed "stream_error" (an `error` event halfway); `text_delay` seconds pass between streamed deltas
         self.text_default = "json"
+        self.text_delay = 0.0
         self.text_script: deque[str] = deque()
         self.urls: dict[str, tuple[bytes, float]] = {}
         self.lock = threading.Lock()
@@ -214,6 +216,7 @@ class FakeImagesAPI:
             self.huge_sent = 0
             self.hostile_svg = HOSTILE_SVG
             self.text_default = "json"
+            self.text_delay = 0.0
             self.text_script.clear()
 
     def next_text_behaviour(self) -> str:
@@ -367,18 +370,38 @@ class FakeImagesAPI:
                                                   code=None, kind="server_error"))  # fmt: skip
                 if behaviour == "refusal":
                     content = [{"type": "refusal", "refusal": "I can't help with that request."}]
-                    return self._json(200, responses_contract.response(body, content))
-                text = {
-                    "json": responses_contract.written(body),
-                    "not_schema": "Sure! Here is a better prompt: a cat, cinematic.",
-                    "huge": json.dumps({"prompt": "a cat " * 20_000, "additions": [], "reason": "long"}),
-                    "markup": json.dumps({"prompt": "**a cat** <img src=x onerror=alert(1)> [link](https://evil.example)",
-                                          "additions": [], "reason": "<script>alert(1)</script>"}),
-                    "echo": json.dumps({"prompt": body.get("instructions") or "", "additions": [], "reason": "echo"}),
-                }.get(behaviour, responses_contract.written(body))  # fmt: skip
-                content = [{"type": "output_text", "text": text, "annotations": []}]
+                else:
+                    text = {
+                        "json": responses_contract.written(body),
+                        "not_schema": "Sure! Here is a better prompt: a cat, cinematic.",
+                        "huge": json.dumps({"prompt": "a cat " * 20_000, "additions": [], "reason": "long"}),
+                        "markup": json.dumps({"prompt": "**a cat** <img src=x onerror=alert(1)> [link](https://evil.example)",
+                                              "additions": [], "reason": "<script>alert(1)</script>"}),
+                        "echo": json.dumps({"prompt": body.get("instructions") or "", "additions": [], "reason": "echo"}),
+                    }.get(behaviour, responses_contract.written(body))  # fmt: skip
+                    content = [{"type": "output_text", "text": text, "annotations": []}]
                 status = "incomplete" if behaviour == "cut" else "completed"
+                if body.get("stream"):
+                    return self._text_stream(responses_contract.stream_events(body, content, status=status), behaviour)
                 self._json(200, responses_contract.response(body, content, status=status))
+
+            def _text_stream(self, events: list[dict[str, Any]], behaviour: str) -> None:
+                """A streamed answer, `api.text_delay` seconds between events; "stream_error" breaks off halfway
+                with the API's `error` event."""
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.send_header("connection", "close")
+                self.end_headers()
+                if behaviour == "stream_error":
+                    events = events[: len(events) // 2] + [
+                        {"type": "error", "code": "server_error", "message": "The server had an error while "
+                         "processing your request.", "param": None, "sequence_number": len(events) // 2}
+                    ]  # fmt: skip
+                for event in events:
+                    self._event(event)
+                    if event["type"].endswith(".delta") and api.text_delay:
+                        time.sleep(api.text_delay)
 
             def _huge(self, streaming: bool, kind: str) -> None:
                 if streaming:
@@ -515,11 +538,14 @@ class FakeImagesAPI:
         return Handler
 
 
-if __name__ == "__main__":  # run standalone for the app or a benchmark: prints its base URL
+if (
+    __name__ == "__main__"
+):  # standalone for the app or a benchmark: [image answer delay] [text delta delay]; prints its URL
     import sys
 
     api = FakeImagesAPI()
     api.answer_delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    api.text_delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     api.start()
     print(api.base_url, flush=True)
     api.thread.join()
