@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from imagegen.redact import csv_cell
     from imagegen.redact import redact as hide_secrets
     from imagegen.request import CONTENT_TYPES, GenerationRequest, GenerationResult, Usage, new_request_id
+    from imagegen.rewriting import DESCRIBER, Rewrite
     from imagegen.schema import migrate_database
     from imagegen.settings import Settings, is_loopback
     from imagegen.studio import RENDITION_EDGES, STAGES, Studio
@@ -76,6 +77,8 @@ _HOMES: dict[str, str] = {
     "Forbidden": "imagegen.errors",
     "FormChoices": "imagegen.form",
     "GenerationRequest": "imagegen.request",
+    "Rewrite": "imagegen.rewriting",
+    "DESCRIBER": "imagegen.rewriting",
     "GenerationResult": "imagegen.request",
     "HistoryFilter": "imagegen.history",
     "HistoryPage": "imagegen.history",
@@ -134,6 +137,7 @@ _HOMES: dict[str, str] = {
 __all__ = [
     "CONTENT_TYPES",
     "CUSTOM_SIZE",
+    "DESCRIBER",
     "FRAMES",
     "FRAME_MS",
     "MAX_BUDGET_USD",
@@ -153,6 +157,7 @@ __all__ = [
     "Forbidden",
     "FormChoices",
     "GenerationRequest",
+    "Rewrite",
     "GenerationResult",
     "HistoryFilter",
     "HistoryPage",

@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     rewrite.add_argument("--json", action="store_true", help="print one JSON object")
     rewrite.set_defaults(handler="rewrite")
 
+    describe = sub.add_parser("describe", help="write the prompt that would make an image (the writing Director)")
+    describe.add_argument("image", help="a PNG, JPEG, WebP, GIF or SVG file")
+    describe.add_argument("--user", default=None, help="who asks (default: IMAGEGEN_LOCAL_USER)")
+    describe.add_argument("--json", action="store_true", help="print one JSON object")
+    describe.set_defaults(handler="describe")
+
     sub.add_parser("models", help="list the models and their limits").set_defaults(handler="models")
     sub.add_parser("presets", help="list the Director's presets").set_defaults(handler="presets")
 

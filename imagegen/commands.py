@@ -29,7 +29,7 @@ def generate(args: argparse.Namespace, settings: Settings, studio: Studio) -> in
         kind = request.kind
         preset = request.preset or studio.form_choices(None, editing=False, kind=kind).presets[0]
         written = studio.rewrite(request.prompt, preset, user, model=request.model or None)
-        request = replace(request, prompt=written.prompt, preset=preset, raw=True)
+        request = replace(request, prompt=written.prompt, preset=preset, raw=True, rewrite=written.key)
     return _report(args, studio.generate(request, user))
 
 
@@ -138,6 +138,22 @@ def rewrite(args: argparse.Namespace, settings: Settings, studio: Studio) -> int
     else:
         print(written.prompt)
         cached = " (kept from an earlier rewrite: no call, no charge)" if written.cached else ""
+        print(f"note: {written.reason} {written.model}, {usd(written.cost_usd)}{cached}", file=sys.stderr)
+    return 0
+
+
+def describe(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    """The prompt that would make an image file (PNG, JPEG, WebP, GIF or SVG), written by the describer."""
+    from dataclasses import asdict
+
+    from imagegen import usd
+
+    written = studio.describe(_read(args.image, "image"), args.user or settings.local_user)
+    if args.json:
+        print(json.dumps({"status": "succeeded", **asdict(written)}))
+    else:
+        print(written.prompt)
+        cached = " (kept from an earlier description: no call, no charge)" if written.cached else ""
         print(f"note: {written.reason} {written.model}, {usd(written.cost_usd)}{cached}", file=sys.stderr)
     return 0
 

@@ -5,6 +5,7 @@ presets, so every page and test works at $0 without a key."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import io
 import json
@@ -220,6 +221,43 @@ def _main_colours(image: Image.Image) -> list[str]:
         if name not in names:
             names.append(name)
     return names or ["grey"]
+
+
+def rewrite_segments(user_text: str, prompt: str, additions: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """The rewrite as runs of text, each with the facet it adds or "" for the user's own words: words of
+    the user's, in order, are theirs; every other run is an addition, under the facet of the addition it
+    shares most words with ("detail" when none)."""
+    theirs = prompt.split(" ")
+    matcher = difflib.SequenceMatcher(
+        a=[_word(w) for w in user_text.split()], b=[_word(w) for w in theirs], autojunk=False
+    )
+    runs: list[tuple[str, str]] = []
+    for tag, _a0, _a1, start, end in matcher.get_opcodes():
+        text = " ".join(theirs[start:end])
+        for clause in [text] if tag == "equal" else re.findall(r"[^,]+,?", text):  # an addition, clause by clause
+            clause = clause.strip()
+            facet = "" if tag == "equal" else _facet_of(clause, additions)
+            if not clause:
+                continue
+            if runs and runs[-1][1] == facet:
+                runs[-1] = (runs[-1][0] + " " + clause, facet)
+            else:
+                runs.append((clause, facet))
+    return [(text + (" " if index < len(runs) - 1 else ""), facet) for index, (text, facet) in enumerate(runs)]
+
+
+def _word(word: str) -> str:
+    return word.strip(".,;:!?\"'()").lower()
+
+
+def _facet_of(text: str, additions: tuple[tuple[str, str], ...]) -> str:
+    words = {_word(w) for w in text.split()} - {""}
+    best, shared = "detail", 0
+    for facet, added in additions:
+        overlap = len(words & {_word(w) for w in added.split()})
+        if overlap > shared:
+            best, shared = facet, overlap
+    return best
 
 
 def cache_key(team: str, text: str, preset: str, version: int, model: str, params: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from imagegen.rewriter import (
     offline_description,
     prompt_so_far,
     read_answer,
+    rewrite_segments,
     user_input,
 )
 from imagegen.settings import Settings
@@ -119,6 +120,11 @@ class Rewrite:
     cost_usd: float
     #: read from the team's cache: no call was made and nothing was charged
     cached: bool
+
+    @property
+    def segments(self) -> list[tuple[str, str]]:
+        """The prompt in runs, each with the facet it adds, "" for the user's own words."""
+        return rewrite_segments(self.user_text, self.prompt, self.additions)
 
 
 def rewrite(

@@ -446,7 +446,7 @@ class Studio:
         OpenAI as the provider, the offline rules ($0) otherwise."""
         engine = self._engine
         spec = engine.catalog.get(model or engine.settings.default_model)
-        house_style = engine.team.value(f"rewriter:{engine.presets.get(preset).name}")
+        house_style = self.rewriter_instructions(preset)
         return rewrite(
             engine, self._the_writer(), text, preset, check_user(user), limit=spec.prompt_max,
             house_style=house_style, in_quota=engine.team.writing_in_quota(), on_text=on_text,
@@ -485,16 +485,18 @@ class Studio:
         return self._engine.team.history(WRITING_IN_QUOTA)
 
     def rewriter_instructions(self, preset: str) -> str:
-        """What an admin wrote for the preset's rewrites (house style, palette, words to avoid)."""
-        return self._engine.team.value(f"rewriter:{self._engine.presets.get(preset).name}")
+        """What an admin wrote for the preset's rewrites (house style, palette, words to avoid); for
+        DESCRIBER, what the describer is told besides its rules."""
+        return self._engine.team.value(self._instructions_name(preset))
 
     def rewriter_history(self, preset: str) -> list[SettingChange]:
-        """Each change of a preset's rewriter instructions: who, when, before and after."""
-        return self._engine.team.history(f"rewriter:{self._engine.presets.get(preset).name}")
+        """Each change of a preset's rewriter instructions (or the describer's): who, when, before, after."""
+        return self._engine.team.history(self._instructions_name(preset))
 
     def set_rewriter_instructions(self, preset: str, text: str, *, by: str) -> int:
-        """Change a preset's rewriter instructions; returns their new version (the next rewrite uses them)."""
-        name = f"rewriter:{self._engine.presets.get(preset).name}"
+        """Change a preset's rewriter instructions (or the describer's, for DESCRIBER); returns their new
+        version (the next rewrite uses them)."""
+        name = self._instructions_name(preset)
         cleaned = clean_text(text)[0].strip()
         if len(cleaned) > MAX_INSTRUCTIONS_CHARS:
             raise InvalidRequest(
@@ -502,6 +504,9 @@ class Studio:
             )
         self._engine.team.set_value(name, cleaned, by=check_user(by))
         return self._engine.team.version(name)
+
+    def _instructions_name(self, preset: str) -> str:
+        return DESCRIBER if preset == DESCRIBER else f"rewriter:{self._engine.presets.get(preset).name}"
 
     def known_users(self) -> list[str]:
         return self._engine.limits.known_users()

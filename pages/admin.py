@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from imagegen import MAX_BUDGET_USD, MAX_QUOTA_IMAGES, ImagegenError
+from imagegen import DESCRIBER, MAX_BUDGET_USD, MAX_QUOTA_IMAGES, ImagegenError
 from ui import runtime, widgets
 from ui.identity import require_admin
 
@@ -150,8 +150,9 @@ def show_note(key: str) -> None:
         (st.success if note[0] == "success" else st.error)(widgets.plain(note[1]))
 
 
-def setting_changes(title: str, changes: list) -> None:
-    """A team setting's changes, newest first: when (the team's time), who, before and after."""
+def setting_changes(title: str, changes: list, shown=lambda value: value or "-") -> None:
+    """A team setting's changes, newest first: when (the team's time), who, before and after (each value
+    as `shown` words it)."""
     if not changes:
         return
     st.caption(title)
@@ -159,8 +160,8 @@ def setting_changes(title: str, changes: list) -> None:
         {
             "When": studio.local_time(c.set_at),
             "Who": c.set_by,
-            "Before": c.old_value or "-",
-            "After": c.new_value or "-",
+            "Before": shown(c.old_value),
+            "After": shown(c.new_value),
         }
         for c in changes
     ]
@@ -269,10 +270,8 @@ def save_instructions() -> None:
     preset = state["instr_preset"]
     try:
         version = studio.set_rewriter_instructions(preset, state[f"instr_text_{preset}"], by=me.name)
-        state["instr_note"] = (
-            "success",
-            f"{studio.preset_label(preset)}: instructions version {version}; the next rewrite uses them.",
-        )
+        name = "Describing an image" if preset == DESCRIBER else studio.preset_label(preset)
+        state["instr_note"] = ("success", f"{name}: instructions version {version}; the next one written uses them.")
     except ImagegenError as exc:
         state["instr_note"] = ("error", exc.message)
 
@@ -283,11 +282,40 @@ with st.container(border=True):
         "What the writer is told for each preset beside the studio's own rules: house style, palette, words "
         "to avoid, what a logo needs. Users' words are given to it as data, never as instructions."
     )
-    chosen = st.selectbox("Preset", studio.preset_names(), format_func=studio.preset_label, key="instr_preset")
+    chosen = st.selectbox(
+        "Preset",
+        [*studio.preset_names(), DESCRIBER],
+        format_func=lambda name: "Describing an image" if name == DESCRIBER else studio.preset_label(name),
+        key="instr_preset",
+    )
     state.setdefault(f"instr_text_{chosen}", studio.rewriter_instructions(chosen))
     st.text_area("Instructions", key=f"instr_text_{chosen}", height=120, max_chars=4000)
     st.button("Save instructions", on_click=save_instructions)
-setting_changes(f"Changes to {studio.preset_label(chosen)}'s instructions", studio.rewriter_history(chosen))
+setting_changes(
+    "Changes to the describer's instructions"
+    if chosen == DESCRIBER
+    else f"Changes to {studio.preset_label(chosen)}'s instructions",
+    studio.rewriter_history(chosen),
+)
+
+
+def save_writing_in_quota() -> None:
+    studio.set_writing_in_quota(state["writing_in_quota"], by=me.name)
+
+
+state["writing_in_quota"] = studio.writing_in_quota()
+st.toggle(
+    "Rewrites and descriptions count against each user's daily images",
+    key="writing_in_quota",
+    on_change=save_writing_in_quota,
+    help="Off (the default): they count against the team budget only. On: each also takes one of the "
+    "user's images for the day.",
+)
+setting_changes(
+    "Changes to whether writing counts against quotas",
+    studio.writing_in_quota_history(),
+    shown=lambda value: "Counted" if value == "yes" else "Not counted",
+)
 
 st.header("Export the log")
 first, last = st.columns(2)

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from imagegen import CONTENT_TYPES, RENDITION_EDGES, HistoryFilter, ImagegenError, alt_text, counted
-from ui import editor, runtime, widgets
+from ui import editor, runtime, widgets, writing
 from ui.copy_link import copy_link
 from ui.identity import viewer
 
@@ -18,6 +18,8 @@ ASSETS = {"Every kind": "", "Pictures": "picture", "Logos and icons": "vector", 
 DELETED_SHOWN_SECONDS = 10
 #: the detail's button that leaves for the Generate page, clicked (see leaving_for)
 LEAVING = "gal_leaving"
+#: the image described as a prompt in the detail: its key and the description
+DESCRIBED = "gal_described"
 
 studio = runtime.studio()
 me = viewer()
@@ -114,6 +116,7 @@ def detail(key: str, link: str) -> None:
             st.rerun()
         lineage(record)
         asset_details(record, original)
+        describe_offer(key, original)
         copy_link(share_link(link), label="Link to this image, for a teammate", key="detail-link")
     download, change, reuse, remove = st.columns(4)
     download.download_button(
@@ -154,14 +157,47 @@ def written_up(record: dict) -> None:
     rewrite = record.get("rewrite")
     if not rewrite:
         return
-    st.markdown(f"**Written up from:** {widgets.plain(rewrite['user_text'])}")
     edited = " The prompt was edited after it was written." if rewrite["prompt"] != record["prompt"] else ""
+    if rewrite.get("from") == "image":
+        st.caption(
+            widgets.plain(
+                f"The prompt began as a description of an image by the writing Director ({rewrite['model']}, "
+                f"instructions version {rewrite['instruction_version']}).{edited}"
+            )
+        )
+        return
+    st.markdown(f"**Written up from:** {widgets.plain(rewrite['user_text'])}")
     st.caption(
         widgets.plain(
             f"By the writing Director ({rewrite['model']}) under the {preset_label(rewrite['preset'])} preset's "
             f"instructions, version {rewrite['instruction_version']}.{edited}"
         )
     )
+
+
+def describe_offer(key: str, original: bytes | None) -> None:
+    """ "Describe as a prompt": the prompt that would make this image, written where the user looks, to
+    start a new image from or to guide an edit of this one."""
+    described = state.get(DESCRIBED)
+    if described is None or described[0] != key:
+        if original is None or not st.button(
+            "Describe as a prompt", key="detail-describe", icon=":material/text_snippet:",
+            help="A writer looks at the image and writes the prompt that would make it. Metered like a rewrite.",
+        ):  # fmt: skip
+            return
+        written = writing.written_live("Describing the image...", lambda heard: studio.describe(original, me.name, on_text=heard))  # fmt: skip
+        if written is None:
+            return
+        state[DESCRIBED] = described = (key, written)
+    with st.container(border=True, key="described"):
+        st.markdown("**Described as a prompt**")
+        st.markdown(widgets.plain(described[1].prompt))
+        st.caption(widgets.plain(writing.cost_note(described[1], studio.writing_in_quota())))
+        new, edit = st.columns(2)
+        new.button(
+            "Start a new image from it", key="detail-describe-new", width="stretch", **leaving_for("describe-new")
+        )
+        edit.button("Edit this image from it", key="detail-describe-edit", width="stretch", **leaving_for("describe-edit"))  # fmt: skip
 
 
 def asset_details(record: dict, original: bytes | None) -> None:
@@ -202,7 +238,17 @@ def leaving_for(action: str) -> dict:
 def leave(action: str, key: str, record: dict) -> None:
     """Edit the image, add it to the edit as a reference, or use its settings: on the Generate page."""
     settings = studio.prefill_from(record)
-    if action == "edit":
+    described = state.pop(DESCRIBED, (None, None))[1]
+    if action.startswith("describe") and described is None:
+        st.error("The description is gone (the page was reloaded): describe the image again.")
+        return
+    if action == "describe-new":
+        editor.stop()
+        state["generate_prefill"] = {"prompt": described.prompt, "raw": True, "rewrite": described.key}
+    elif action == "describe-edit":
+        if not started(editor.begin, studio, key, described.prompt):
+            return
+    elif action == "edit":
         if not started(editor.begin, studio, key):
             return
         state["generate_prefill"] = {k: settings[k] for k in ("model", "quality", "output_format")}

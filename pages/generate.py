@@ -17,7 +17,7 @@ from imagegen import (
     InvalidRequest,
     prefilled,
 )
-from ui import attention, editor, runtime, widgets
+from ui import attention, editor, runtime, widgets, writing
 from ui.identity import viewer
 from ui.prompt_box import directed_preview, prompt_box, server_result
 
@@ -204,47 +204,50 @@ def preview(request: GenerationRequest, choices: FormChoices, editing, edit, edi
     return plan
 
 
-REWRITE = "g_rewrite"
+#: the rewrite on show, waiting to be used or discarded
+WRITTEN = "g_written"
 
 
 def write_up(typed: str, preset: str) -> None:
-    """The writing Director: the prompt written up under the preset's instructions, shown to edit before it
-    is used; what is used is sent exactly (raw), and what the rewrite cost is said."""
-    rewrite = state.get(REWRITE)
+    """The writing Director: the prompt written up under the preset's instructions (streamed in as it is
+    written), shown with its additions marked and to edit before it is used; what is used is sent exactly
+    (raw, naming the rewrite it came from), and what the rewrite cost is said."""
+    rewrite = state.get(WRITTEN)
     if rewrite is None:
         if st.button("Write it up", icon=":material/edit_note:", disabled=not typed.strip(),
                      help="A writer turns your words into a full art direction in this preset's house style. "
                      "Metered against the team budget; the same words come back from the team's cache for free."):  # fmt: skip
-            try:
-                state[REWRITE] = studio.rewrite(typed, preset, me.name)
+            written = writing.written_live(
+                "Writing it up...", lambda heard: studio.rewrite(typed, preset, me.name, on_text=heard)
+            )
+            if written is not None:
+                state[WRITTEN] = written
                 state["g_rewrite_round"] = state.get("g_rewrite_round", 0) + 1
-            except ImagegenError as exc:
-                st.error(widgets.plain(exc.message))
-                return
-            st.rerun()  # drawn again with the rewrite in place of the button
+                st.rerun()  # drawn again with the rewrite in place of the button
         return
     with st.container(border=True, key="write-up"):
+        st.markdown("**Written up** (what it added is marked)")
+        writing.marked(rewrite.segments, key="write-up-marked")
         written = st.text_area(
             "Written up: edit it, then use it",
             value=rewrite.prompt,
             height=160,
             key=f"g_rewrite_{state['g_rewrite_round']}",
         )
-        source = (
-            "from the team's earlier rewrite, at no cost" if rewrite.cached else f"cost {widgets.usd(rewrite.cost_usd)}"
-        )
+        cost = writing.cost_note(rewrite, studio.writing_in_quota())
         st.caption(
-            widgets.plain(f"{rewrite.reason} ({rewrite.model}, {source}; instructions v{rewrite.instruction_version})")
+            widgets.plain(f"{rewrite.reason} ({rewrite.model}; instructions v{rewrite.instruction_version}). {cost}")
         )
         use, drop = st.columns(2)
         if use.button("Use this prompt", type="secondary", width="stretch", disabled=not written.strip()):
             state["g_prompt_value"] = written
             state["g_prompt_version"] += 1
             state["g_raw"] = True  # what was shown is what is sent: the Director adds nothing more
-            state.pop(REWRITE)
+            state["g_rewrite"] = rewrite.key  # the image's record keeps the words it was written from
+            state.pop(WRITTEN)
             st.rerun()
         if drop.button("Discard", width="stretch"):
-            state.pop(REWRITE)
+            state.pop(WRITTEN)
             st.rerun()
 
 
@@ -279,7 +282,7 @@ def composer() -> None:
     editing = editor.active(studio)
     chosen, choices = settled_form(editing)
     if editing is not None:
-        editor.header(editing)
+        editor.header(studio, editing, me.name)
     kind_choice(choices)
     typed = prompt_box(
         EDIT_LABEL if editing else "Prompt",
@@ -290,6 +293,8 @@ def composer() -> None:
         action="makes the edit" if editing else "generates",
     )
     state["g_prompt_value"] = typed.text
+    if not typed.text.strip():
+        chosen["rewrite"] = state["g_rewrite"] = ""  # nothing left of the rewrite to keep
     form, side = st.columns([3, 2], gap="large")
     widgets.first_on_phones("generate-side")  # the preview, the button and the render right under the prompt
     remember(typed.text, editing)  # first: a page switch may cut this run short, and must find the form kept

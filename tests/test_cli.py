@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+from PIL import Image
+
 from tests.conftest import ROOT, cli_env, run_cli
 
 
@@ -238,3 +240,19 @@ def test_generate_with_rewrite_sends_the_written_up_prompt_exactly(data_dir):
     result = json.loads(done.stdout)
     written = json.loads(run_cli("rewrite", "a red fox", "--preset", "cinematic", "--json", env=env).stdout)
     assert written["cached"] and result["directed_prompt"] == written["prompt"]  # raw: nothing added twice
+    record = json.loads((data_dir / "images" / result["image_key"]).with_name("record.json").read_text())
+    assert record["rewrite"]["key"] == written["key"] and record["rewrite"]["user_text"] == "a red fox"
+
+
+def test_describe_writes_the_prompt_of_an_image_file_and_refuses_what_is_not_one(data_dir, tmp_path):
+    env = cli_env(data_dir)
+    picture = tmp_path / "dusk.png"
+    Image.new("RGB", (300, 600), (20, 30, 90)).save(picture)
+    done = run_cli("describe", str(picture), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["prompt"] == "A tall image in navy tones, dark, low-key light"
+    plain = run_cli("describe", str(picture), env=env)
+    assert plain.stdout.strip() == "A tall image in navy tones, dark, low-key light" and "no call" in plain.stderr
+    (tmp_path / "notes.png").write_text("not an image")
+    refused = run_cli("describe", str(tmp_path / "notes.png"), env=env)
+    assert refused.returncode == 2 and "not a readable image" in refused.stderr

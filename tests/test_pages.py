@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from imagegen import GenerationRequest, InvalidRequest, Settings, Studio
+from imagegen import DESCRIBER, GenerationRequest, InvalidRequest, Settings, Studio
 from imagegen.jobs import JobRunner
 from tests.conftest import ROOT
 from tests.engine_parts import wait_for
@@ -829,6 +829,53 @@ def test_write_it_up_shows_an_editable_rewrite_and_using_it_sends_exactly_that(e
     server = component_data(at, "imagegen_directed_preview")["server"]
     assert server["text"] == "a red fox in fresh snow, low winter sun"  # what will be sent: exactly that
     assert not [t for t in at.text_area if t.label.startswith("Written up")]
+    generate_button(at).click().run()
+    wait_until_idle(at)
+    studio = Studio(Settings.from_env())
+    [made] = studio.history().items
+    assert made["prompt"] == "a red fox in fresh snow, low winter sun" and made["raw"]
+    assert (made["rewrite"]["user_text"], made["rewrite"]["model"]) == ("a red fox", "offline-rewriter")
+
+
+def test_a_rewrite_marks_what_it_added_and_keeps_hostile_words_inert(env):
+    at = app("a red fox <img src=x onerror=alert(1)>")
+    next(b for b in at.button if b.label == "Write it up").click().run()
+    [marked] = [h.proto.body for h in at.get("html") if "<mark" in h.proto.body]
+    assert marked.startswith("<p") and 'title="added: style"' in marked
+    assert "a red fox &lt;img src=x onerror=alert(1)&gt;" in marked and "<img" not in marked
+    assert marked.count("<mark") >= 2 and "a red fox" not in re.findall(r"<mark[^>]*>([^<]*)", marked)[0]
+
+
+def test_an_image_described_in_the_detail_starts_a_new_image_or_an_edit(env):
+    studio = Studio(Settings.from_env())
+    result = studio.generate(GenerationRequest("a fox in the snow"), "ann")
+    at = app()
+    at.switch_page("pages/gallery.py").run()
+    at.session_state["gallery_open"] = result.image_key
+    at.run()
+    next(b for b in at.button if b.label == "Describe as a prompt").click().run()
+    assert not at.exception
+    described = next(m.value for m in at.markdown if "image in" in m.value)
+    assert "Offline describer" not in described and "no new call" not in texts(at)
+    assert "Cost $0.00, counted against the team budget" in texts(at)
+    next(b for b in at.button if b.label == "Start a new image from it").click().run()
+    assert not at.exception
+    at.switch_page("pages/generate.py").run()  # where the click went (AppTest reruns the page it was told)
+    assert at.session_state["g_raw"] is True and at.session_state["g_prompt_value"].startswith("A square image in")
+    generate_button(at).click().run()
+    wait_until_idle(at)
+    newest = studio.history().items[0]
+    assert newest["rewrite"]["from"] == "image" and newest["prompt"].startswith("A square image in")
+    again = app()
+    again.switch_page("pages/gallery.py").run()
+    again.session_state["gallery_open"] = result.image_key
+    again.run()
+    next(b for b in again.button if b.label == "Describe as a prompt").click().run()
+    assert "no new call, no cost" in texts(again)  # the same pixels: the team's kept description
+    next(b for b in again.button if b.label == "Edit this image from it").click().run()
+    again.switch_page("pages/generate.py").run()
+    assert again.session_state["g_edit"].parent_key == result.image_key
+    assert again.session_state["g_prompt_value"] == newest["prompt"]
 
 
 def test_an_admin_writes_a_presets_instructions_and_the_next_rewrite_names_their_version(env):
@@ -844,3 +891,33 @@ def test_an_admin_writes_a_presets_instructions_and_the_next_rewrite_names_their
     assert studio.rewrite("a red fox", "photo", "ann").instruction_version == 1
     [change] = studio.rewriter_history("photo")
     assert (change.old_value, change.new_value, change.set_by) == (None, "Warm palettes; never neon.", "ann")
+
+
+def test_the_image_an_edit_starts_from_is_described_into_what_to_change(env):
+    from ui.editor import EditSource
+
+    studio = Studio(Settings.from_env())
+    original = studio.generate(GenerationRequest("a red fox in snow", size="1536x1024"), "ann")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.session_state["g_edit"] = EditSource(studio.starting_image(original.image_key), "a red fox in snow")
+    at.run()
+    next(b for b in at.button if b.label == "Describe as a prompt").click().run()
+    assert not at.exception
+    assert at.session_state["g_prompt_value"].startswith("A wide image in")  # the offline describer's words
+    assert [r["kind"] for r in studio.recent_generations(5).to_dict("records")][0] == "rewrite"
+
+
+def test_an_admin_sets_the_describers_instructions_and_whether_writing_counts_in_quotas(env):
+    at = app()
+    at.switch_page("pages/admin.py").run()
+    at.selectbox(key="instr_preset").set_value(DESCRIBER).run()
+    at.text_area(key=f"instr_text_{DESCRIBER}").set_value("Name the brand's colours.").run()
+    next(b for b in at.button if b.label == "Save instructions").click().run()
+    assert "Describing an image\\: instructions version 1" in at.success[0].value
+    toggle = next(t for t in at.toggle if t.label.startswith("Rewrites and descriptions count"))
+    assert toggle.value is False  # the stated default
+    toggle.set_value(True).run()
+    assert not at.exception
+    studio = Studio(Settings.from_env())
+    assert studio.writing_in_quota() and studio.rewriter_instructions(DESCRIBER) == "Name the brand's colours."
+    assert at.dataframe[-1].value.iloc[0][["Before", "After", "Who"]].tolist() == ["Not counted", "Counted", "ann"]

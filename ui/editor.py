@@ -22,7 +22,7 @@ from imagegen import (
     markup_from_drawing,
     mask_from_painting,
 )
-from ui import attention, widgets
+from ui import attention, widgets, writing
 
 #: the session key of what is being edited
 EDITING = "g_edit"
@@ -145,7 +145,7 @@ def offer_upload(studio: Studio) -> None:
             st.rerun(scope="app")
 
 
-def header(source: EditSource) -> None:
+def header(studio: Studio, source: EditSource, user: str) -> None:
     """What is being edited, small, above the prompt: in view on a phone too, where the tools come later."""
     with st.container(key="edit-header"):
         widgets.side_by_side("edit-header")
@@ -157,6 +157,17 @@ def header(source: EditSource) -> None:
         if close.button("Stop", key="g_edit_stop", type="tertiary", icon=":material/close:", help="Stop editing"):
             stop()
             st.rerun(scope="app")  # the offer to upload an image, outside the composer, comes back
+        if about.button("Describe as a prompt", key="g_edit_describe", type="tertiary", icon=":material/text_snippet:",
+                        help="A writer describes the image as a prompt, into What to change: edit its words "
+                        "to say how the image should become. Metered like a rewrite."):  # fmt: skip
+            with about:
+                described = writing.written_live(
+                    "Describing the image...", lambda heard: studio.describe(source.start.data, user, on_text=heard)
+                )
+            if described is not None:
+                st.session_state["g_prompt_value"] = described.prompt
+                st.session_state["g_prompt_version"] = st.session_state.get("g_prompt_version", 0) + 1
+                st.rerun()  # the box drawn again with the description in it
 
 
 def panel(studio: Studio, choices: FormChoices, source: EditSource) -> tuple[EditInputs | None, str | None]:
