@@ -60,6 +60,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m017_image_assets",
         "m018_team_settings",
         "m019_rewrites",
+        "m020_rewrite_sources",
     }
     schema = sa.inspect(db.engine)
 

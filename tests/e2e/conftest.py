@@ -42,6 +42,11 @@ SCREENS = {
 }
 
 
+#: for what does not depend on the screen (a session's drafts, a link, replicas, what the server refuses):
+#: the laptop's only, to keep the suite's time for what the phone changes
+LAPTOP_ONLY = pytest.mark.parametrize("page", ["desktop"], indirect=True)
+
+
 class StreamlitServer:
     def __init__(self, data_dir: Path, *, args: tuple[str, ...] = (), **env: str) -> None:
         self.args = list(args)

@@ -13,7 +13,17 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from imagegen import GenerationRequest, Settings, Studio
-from tests.e2e.conftest import SCREENS, dialog_image_drawn, gallery_tiles, go_to, on_phone, server_agrees, settled, shot
+from tests.e2e.conftest import (
+    LAPTOP_ONLY,
+    SCREENS,
+    dialog_image_drawn,
+    gallery_tiles,
+    go_to,
+    on_phone,
+    server_agrees,
+    settled,
+    shot,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -151,6 +161,7 @@ def test_the_preview_while_typing_and_the_render_after_the_click_are_in_view(ser
     shot(page, "render-in-view")
 
 
+@LAPTOP_ONLY  # the preview's keys and the server's answers race alike on any screen
 def test_typing_fast_clearing_and_typing_again_keeps_the_page_whole(server, page):
     """Each key reruns the composer; reruns cut short by the next key once left Streamlit's page blank (a
     nested fragment). The page fixture fails the test on any error the page reports."""
@@ -162,6 +173,7 @@ def test_typing_fast_clearing_and_typing_again_keeps_the_page_whole(server, page
         preview_shows(page, text + ",")
 
 
+@LAPTOP_ONLY  # the same component draws the preview on any screen
 def test_the_preview_follows_each_key_in_the_browser_even_while_the_server_is_stopped(server, page):
     page.goto(server.url)
     type_prompt(page, "a fox")

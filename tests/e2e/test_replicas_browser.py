@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import StreamlitServer, dialog_image_drawn, gallery_tiles, shot
+from tests.e2e.conftest import LAPTOP_ONLY, StreamlitServer, dialog_image_drawn, gallery_tiles, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +28,7 @@ def replicas(tmp_path, postgres_url, moto, bucket):
         server.stop()
 
 
+@LAPTOP_ONLY  # what replicas share is the database and the store, not anything of the screen
 def test_an_image_made_on_one_replica_is_in_the_others_gallery(replicas, page):
     first, second = replicas
     page.goto(first.url)

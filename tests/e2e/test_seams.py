@@ -9,11 +9,9 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from imagegen import GenerationRequest, Settings, Studio
-from tests.e2e.conftest import go_to, server_agrees, settled, shot
+from tests.e2e.conftest import LAPTOP_ONLY, go_to, server_agrees, settled, shot
 
 pytestmark = pytest.mark.e2e
-#: for what does not depend on the screen (a session's drafts, a link, a hover's toolbar): the laptop's only
-LAPTOP_ONLY = pytest.mark.parametrize("page", ["desktop"], indirect=True)
 
 
 def prompt_box(page, name: str = "Prompt"):

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import free_port, wait_for_port
 from tests.e2e.appending_proxy import appending_proxy
-from tests.e2e.conftest import StreamlitServer, go_to, open_sidebar, shot
+from tests.e2e.conftest import LAPTOP_ONLY, StreamlitServer, go_to, open_sidebar, shot
 
 pytestmark = pytest.mark.e2e
 USERS = [
@@ -102,6 +102,7 @@ def test_oidc_sign_in_admin_and_non_admin_and_sign_out(oidc_server, page):
     assert page.get_by_text("Spent today").count() == 0
 
 
+@LAPTOP_ONLY  # the server's refusal, the same on any screen
 def test_an_unverified_email_equal_to_the_admins_gets_no_admin_page(oidc_server, page):
     sign_in(page, oidc_server, "eve-1")
     assert "(admin)" not in page.get_by_text("Signed in as").inner_text()
