@@ -178,6 +178,7 @@ class FakeImagesAPI:
         #: what POST /v1/responses answers: "json" (a structured rewrite), "not_schema", "huge", "markup",
         #: "echo" (the instructions as the prompt), "refusal", "cut" (incomplete), "429", "500", and when
         #: streamed "stream_error" (an `error` event halfway); `text_delay` seconds pass between streamed deltas
+        #: (and a whole answer waits as long as its deltas would have)
         self.text_default = "json"
         self.text_delay = 0.0
         self.text_script: deque[str] = deque()
@@ -383,6 +384,9 @@ class FakeImagesAPI:
                 status = "incomplete" if behaviour == "cut" else "completed"
                 if body.get("stream"):
                     return self._text_stream(responses_contract.stream_events(body, content, status=status), behaviour)
+                if api.text_delay:  # a model takes as long to write a whole answer as a streamed one
+                    written = content[0].get("text") or content[0].get("refusal") or ""
+                    time.sleep(-(-len(written) // responses_contract.DELTA_CHARS) * api.text_delay)
                 self._json(200, responses_contract.response(body, content, status=status))
 
             def _text_stream(self, events: list[dict[str, Any]], behaviour: str) -> None:

@@ -31,6 +31,8 @@ _DATA_URL = re.compile(r"data:image/(png|jpeg|webp|gif);base64,[A-Za-z0-9+/=]+")
 #: what one image read at low detail counts as input tokens here (published counts run from 85 to about 630)
 LOW_DETAIL_TOKENS = 280
 MIN_OUTPUT_TOKENS = 16
+#: characters in each streamed text delta: a few tokens at a time, as a model streams
+DELTA_CHARS = 24
 _SCHEMA_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
@@ -229,8 +231,8 @@ def stream_events(body: dict[str, Any], content: list[dict[str, Any]], *, status
         events.append({"type": "response.content_part.added", **where, "content_index": index, "part": empty})
         kind = "refusal" if refusing else "output_text"
         extra = {} if refusing else {"logprobs": []}
-        for start in range(0, len(text), 24):  # a few tokens at a time
-            delta = text[start : start + 24]
+        for start in range(0, len(text), DELTA_CHARS):
+            delta = text[start : start + DELTA_CHARS]
             events.append({"type": f"response.{kind}.delta", **where, "content_index": index, "delta": delta, **extra})
         done = {"refusal": text} if refusing else {"text": text, **extra}
         events.append({"type": f"response.{kind}.done", **where, "content_index": index, **done})
