@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from imagegen.accounts import Identity, check_proxy_headers
+    from imagegen.boards import ROLES as BOARD_ROLES
+    from imagegen.boards import VISIBILITIES as BOARD_VISIBILITIES
+    from imagegen.boards import Board
+    from imagegen.boards import Member as BoardMember
     from imagegen.catalog import Catalog, ModelSpec
     from imagegen.copydb import copy_studio_database
     from imagegen.director import DirectedPrompt, DirectorOptions, PresetBook, direct, load_presets
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     from imagegen.redact import csv_cell
     from imagegen.redact import redact as hide_secrets
     from imagegen.request import CONTENT_TYPES, GenerationRequest, GenerationResult, Usage, new_request_id
+    from imagegen.reviews import Decision as ReviewDecision
     from imagegen.rewriting import DESCRIBER, Rewrite
     from imagegen.schema import migrate_database
     from imagegen.settings import Settings, is_loopback
@@ -65,6 +70,11 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "Allowance": "imagegen.limits",
     "BadImage": "imagegen.errors",
+    "Board": "imagegen.boards",
+    "BoardMember": "imagegen.boards:Member",
+    "BOARD_ROLES": "imagegen.boards:ROLES",
+    "BOARD_VISIBILITIES": "imagegen.boards:VISIBILITIES",
+    "ReviewDecision": "imagegen.reviews:Decision",
     "CONTENT_TYPES": "imagegen.request",
     "CUSTOM_SIZE": "imagegen.form",
     "FRAMES": "imagegen.form",
@@ -135,6 +145,8 @@ _HOMES: dict[str, str] = {
 }
 
 __all__ = [
+    "BOARD_ROLES",
+    "BOARD_VISIBILITIES",
     "CONTENT_TYPES",
     "CUSTOM_SIZE",
     "DESCRIBER",
@@ -149,6 +161,9 @@ __all__ = [
     "STAGES",
     "Allowance",
     "BadImage",
+    "Board",
+    "BoardMember",
+    "ReviewDecision",
     "Catalog",
     "ContentRejected",
     "DirectedPrompt",

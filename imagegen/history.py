@@ -17,7 +17,7 @@ from typing import Any
 
 from imagegen.db import Database
 from imagegen.dialects import Dialect
-from imagegen.errors import InvalidRequest, NotFound, StorageError
+from imagegen.errors import Forbidden, InvalidRequest, NotFound, StorageError
 from imagegen.localtime import day_starts, next_day_starts
 from imagegen.request import ASSETS, CONTENT_TYPES
 from imagegen.spool import Spool
@@ -266,7 +266,16 @@ class Library:
             }
             if record["key"] not in siblings:
                 raise NotFound("That image is not in the gallery (it may have been deleted).")
+            approved = conn.execute(
+                "SELECT COUNT(*) FROM board_items WHERE image_key = :key AND review = 'approved'",
+                {"key": record["key"]},
+            ).fetchone()[0]
+            if approved:
+                raise Forbidden(
+                    "This image is approved on a board: its reviewer or an admin must withdraw the approval first."
+                )
             conn.execute("DELETE FROM images WHERE key = :key", {"key": record["key"]})
+            conn.execute("DELETE FROM board_items WHERE image_key = :key", {"key": record["key"]})
             keys = [record["key"], record["thumb_key"], record["record_key"]]
             keys += [record["audit_key"]] if record.get("audit_key") else []
             if siblings == {record["key"]}:

@@ -420,3 +420,40 @@ def m020_rewrite_sources(db: Session) -> None:
     # What a kept rewrite was written from: the user's words, or an image to describe ("image:" and the
     # digest of the pixels sent, so the same image is described once).
     db.execute("ALTER TABLE rewrites ADD COLUMN source TEXT NOT NULL DEFAULT 'words'")
+
+
+@migration
+def m021_boards(db: Session) -> None:
+    # Boards: named sets of images with an owner, a visibility and members' roles; one team board may be
+    # the brand kit. An image's place on a board holds where its review stands (so the gallery marks the
+    # approved at once); every review decision is kept in its own log.
+    db.execute(
+        "CREATE TABLE boards (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, owner TEXT NOT NULL, "
+        "visibility TEXT NOT NULL, brand_kit BIGINT NOT NULL DEFAULT 0, created_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE UNIQUE INDEX boards_one_brand_kit ON boards (brand_kit) WHERE brand_kit = 1")
+    db.execute(
+        'CREATE TABLE board_members (board_id TEXT NOT NULL, "user" TEXT NOT NULL, role TEXT NOT NULL, '
+        'PRIMARY KEY (board_id, "user"))'
+    )
+    db.execute('CREATE INDEX board_members_by_user ON board_members ("user")')
+    db.execute(
+        'CREATE TABLE board_reviewers (board_id TEXT NOT NULL, "user" TEXT NOT NULL, PRIMARY KEY (board_id, "user"))'
+    )
+    db.execute(
+        """CREATE TABLE board_items (
+            board_id TEXT NOT NULL, image_key TEXT NOT NULL, added_by TEXT NOT NULL, added_at TEXT NOT NULL,
+            position BIGINT NOT NULL, review TEXT NOT NULL DEFAULT '', reviewed_by TEXT, reviewed_at TEXT,
+            review_comment TEXT, PRIMARY KEY (board_id, image_key)
+        )"""
+    )
+    db.execute("CREATE INDEX board_items_by_image ON board_items (image_key, review)")
+    db.execute(
+        f"""CREATE TABLE review_decisions (
+            id {db.dialect.identity_key}, board_id TEXT NOT NULL, image_key TEXT NOT NULL, action TEXT NOT NULL,
+            by_user TEXT NOT NULL, at TEXT NOT NULL, comment TEXT NOT NULL, answer_key TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX review_decisions_by_image ON review_decisions (image_key)")
+    db.execute("CREATE INDEX review_decisions_by_answer ON review_decisions (answer_key) WHERE answer_key <> ''")
+    db.execute("CREATE INDEX review_decisions_by_board ON review_decisions (board_id)")

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from imagegen import planning, vector
 from imagegen.accounts import Identity
 from imagegen.audit import check_invariants
+from imagegen.board_export import board_zip, board_zip_name
+from imagegen.boards import Board, Boards, Member
 from imagegen.catalog import Catalog, ModelSpec
 from imagegen.checks import check_user, clean_text, scoped_id
 from imagegen.db import Database
@@ -31,6 +33,7 @@ from imagegen.planning import Plan
 from imagegen.providers import Provider
 from imagegen.recovery import reconcile
 from imagegen.request import GenerationRequest, GenerationResult
+from imagegen.reviews import APPROVED, Decision, Reviews
 from imagegen.rewriting import DESCRIBER, Rewrite, Writer, describe, make_writer, rewrite
 from imagegen.settings import Settings
 from imagegen.storage import ObjectStore
@@ -71,6 +74,7 @@ class Studio:
         self._runner: JobRunner | None = None
         self._runner_lock = threading.Lock()
         self._analytics: Analytics | None = None
+        self._board_parts: Boards | None = None
 
     @classmethod
     def from_env(cls) -> Studio:
@@ -256,11 +260,15 @@ class Studio:
         return self._engine.library.count(filters)
 
     def delete_image(self, key: str, user: str) -> dict[str, Any]:
-        if not self.may_delete(self._engine.library.record(key), user):
+        record = self._engine.library.record(key)
+        if record["user"] != user and not self.is_admin(user):
             raise Forbidden("Only the image's owner or an admin may delete it.")
         return self._engine.library.delete(key)
 
     def may_delete(self, record: dict[str, Any], user: str) -> bool:
+        """Whether `user` may delete this image now: its owner or an admin, once no board holds it approved."""
+        if record["key"] in self._boards.approved_among([record["key"]]):
+            return False
         return record["user"] == user or self.is_admin(user)
 
     def mark_favourite(self, key: str, user: str, favourite: bool = True) -> None:
@@ -297,6 +305,116 @@ class Studio:
             "lighting": record.get("lighting") or "",
             "camera": record.get("camera") or "",
         }
+
+    # -- boards and review -----------------------------------------------------------------------
+
+    @property
+    def _boards(self) -> Boards:
+        if self._board_parts is None:
+            self._board_parts = Boards(self._engine.db, self.is_admin)
+        return self._board_parts
+
+    def create_board(self, name: str, user: str, *, description: str = "", visibility: str = "private") -> Board:
+        return self._boards.create(name, user, description=description, visibility=visibility)
+
+    def boards(self, user: str) -> list[Board]:
+        """The boards `user` may see (each says what they may do on it), the brand kit first."""
+        return self._boards.boards_for(user)
+
+    def board(self, board_id: str, user: str) -> Board:
+        """A board as `user` sees it. Raises NotFound when it is not there or is private to others."""
+        return self._boards.board(board_id, user)
+
+    def rename_board(self, board_id: str, user: str, name: str, description: str) -> Board:
+        return self._boards.rename(board_id, user, name, description)
+
+    def set_board_visibility(self, board_id: str, user: str, visibility: str) -> Board:
+        return self._boards.set_visibility(board_id, user, visibility)
+
+    def delete_board(self, board_id: str, user: str) -> None:
+        """Remove a board (never its images)."""
+        self._boards.delete(board_id, user)
+
+    def set_brand_kit(self, board_id: str, user: str, brand_kit: bool = True) -> Board:
+        return self._boards.set_brand_kit(board_id, user, brand_kit)
+
+    def brand_kit(self, user: str) -> Board | None:
+        board_id = self._boards.brand_kit_id()
+        return self._boards.board(board_id, user) if board_id else None
+
+    def brand_references(self, user: str) -> list[dict[str, Any]]:
+        """The brand kit's approved images, in its order: offered first as an edit's references."""
+        board_id = self._boards.brand_kit_id()
+        if not board_id:
+            return []
+        return [item["record"] for item in self._boards.items(board_id, user) if item["review"] == APPROVED]
+
+    def board_members(self, board_id: str, user: str) -> list[Member]:
+        return self._boards.members(board_id, user)
+
+    def set_board_member(self, board_id: str, user: str, member: str, role: str | None) -> None:
+        self._boards.set_member(board_id, user, member, role)
+
+    def set_board_reviewer(self, board_id: str, user: str, member: str, reviewer: bool = True) -> None:
+        self._boards.set_reviewer(board_id, user, member, reviewer)
+
+    def add_to_board(self, board_id: str, user: str, keys: list[str]) -> int:
+        """Put gallery images on a board; returns how many were not there already."""
+        return self._boards.add(board_id, user, keys)
+
+    def remove_from_board(self, board_id: str, user: str, key: str) -> None:
+        self._boards.remove(board_id, user, key)
+
+    def move_on_board(self, board_id: str, user: str, key: str, by: int) -> None:
+        self._boards.move(board_id, user, key, by)
+
+    def reorder_board(self, board_id: str, user: str, keys: list[str]) -> None:
+        self._boards.reorder(board_id, user, keys)
+
+    def board_items(self, board_id: str, user: str) -> list[dict[str, Any]]:
+        """A board's images in order: each with its gallery record, who added it and when, and its review."""
+        return self._boards.items(board_id, user)
+
+    def boards_holding(self, key: str, user: str) -> list[Board]:
+        return self._boards.boards_holding(key, user)
+
+    def approved_among(self, keys: list[str]) -> set[str]:
+        """Which of these images are approved on a board."""
+        return self._boards.approved_among(keys)
+
+    def board_zip(self, board_id: str, user: str) -> tuple[str, bytes]:
+        """(file name, zip): the board's images under their download names and a manifest of each."""
+        board = self._boards.board(board_id, user)
+        items = self._boards.items(board_id, user)
+        library = self._engine.library
+        archive = board_zip(board, items, library.original, lambda key: library.lineage(key)[0], check_user(user))
+        return board_zip_name(board), archive
+
+    def submit_for_review(self, board_id: str, user: str, key: str, comment: str = "") -> None:
+        self._reviews.submit(board_id, user, key, comment)
+
+    def approve(self, board_id: str, user: str, key: str, comment: str = "") -> None:
+        self._reviews.approve(board_id, user, key, comment)
+
+    def request_changes(self, board_id: str, user: str, key: str, comment: str) -> None:
+        self._reviews.request_changes(board_id, user, key, comment)
+
+    def withdraw_approval(self, board_id: str, user: str, key: str, comment: str = "") -> None:
+        self._reviews.withdraw(board_id, user, key, comment)
+
+    def answer_change_request(self, board_id: str, user: str, key: str, answer_key: str, comment: str = "") -> None:
+        """Name an edit of `key` as the answer to the changes its reviewer asked for."""
+        self._reviews.answer(board_id, user, key, answer_key, comment)
+
+    def review_decisions(self, key: str, user: str) -> list[Decision]:
+        return self._reviews.decisions(key, user)
+
+    def board_decisions(self, board_id: str, user: str) -> list[Decision]:
+        return self._reviews.board_decisions(board_id, user)
+
+    @property
+    def _reviews(self) -> Reviews:
+        return Reviews(self._boards)
 
     # -- edits -----------------------------------------------------------------------------------
 

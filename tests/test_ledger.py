@@ -61,6 +61,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m018_team_settings",
         "m019_rewrites",
         "m020_rewrite_sources",
+        "m021_boards",
     }
     schema = sa.inspect(db.engine)
 
