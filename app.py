@@ -37,6 +37,7 @@ st.session_state["viewer"] = viewer
 pages = {
     "pages/generate.py": st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
     "pages/gallery.py": st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+    "pages/boards.py": st.Page("pages/boards.py", title="Boards", icon=":material/dashboard:"),
 }
 if viewer.is_admin:
     pages["pages/admin.py"] = st.Page("pages/admin.py", title="Admin", icon=":material/monitoring:")

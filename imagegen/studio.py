@@ -390,6 +390,10 @@ class Studio:
         archive = board_zip(board, items, library.original, lambda key: library.lineage(key)[0], check_user(user))
         return board_zip_name(board), archive
 
+    @staticmethod
+    def board_zip_name(board: Board) -> str:
+        return board_zip_name(board)
+
     def submit_for_review(self, board_id: str, user: str, key: str, comment: str = "") -> None:
         self._reviews.submit(board_id, user, key, comment)
 

@@ -7,6 +7,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from imagegen import CONTENT_TYPES, RENDITION_EDGES, HistoryFilter, ImagegenError, alt_text, counted
+from ui import boards as board_widgets
 from ui import editor, runtime, widgets, writing
 from ui.copy_link import copy_link
 from ui.identity import viewer
@@ -115,6 +116,8 @@ def detail(key: str, link: str) -> None:
             studio.mark_favourite(key, me.name, not favourite)
             st.rerun()
         lineage(record)
+        reviews(key)
+        board_widgets.add_to_board(studio, me.name, [key], key="detail")
         asset_details(record, original)
         describe_offer(key, original)
         copy_link(share_link(link), label="Link to this image, for a teammate", key="detail-link")
@@ -150,6 +153,18 @@ def detail(key: str, link: str) -> None:
                 state["gal_deleted"] = (record["prompt"], time.monotonic())
                 close_detail()
                 st.rerun()
+
+
+def reviews(key: str) -> None:
+    """Where the image stands in review on the boards this user can see, decision by decision."""
+    decisions = studio.review_decisions(key, me.name)
+    if not decisions:
+        return
+    if key in studio.approved_among([key]):
+        st.markdown("**✓ Approved**")
+    st.markdown("**Review**")
+    for decision in decisions:
+        st.caption(board_widgets.review_line(decision, studio.local_time(decision.at)))
 
 
 def written_up(record: dict) -> None:
@@ -349,6 +364,7 @@ else:
     total = studio.count_images(filters)
     st.caption(counted(total, "image"))
     stars = studio.favourites_among(me.name, [i["key"] for i in items])
+    approved = studio.approved_among([i["key"] for i in items])
     columns = st.columns(COLUMNS)
     for index, item in enumerate(items):
         with columns[index % COLUMNS], st.container(key=f"tile-{index}"):
@@ -359,7 +375,8 @@ else:
             # The prompt opens the image: each tile's button says which image it opens, to a screen reader too.
             if st.button(f"{star}{widgets.plain(item['prompt'][:60])}", key=f"open-{item['key']}", type="tertiary"):
                 state["gallery_open"] = item["key"]
-            st.caption(f"{widgets.plain(item['user'])} · {studio.local_time(item['created_at'])}")
+            mark = " · ✓ approved" if item["key"] in approved else ""
+            st.caption(f"{widgets.plain(item['user'])} · {studio.local_time(item['created_at'])}{mark}")
     if next_token and st.button("Load more"):
         state["gal_pages"].append(next_token)
         st.rerun()

@@ -58,6 +58,17 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> pytest.MonkeyPatch:
+    """The environment a page test's server reads: offline, local sign-in as ann, this test's data folder."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "IMAGEGEN_PROVIDER", "IMAGEGEN_STORAGE", "IMAGEGEN_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IMAGEGEN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("IMAGEGEN_OFFLINE_DELAY", "0")
+    monkeypatch.setenv("IMAGEGEN_LOCAL_USER", "ann")
+    return monkeypatch
+
+
+@pytest.fixture
 def offline_settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, provider="offline", offline_delay=0)
 

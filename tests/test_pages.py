@@ -17,16 +17,6 @@ from tests.engine_parts import wait_for
 from ui import runtime, widgets
 
 
-@pytest.fixture
-def env(monkeypatch, data_dir):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "IMAGEGEN_PROVIDER", "IMAGEGEN_STORAGE", "IMAGEGEN_AUTH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IMAGEGEN_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("IMAGEGEN_OFFLINE_DELAY", "0")
-    monkeypatch.setenv("IMAGEGEN_LOCAL_USER", "ann")
-    return monkeypatch
-
-
 def app(prompt: str | None = None, user: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     if prompt is not None:
@@ -283,7 +273,7 @@ def test_a_non_admin_has_no_admin_page_and_cannot_open_it(env):
     env.setenv("IMAGEGEN_ADMINS", "boss@example.com")
     at = app(user=signed_in("bob@example.com"))
     assert "Signed in as **bob@example.com**" in texts(at) and "(admin)" not in texts(at)
-    with pytest.raises(ValueError, match="Known pages: .*generate.*gallery.py'\\]"):
+    with pytest.raises(ValueError, match="Known pages: .*generate.*gallery.*boards.py'\\]"):
         at.switch_page("pages/admin.py")
     assert not any(m.label == "Spent today" for m in at.metric)
 
@@ -382,11 +372,11 @@ def test_no_page_shows_the_api_key(env, fake_openai):
     env.setenv("OPENAI_API_KEY", "sk-very-secret-key")
     env.setenv("OPENAI_BASE_URL", fake_openai.base_url)
     at = app("a fox")
-    for page in ("pages/generate.py", "pages/gallery.py", "pages/admin.py"):
+    for page in ("pages/generate.py", "pages/gallery.py", "pages/boards.py", "pages/admin.py"):
         at.switch_page(page).run()
         assert not at.exception
         rendered = everything(at)
-        assert "Gallery" in rendered or "Admin" in rendered or "Generate" in rendered  # the walk sees the page
+        assert any(title in rendered for title in ("Gallery", "Admin", "Generate", "Boards"))  # the walk sees the page
         assert "sk-very-secret-key" not in rendered
 
 
