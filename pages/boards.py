@@ -72,7 +72,7 @@ def header(board: Board) -> None:
             f"{'private' if board.visibility == 'private' else 'the team can see it'}{kit} · you: {board.role}"
         )
     )
-    link_col, zip_col = st.columns([3, 1], vertical_alignment="bottom")
+    link_col, zip_col = st.columns([3, 1], vertical_alignment="center")
     with link_col:
         copy_link(share_link(board.id), label="Link to this board, for a teammate", key="board-link")
     zip_col.download_button(

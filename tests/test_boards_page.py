@@ -72,7 +72,7 @@ def test_an_image_is_added_from_the_gallery_reviewed_on_the_board_and_marked_app
     gallery.session_state["gallery_open"] = key
     gallery.run()
     next(b for b in gallery.button if b.label == "Add").click().run()
-    assert "Added to Launch\\." in [s.value for s in gallery.success]
+    assert "Added to Launch\\." in [t.value for t in gallery.toast]
     owner = boards_page("ann@example.com")
     next(b for b in owner.button if b.label == "Submit for review").click().run()
     assert "Waiting for review" in texts(owner)

@@ -21,15 +21,14 @@ def add_to_board(studio: Studio, user: str, keys: list[str], key: str) -> None:
         "Add to a board", list(names), format_func=lambda b: widgets.plain(names[b]), key=f"{key}-board"
     )
     if button.button("Add", key=f"{key}-add", width="stretch", icon=":material/dashboard_customize:"):
+        # A toast, not a line under the button: a dialog redrawn on a phone is scrolled back to its top.
         try:
             added = studio.add_to_board(board_id, user, keys)
         except ImagegenError as exc:
-            st.error(widgets.plain(exc.message))
+            st.toast(widgets.plain(exc.message), icon=":material/error:")
             return
-        if added:
-            st.success(widgets.plain(f"Added to {names[board_id]}."), icon=":material/check:")
-        else:
-            st.info(widgets.plain(f"Already on {names[board_id]}."))
+        said = f"Added to {names[board_id]}." if added else f"Already on {names[board_id]}."
+        st.toast(widgets.plain(said), icon=":material/check:")
 
 
 def review_line(decision: ReviewDecision, when: str) -> str:

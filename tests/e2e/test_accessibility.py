@@ -76,6 +76,15 @@ def test_no_page_has_a_critical_or_serious_violation(server, page, tmp_path):
     page.get_by_text("What to change").first.wait_for()
     scan(page, "Edit", failures)
 
+    board = studio.create_board("Launch set", "me", visibility="team")
+    keys = [item["key"] for item in studio.history().items[:2]]
+    studio.add_to_board(board.id, "me", keys)
+    studio.submit_for_review(board.id, "me", keys[0])
+    studio.approve(board.id, "me", keys[0])
+    page.goto(f"{server.url}/boards?board={board.id}")
+    page.get_by_text("✓ Approved by me").wait_for()
+    scan(page, "Board", failures)
+
     page.goto(server.url + "/admin")
     page.get_by_role("heading", name="Admin").wait_for()
     scan(page, "Admin", failures)
