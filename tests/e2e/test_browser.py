@@ -47,6 +47,7 @@ def type_prompt(page, text: str) -> None:
     preview_shows(page, text + ",")
 
 
+@LAPTOP_ONLY  # a session's drafts are kept the same on any screen
 @pytest.mark.server_env(IMAGEGEN_OFFLINE_DELAY="4")
 def test_type_see_the_preview_generate_and_come_back_after_navigating_away(server, page):
     page.goto(server.url)
@@ -78,6 +79,7 @@ def test_type_see_the_preview_generate_and_come_back_after_navigating_away(serve
     shot(page, "generate-result")
 
 
+@LAPTOP_ONLY  # a download and a form filled from a record do not depend on the screen
 def test_gallery_browse_open_download_and_use_the_settings(server, page, tmp_path):
     studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
     for prompt, preset in (("a red fox in snow", "photo"), ("a castle", "pixel"), ("a teapot", "product")):
@@ -236,6 +238,7 @@ def test_every_setting_survives_a_page_switch_and_a_result_of_two_fits_its_colum
     shot(page, "result-of-two")
 
 
+@LAPTOP_ONLY  # search, favourites, links and deletes do not depend on the screen
 def test_gallery_search_favourite_share_and_delete(server, page, tmp_path):
     studio = Studio(Settings(data_dir=tmp_path / "data", offline_delay=0))
     for prompt in ("a red fox in snow", "a castle at night", "cats on a roof"):
@@ -303,6 +306,7 @@ def unnamed_controls(page) -> list[str]:
     return [line.strip() for line in tree.splitlines() if re.match(rf"\s*- {NAMED_ROLES}( \[|:|$)", line)]
 
 
+@LAPTOP_ONLY  # a control's name is the same on any screen (axe scans the phone too)
 def test_every_control_has_an_accessible_name(server, page, tmp_path):
     Studio(Settings(data_dir=tmp_path / "data", offline_delay=0)).generate(GenerationRequest("a named fox"), "ann")
     page.goto(server.url)
@@ -369,6 +373,7 @@ def test_edit_a_gallery_image_by_painting_a_mask_and_follow_its_lineage(server, 
     shot(page, "edit-lineage")
 
 
+@LAPTOP_ONLY  # stopping is the server's, on any screen (the seams test the upload on a phone)
 def test_an_uploaded_image_is_edited_and_stop_really_stops(server, page, tmp_path):
     picture = tmp_path / "mine.png"
     Image.new("RGB", (600, 400), (10, 120, 200)).save(picture)

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from imagegen import GenerationRequest, Settings, Studio
-from tests.e2e.conftest import dialog_image_drawn, gallery_tiles, settled, shot
+from tests.e2e.conftest import LAPTOP_ONLY, dialog_image_drawn, gallery_tiles, settled, shot
 from tests.fakes.openai_server import FakeImagesAPI
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +45,7 @@ def open_newest(page, url: str):
     return page.get_by_role("dialog")
 
 
+@LAPTOP_ONLY  # what a hostile file can do does not depend on the screen
 def test_a_logo_from_a_hostile_svg_runs_nothing_fetches_nothing_and_shows_as_an_image(server, page):
     hostile_logo(server.log.parent / "data")
     own = urlsplit(server.url).netloc

@@ -71,6 +71,7 @@ def sign_in(page, server, subject: str) -> None:
     page.get_by_text("Signed in as").wait_for()
 
 
+@LAPTOP_ONLY  # a sign-in's redirects are the same on any screen
 def test_oidc_sign_in_admin_and_non_admin_and_sign_out(oidc_server, page):
     page.goto(oidc_server.url)
     page.get_by_role("button", name="Sign in").wait_for()
