@@ -267,6 +267,12 @@ def doctor(args: argparse.Namespace, settings: Settings, _studio: Studio | None)
     return 0 if all(c.ok for c in checks) else 1
 
 
+def board(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    from imagegen.board_commands import run
+
+    return run(args, settings, studio)
+
+
 def _operator() -> str:
     try:
         return f"cli:{getpass.getuser()}"

@@ -1,9 +1,11 @@
 import json
 import subprocess
 import sys
+import zipfile
 
 from PIL import Image
 
+from imagegen import GenerationRequest, Settings, Studio
 from tests.conftest import ROOT, cli_env, run_cli
 
 
@@ -256,3 +258,27 @@ def test_describe_writes_the_prompt_of_an_image_file_and_refuses_what_is_not_one
     (tmp_path / "notes.png").write_text("not an image")
     refused = run_cli("describe", str(tmp_path / "notes.png"), env=env)
     assert refused.returncode == 2 and "not a readable image" in refused.stderr
+
+
+def test_board_create_add_list_and_export_as_a_zip_with_its_manifest(data_dir, tmp_path):
+    env = cli_env(data_dir)
+    studio = Studio(Settings(data_dir=data_dir, offline_delay=0))
+    made = [studio.generate(GenerationRequest(p), "local").image_key for p in ("a red fox", "a blue bird")]
+    created = json.loads(run_cli("board", "create", "Animals", "--team", "--json", env=env).stdout)
+    board = created["board"]["id"]
+    assert created["board"]["visibility"] == "team" and "add" in created["board"]["may"]
+    link = f"http://studio.example/gallery?image={studio.link_for(made[1])}"
+    added = json.loads(run_cli("board", "add", board, made[0], link, "--json", env=env).stdout)
+    assert added["added"] == 2 and added["keys"] == made
+    listed = json.loads(run_cli("board", "list", board, "--json", env=env).stdout)
+    assert [i["prompt"] for i in listed["images"]] == ["a red fox", "a blue bird"]
+    target = tmp_path / "animals.zip"
+    done = run_cli("board", "export", board, "--to", str(target), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads(zipfile.ZipFile(target).read("manifest.json"))
+    assert [e["prompt"] for e in manifest["images"]] == ["a red fox", "a blue bird"]
+    again = run_cli("board", "export", board, "--to", str(target), env=env)
+    assert again.returncode == 2 and "exists already" in again.stderr  # never over a file that is there
+    private = json.loads(run_cli("board", "create", "Mine", "--json", env=env).stdout)["board"]["id"]
+    refused = run_cli("board", "add", private, made[0], "--user", "bob", env=env)
+    assert refused.returncode == 2 and "not there, or it is private" in refused.stderr
