@@ -77,13 +77,16 @@ class RewriteAnswer:
     reason: str
 
 
-def instructions(preset: Preset, house_style: str) -> str:
+def instructions(preset: Preset, house_style: str, brand: str = "") -> str:
     """What the rewriter is told: the rules, then the preset's own instructions (the admins' house style),
-    and the preset's keywords as a guide. Nothing of any user, secret or other preset is in it."""
+    the team's brand kit (its notes and colours), and the preset's keywords as a guide. Nothing of any user,
+    secret or other preset is in it."""
     keywords = "; ".join(f"{facet}: {', '.join(words)}" for facet, words in preset.facets.items() if words)
     parts = [RULES, f"Preset: {preset.label}. {preset.description}", f"Keywords to draw on: {keywords}."]
     if house_style.strip():
         parts.append("House style: " + house_style.strip())
+    if brand.strip():
+        parts.append("The team's brand kit, what its approved images look like: " + brand.strip())
     return "\n\n".join(parts)
 
 

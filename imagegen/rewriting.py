@@ -136,10 +136,12 @@ def rewrite(
     *,
     limit: int,
     house_style: str = "",
+    brand: str = "",
     in_quota: bool = False,
     on_text: Callable[[str], None] | None = None,
 ) -> Rewrite:
-    """The prompt rewritten under the preset's instructions (`house_style`, at their current version),
+    """The prompt rewritten under the preset's instructions (`house_style`, at their current version) and
+    the team's brand kit (`brand`: its notes and colours; a change of them is a new rewrite),
     `on_text` given the prompt so far as it is written. Raises InvalidPrompt for text with nothing to
     rewrite, LimitReached before any call when the budget (and with `in_quota` the user's images) has no room
     for the most a rewrite can cost, RewriteRejected when the answer is not a usable rewrite."""
@@ -150,13 +152,15 @@ def rewrite(
         raise InvalidPrompt(f"The prompt has {len(typed):,} characters; the image model takes at most {limit:,}.")
     preset = engine.presets.get(preset_name)
     version = engine.team.version(f"rewriter:{preset.name}")
-    key = cache_key(TEAM, typed, preset.name, version, writer.model.id, _params(writer))
+    branded = {"brand": hashlib.sha256(brand.strip().encode()).hexdigest()[:16]} if brand.strip() else {}
+    key = cache_key(TEAM, typed, preset.name, version, writer.model.id, {**_params(writer), **branded})
     kept = _cached(engine, key)
     if kept is not None:
         return kept
     job = WriteJob(
-        typed, instructions(preset, house_style), user_input(typed), limit, writer.model.max_output_tokens, preset
-    )
+        typed, instructions(preset, house_style, brand), user_input(typed), limit, writer.model.max_output_tokens,
+        preset,
+    )  # fmt: skip
     read, cost = _metered(engine, writer, job, user, in_quota, on_text)
     source = Source(key, user, preset.name, version, writer.model.id, typed, WORDS)
     _keep(engine, source, read, cost)

@@ -349,6 +349,16 @@ class Studio:
             return []
         return [item["record"] for item in self._boards.items(board_id, user) if item["review"] == APPROVED]
 
+    def brand_notes(self) -> str:
+        """What the brand kit tells the writing Director: its notes (the board's description) and the team's
+        colours; empty without a brand kit."""
+        kit = self._engine.db.query("SELECT description FROM boards WHERE brand_kit = 1")
+        if not kit:
+            return ""
+        description = kit[0]["description"]
+        colours = ", ".join(self.palette())
+        return " ".join(p for p in (description, f"Its colours: {colours}." if colours else "") if p)
+
     def board_members(self, board_id: str, user: str) -> list[Member]:
         return self._boards.members(board_id, user)
 
@@ -571,7 +581,8 @@ class Studio:
         house_style = self.rewriter_instructions(preset)
         return rewrite(
             engine, self._the_writer(), text, preset, check_user(user), limit=spec.prompt_max,
-            house_style=house_style, in_quota=engine.team.writing_in_quota(), on_text=on_text,
+            house_style=house_style, brand=self.brand_notes(), in_quota=engine.team.writing_in_quota(),
+            on_text=on_text,
         )  # fmt: skip
 
     def describe(

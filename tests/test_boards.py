@@ -282,3 +282,24 @@ def test_an_approval_and_a_delete_at_once_never_leave_a_deleted_image_approved(d
         assert outcomes in ({"approve": "done", "delete": "refused"}, {"approve": "gone", "delete": "done"})
         rows = studio._engine.db.query("SELECT COUNT(*) FROM board_items WHERE image_key = :k", {"k": key})[0][0]
         assert rows == (1 if outcomes["approve"] == "done" else 0)
+
+
+def test_the_brand_kits_notes_and_colours_reach_the_writer_and_a_change_of_them_writes_anew(data_dir):
+    from tests.test_rewriting import CountingWriter
+
+    writer = CountingWriter()
+    studio = Studio(Settings(data_dir=data_dir, offline_delay=0, admins=(ADMIN,)), writer=writer)
+    studio.rewrite("a mug", "photo", "ann")
+    assert "brand kit" not in writer.jobs[-1].instructions
+    kit = studio.create_board("Brand", ADMIN, description="Flat shapes, soft shadows, no gradients", visibility="team")
+    studio.set_brand_kit(kit.id, ADMIN)
+    studio.set_palette("#1d3557 #e63946", by=ADMIN)
+    studio.rewrite("a mug", "photo", "ann")
+    told = writer.jobs[-1].instructions
+    assert "Flat shapes, soft shadows, no gradients" in told and "#1d3557, #e63946" in told
+    assert writer.jobs[-1].user_input == '{"user_text": "a mug"}'  # the kit is instructions, the words stay data
+    studio.rewrite("a mug", "photo", "bob")
+    assert writer.calls == 2  # the same words under the same kit: kept
+    studio.rename_board(kit.id, ADMIN, "Brand", "Flat shapes, hard shadows")
+    studio.rewrite("a mug", "photo", "ann")
+    assert writer.calls == 3 and "hard shadows" in writer.jobs[-1].instructions

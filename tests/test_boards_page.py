@@ -93,3 +93,25 @@ def test_an_image_is_added_from_the_gallery_reviewed_on_the_board_and_marked_app
     gallery.run()
     assert "Delete..." not in labels(gallery)  # an approved image offers no delete until it is withdrawn
     assert "Approved by boss@example.com" in texts(gallery)
+
+
+def test_an_edit_offers_the_brand_kits_approved_images_first_as_references(env):
+    from ui.editor import EditSource
+
+    studio = Studio(Settings.from_env())  # local sign-in: ann, an admin
+    logo, draft, photo = (studio.generate(GenerationRequest(p), "ann").image_key for p in ("the logo", "a draft", "a mug"))
+    kit = studio.create_board("Brand", "ann", visibility="team")
+    studio.set_brand_kit(kit.id, "ann")
+    studio.add_to_board(kit.id, "ann", [logo, draft])
+    studio.submit_for_review(kit.id, "ann", logo)
+    studio.approve(kit.id, "ann", logo)
+    at = app()
+    at.session_state["g_edit"] = EditSource(studio.starting_image(photo), "a mug", parent_key=photo)
+    at.run()
+    assert "**From the brand kit** (approved images)" in texts(at)
+    offered = [b for b in at.button if b.label == "Use as a reference"]
+    assert [b.help for b in offered] == ["the logo"]  # the approved one only, not the draft
+    offered[0].click().run()
+    assert not at.exception
+    assert "With 1 reference image chosen from the gallery." in texts(at)
+    assert not [b for b in at.button if b.label == "Use as a reference"]  # not offered twice

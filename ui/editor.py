@@ -17,12 +17,14 @@ from imagegen import (
     ImagegenError,
     Studio,
     Upload,
+    alt_text,
     counted,
     drawn_layer,
     markup_from_drawing,
     mask_from_painting,
 )
 from ui import attention, widgets, writing
+from ui.identity import viewer
 
 #: the session key of what is being edited
 EDITING = "g_edit"
@@ -33,6 +35,10 @@ WHOLE, PAINT, MARKUP = "Whole image", "Paint where to change", "Draw on it to gu
 #: the canvas's width on a laptop and on a phone (a canvas wider than its column scrolls, which spoils painting)
 CANVAS_WIDTH, PHONE_CANVAS_WIDTH = 420, 300
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp"]
+#: how many of the brand kit's approved images an edit offers as references
+BRAND_KIT_OFFERED = 4
+#: why a brand kit image could not be added, for the run after the press
+KIT_PROBLEM = "g_kit_problem"
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class EditSource:
     markup: bytes | None = None
     #: what to change, as the edit starts (the instruction an edited image was made with, or a draft's)
     instruction: str = ""
+    #: the gallery images among the references, so the brand kit does not offer one twice
+    reference_keys: tuple[str, ...] = ()
 
 
 def active(studio: Studio) -> EditSource | None:
@@ -83,7 +91,9 @@ def add_reference(studio: Studio, key: str) -> None:
     source = st.session_state.get(EDITING)
     if source is not None:
         reference = studio.starting_image(key)
-        st.session_state[EDITING] = replace(source, references=(*source.references, reference))
+        st.session_state[EDITING] = replace(
+            source, references=(*source.references, reference), reference_keys=(*source.reference_keys, key)
+        )
 
 
 def _start(source: EditSource, studio: Studio) -> None:
@@ -181,6 +191,7 @@ def panel(studio: Studio, choices: FormChoices, source: EditSource) -> tuple[Edi
         room = choices.reference_room(len(source.references))
         uploads = None
         if room > 0:
+            _brand_kit_offer(studio, source)
             uploads = st.file_uploader(
                 f"Reference images (optional, up to {room}): a product, a logo, a face, a style",
                 type=UPLOAD_TYPES,
@@ -190,7 +201,7 @@ def panel(studio: Studio, choices: FormChoices, source: EditSource) -> tuple[Edi
         if source.references:
             st.caption(f"With {counted(len(source.references), 'reference image')} chosen from the gallery.")
             if st.button("Remove them", key="g_refs_clear", type="tertiary"):
-                st.session_state[EDITING] = replace(source, references=())
+                st.session_state[EDITING] = replace(source, references=(), reference_keys=())
                 st.rerun(scope="fragment")
         else:
             st.caption("To use a gallery image as a reference, open it in the Gallery: Add to the edit.")
@@ -202,6 +213,34 @@ def panel(studio: Studio, choices: FormChoices, source: EditSource) -> tuple[Edi
     except ImagegenError as exc:
         return None, exc.message
     return edit, None
+
+
+def _brand_kit_offer(studio: Studio, source: EditSource) -> None:
+    """The brand kit's approved images first, one press each to send as a reference: what is made next
+    looks like what was approved."""
+    taken = {source.parent_key, *source.reference_keys}
+    offered = [r for r in studio.brand_references(viewer().name) if r["key"] not in taken][:BRAND_KIT_OFFERED]
+    if not offered:
+        return
+    st.markdown("**From the brand kit** (approved images)")
+    columns = st.columns(BRAND_KIT_OFFERED // 2 if not _on_phone() else 2)
+    for index, record in enumerate(offered):
+        with columns[index % len(columns)]:
+            shown = studio.image_url(record) or widgets.stored_bytes(studio.thumbnail_bytes, record)
+            if shown is not None:
+                widgets.picture(shown, width="stretch", alt=alt_text(record, "From the brand kit"))
+            st.button("Use as a reference", key=f"g_kit_{record['key']}", type="tertiary",
+                      help=widgets.plain(record["prompt"][:120]), on_click=_use_kit_image, args=(studio, record["key"]))  # fmt: skip
+    if problem := st.session_state.pop(KIT_PROBLEM, None):
+        st.error(widgets.plain(problem))
+
+
+def _use_kit_image(studio: Studio, key: str) -> None:
+    """Before the rerun the press brings, so that run draws the reference added."""
+    try:
+        add_reference(studio, key)
+    except ImagegenError as exc:
+        st.session_state[KIT_PROBLEM] = exc.message
 
 
 def _overlay(source: EditSource, mode: str) -> tuple[bytes | None, bytes | None, str | None]:
