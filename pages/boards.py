@@ -63,7 +63,7 @@ def share_link(board_id: str) -> str:
 
 def header(board: Board) -> None:
     kit = " · the team's brand kit" if board.brand_kit else ""
-    st.subheader(widgets.plain(board.name))
+    st.header(widgets.plain(board.name))
     if board.description:
         st.markdown(widgets.plain(board.description))
     st.caption(

@@ -40,7 +40,7 @@ def test_a_board_is_made_from_the_page_and_opens_with_its_link_and_zip(team_env)
     [board] = studio.boards("ann@example.com")
     assert board.name == "Launch **icons** <b>" and board.visibility == "team"
     assert at.query_params["board"] == [board.id] or at.query_params["board"] == board.id
-    assert "Launch \\*\\*icons\\*\\* \\<b\\>" in [h.value for h in at.subheader]  # the name shown inert
+    assert "Launch \\*\\*icons\\*\\* \\<b\\>" in [h.value for h in at.header]  # the name shown inert
     assert "No images on this board yet" in texts(at)
     assert "Manage: name, who can see it, members, reviewers" in labels(at)
 
