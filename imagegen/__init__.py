@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     from imagegen.request import CONTENT_TYPES, GenerationRequest, GenerationResult, Usage, new_request_id
     from imagegen.reviews import Decision as ReviewDecision
     from imagegen.rewriting import DESCRIBER, Rewrite
+    from imagegen.runs import MODES as RUN_MODES
+    from imagegen.runs import RunPlan, RunStatus
     from imagegen.schema import migrate_database
     from imagegen.settings import Settings, is_loopback
     from imagegen.studio import RENDITION_EDGES, STAGES, Studio
@@ -75,6 +77,9 @@ _HOMES: dict[str, str] = {
     "BOARD_ROLES": "imagegen.boards:ROLES",
     "BOARD_VISIBILITIES": "imagegen.boards:VISIBILITIES",
     "ReviewDecision": "imagegen.reviews:Decision",
+    "RUN_MODES": "imagegen.runs:MODES",
+    "RunPlan": "imagegen.runs",
+    "RunStatus": "imagegen.runs",
     "CONTENT_TYPES": "imagegen.request",
     "CUSTOM_SIZE": "imagegen.form",
     "FRAMES": "imagegen.form",
@@ -164,6 +169,9 @@ __all__ = [
     "Board",
     "BoardMember",
     "ReviewDecision",
+    "RUN_MODES",
+    "RunPlan",
+    "RunStatus",
     "Catalog",
     "ContentRejected",
     "DirectedPrompt",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from imagegen.errors import InvalidRequest
+from imagegen import InvalidRequest
 
 if TYPE_CHECKING:
     from imagegen import Board, Settings, Studio

@@ -268,9 +268,9 @@ def doctor(args: argparse.Namespace, settings: Settings, _studio: Studio | None)
 
 
 def board(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
-    from imagegen.board_commands import run
+    from imagegen import board_commands
 
-    return run(args, settings, studio)
+    return board_commands.run(args, settings, studio)
 
 
 def _operator() -> str:

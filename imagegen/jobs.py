@@ -28,7 +28,7 @@ from imagegen.errors import ImagegenError, InvalidRequest
 from imagegen.pipeline import generate, result_of
 from imagegen.planning import plan
 from imagegen.recovery import reconcile
-from imagegen.request import GenerationRequest
+from imagegen.request import RUN_PREFIX, GenerationRequest
 
 log = logging.getLogger("imagegen.jobs")
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -111,14 +111,17 @@ class JobRunner:
 
     # -- submitting ------------------------------------------------------------------------------
 
-    def submit(self, request: GenerationRequest, user: str, edit: EditInputs | None = None) -> str:
+    def submit(
+        self, request: GenerationRequest, user: str, edit: EditInputs | None = None, *, check_limits: bool = True
+    ) -> str:
         """Queue a generation (with `edit`, an edit); bad input and an exhausted limit are refused here,
-        before any row. The job id is the request id scoped to its user, so a resubmit finds its job and
+        before any row (a run's items skip the limits: reserved with their run, or admitted as far as they
+        go when they run). The job id is the request id scoped to its user, so a resubmit finds its job and
         another user's never does. An edit's inputs wait on disk beside the job until it has run."""
         user = check_user(user)
         planned = plan(self.engine, request, edit)
         refusal = self.engine.limits.allowance(user).refusal(planned.request.n, planned.reserve_micros)
-        if refusal is not None:
+        if refusal is not None and check_limits:
             raise refusal
         job_id = scoped_id(user, planned.request.request_id)
         fresh_inputs = edit is not None and not self.inputs_dir(job_id).exists()
@@ -230,10 +233,21 @@ class JobRunner:
                 self._finish(
                     job_id, SUCCEEDED, result=json.dumps(result.to_dict(), default=str), charged=result.cost_usd > 0
                 )
+                if job.request.request_id.startswith(RUN_PREFIX):
+                    self._collect(job_id)
         finally:
             with self._lock:
                 self._running.discard(job_id)
             self._wake.set()  # a worker is free: take the next queued job
+
+    def _collect(self, job_id: str) -> None:
+        """A run's item is done: its images go on the run's board now (the run's page does it too, later)."""
+        from imagegen.runs import on_job_finished
+
+        try:
+            on_job_finished(self.engine, job_id, lambda _user: False)
+        except Exception:
+            log.exception("putting the images of %s on its run's board failed; the run's page will", job_id)
 
     def _edit_of(self, job: Job) -> EditInputs | None:
         if not job.request.is_edit:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from imagegen.db import Database, KeyTaken, Refused, Row, Session
 from imagegen.dialects import REFUSE
-from imagegen.errors import LedgerUnavailable
+from imagegen.errors import InvalidRequest, LedgerUnavailable
 from imagegen.limits import Limits, budget_refusal, quota_refusal
 from imagegen.localtime import utc_now_iso
 from imagegen.money import to_micros, to_usd
@@ -67,8 +67,86 @@ class Ledger:
     ) -> Reservation:
         """Admit the request only if the user's quota and the team's budget both have room; atomically."""
         day = self.limits.today(now)
+        row = self._row(ledger_id, user, n, estimated_micros, details, day)
+        if self.db.dialect.writes_in_with:
+            return self._reserve_at_once(row, day)
+        with self.db.write() as conn:
+            if not self._admitted(conn, row, day):
+                return self._repeated(conn, ledger_id)
+        return Reservation(ledger_id, user, row["day"], n, estimated_micros, OPEN)
+
+    def reserve_all(self, items: list[tuple[str, int, int, dict[str, Any]]], *, user: str, held_for: str,
+                    hold_seconds: float) -> list[Reservation]:  # fmt: skip
+        """A run's reservations, each (ledger id, images, most it can cost, details), in one transaction: every
+        one admitted within the quota and the budget, or none (the refusal of the first that does not fit).
+        Each is held for the run (`held_for`) until its job takes it, for up to `hold_seconds`."""
+        day = self.limits.today()
+        kept: list[Reservation] = []
+        with self.db.write() as conn:
+            for ledger_id, n, micros, details in items:
+                row = self._row(ledger_id, user, n, micros, details, day)
+                row["expires_at"] = time.time() + hold_seconds
+                if not self._admitted(conn, row, day):
+                    raise InvalidRequest("This run was started already.")
+                conn.execute(
+                    "UPDATE generations SET held_for = :run WHERE id = :id", {"run": held_for, "id": ledger_id}
+                )
+                kept.append(Reservation(ledger_id, user, row["day"], n, micros, OPEN))
+        return kept
+
+    def take_held(self, ledger_id: str) -> bool:
+        """Make a run's held reservation the running request's (its TTL starts now); False when there is none
+        (not held, or released since: the run was cancelled or its hold expired)."""
+        with self.db.write() as conn:
+            taken = conn.execute(
+                "UPDATE generations SET held_for = NULL, expires_at = :expires WHERE id = :id AND status = :open "
+                "AND held_for IS NOT NULL RETURNING id",
+                {"expires": time.time() + self.settings.reservation_ttl, "id": ledger_id, "open": OPEN},
+            ).fetchone()
+        return taken is not None
+
+    def release_held(self, held_for: str, ledger_ids: list[str]) -> list[str]:
+        """Release at $0 those of `ledger_ids` still held for a run: their jobs were cancelled before any
+        worker took them, so none reached the provider. (A job already taken keeps its hold and runs.)"""
+        with self.db.write() as conn:
+            rows = [
+                row
+                for ledger_id in sorted(ledger_ids)
+                for row in conn.execute(
+                    'SELECT id, "user", day, n, estimated_micros, status, sent_at FROM generations '
+                    "WHERE id = :id AND held_for = :run AND status = :open" + conn.dialect.lock_row,
+                    {"id": ledger_id, "run": held_for, "open": OPEN},
+                ).fetchall()
+            ]
+            for row in rows:
+                self._release_images(conn, row)
+            for row in rows:
+                self._release_spend(conn, row)
+            conn.executemany(
+                "UPDATE generations SET status = :refunded, actual_micros = 0, error_code = 'cancelled', "
+                "held_for = NULL, settled_at = :now WHERE id = :id",
+                [{"id": row["id"], "now": utc_now_iso(), "refunded": REFUNDED} for row in rows],
+            )
+        return [row["id"] for row in rows]
+
+    def _admitted(self, conn: Session, row: dict[str, Any], day: date) -> bool:
+        """Log and charge one reservation in the transaction; False when its id is logged already. Raises the
+        quota's or the budget's refusal (the caller's transaction is then rolled back)."""
+        logged = conn.execute(_LOG_FIRST, row).fetchone()
+        if logged is None:
+            return False
+        limits = {"quota": logged["quota_images"], "budget": logged["budget_micros"]}
+        if conn.execute(_CHARGE_USER_STEP, {**row, **limits}).fetchone() is None:
+            self._refuse_quota(conn, row["user"], day, row["n"], limits["quota"])
+        if conn.execute(_CHARGE_TEAM_STEP, {**row, **limits}).fetchone() is None:
+            self._refuse_budget(conn, day, row["cost"], limits["budget"])
+        return True
+
+    def _row(
+        self, ledger_id: str, user: str, n: int, estimated_micros: int, details: dict[str, Any], day: date
+    ) -> dict[str, Any]:
         day_key = day.isoformat()
-        row = {
+        return {
             "id": ledger_id,
             "user": user,
             "day": day_key,
@@ -90,19 +168,6 @@ class Ledger:
             "request_id": details.get("request_id", ledger_id),
             "cost": estimated_micros,
         }
-        if self.db.dialect.writes_in_with:
-            return self._reserve_at_once(row, day)
-        with self.db.write() as conn:
-            logged = conn.execute(_LOG_FIRST, row).fetchone()
-            if logged is None:
-                return self._repeated(conn, ledger_id)
-            limits = {"quota": logged["quota_images"], "budget": logged["budget_micros"]}
-            if conn.execute(_CHARGE_USER_STEP, {**row, **limits}).fetchone() is None:
-                self._refuse_quota(conn, user, day, n, limits["quota"])
-            funded = conn.execute(_CHARGE_TEAM_STEP, {**row, **limits})
-            if funded.fetchone() is None:
-                self._refuse_budget(conn, day, estimated_micros, limits["budget"])
-        return Reservation(ledger_id, user, day_key, n, estimated_micros, OPEN)
 
     def _reserve_at_once(self, row: dict[str, Any], day: date) -> Reservation:
         """The reservation as one statement, committed as it ends; a refusal or a repeated id changed nothing."""

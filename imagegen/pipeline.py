@@ -28,7 +28,7 @@ from imagegen.errors import BadImage, ContentRejected, ImagegenError, InvalidReq
 from imagegen.money import to_micros, to_usd
 from imagegen.planning import Plan, plan
 from imagegen.providers import RenderJob, RenderOutput
-from imagegen.request import GenerationRequest, GenerationResult, Usage
+from imagegen.request import RUN_PREFIX, GenerationRequest, GenerationResult, Usage
 from imagegen.spool import RAW, SpoolEntry
 from imagegen.storage import image_folder
 
@@ -116,6 +116,9 @@ class Generation:
     def reserve(self) -> bool:
         """Admit the request within the quota and the budget; True when it had been made already."""
         self.notify("reserving", {"estimated_cost_usd": float(self.plan.estimated_cost)})
+        if self.request.request_id.startswith(RUN_PREFIX) and self.engine.ledger.take_held(self.id):
+            self.clock.lap("reserve")
+            return False  # reserved with the rest of its run when the run started
         reservation = self.engine.ledger.reserve(
             ledger_id=self.id,
             user=self.user,

@@ -24,6 +24,10 @@ ASSETS = ("picture", "vector", "animation")
 KINDS = {"png": "picture", "jpeg": "picture", "webp": "picture", "gif": "animation", "svg": "vector"}
 
 
+#: what begins the request id of an item of a run of many (see runs.py)
+RUN_PREFIX = "run-"
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 

@@ -457,3 +457,24 @@ def m021_boards(db: Session) -> None:
     db.execute("CREATE INDEX review_decisions_by_image ON review_decisions (image_key)")
     db.execute("CREATE INDEX review_decisions_by_answer ON review_decisions (answer_key) WHERE answer_key <> ''")
     db.execute("CREATE INDEX review_decisions_by_board ON review_decisions (board_id)")
+
+
+@migration
+def m022_runs(db: Session) -> None:
+    # A run of many prompts: its items, each a job (and a ledger row) of its own, and the board its results
+    # go on. An all-or-nothing run reserves every item at its start; `held_for` marks a reservation held for
+    # its run until the item's job takes it (or the run is cancelled and it is released at $0).
+    db.execute("ALTER TABLE generations ADD COLUMN held_for TEXT")
+    db.execute("CREATE INDEX generations_held ON generations (held_for) WHERE held_for IS NOT NULL")
+    db.execute(
+        'CREATE TABLE runs (id TEXT PRIMARY KEY, "user" TEXT NOT NULL, created_at TEXT NOT NULL, name TEXT NOT NULL, '
+        "mode TEXT NOT NULL, board_id TEXT NOT NULL, items BIGINT NOT NULL, estimated_micros BIGINT NOT NULL, "
+        "cancelled BIGINT NOT NULL DEFAULT 0)"
+    )
+    db.execute('CREATE INDEX runs_by_user ON runs ("user", created_at)')
+    db.execute(
+        "CREATE TABLE run_items (run_id TEXT NOT NULL, position BIGINT NOT NULL, job_id TEXT NOT NULL, "
+        "prompt TEXT NOT NULL, preset TEXT NOT NULL, size TEXT NOT NULL, estimated_micros BIGINT NOT NULL, "
+        "collected BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (run_id, position))"
+    )
+    db.execute("CREATE INDEX run_items_by_job ON run_items (job_id)")

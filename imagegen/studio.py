@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from imagegen import planning, vector
+from imagegen import planning, runs, vector
 from imagegen.accounts import Identity
 from imagegen.audit import check_invariants
 from imagegen.board_export import board_zip, board_zip_name
@@ -35,6 +35,7 @@ from imagegen.recovery import reconcile
 from imagegen.request import GenerationRequest, GenerationResult
 from imagegen.reviews import APPROVED, Decision, Reviews
 from imagegen.rewriting import DESCRIBER, Rewrite, Writer, describe, make_writer, rewrite
+from imagegen.runs import RunPlan, RunStatus
 from imagegen.settings import Settings
 from imagegen.storage import ObjectStore
 from imagegen.team import WRITING_IN_QUOTA, SettingChange
@@ -221,6 +222,38 @@ class Studio:
 
                 self._runner = JobRunner(self._engine)
             return self._runner
+
+    # -- runs of many ----------------------------------------------------------------------------
+
+    def plan_run(
+        self,
+        user: str,
+        *,
+        prompts: str = "",
+        csv_bytes: bytes | None = None,
+        presets: list[str],
+        sizes: list[str],
+        base: GenerationRequest | None = None,
+    ) -> RunPlan:
+        """Every request a run would make (each prompt, typed one per line or a CSV's first column, in each
+        preset at each size), each priced, and what the user's quota and the team's budget can hold now."""
+        lines = runs.read_prompts(prompts, csv_bytes)
+        return runs.plan_run(self._engine, lines, presets, sizes, base or GenerationRequest("run"), user)
+
+    def start_run(self, run: RunPlan, user: str, mode: str, name: str = "") -> str:
+        """Start a planned run (runs.ALL_OR_NOTHING or AS_FAR_AS_IT_GOES); its results go on a new board."""
+        return runs.start_run(self._engine, self._jobs(), self._boards, run, user, mode, name)
+
+    def run_status(self, run_id: str, user: str) -> RunStatus:
+        return runs.run_status(self._engine, self._boards, run_id, user)
+
+    def cancel_run(self, run_id: str, user: str) -> int:
+        """Cancel a run's queued items at $0; returns how many."""
+        return runs.cancel_run(self._engine, self._jobs(), run_id, user)
+
+    def runs(self, user: str, limit: int = 10) -> list[RunStatus]:
+        """The user's latest runs, newest first."""
+        return [self.run_status(run_id, user) for run_id in runs.runs_of(self._engine, user, limit)]
 
     # -- the gallery -----------------------------------------------------------------------------
 

@@ -99,7 +99,9 @@ def test_an_edit_offers_the_brand_kits_approved_images_first_as_references(env):
     from ui.editor import EditSource
 
     studio = Studio(Settings.from_env())  # local sign-in: ann, an admin
-    logo, draft, photo = (studio.generate(GenerationRequest(p), "ann").image_key for p in ("the logo", "a draft", "a mug"))
+    logo, draft, photo = (
+        studio.generate(GenerationRequest(p), "ann").image_key for p in ("the logo", "a draft", "a mug")
+    )
     kit = studio.create_board("Brand", "ann", visibility="team")
     studio.set_brand_kit(kit.id, "ann")
     studio.add_to_board(kit.id, "ann", [logo, draft])

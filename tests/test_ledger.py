@@ -62,6 +62,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m019_rewrites",
         "m020_rewrite_sources",
         "m021_boards",
+        "m022_runs",
     }
     schema = sa.inspect(db.engine)
 
