@@ -38,6 +38,7 @@ pages = {
     "pages/generate.py": st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
     "pages/gallery.py": st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
     "pages/boards.py": st.Page("pages/boards.py", title="Boards", icon=":material/dashboard:"),
+    "pages/runs.py": st.Page("pages/runs.py", title="Runs", icon=":material/playlist_play:"),
 }
 if viewer.is_admin:
     pages["pages/admin.py"] = st.Page("pages/admin.py", title="Admin", icon=":material/monitoring:")

@@ -363,8 +363,10 @@ class JobRunner:
         return self._job(rows[0]) if rows else None
 
     def jobs_for(self, user: str, limit: int = 5) -> list[Job]:
+        """The user's latest jobs of their own: a run's items are shown by its run, not one by one."""
         rows = self.db.query(
-            'SELECT * FROM jobs WHERE "user" = :user ORDER BY created_at DESC LIMIT :limit',
+            'SELECT * FROM jobs WHERE "user" = :user '
+            "AND NOT EXISTS (SELECT 1 FROM run_items r WHERE r.job_id = jobs.id) ORDER BY created_at DESC LIMIT :limit",
             {"user": user, "limit": limit},
         )
         return [self._job(r) for r in rows]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ MAX_RUN_IMAGES = 300
 MAX_PROMPTS = 300
 ALL_OR_NOTHING, AS_FAR_AS_IT_GOES = "all", "as far as it goes"
 MODES = (ALL_OR_NOTHING, AS_FAR_AS_IT_GOES)
+RUN_ID = re.compile(r"[0-9a-f]{8,32}")
 #: how long an all-or-nothing run's reservations wait for their jobs before they are released at $0
 HOLD_SECONDS = 24 * 3600
 
@@ -66,6 +68,10 @@ class RunPlan:
         return sum(item.estimate_usd for item in self.items)
 
     @property
+    def reserve_usd(self) -> float:
+        return to_usd(self.reserve_micros)
+
+    @property
     def fits_whole(self) -> bool:
         return self.fitting() == len(self.items)
 
@@ -92,6 +98,21 @@ class RunStatus:
     #: how many items are queued, running, succeeded, failed, cancelled
     counts: dict[str, int]
     items: list[dict[str, Any]]
+    #: what the run has been charged so far, and the most it was estimated to cost
+    spent_micros: int = 0
+    estimated_micros: int = 0
+
+    @property
+    def images(self) -> int:
+        return sum(len(item["image_keys"]) for item in self.items)
+
+    @property
+    def spent_usd(self) -> float:
+        return to_usd(self.spent_micros)
+
+    @property
+    def estimated_usd(self) -> float:
+        return to_usd(self.estimated_micros)
 
     @property
     def total(self) -> int:
@@ -125,17 +146,27 @@ def read_prompts(text: str = "", csv_bytes: bytes | None = None) -> list[str]:
 
 
 def plan_run(
-    engine: Engine, prompts: list[str], presets: list[str], sizes: list[str], base: GenerationRequest, user: str
+    engine: Engine,
+    prompts: list[str],
+    presets: list[str],
+    sizes: list[str],
+    base: GenerationRequest,
+    user: str,
+    run_id: str | None = None,
 ) -> RunPlan:
     """Every request the run will make (each prompt in each preset at each size), each planned and priced as
-    a single image is. Raises InvalidRequest naming the first request that cannot be made, or a run too big."""
+    a single image is. Raises InvalidRequest naming the first request that cannot be made, or a run too big.
+    A page passes its own `run_id` (hex) so that a start clicked twice is one run."""
     user = check_user(user)
     if not presets or not sizes:
         raise InvalidRequest("Choose at least one preset and one size.")
     count = len(prompts) * len(presets) * len(sizes) * base.n
     if count > MAX_RUN_IMAGES:
         raise InvalidRequest(f"This run would make {count} images; a run makes at most {MAX_RUN_IMAGES}.")
-    run_id = secrets.token_hex(6)
+    if run_id is None:
+        run_id = secrets.token_hex(6)
+    elif not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        raise InvalidRequest("A run's id is 8 to 32 lowercase hex digits.")
     items: list[RunItem] = []
     for prompt in prompts:
         for preset in presets:
@@ -164,6 +195,9 @@ def start_run(engine: Engine, runner: JobRunner, boards: Boards, run: RunPlan, u
     if mode not in MODES:
         raise InvalidRequest(f"A run goes {' or '.join(MODES)}, not {str(mode)[:30]!r}.")
     run_id = run.items[0].request.request_id.removeprefix(RUN_PREFIX).rsplit("-", 1)[0]
+    if engine.db.query("SELECT 1 FROM runs WHERE id = :id", {"id": run_id}):
+        _run_row(engine, run_id, user)  # someone else's id is not theirs to start again
+        return run_id  # started already (a second click): one run
     if mode == ALL_OR_NOTHING:
         _hold_whole(engine, run, user, run_id)
     board = boards.create(name or f"Run of {len(run.items)}", user, description=f"The results of run {run_id}.")
@@ -206,8 +240,9 @@ def run_status(engine: Engine, boards: Boards, run_id: str, user: str) -> RunSta
     """Where the run stands, item by item; finished items' images are put on its board (once each)."""
     row = _run_row(engine, run_id, check_user(user))
     items = engine.db.query(
-        "SELECT i.position, i.prompt, i.preset, i.size, i.job_id, i.collected, j.status, j.result, j.error "
-        "FROM run_items i LEFT JOIN jobs j ON j.id = i.job_id WHERE i.run_id = :id ORDER BY i.position",
+        "SELECT i.position, i.prompt, i.preset, i.size, i.job_id, i.collected, j.status, j.result, j.error, "
+        "g.actual_micros FROM run_items i LEFT JOIN jobs j ON j.id = i.job_id LEFT JOIN generations g ON g.id = i.job_id "
+        "WHERE i.run_id = :id ORDER BY i.position",
         {"id": run_id},
     )
     shown, counts = [], {}
@@ -217,8 +252,9 @@ def run_status(engine: Engine, boards: Boards, run_id: str, user: str) -> RunSta
         keys = json.loads(item["result"]).get("image_keys", []) if item["result"] else []
         shown.append({**dict(item), "status": status, "image_keys": keys})
     collect(engine, boards, row, [i for i in shown if i["status"] == "succeeded" and not i["collected"]])
+    spent = sum(item["actual_micros"] or 0 for item in items)
     return RunStatus(run_id, row["name"], row["mode"], row["board_id"], row["created_at"], bool(row["cancelled"]),
-                     counts, shown)  # fmt: skip
+                     counts, shown, spent, row["estimated_micros"])  # fmt: skip
 
 
 def collect(engine: Engine, boards: Boards, run: Any, finished: list[dict[str, Any]]) -> None:

@@ -234,11 +234,14 @@ class Studio:
         presets: list[str],
         sizes: list[str],
         base: GenerationRequest | None = None,
+        run_id: str | None = None,
     ) -> RunPlan:
         """Every request a run would make (each prompt, typed one per line or a CSV's first column, in each
-        preset at each size), each priced, and what the user's quota and the team's budget can hold now."""
+        preset at each size), each priced, and what the user's quota and the team's budget can hold now. A
+        page passes the same `run_id` (8 to 32 hex digits) until the run starts, so a second click is no
+        second run."""
         lines = runs.read_prompts(prompts, csv_bytes)
-        return runs.plan_run(self._engine, lines, presets, sizes, base or GenerationRequest("run"), user)
+        return runs.plan_run(self._engine, lines, presets, sizes, base or GenerationRequest("run"), user, run_id)
 
     def start_run(self, run: RunPlan, user: str, mode: str, name: str = "") -> str:
         """Start a planned run (runs.ALL_OR_NOTHING or AS_FAR_AS_IT_GOES); its results go on a new board."""

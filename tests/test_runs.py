@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import InvalidRequest, LimitReached, Settings, Studio
+from imagegen import GenerationRequest, InvalidRequest, LimitReached, NotFound, Settings, Studio
 from imagegen.runs import ALL_OR_NOTHING, AS_FAR_AS_IT_GOES
 
 
@@ -124,4 +124,38 @@ def test_cancelling_a_run_stops_its_queued_items_at_no_cost_and_releases_what_it
     assert refunded == cancelled and studio.check_invariants() == []
     with pytest.raises(Exception, match="someone else's"):
         studio.cancel_run(run_id, "bob")
+    studio.stop_jobs()
+
+
+def test_a_run_on_openai_reports_what_it_was_charged_and_keeps_its_items_out_of_the_users_own_jobs(openai_studio):
+    studio = openai_studio
+    single = studio.submit(GenerationRequest("one of my own", size="1024x1024"), "ann")
+    run = studio.plan_run("ann", prompts="a red fox\na blue bird", presets=["photo"], sizes=["1024x1024"])
+    run_id = studio.start_run(run, "ann", AS_FAR_AS_IT_GOES)
+    status = finished(studio, run_id)
+    assert status.counts == {"succeeded": 2} and status.images == 2
+    charged = studio._engine.db.query(
+        "SELECT SUM(actual_micros) FROM generations WHERE id IN (SELECT job_id FROM run_items WHERE run_id = :id)",
+        {"id": run_id},
+    )[0][0]
+    assert status.spent_micros == charged > 0
+    assert status.estimated_micros == run.reserve_micros >= charged
+    assert [job.id for job in studio.jobs_for("ann", limit=8)] == [single]  # the run's items are the run's
+    studio.stop_jobs()
+
+
+def test_a_run_started_twice_with_its_id_is_one_run_and_an_id_is_checked(data_dir):
+    studio = team(data_dir, quota=6)
+    run = studio.plan_run("ann", prompts="a fox\na bird", presets=["photo"], sizes=["1024x1024"], run_id="0a1b2c3d4e5f")
+    first = studio.start_run(run, "ann", ALL_OR_NOTHING)
+    again = studio.plan_run("ann", prompts="a fox\na bird", presets=["photo"], sizes=["1024x1024"], run_id=first)
+    assert studio.start_run(again, "ann", ALL_OR_NOTHING) == first == "0a1b2c3d4e5f"
+    finished(studio, first)
+    assert rows(studio, "runs") == 1 and rows(studio, "run_items") == 2 and rows(studio, "boards") == 1
+    assert studio.allowance("ann").images_left == 4
+    with pytest.raises(NotFound):
+        studio.start_run(again, "bob", ALL_OR_NOTHING)
+    for bad in ("../x", "ABCDEF12", "12", 7):
+        with pytest.raises(InvalidRequest, match="hex digits"):
+            studio.plan_run("ann", prompts="a fox", presets=["photo"], sizes=["1024x1024"], run_id=bad)
     studio.stop_jobs()
