@@ -8,7 +8,7 @@ import secrets
 import streamlit as st
 
 from imagegen import CUSTOM_SIZE, RUN_MODES, GenerationRequest, ImagegenError, RunPlan, RunStatus, counted, usd
-from ui import runtime, widgets
+from ui import attention, runtime, widgets
 from ui.identity import viewer
 
 studio = runtime.studio()
@@ -89,6 +89,7 @@ def start(run: RunPlan) -> None:
             st.error(widgets.plain(exc.message))
             return
         state[OPEN], state[NONCE] = run_id, secrets.token_hex(6)
+        attention.ask("run")
         st.rerun()
 
 
@@ -113,7 +114,7 @@ def progress(run_id: str) -> None:
 
 def draw_status(status: RunStatus) -> None:
     done = status.total - status.counts.get("queued", 0) - status.counts.get("running", 0)
-    st.subheader(widgets.plain(status.name))
+    st.header(widgets.plain(status.name))
     counts = ", ".join(f"{n} {STATUS_WORDS.get(s, s)}" for s, n in sorted(status.counts.items()))
     st.progress(
         done / status.total if status.total else 1.0, text=f"{done} of {status.total} requests settled: {counts}"
@@ -140,7 +141,7 @@ def earlier_runs() -> None:
     runs = [r for r in studio.runs(me.name, limit=10) if r.id != state.get(OPEN)]
     if not runs:
         return
-    st.subheader("Your earlier runs")
+    st.header("Your earlier runs")
     for run in runs:
         done = run.counts.get("succeeded", 0)
         with st.container(border=True):
@@ -151,13 +152,14 @@ def earlier_runs() -> None:
                            query_params={"board": run.board_id})  # fmt: skip
             if right.button("Follow it here", key=f"run-follow-{run.id}", type="tertiary"):
                 state[OPEN] = run.id
+                attention.ask("run")
                 st.rerun()
 
 
 if state.get(OPEN):
     progress(state[OPEN])
 with st.container(key="run-new", border=True):
-    st.subheader("A new run")
+    st.header("A new run")
     text, csv_bytes, presets, sizes, base = choose()
     plan = None
     if text.strip() or csv_bytes:
@@ -170,3 +172,4 @@ with st.container(key="run-new", border=True):
         preview(plan)
         start(plan)
 earlier_runs()
+attention.bring("run", ".st-key-run-progress", key="r_bring_run")

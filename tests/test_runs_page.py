@@ -86,7 +86,7 @@ def test_a_run_started_twice_is_one_run_followed_to_its_board(quota_of_five):
     while not studio.run_status(run.id, "ann").finished and time.time() < deadline:
         time.sleep(0.05)
     at.run()
-    assert "Animals" in [s.value for s in at.subheader]
+    assert "Animals" in [s.value for s in at.header]
     assert "2 of 2 requests settled: 2 done" in [p.proto.text for p in at.get("progress")]
     [link] = [p for p in at.get("page_link") if p.proto.label.startswith("Open its board")]
     assert link.proto.label == "Open its board (2 images so far)" and run.board_id in link.proto.query_string

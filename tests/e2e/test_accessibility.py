@@ -1,5 +1,5 @@
 """Everyone can use the studio: axe-core, run in Chromium on every page (Generate, edit mode, the Gallery's
-grid and detail, Admin), on a laptop and a phone, in light and dark, finds no critical or serious violation."""
+grid and detail, a board, Runs, Admin), on a laptop and a phone, in light and dark, finds no critical or serious violation."""
 
 from __future__ import annotations
 
@@ -84,6 +84,15 @@ def test_no_page_has_a_critical_or_serious_violation(server, page, tmp_path):
     page.goto(f"{server.url}/boards?board={board.id}")
     page.get_by_text("✓ Approved by me").wait_for()
     scan(page, "Board", failures)
+
+    run = studio.plan_run("ann", prompts="a red fox\na castle", presets=["photo"], sizes=["1024x1024"])
+    studio.start_run(run, "ann", "all", name="Two of them")
+    page.goto(server.url + "/runs")
+    page.get_by_role("textbox", name="Prompts, one per line").fill("a lighthouse\na harbour")
+    page.get_by_role("textbox", name="Prompts, one per line").press("Control+Enter")
+    page.get_by_role("button", name="Start the run of 2 images").wait_for()
+    page.get_by_text("Two of them").wait_for()
+    scan(page, "Runs", failures)
 
     page.goto(server.url + "/admin")
     page.get_by_role("heading", name="Admin").wait_for()
