@@ -201,7 +201,7 @@ def page_style() -> None:
         + "}@media (prefers-color-scheme: dark) {"
         + FOCUS_RING.format(color="#6f8ff0")
         # a chosen option's tag: white on the dark scheme's light accent reads at 3:1, near-black at 6:1
-        + f'[data-tag], [data-tag] span, [data-tag] button {{ color: {DARK_ON_ACCENT} !important; }}'
+        + f"[data-tag], [data-tag] span, [data-tag] button {{ color: {DARK_ON_ACCENT} !important; }}"
         + "}"
         "</style>"
     )
