@@ -76,9 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument("--json", action="store_true", help="print one JSON object")
     describe.set_defaults(handler="describe")
 
-    from imagegen import board_commands
+    from imagegen import board_commands, run_commands
 
     board_commands.add_parser(sub)
+    run_commands.add_parser(sub)
 
     sub.add_parser("models", help="list the models and their limits").set_defaults(handler="models")
     sub.add_parser("presets", help="list the Director's presets").set_defaults(handler="presets")

@@ -278,3 +278,9 @@ def _operator() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:
         return "cli"
+
+
+def run(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
+    from imagegen import run_commands
+
+    return run_commands.run(args, settings, studio)

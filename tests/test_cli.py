@@ -282,3 +282,39 @@ def test_board_create_add_list_and_export_as_a_zip_with_its_manifest(data_dir, t
     private = json.loads(run_cli("board", "create", "Mine", "--json", env=env).stdout)["board"]["id"]
     refused = run_cli("board", "add", private, made[0], "--user", "bob", env=env)
     assert refused.returncode == 2 and "not there, or it is private" in refused.stderr
+
+
+def test_run_plans_without_spending_then_runs_a_file_of_prompts_onto_a_board(data_dir, tmp_path):
+    env = cli_env(data_dir, IMAGEGEN_DAILY_QUOTA="5", IMAGEGEN_LOCAL_USER="ann")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red fox\n\na blue bird\n")
+    planned = run_cli("run", str(prompts), "--preset", "photo", "--preset", "cinematic", "--plan", "--json", env=env)
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert plan["requests"] == 4 and plan["fits"] == 4 and plan["images_left"] == 5
+    assert [(i["prompt"], i["preset"]) for i in plan["items"]][:2] == [
+        ("a red fox", "photo"),
+        ("a red fox", "cinematic"),
+    ]
+    assert not (data_dir / "images").exists()  # a plan spends nothing
+
+    done = run_cli(
+        "run", str(prompts), "--preset", "photo", "--preset", "cinematic", "--name", "Birds", "--json", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded" and result["counts"] == {"succeeded": 4} and result["images"] == 4
+    studio = Studio(Settings(data_dir=data_dir))
+    board = studio.board(result["board"], "ann")
+    assert board.name == "Birds" and board.images == 4
+    assert studio.allowance("ann").images_left == 1
+
+    refused = run_cli("run", str(prompts), "--preset", "photo", "--preset", "cinematic", env=env)
+    assert refused.returncode == 3 and "This run needs 4 images" in refused.stderr  # all or nothing, whole
+    partial = run_cli("run", str(prompts), "--preset", "photo", "--mode", "as-far-as-it-goes", "--json", env=env)
+    assert partial.returncode == 5, partial.stderr
+    assert json.loads(partial.stdout)["counts"] == {"succeeded": 1, "failed": 1}
+    assert studio.allowance("ann").images_left == 0 and studio.check_invariants() == []
+
+    missing = run_cli("run", str(tmp_path / "nope.txt"), env=env)
+    assert missing.returncode == 2 and "could not be read" in missing.stderr

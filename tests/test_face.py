@@ -11,7 +11,7 @@ import imagegen
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "imagegen"
 #: the command line calls the face as the pages do
-COMMAND_LINE = ("cli.py", "commands.py", "board_commands.py")
+COMMAND_LINE = ("cli.py", "commands.py", "board_commands.py", "run_commands.py")
 #: what a command that draws no figures, or `--help`, must never load
 HEAVY = ("pandas", "numpy", "pyarrow", "sqlalchemy", "PIL", "openai", "boto3")
 
