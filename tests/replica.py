@@ -3,6 +3,10 @@
 what a previous run left on its disk, then taking jobs and sweeping).
 
     python -m tests.replica [--submit N --prefix P (--user U | --many-users)] [--start-file F]
+    python -m tests.replica --run N
+
+With --run it starts a run of N prompts as far as it goes (as the Runs page does), prints `run <id>`, and
+serves the shared queue until it is stopped.
 
 It waits for the start file (so that several replicas submit at once), submits its N jobs, prints a line
 `submitted <queued> refused <n>`, waits for its jobs to end, prints one JSON line per job, and then keeps
@@ -92,9 +96,14 @@ def main() -> None:
     parser.add_argument("--many-users", action="store_true")
     parser.add_argument("--model", default="")
     parser.add_argument("--start-file", type=Path)
+    parser.add_argument("--run", type=int, default=0)
     args = parser.parse_args()
     studio = runtime.start()  # as the server starts: settling what this replica's disk holds first
     print("ready", flush=True)
+    if args.run:
+        prompts = "\n".join(f"icon {i:03d}" for i in range(args.run))
+        plan = studio.plan_run(args.user, prompts=prompts, presets=["photo"], sizes=["1024x1024"])
+        print(f"run {studio.start_run(plan, args.user, 'as far as it goes')}", flush=True)
     if args.start_file is not None:
         while not args.start_file.exists():
             time.sleep(0.005)

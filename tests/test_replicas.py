@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from imagegen import GenerationRequest, HistoryFilter, Settings, Studio
+from imagegen import GenerationRequest, HistoryFilter, LimitReached, Settings, Studio
 from tests.engine_parts import open_reservations
 from tests.replica import TIMEOUT, Replica
 
@@ -160,3 +160,44 @@ def test_a_replica_that_comes_back_with_its_disk_uploads_the_paid_image_it_kept(
     assert len(kept_originals(moto, bucket)) == 1
     assert [item["pending"] for item in observer.history().items] == [False]
     assert observer.check_invariants() == []
+
+
+def test_a_run_of_200_across_two_replicas_spends_no_more_than_the_budget_and_loses_nothing_to_a_kill(shared):
+    start, studio, fake, bucket, moto = shared
+    bound = studio().plan(GenerationRequest("icon 000", preset="photo", size="1024x1024")).reserve_micros
+    budget = bound * 150 + bound // 2
+    settings = {"IMAGEGEN_DAILY_QUOTA": "1000", "IMAGEGEN_DAILY_BUDGET_USD": str(Decimal(budget) / 1_000_000)}
+    observer = studio(**settings)
+    whole = observer.plan_run("ann", prompts="\n".join(f"icon {i:03d}" for i in range(200)), presets=["photo"],
+                              sizes=["1024x1024"])  # fmt: skip
+    assert whole.fitting() == 150
+    with pytest.raises(LimitReached, match="This run needs 200 images"):
+        observer.start_run(whole, "ann", "all")  # all or nothing: refused at once, nothing kept
+    observer.stop_jobs()
+    assert observer._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
+
+    doomed = start("doomed", "--run", "200", **settings)
+    run_id = doomed.expect("run ").split()[1]
+    start("survivor", **settings)
+    deadline = time.time() + TIMEOUT
+    while len(fake.requests) < 20 and time.time() < deadline:
+        time.sleep(0.02)
+    doomed.process.send_signal(signal.SIGKILL)  # with renders at the provider and most of the run queued
+    doomed.process.wait()
+    fake.gate.set()
+    deadline = time.time() + TIMEOUT
+    while not (status := observer.run_status(run_id, "ann")).finished and time.time() < deadline:
+        time.sleep(0.2)
+    assert status.finished and status.total == 200, status.counts
+    errors = {item["error"][:20] for item in status.items if item["status"] == "failed"}
+    assert errors <= {"Team budget reached:", "The server restarted"}, errors
+    left = observer.allowance("ann")
+    assert left.spent_micros + left.in_flight_micros <= budget  # no overshoot
+    assert budget - left.spent_micros < bound  # and as far as it goes: what is left holds no other image
+    assert observer.check_invariants() == [] and open_reservations(observer._engine.db) == []
+    made = [key for item in status.items for key in item["image_keys"]]
+    interrupted = sum(item["error"].startswith("The server restarted") for item in status.items if item["error"])
+    assert interrupted > 0  # the kill hit renders at the provider: charged their bound, as maybe billed
+    assert len(made) == status.counts["succeeded"] and len(made) + interrupted >= 150
+    assert observer.board(status.board_id, "ann").images == len(made)
+    assert sorted(kept_originals(moto, bucket)) == sorted(made)  # every paid image kept, on the run's board
