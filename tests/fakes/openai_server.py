@@ -30,6 +30,10 @@ POST /v1/responses (the writing Director) is checked against tests/fakes/respons
 as the next text behaviour (`text_default`, `text_script`): a structured rewrite made from the instructions'
 keywords, or "not_schema", "huge", "markup", "echo", "refusal", "cut", "429", "500".
 
+The Files and Batch APIs (/v1/files, /v1/batches: tests/fakes/batch_contract.py) take a JSONL file of
+image requests and run it as a batch whose end (`batches.outcome`: completed, partial, failed, expired,
+late) the test chooses; each line is checked and answered as its endpoint would be.
+
 An SVG answer is a small vector drawing with `svg_usage` (the author's tokens) beside `usage`; a GIF answer
 has `frame_count` frames (9 when omitted), its usage the output tokens of every frame.
 """
@@ -54,6 +58,7 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from tests.fakes import responses_contract
+from tests.fakes.batch_contract import Batches, BatchRefusal
 from tests.fakes.images_contract import (
     Refusal,
     check,
@@ -130,6 +135,15 @@ def _multipart(content_type: str, raw: bytes) -> tuple[dict[str, Any], dict[str,
     return fields, files
 
 
+def _multipart_named(content_type: str, raw: bytes) -> tuple[dict[str, Any], dict[str, list[bytes]], dict[str, str]]:
+    """A multipart body's fields and files, and each file field's file name (the Files API reads it)."""
+    fields, files = _multipart(content_type, raw)
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(f"content-type: {content_type}\r\n\r\n".encode() + raw)
+    names = {part.get_param("name", header="content-disposition"): part.get_filename()
+             for part in message.iter_parts() if part.get_filename() is not None}  # fmt: skip
+    return fields, files, names
+
+
 def _typed(value: str) -> Any:
     if value in ("true", "false"):
         return value == "true"
@@ -183,6 +197,8 @@ class FakeImagesAPI:
         self.text_delay = 0.0
         self.text_script: deque[str] = deque()
         self.urls: dict[str, tuple[bytes, float]] = {}
+        #: the Files and Batch APIs' uploads and batches (tests/fakes/batch_contract.py)
+        self.batches = Batches()
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -219,6 +235,7 @@ class FakeImagesAPI:
             self.text_default = "json"
             self.text_delay = 0.0
             self.text_script.clear()
+        self.batches.reset()
 
     def next_text_behaviour(self) -> str:
         with self.lock:
@@ -238,6 +255,8 @@ class FakeImagesAPI:
                 pass
 
             def do_GET(self) -> None:
+                if urlsplit(self.path).path.startswith(("/v1/files", "/v1/batches")):
+                    return self._batch_api("GET")
                 if urlsplit(self.path).path.endswith("/models"):
                     sent_key = self.headers.get("api-key") or self.headers.get("authorization", "").removeprefix(
                         "Bearer "
@@ -262,6 +281,8 @@ class FakeImagesAPI:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
+                if urlsplit(self.path).path.startswith(("/v1/files", "/v1/batches")):
+                    return self._batch_api("POST", raw)
                 editing = urlsplit(self.path).path.endswith("/images/edits")
                 files: dict[str, list[bytes]] = {}
                 if editing:
@@ -352,6 +373,44 @@ class FakeImagesAPI:
                 if body.get("stream"):
                     return self._stream(body, behaviour, "image_edit" if editing else "image_generation")
                 self._json(200, self._answer(body, behaviour))
+
+            def _batch_api(self, method: str, raw: bytes = b"") -> None:
+                """The Files and Batch APIs (batch_contract.py): upload, read, create, poll, cancel."""
+                sent_key = self.headers.get("authorization", "").removeprefix("Bearer ")
+                if sent_key != api.api_key:
+                    return self._json(401, _error("Incorrect API key provided.", code="invalid_api_key"))
+                parts = urlsplit(self.path).path.strip("/").split("/")[1:]  # after "v1"
+                try:
+                    if method == "POST" and parts == ["files"]:
+                        fields, files, names = _multipart_named(self.headers.get("content-type", ""), raw)
+                        return self._json(200, api.batches.upload(fields, files, names.get("file", "")))
+                    if method == "GET" and len(parts) == 2 and parts[0] == "files":
+                        return self._json(200, api.batches.file(parts[1]))
+                    if method == "GET" and len(parts) == 3 and parts[::2] == ["files", "content"]:
+                        return self._send(200, api.batches.content(parts[1]), "application/octet-stream")
+                    if method == "POST" and parts == ["batches"]:
+                        body = json.loads(raw or b"{}")
+                        with api.lock:
+                            api.requests.append({**body, "_path": self.path, "_files": {}})
+                        return self._json(200, api.batches.create(body))
+                    if method == "GET" and len(parts) == 2 and parts[0] == "batches":
+                        return self._json(200, api.batches.retrieve(parts[1], self._batch_line))
+                    if method == "POST" and len(parts) == 3 and parts[::2] == ["batches", "cancel"]:
+                        return self._json(200, api.batches.cancel(parts[1]))
+                except BatchRefusal as refusal:
+                    return self._json(refusal.status, refusal.body)
+                return self._json(404, _error("unknown path", code="not_found"))
+
+            def _batch_line(self, body: dict[str, Any], endpoint: str) -> tuple[int, dict[str, Any]]:
+                """One line of a batch, checked and answered as the endpoint itself would."""
+                try:
+                    if endpoint == "/v1/images/generations":
+                        check(body)
+                    elif endpoint != "/v1/images/edits" or not body.get("prompt") or not body.get("images"):
+                        raise Refusal(400, "This endpoint's lines are not answered here.", param=None, code=None)
+                except Refusal as refusal:
+                    return refusal.status, refusal.body
+                return 200, self._answer(body, "b64")
 
             def _text_answer(self, body: dict[str, Any]) -> None:
                 """POST /v1/responses: checked against its contract, then answered as the next text behaviour."""
