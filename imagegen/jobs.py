@@ -344,6 +344,9 @@ class JobRunner:
         self.recover()
         reconcile(self.engine)
         self.prune_inputs()
+        from imagegen import batching
+
+        batching.advance(self.engine)  # runs sent through the Batch API: sent, polled, settled
 
     def prune_inputs(self) -> None:
         root = self.engine.settings.data_dir / "job-inputs"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from imagegen import batching
 from imagegen.boards import Boards
 from imagegen.checks import check_user, clean_text, scoped_id, visible
 from imagegen.errors import ImagegenError, InvalidRequest, LimitReached, NotFound
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
 #: the most images one run makes: a campaign's set, not a factory
 MAX_RUN_IMAGES = 300
 MAX_PROMPTS = 300
-ALL_OR_NOTHING, AS_FAR_AS_IT_GOES = "all", "as far as it goes"
-MODES = (ALL_OR_NOTHING, AS_FAR_AS_IT_GOES)
+ALL_OR_NOTHING, AS_FAR_AS_IT_GOES, BATCH = "all", "as far as it goes", "batch"
+#: all or nothing and as far as it goes run at once on the job queue; a batch is reserved whole and made
+#: by the provider's Batch API within its window (batching.py), where the provider offers one
+MODES = (ALL_OR_NOTHING, AS_FAR_AS_IT_GOES, BATCH)
 RUN_ID = re.compile(r"[0-9a-f]{8,32}")
 #: how long an all-or-nothing run's reservations wait for their jobs before they are released at $0
 HOLD_SECONDS = 24 * 3600
@@ -198,8 +201,11 @@ def start_run(engine: Engine, runner: JobRunner, boards: Boards, run: RunPlan, u
     if engine.db.query("SELECT 1 FROM runs WHERE id = :id", {"id": run_id}):
         _run_row(engine, run_id, user)  # someone else's id is not theirs to start again
         return run_id  # started already (a second click): one run
-    if mode == ALL_OR_NOTHING:
-        _hold_whole(engine, run, user, run_id)
+    if mode == BATCH:
+        batching.check_sendable(engine, [item.request for item in run.items])
+    if mode in (ALL_OR_NOTHING, BATCH):
+        hold = batching.terms().hold_seconds if mode == BATCH else HOLD_SECONDS
+        _hold_whole(engine, run, user, run_id, hold)
     board = boards.create(name or f"Run of {len(run.items)}", user, description=f"The results of run {run_id}.")
     with engine.db.write() as conn:
         conn.execute(
@@ -209,24 +215,30 @@ def start_run(engine: Engine, runner: JobRunner, boards: Boards, run: RunPlan, u
              "items": len(run.items), "micros": run.reserve_micros},
         )  # fmt: skip
         conn.executemany(
-            "INSERT INTO run_items (run_id, position, job_id, prompt, preset, size, estimated_micros) "
-            "VALUES (:run, :position, :job, :prompt, :preset, :size, :micros)",
+            "INSERT INTO run_items (run_id, position, job_id, prompt, preset, size, estimated_micros, request) "
+            "VALUES (:run, :position, :job, :prompt, :preset, :size, :micros, :request)",
             [{"run": run_id, "position": i.position, "job": scoped_id(user, i.request.request_id), "prompt": i.prompt,
-              "preset": i.preset, "size": i.size, "micros": i.reserve_micros} for i in run.items],
+              "preset": i.preset, "size": i.size, "micros": i.reserve_micros,
+              "request": json.dumps(i.request.to_dict())} for i in run.items],
         )  # fmt: skip
+        if mode == BATCH:
+            batching.queue(conn, run_id)
+    if mode == BATCH:
+        batching.advance(engine, run_id=run_id)  # sent now; if the provider cannot take it, the sweep sends it
+        return run_id
     for item in run.items:
         runner.submit(item.request, user, check_limits=False)
     return run_id
 
 
-def _hold_whole(engine: Engine, run: RunPlan, user: str, run_id: str) -> None:
+def _hold_whole(engine: Engine, run: RunPlan, user: str, run_id: str, hold_seconds: float) -> None:
     items = []
     for item in run.items:
         planned = plan(engine, item.request)
         details = {**item.request.to_dict(), "directed_prompt": planned.directed.text, "provider": engine.provider.name}
         items.append((scoped_id(user, item.request.request_id), item.request.n, item.reserve_micros, details))
     try:
-        engine.ledger.reserve_all(items, user=user, held_for=run_id, hold_seconds=HOLD_SECONDS)
+        engine.ledger.reserve_all(items, user=user, held_for=run_id, hold_seconds=hold_seconds)
     except LimitReached as exc:
         left = run.allowance
         raise LimitReached(
@@ -240,7 +252,8 @@ def run_status(engine: Engine, boards: Boards, run_id: str, user: str) -> RunSta
     """Where the run stands, item by item; finished items' images are put on its board (once each)."""
     row = _run_row(engine, run_id, check_user(user))
     items = engine.db.query(
-        "SELECT i.position, i.prompt, i.preset, i.size, i.job_id, i.collected, j.status, j.result, j.error, "
+        "SELECT i.position, i.prompt, i.preset, i.size, i.job_id, i.collected, COALESCE(j.status, i.outcome) AS status, "
+        "COALESCE(j.result, i.result) AS result, COALESCE(j.error, i.error) AS error, "
         "g.actual_micros FROM run_items i LEFT JOIN jobs j ON j.id = i.job_id LEFT JOIN generations g ON g.id = i.job_id "
         "WHERE i.run_id = :id ORDER BY i.position",
         {"id": run_id},
@@ -275,8 +288,13 @@ def on_job_finished(engine: Engine, job_id: str, is_admin: Callable[[str], bool]
     """When a run's item is done (on whichever replica ran it), its images go on the run's board at once."""
     rows = engine.db.query("SELECT run_id FROM run_items WHERE job_id = :job", {"job": job_id})
     if rows:
-        run = _run_row(engine, rows[0]["run_id"], None)
-        run_status(engine, Boards(engine.db, is_admin), run["id"], run["user"])
+        collect_run(engine, rows[0]["run_id"], is_admin)
+
+
+def collect_run(engine: Engine, run_id: str, is_admin: Callable[[str], bool] = lambda _user: False) -> None:
+    """Put the run's finished items' images on its board (each once)."""
+    run = _run_row(engine, run_id, None)
+    run_status(engine, Boards(engine.db, is_admin), run["id"], run["user"])
 
 
 def cancel_run(engine: Engine, runner: JobRunner, run_id: str, user: str) -> int:
@@ -286,9 +304,22 @@ def cancel_run(engine: Engine, runner: JobRunner, run_id: str, user: str) -> int
     with engine.db.write() as conn:
         conn.execute("UPDATE runs SET cancelled = 1 WHERE id = :id", {"id": run_id})
     jobs = [r["job_id"] for r in engine.db.query("SELECT job_id FROM run_items WHERE run_id = :id", {"id": run_id})]
+    if run["mode"] == BATCH:
+        return _cancel_batch(engine, run_id, jobs)
     cancelled = [job_id for job_id in jobs if runner.cancel(job_id, run["user"])]
     engine.ledger.release_held(run_id, cancelled)  # a job's ledger id is its job id
     return len(cancelled)
+
+
+def _cancel_batch(engine: Engine, run_id: str, jobs: list[str]) -> int:
+    """A batch not sent yet stops here, its holds released at $0; one sent is asked to stop, and what it did
+    not make comes back refunded when it ends. Returns how many items were stopped now."""
+    batching.cancel(engine, run_id)
+    cancelled = engine.db.query(
+        "SELECT job_id FROM run_items WHERE run_id = :id AND outcome = 'cancelled'", {"id": run_id}
+    )
+    released = engine.ledger.release_held(run_id, [r["job_id"] for r in cancelled if r["job_id"] in jobs])
+    return len(released)
 
 
 def runs_of(engine: Engine, user: str, limit: int = 10) -> list[str]:

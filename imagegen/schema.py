@@ -478,3 +478,18 @@ def m022_runs(db: Session) -> None:
         "collected BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (run_id, position))"
     )
     db.execute("CREATE INDEX run_items_by_job ON run_items (job_id)")
+
+
+@migration
+def m023_run_batches(db: Session) -> None:
+    # A run sent through the provider's Batch API: no job per item; the batch's state, leased by one server
+    # at a time while it sends or reads the batch, and each item's end kept on its row.
+    db.execute("ALTER TABLE run_items ADD COLUMN request TEXT")
+    db.execute("ALTER TABLE run_items ADD COLUMN outcome TEXT")
+    db.execute("ALTER TABLE run_items ADD COLUMN result TEXT")
+    db.execute("ALTER TABLE run_items ADD COLUMN error TEXT")
+    db.execute(
+        "CREATE TABLE run_batches (run_id TEXT PRIMARY KEY, batch_id TEXT, state TEXT NOT NULL, "
+        "provider_status TEXT, lease_owner TEXT, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, "
+        "checked_at DOUBLE PRECISION NOT NULL DEFAULT 0)"
+    )

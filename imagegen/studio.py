@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from imagegen.analytics import Analytics, Today
+    from imagegen.batching import BatchTerms
     from imagegen.jobs import Job, JobRunner
 
 STAGES = ("directing", "reserving", "rendering", "verifying", "saving")
@@ -253,6 +254,26 @@ class Studio:
     def cancel_run(self, run_id: str, user: str) -> int:
         """Cancel a run's queued items at $0; returns how many."""
         return runs.cancel_run(self._engine, self._jobs(), run_id, user)
+
+    def run_modes(self) -> list[str]:
+        """The ways a run can go here: all or nothing, as far as it goes, and through the provider's Batch API
+        where the provider takes batches."""
+        from imagegen import batching
+
+        return [m for m in runs.MODES if m != runs.BATCH or batching.offered(self._engine)]
+
+    def batch_terms(self) -> BatchTerms:
+        """The Batch API's window and discount as the catalog records them, and whether the discount is
+        confirmed for images (if not, a batch is charged the usual price)."""
+        from imagegen import batching
+
+        return batching.terms()
+
+    def advance_batches(self, run_id: str | None = None) -> int:
+        """Send or read the runs' batches whose turn it is (every server's sweep does it each minute)."""
+        from imagegen import batching
+
+        return batching.advance(self._engine, run_id=run_id)
 
     def runs(self, user: str, limit: int = 10) -> list[RunStatus]:
         """The user's latest runs, newest first."""

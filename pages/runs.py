@@ -7,7 +7,7 @@ import secrets
 
 import streamlit as st
 
-from imagegen import CUSTOM_SIZE, RUN_MODES, GenerationRequest, ImagegenError, RunPlan, RunStatus, counted, usd
+from imagegen import CUSTOM_SIZE, GenerationRequest, ImagegenError, RunPlan, RunStatus, counted, usd
 from ui import attention, runtime, widgets
 from ui.identity import viewer
 
@@ -15,9 +15,12 @@ studio = runtime.studio()
 me = viewer()
 state = st.session_state
 
+TERMS = studio.batch_terms()
 MODE_LABELS = {
     "all": "All or nothing: reserve the whole run now, or refuse it whole",
     "as far as it goes": "As far as it goes: make what fits, in order, then stop",
+    "batch": f"Delayed, through the Batch API: reserved whole now, made within {TERMS.window_hours} hours; "
+    + (f"{TERMS.discount:.0%} off" if TERMS.confirmed else "no discount is confirmed for images, so it costs as now"),
 }
 STATUS_WORDS = {"queued": "waiting", "running": "rendering", "succeeded": "done", "failed": "failed",
                 "cancelled": "cancelled"}  # fmt: skip
@@ -79,7 +82,7 @@ def preview(run: RunPlan) -> None:
 
 
 def start(run: RunPlan) -> None:
-    mode = st.radio("How", RUN_MODES, format_func=MODE_LABELS.get, key="r_mode",
+    mode = st.radio("How", studio.run_modes(), format_func=MODE_LABELS.get, key="r_mode",
                     index=0 if run.fits_whole else 1)  # fmt: skip
     name = st.text_input("Board name for the results", max_chars=80, placeholder=f"Run of {len(run.items)}")
     if st.button(f"Start the run of {counted(run.images, 'image')}", type="primary", icon=":material/play_arrow:"):

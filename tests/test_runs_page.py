@@ -10,6 +10,7 @@ import pytest
 
 from imagegen import Settings, Studio
 from tests.test_pages import app, texts
+from ui import runtime
 
 
 @pytest.fixture
@@ -104,3 +105,24 @@ def test_a_run_too_big_is_refused_with_what_to_change(env):
     at = choose(runs_page(), "\n".join(f"product {i}" for i in range(151)), ["photo", "cinematic"], ["1024x1024"])
     assert "This run would make 302 images; a run makes at most 300" in texts(at)
     assert not at.dataframe and not [b for b in at.button if b.label.startswith("Start the run")]
+
+
+def test_the_batch_api_is_offered_with_its_window_and_unconfirmed_price_only_where_the_provider_takes_it(
+    env, fake_openai
+):
+    offline = choose(runs_page(), "a red fox", ["photo"], ["1024x1024"])
+    offered = next(r for r in offline.radio if r.label == "How").options
+    assert len(offered) == 2 and not any("Batch API" in o for o in offered)
+    env.setenv("IMAGEGEN_PROVIDER", "openai")
+    env.setenv("OPENAI_API_KEY", "sk-test")
+    env.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    runtime._read.cache_clear()  # a server reads its environment once: this is another server
+    at = choose(runs_page(), "a red fox\na blue bird", ["photo"], ["1024x1024"])
+    how = next(r for r in at.radio if r.label == "How")
+    [label] = [o for o in how.options if "Batch API" in o]
+    assert "within 24 hours" in label and "no discount is confirmed for images" in label
+    how.set_value("batch").run()
+    start_button(at).click().run()
+    assert not at.exception
+    assert sum(r["_path"].endswith("/batches") for r in fake_openai.requests) == 1  # sent as one batch at once
+    assert "0 of 2 requests settled: 2 waiting" in [p.proto.text for p in at.get("progress")]

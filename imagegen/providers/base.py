@@ -9,6 +9,7 @@ from typing import Protocol
 
 from imagegen.catalog import ModelSpec
 from imagegen.edits import EditInputs
+from imagegen.errors import ImagegenError
 from imagegen.request import GenerationRequest, Usage
 
 #: called with (partial index, preview image bytes) as previews arrive
@@ -46,6 +47,19 @@ class RenderOutput:
     images: list[RenderedImage]
     usage: Usage | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """Where a batch stands at the provider: its status, and whether it has ended."""
+
+    status: str
+    ended: bool
+
+
+#: called with each request's answer in an ended batch: (its custom id, its images or the error that says
+#: why there are none and whether it may have been billed)
+AnswerCallback = Callable[[str, "RenderOutput | ImagegenError"], None]
 
 
 class Provider(Protocol):

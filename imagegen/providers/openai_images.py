@@ -31,7 +31,7 @@ from imagegen.errors import (
     RateLimited,
 )
 from imagegen.providers.answers import AnswerTap, read_answer
-from imagegen.providers.base import PartialCallback, RenderedImage, RenderJob, RenderOutput
+from imagegen.providers.base import AnswerCallback, BatchState, PartialCallback, RenderedImage, RenderJob, RenderOutput
 from imagegen.redact import register_secret
 from imagegen.request import GenerationRequest, Usage
 from imagegen.settings import Settings
@@ -129,19 +129,43 @@ class OpenAIImages:
                 return None
             if content_type.startswith("text/event-stream"):
                 return _from_events(body)
-            answer = json.loads(body)
-            images = [
-                RenderedImage(
-                    _b64(item["b64_json"]) if item.get("b64_json") else self.download(item["url"]),
-                    item.get("revised_prompt"),
-                )
-                for item in answer["data"]
-            ]
-            usage = _with_author(_usage(_attributes(answer.get("usage"))), _attributes(answer.get("svg_usage")))
-            return RenderOutput(images=images, usage=usage)
+            return self.output_of(json.loads(body))
         except (OSError, ValueError, KeyError, TypeError, BadImage) as exc:
             log.warning("the answer kept in %s cannot be read back (%s)", path, type(exc).__name__)
             return None
+
+    def output_of(self, answer: dict[str, Any]) -> RenderOutput:
+        """The images and usage of an answer's JSON body (as kept on disk, or a batch's output line)."""
+        images = [
+            RenderedImage(
+                _b64(item["b64_json"]) if item.get("b64_json") else self.download(item["url"]),
+                item.get("revised_prompt"),
+            )
+            for item in answer["data"]
+        ]
+        usage = _with_author(_usage(_attributes(answer.get("usage"))), _attributes(answer.get("svg_usage")))
+        return RenderOutput(images=images, usage=usage)
+
+    # -- the Batch API: a run's requests made within 24 hours (providers/openai_batch.py) ------------
+
+    def batch_send(self, run_id: str, jobs: list[tuple[str, RenderJob]]) -> str:
+        from imagegen.providers import openai_batch
+
+        return openai_batch.send(self, run_id, jobs)
+
+    def batch_poll(self, batch_id: str, on_answer: AnswerCallback) -> BatchState:
+        from imagegen.providers import openai_batch
+
+        return openai_batch.poll(self, batch_id, on_answer)
+
+    def batch_cancel(self, batch_id: str) -> None:
+        from imagegen.providers import openai_batch
+
+        openai_batch.cancel(self, batch_id)
+
+    def request_body(self, job: RenderJob) -> dict[str, Any]:
+        """The JSON body a direct call of this job sends (a batch's line carries the same)."""
+        return self._params(job)
 
     def _params(self, job: RenderJob) -> dict[str, Any]:
         request = job.request

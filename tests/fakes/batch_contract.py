@@ -153,6 +153,13 @@ class Batches:
             self._advance(batch, answer)
             return _shown(batch)
 
+    def listed(self) -> dict[str, Any]:
+        """GET /v1/batches: newest first, as one page."""
+        with self.lock:
+            shown = [_shown(b) for b in sorted(self.batches.values(), key=lambda b: b["created_at"], reverse=True)]
+        first, last = (shown[0]["id"], shown[-1]["id"]) if shown else (None, None)
+        return {"object": "list", "data": shown, "first_id": first, "last_id": last, "has_more": False}
+
     def cancel(self, batch_id: str) -> dict[str, Any]:
         with self.lock:
             batch = self.batches.get(batch_id)

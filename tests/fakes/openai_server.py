@@ -393,6 +393,8 @@ class FakeImagesAPI:
                         with api.lock:
                             api.requests.append({**body, "_path": self.path, "_files": {}})
                         return self._json(200, api.batches.create(body))
+                    if method == "GET" and parts == ["batches"]:
+                        return self._json(200, api.batches.listed())
                     if method == "GET" and len(parts) == 2 and parts[0] == "batches":
                         return self._json(200, api.batches.retrieve(parts[1], self._batch_line))
                     if method == "POST" and len(parts) == 3 and parts[::2] == ["batches", "cancel"]:
