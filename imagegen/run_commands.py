@@ -34,8 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--size", action="append", default=[], help="a size (repeat for more; default: the model's)")
     run.add_argument("--model", default="")
     run.add_argument("--quality", default="")
-    run.add_argument("--mode", choices=("all", "as-far-as-it-goes"), default="all",
-                     help="all or nothing (default), or make what fits and stop")  # fmt: skip
+    run.add_argument("--mode", choices=("all", "as-far-as-it-goes", "batch"), default="all",
+                     help="all or nothing (default), make what fits and stop, or send it through the Batch API "
+                          "(made within its window by the servers: the command returns once it is sent)")  # fmt: skip
     run.add_argument("--name", default="", help="the results board's name (default: Run of N)")
     run.add_argument("--plan", action="store_true", help="show every request and the total; spend nothing")
     run.add_argument("--user", default=None, help="who runs it (default: IMAGEGEN_LOCAL_USER)")
@@ -48,8 +49,10 @@ def run(args: argparse.Namespace, settings: Settings, studio: Studio) -> int:
     plan = _plan(args, studio, user)
     if args.plan:
         return _print_plan(args, plan)
-    mode = "all" if args.mode == "all" else "as far as it goes"
+    mode = {"all": "all", "as-far-as-it-goes": "as far as it goes", "batch": "batch"}[args.mode]
     run_id = studio.start_run(plan, user, mode, args.name)
+    if mode == "batch":  # made within the window: every server's sweep reads it and settles it
+        return _print_sent(args, studio.run_status(run_id, user))
     try:
         status = _wait(args, studio, run_id, user)
     except KeyboardInterrupt:  # stop what has not started, at no cost; what renders finishes and is kept
@@ -113,6 +116,15 @@ def _wait(args: argparse.Namespace, studio: Studio, run_id: str, user: str) -> R
         if status.finished:
             return status
         time.sleep(POLL_SECONDS)
+
+
+def _print_sent(args: argparse.Namespace, status: RunStatus) -> int:
+    if args.json:
+        print(json.dumps({"status": "sent", "run": status.id, "board": status.board_id, "requests": status.total}))
+    else:
+        print(f"run {status.id}: {status.total} requests sent as one batch; the studio's servers settle them as "
+              f"the batch ends and put the images on board {status.board_id}")  # fmt: skip
+    return 0
 
 
 def _print_status(args: argparse.Namespace, status: RunStatus) -> int:

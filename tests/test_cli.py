@@ -318,3 +318,19 @@ def test_run_plans_without_spending_then_runs_a_file_of_prompts_onto_a_board(dat
 
     missing = run_cli("run", str(tmp_path / "nope.txt"), env=env)
     assert missing.returncode == 2 and "could not be read" in missing.stderr
+
+
+def test_run_through_the_batch_api_returns_once_sent_and_offline_says_it_takes_no_batches(
+    data_dir, tmp_path, fake_openai
+):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red fox\na blue bird\n")
+    offline = run_cli("run", str(prompts), "--mode", "batch", env=cli_env(data_dir, IMAGEGEN_LOCAL_USER="ann"))
+    assert offline.returncode == 2 and "takes no batches" in offline.stderr
+    env = cli_env(data_dir, IMAGEGEN_LOCAL_USER="ann", IMAGEGEN_PROVIDER="openai", OPENAI_API_KEY="sk-test",
+                  OPENAI_BASE_URL=fake_openai.base_url)  # fmt: skip
+    sent = run_cli("run", str(prompts), "--mode", "batch", "--json", env=env)
+    assert sent.returncode == 0, sent.stderr
+    answer = json.loads(sent.stdout)
+    assert answer["status"] == "sent" and answer["requests"] == 2
+    assert sum(r["_path"].endswith("/batches") for r in fake_openai.requests) == 1
