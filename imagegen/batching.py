@@ -246,7 +246,10 @@ def _settle_item(engine: Engine, run: Any, item: Any, answer: RenderOutput | Ima
             raise answer
         if not answer.images:
             raise BadImage("The batch answered without an image. It may have been billed.")
-        planned = plan(engine, request)
+        try:
+            planned = plan(engine, request)
+        except ImagegenError as exc:  # made and billed, but no longer plannable here (a model retired since)
+            raise BadImage(f"The batch made this image but it cannot be kept: {exc.message}") from exc
         generation = Generation(engine, planned, run["user"], ledger_id, quiet(None), clock)
         charge = terms().price(engine.catalog.charge(request, answer.usage, planned.estimated_cost))
         with settlement_guard(engine, ledger_id, to_micros(charge.amount), clock):
