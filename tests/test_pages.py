@@ -273,7 +273,7 @@ def test_a_non_admin_has_no_admin_page_and_cannot_open_it(env):
     env.setenv("IMAGEGEN_ADMINS", "boss@example.com")
     at = app(user=signed_in("bob@example.com"))
     assert "Signed in as **bob@example.com**" in texts(at) and "(admin)" not in texts(at)
-    with pytest.raises(ValueError, match="Known pages: .*generate.*gallery.*boards.py'\\]"):
+    with pytest.raises(ValueError, match="Known pages: .*generate.*gallery.*boards.*runs.py'\\]"):
         at.switch_page("pages/admin.py")
     assert not any(m.label == "Spent today" for m in at.metric)
 

@@ -72,7 +72,7 @@ settlement = st.tuples(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(new_request, settlement), min_size=1, max_size=24))
 @example([("reserve", "ann", "flare", "photo", 2, 0, 900), ("commit", 0, 1500), ("delete", 0, 0)])
 @example([("reserve", "ann", "flare", "photo", 1, 1, 900), ("commit", 0, 1500), ("edit", 0, 0)])
