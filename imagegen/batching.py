@@ -97,6 +97,8 @@ def queue(conn: Any, run_id: str) -> None:
 def advance(engine: Engine, *, run_id: str | None = None, now: float | None = None) -> int:
     """Send, or read, every batch whose turn has come (or just `run_id`'s, at once); returns how many moved
     on. Each is leased first, so two servers never send or settle the same batch at once."""
+    if not offered(engine):
+        return 0  # a server whose provider takes no batches leaves them to the servers that can read them
     now = time.time() if now is None else now
     rows = engine.db.query(
         "SELECT run_id FROM run_batches WHERE state <> :settled AND (checked_at < :due OR run_id = :id)",

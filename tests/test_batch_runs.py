@@ -6,6 +6,7 @@ never sent twice or settled twice when a server stops midway or two read it at o
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -22,8 +23,10 @@ def settings(openai_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def batching_studio(settings: Settings) -> Studio:
-    return Studio(settings)
+def batching_studio(settings: Settings) -> Iterator[Studio]:
+    studio = Studio(settings)
+    yield studio
+    studio.stop_jobs()  # its sweep would go on reading batches of a fake reset for the next test
 
 
 def start(studio: Studio, lines: int = 4) -> tuple[str, object]:
@@ -167,6 +170,8 @@ def test_two_servers_reading_one_batch_at_once_settle_each_item_once(settings, f
     for thread in both:
         thread.join()
     status = settle(first, run_id)
+    for studio in (first, second):
+        studio.stop_jobs()
     assert status.counts == {"succeeded": 6}
     assert len(first.history().items) == 6 and first.check_invariants() == []
 
@@ -177,6 +182,7 @@ def test_a_studio_whose_provider_takes_no_batches_does_not_offer_them_and_refuse
     run = studio.plan_run("ann", prompts="a fox", presets=["photo"], sizes=["1024x1024"])
     with pytest.raises(InvalidRequest, match="takes no batches"):
         studio.start_run(run, "ann", BATCH)
+    studio.stop_jobs()
     assert studio._engine.db.query("SELECT COUNT(*) FROM generations")[0][0] == 0
     assert studio._engine.db.query("SELECT COUNT(*) FROM runs")[0][0] == 0
 

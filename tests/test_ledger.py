@@ -63,6 +63,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m020_rewrite_sources",
         "m021_boards",
         "m022_runs",
+        "m023_run_batches",
     }
     schema = sa.inspect(db.engine)
 
@@ -73,6 +74,8 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
     assert {"sent_at", "request_id", "cost_estimated"} <= set(columns("generations"))
     assert "pinned_to" in columns("jobs")
     assert columns("pending_deletes") == ["key", "since"]
+    assert {"request", "outcome", "result", "error"} <= set(columns("run_items"))
+    assert {"batch_id", "state", "lease_owner", "lease_until"} <= set(columns("run_batches"))
     indexes = {index["name"] for index in schema.get_indexes("generations")}
     assert {"generations_spend", "generations_users"} <= indexes
     assert not {"generations_day", "generations_presets", "generations_render"} & indexes

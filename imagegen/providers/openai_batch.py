@@ -53,6 +53,11 @@ def poll(images: OpenAIImages, batch_id: str, on_answer: AnswerCallback) -> Batc
 
     try:
         batch = images.client.batches.retrieve(batch_id)
+    except openai.NotFoundError as exc:
+        raise ProviderUnavailable(f"The image service no longer knows batch {batch_id}.") from exc
+    except openai.APIError as exc:
+        raise translate_error(exc) from exc
+    try:
         if batch.status not in ENDED:
             return BatchState(batch.status, ended=False)
         for file_id in (batch.output_file_id, batch.error_file_id):
