@@ -353,15 +353,16 @@ class Boards:
         order.insert(max(0, min(len(order) - 1, at + by)), order.pop(at))
         self.reorder(board_id, user, order)
 
-    def items(self, board_id: str, user: str) -> list[dict[str, Any]]:
-        """The board's images in order: each gallery row with who added it and when, and its review."""
+    def items(self, board_id: str, user: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The board's images in order (the first `limit` of them): each gallery row with who added it and
+        when, and its review."""
         with self.db.read() as conn:
             self._board(conn, board_id, check_user(user))
             rows = conn.execute(
                 "SELECT b.image_key, b.added_by, b.added_at, b.position, b.review, b.reviewed_by, b.reviewed_at, "
                 "b.review_comment, i.record FROM board_items b JOIN images i ON i.key = b.image_key "
-                "WHERE b.board_id = :id ORDER BY b.position, b.added_at",
-                {"id": board_id},
+                "WHERE b.board_id = :id ORDER BY b.position, b.added_at" + (" LIMIT :limit" if limit else ""),
+                {"id": board_id, "limit": limit},
             ).fetchall()
         return [{**dict(row), "record": json.loads(row["record"])} for row in rows]
 

@@ -438,9 +438,10 @@ class Studio:
     def reorder_board(self, board_id: str, user: str, keys: list[str]) -> None:
         self._boards.reorder(board_id, user, keys)
 
-    def board_items(self, board_id: str, user: str) -> list[dict[str, Any]]:
-        """A board's images in order: each with its gallery record, who added it and when, and its review."""
-        return self._boards.items(board_id, user)
+    def board_items(self, board_id: str, user: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """A board's images in order (the first `limit`): each with its gallery record, who added it and when,
+        and its review."""
+        return self._boards.items(board_id, user, limit)
 
     def boards_holding(self, key: str, user: str) -> list[Board]:
         return self._boards.boards_holding(key, user)

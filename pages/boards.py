@@ -193,16 +193,17 @@ def record_words(item: dict) -> str:
 def board_view(board: Board) -> None:
     header(board)
     manage(board)
-    items = studio.board_items(board.id, me.name)
+    shown = state.setdefault(f"board-shown-{board.id}", PAGE)
+    items = studio.board_items(board.id, me.name, limit=shown + 1)  # one more: whether there is more
     if not items:
         st.info("No images on this board yet: open one in the Gallery, or a result on Generate, and add it here.")
         return
-    shown = state.setdefault(f"board-shown-{board.id}", PAGE)
+    count = max(board.images, len(items))
     columns = st.columns(COLUMNS)
     for index, item in enumerate(items[:shown]):
         with columns[index % COLUMNS], st.container(key=f"board-tile-{index}", border=True):
-            tile(board, item, index, len(items))
-    if len(items) > shown and st.button(f"Show more ({len(items) - shown} left)"):
+            tile(board, item, index, count)
+    if len(items) > shown and st.button(f"Show more ({count - shown} left)"):
         state[f"board-shown-{board.id}"] = shown + PAGE
         st.rerun()
 

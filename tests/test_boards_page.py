@@ -117,3 +117,21 @@ def test_an_edit_offers_the_brand_kits_approved_images_first_as_references(env):
     assert not at.exception
     assert "With 1 reference image chosen from the gallery." in texts(at)
     assert not [b for b in at.button if b.label == "Use as a reference"]  # not offered twice
+
+
+def test_a_long_board_shows_its_first_tiles_and_the_rest_on_asking(team_env):
+    team_env.setenv("IMAGEGEN_DAILY_QUOTA", "30")
+    studio = Studio(Settings.from_env())
+    keys = [studio.generate(GenerationRequest(f"icon {i:02d}"), "ann@example.com").image_key for i in range(26)]
+    board = studio.create_board("Many", "ann@example.com")
+    studio.add_to_board(board.id, "ann@example.com", keys)
+    at = boards_page("ann@example.com")
+
+    def tiles() -> int:
+        return sum(m.value.startswith("icon ") for m in at.markdown)
+
+    assert tiles() == 24
+    more = next(b for b in at.button if b.label.startswith("Show more"))
+    assert more.label == "Show more (2 left)"
+    more.click().run()
+    assert tiles() == 26 and not [b for b in at.button if b.label.startswith("Show more")]
