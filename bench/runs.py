@@ -68,7 +68,8 @@ def board_and_gallery(folder: Path) -> dict[str, float]:
     board = studio.create_board("Five hundred", "ann", visibility="team")
     studio.add_to_board(board.id, "ann", keys)
     figures = {
-        "board_read": median_seconds(lambda: studio.board_items(board.id, "ann"), repeat=7),
+        "board_read": median_seconds(lambda: studio.board_items(board.id, "ann", limit=25), repeat=7),
+        "board_read_all": median_seconds(lambda: studio.board_items(board.id, "ann"), repeat=7),
         "gallery_read": median_seconds(lambda: studio.history(), repeat=7),
     }
     figures.update(page_runs(folder, board.id))
@@ -119,7 +120,8 @@ def main() -> None:
     verdict(figures["plan300"] < 1.0, "under 1 s")
     table(
         f"A board of {BOARD} images beside the gallery of the same {BOARD}",
-        [("engine: the board's items", ms["board_read"]), ("engine: the gallery's first page", ms["gallery_read"]),
+        [("engine: the board's first 25", ms["board_read"]), ("engine: all 500 of the board", ms["board_read_all"]),
+         ("engine: the gallery's first page", ms["gallery_read"]),
          ("page: Boards (first 24 tiles)", ms["board_page"]), ("page: Gallery (first page)", ms["gallery_page"])],
     )  # fmt: skip
     ratio = figures["board_page"] / figures["gallery_page"]
