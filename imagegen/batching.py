@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagegen.catalog import CATALOG_FILE, Charge
 from imagegen.errors import BadImage, ImagegenError, InvalidRequest
-from imagegen.ledger import OPEN
+from imagegen.ledger import AMBIGUOUS, OPEN
 from imagegen.money import to_micros
 from imagegen.pipeline import Clock, Generation, finish, quiet, settle_failure, settlement_guard, user_tag
 from imagegen.planning import plan
@@ -237,8 +237,11 @@ def _settle_item(engine: Engine, run: Any, item: Any, answer: RenderOutput | Ima
     the error says (refunded when it was not made, kept as possibly billed otherwise)."""
     ledger_id = item["job_id"]
     row = engine.ledger.generation(ledger_id)
-    if row is None or row["status"] != OPEN:
-        return  # settled already (by a server stopped after it), or released when the run was cancelled
+    # An image answered after its hold expired (settled then as possibly billed) is still paid for: kept,
+    # and its charge made true. Anything else not open was settled already, or released by a cancel.
+    late_image = row is not None and row["status"] == AMBIGUOUS and not isinstance(answer, ImagegenError)
+    if row is None or (row["status"] != OPEN and not late_image):
+        return
     engine.ledger.take_held(ledger_id)
     clock = Clock()
     request = GenerationRequest.from_dict(json.loads(item["request"]))

@@ -6,6 +6,7 @@ never sent twice or settled twice when a server stops midway or two read it at o
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -201,3 +202,20 @@ def test_a_batch_another_server_holds_is_left_to_it_until_its_lease_runs_out(bat
     with db.write() as conn:  # that server died: its lease runs out
         conn.execute("UPDATE run_batches SET lease_until = 1 WHERE run_id = :id", {"id": run_id})
     assert studio.advance_batches(run_id) == 1 and batches_made(fake_openai) == 1
+
+
+def test_an_image_a_batch_answers_after_its_hold_expired_is_kept_and_its_charge_made_true(batching_studio, fake_openai):
+    fake_openai.batches.outcome = "late"
+    studio = batching_studio
+    run_id, _ = start(studio)
+    studio.advance_batches(run_id)
+    expired = studio._engine.ledger.expire_stale(now=time.time() + 26 * 3600)  # the batch outlived its hold
+    assert len(expired) == 4 and {r["status"] for r in ledger(studio)} == {"ambiguous"}
+    fake_openai.batches.release.set()
+    status = settle(studio, run_id)
+    assert status.counts == {"succeeded": 4} and studio.board(status.board_id, "ann").images == 4
+    rows = ledger(studio)
+    assert {r["status"] for r in rows} == {"committed"} and all(
+        r["actual_micros"] < r["estimated_micros"] for r in rows
+    )
+    assert studio.allowance("ann").images_used == 4 and studio.check_invariants() == []
