@@ -104,7 +104,8 @@ def progress(run_id: str) -> None:
         state.pop(OPEN, None)
         return
 
-    @st.fragment(run_every=None if status.finished else 1.5)
+    # a batch moves on at each server's minute sweep: looking every few seconds is enough
+    @st.fragment(run_every=None if status.finished else 10.0 if status.mode == "batch" else 1.5)
     def follow() -> None:
         shown = studio.run_status(run_id, me.name)
         draw_status(shown)
