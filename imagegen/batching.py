@@ -13,13 +13,8 @@ import logging
 import os
 import socket
 import time
-import tomllib
-from dataclasses import dataclass
-from decimal import Decimal
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from imagegen.catalog import CATALOG_FILE, Charge
 from imagegen.errors import BadImage, ImagegenError, InvalidRequest
 from imagegen.ledger import AMBIGUOUS, OPEN
 from imagegen.money import to_micros
@@ -40,40 +35,6 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 log = logging.getLogger("imagegen.batching")
 
 
-@dataclass(frozen=True)
-class BatchTerms:
-    """What the catalog records of the provider's Batch API: its window, and its discount with whether a
-    source confirms it for images (unconfirmed, runs sent this way are charged the usual price)."""
-
-    window_hours: int
-    discount: Decimal
-    confirmed: bool
-    families: tuple[str, ...]
-    source: str
-
-    @property
-    def hold_seconds(self) -> float:
-        return (self.window_hours + 1) * 3600.0
-
-    def price(self, charge: Charge) -> Charge:
-        if not self.confirmed:
-            return charge
-        return Charge((charge.amount * (1 - self.discount)).quantize(Decimal("0.000001")), charge.estimated)
-
-
-@lru_cache(maxsize=1)
-def terms() -> BatchTerms:
-    with CATALOG_FILE.open("rb") as source:
-        table = tomllib.load(source)["batch"]
-    return BatchTerms(
-        window_hours=int(table["window_hours"]),
-        discount=Decimal(str(table["discount"])),
-        confirmed=bool(table["discount_confirmed"]),
-        families=tuple(table["families"]),
-        source=str(table["source"]),
-    )
-
-
 def offered(engine: Engine) -> bool:
     """Whether this studio's provider takes batches (OpenAI's API itself; not Azure, not offline)."""
     return engine.provider.name == "openai" and hasattr(engine.provider, "batch_send")
@@ -86,7 +47,7 @@ def check_sendable(engine: Engine, requests: list[GenerationRequest]) -> None:
         )
     for request in requests:
         spec = engine.catalog.get(request.model)
-        if spec.family not in terms().families or request.output_format in ("svg", "gif"):
+        if spec.family not in engine.catalog.batch.families or request.output_format in ("svg", "gif"):
             raise InvalidRequest(f"{spec.id} pictures cannot go through the Batch API: choose another way to run it.")
 
 
@@ -100,14 +61,13 @@ def advance(engine: Engine, *, run_id: str | None = None, now: float | None = No
     if not offered(engine):
         return 0  # a server whose provider takes no batches leaves them to the servers that can read them
     now = time.time() if now is None else now
+    which = "run_id = :id" if run_id is not None else "checked_at < :due"
     rows = engine.db.query(
-        "SELECT run_id FROM run_batches WHERE state <> :settled AND (checked_at < :due OR run_id = :id)",
-        {"settled": SETTLED, "due": now - POLL_SECONDS, "id": run_id or ""},
+        f"SELECT run_id FROM run_batches WHERE state <> :settled AND {which}",
+        {"settled": SETTLED, "due": now - POLL_SECONDS, "id": run_id},
     )
     moved = 0
     for row in rows:
-        if run_id is not None and row["run_id"] != run_id:
-            continue
         if not _lease(engine, row["run_id"], now):
             continue
         try:
@@ -123,31 +83,27 @@ def advance(engine: Engine, *, run_id: str | None = None, now: float | None = No
     return moved
 
 
-def cancel(engine: Engine, run_id: str) -> bool:
-    """Stop a batch run: one not sent yet is settled at once (its holds are the caller's to release); one
-    sent is asked to stop, and its requests not made come back refunded when it ends. False when it had
-    ended."""
-    rows = engine.db.query("SELECT state, batch_id FROM run_batches WHERE run_id = :id", {"id": run_id})
-    if not rows or rows[0]["state"] == SETTLED:
-        return False
-    if rows[0]["state"] == TO_SEND:
-        with engine.db.write() as conn:
-            taken = conn.execute(
-                "UPDATE run_batches SET state = :settled WHERE run_id = :id AND state = :to_send RETURNING run_id",
-                {"settled": SETTLED, "id": run_id, "to_send": TO_SEND},
-            ).fetchall()
-            if taken:
-                conn.execute(
-                    "UPDATE run_items SET outcome = 'cancelled', error = 'Cancelled before the batch was sent.' "
-                    "WHERE run_id = :id AND outcome IS NULL",
-                    {"id": run_id},
-                )
-        if taken:
-            return True
-    batch_id = engine.db.query("SELECT batch_id FROM run_batches WHERE run_id = :id", {"id": run_id})[0]["batch_id"]
-    if batch_id:
-        engine.provider.batch_cancel(batch_id)
-    return True
+def cancel(engine: Engine, run_id: str) -> None:
+    """Stop a batch run: one not sent yet is settled at once, its items cancelled (their holds are the
+    caller's to release); one sent is asked to stop, and its requests not made come back refunded when it
+    ends."""
+    with engine.db.write() as conn:
+        unsent = conn.execute(
+            "UPDATE run_batches SET state = :settled WHERE run_id = :id AND state = :to_send RETURNING run_id",
+            {"settled": SETTLED, "id": run_id, "to_send": TO_SEND},
+        ).fetchall()
+        if unsent:
+            conn.execute(
+                "UPDATE run_items SET outcome = 'cancelled', error = 'Cancelled before the batch was sent.' "
+                "WHERE run_id = :id AND outcome IS NULL",
+                {"id": run_id},
+            )
+            return
+    rows = engine.db.query(
+        "SELECT batch_id FROM run_batches WHERE run_id = :id AND state = :sent", {"id": run_id, "sent": SENT}
+    )
+    if rows and rows[0]["batch_id"]:
+        engine.provider.batch_cancel(rows[0]["batch_id"])
 
 
 def _lease(engine: Engine, run_id: str, now: float) -> bool:
@@ -256,7 +212,7 @@ def _settle_item(engine: Engine, run: Any, item: Any, answer: RenderOutput | Ima
         except ImagegenError as exc:  # made and billed, but no longer plannable here (a model retired since)
             raise BadImage(f"The batch made this image but it cannot be kept: {exc.message}") from exc
         generation = Generation(engine, planned, run["user"], ledger_id, quiet(None), clock)
-        charge = terms().price(engine.catalog.charge(request, answer.usage, planned.estimated_cost))
+        charge = engine.catalog.batch.price(engine.catalog.charge(request, answer.usage, planned.estimated_cost))
         with settlement_guard(engine, ledger_id, to_micros(charge.amount), clock):
             entry = generation.keep_raw(answer, charge)
         result = finish(engine, entry, quiet(None), clock)

@@ -166,6 +166,28 @@ class ImageInputRule:
         return self.base + self.per_tile * tiles
 
 
+@dataclass(frozen=True)
+class BatchTerms:
+    """What the catalog records of the provider's Batch API: its window, and its discount with whether a
+    source confirms it for images (unconfirmed, runs sent this way are charged the usual price)."""
+
+    window_hours: int
+    discount: Decimal
+    confirmed: bool
+    families: tuple[str, ...]
+    source: str
+
+    @property
+    def hold_seconds(self) -> float:
+        """How long a batch run's reservations are held: its window and an hour more."""
+        return (self.window_hours + 1) * 3600.0
+
+    def price(self, charge: Charge) -> Charge:
+        if not self.confirmed:
+            return charge
+        return Charge((charge.amount * (1 - self.discount)).quantize(Decimal("0.000001")), charge.estimated)
+
+
 class Catalog:
     def __init__(
         self,
@@ -173,11 +195,13 @@ class Catalog:
         output_tokens: dict[str, tuple[int, int]],
         image_input: ImageInputRule | None = None,
         assets: tuple[SvgRules, GifRules] | None = None,
+        batch: BatchTerms | None = None,
     ) -> None:
         self._models = models
         self._output_tokens = output_tokens
         self.image_input = image_input or ImageInputRule()
         self.svg, self.gif = assets or Catalog.load().assets()
+        self.batch = batch or Catalog.load().batch
 
     def assets(self) -> tuple[SvgRules, GifRules]:
         return self.svg, self.gif
@@ -457,4 +481,12 @@ def _load(path: Path) -> Catalog:
             unconfirmed_formats=tuple(raw.get("unconfirmed_formats", ())),
         )
     output_tokens = {q: (int(v[0]), int(v[1])) for q, v in data["output_tokens"].items()}
-    return Catalog(models, output_tokens, ImageInputRule(**data.get("image_input", {})), load_rules(data))
+    batch = data["batch"]
+    terms = BatchTerms(
+        window_hours=int(batch["window_hours"]),
+        discount=Decimal(str(batch["discount"])),
+        confirmed=bool(batch["discount_confirmed"]),
+        families=tuple(batch["families"]),
+        source=str(batch["source"]),
+    )
+    return Catalog(models, output_tokens, ImageInputRule(**data.get("image_input", {})), load_rules(data), terms)

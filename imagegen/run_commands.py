@@ -108,8 +108,7 @@ def _wait(args: argparse.Namespace, studio: Studio, run_id: str, user: str) -> R
     said = ""
     while True:
         status = studio.run_status(run_id, user)
-        settled = status.total - status.counts.get("queued", 0) - status.counts.get("running", 0)
-        line = f"{settled} of {status.total} settled"
+        line = f"{status.settled} of {status.total} settled"
         if line != said and not args.json:
             print(line, file=sys.stderr)
             said = line

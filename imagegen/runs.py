@@ -122,8 +122,13 @@ class RunStatus:
         return sum(self.counts.values())
 
     @property
+    def settled(self) -> int:
+        """How many items have ended, however they ended."""
+        return self.total - self.counts.get("queued", 0) - self.counts.get("running", 0)
+
+    @property
     def finished(self) -> bool:
-        return self.counts.get("queued", 0) + self.counts.get("running", 0) == 0
+        return self.settled == self.total
 
 
 def read_prompts(text: str = "", csv_bytes: bytes | None = None) -> list[str]:
@@ -204,7 +209,7 @@ def start_run(engine: Engine, runner: JobRunner, boards: Boards, run: RunPlan, u
     if mode == BATCH:
         batching.check_sendable(engine, [item.request for item in run.items])
     if mode in (ALL_OR_NOTHING, BATCH):
-        hold = batching.terms().hold_seconds if mode == BATCH else HOLD_SECONDS
+        hold = engine.catalog.batch.hold_seconds if mode == BATCH else HOLD_SECONDS
         _hold_whole(engine, run, user, run_id, hold)
     board = boards.create(name or f"Run of {len(run.items)}", user, description=f"The results of run {run_id}.")
     with engine.db.write() as conn:

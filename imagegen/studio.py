@@ -15,7 +15,7 @@ from imagegen.accounts import Identity
 from imagegen.audit import check_invariants
 from imagegen.board_export import board_zip, board_zip_name
 from imagegen.boards import Board, Boards, Member
-from imagegen.catalog import Catalog, ModelSpec
+from imagegen.catalog import BatchTerms, Catalog, ModelSpec
 from imagegen.checks import check_user, clean_text, scoped_id
 from imagegen.db import Database
 from imagegen.director import DirectedPrompt, PresetBook
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from imagegen.analytics import Analytics, Today
-    from imagegen.batching import BatchTerms
     from imagegen.jobs import Job, JobRunner
 
 STAGES = ("directing", "reserving", "rendering", "verifying", "saving")
@@ -265,9 +264,7 @@ class Studio:
     def batch_terms(self) -> BatchTerms:
         """The Batch API's window and discount as the catalog records them, and whether the discount is
         confirmed for images (if not, a batch is charged the usual price)."""
-        from imagegen import batching
-
-        return batching.terms()
+        return self._engine.catalog.batch
 
     def advance_batches(self, run_id: str | None = None) -> int:
         """Send or read the runs' batches whose turn it is (every server's sweep does it each minute)."""

@@ -117,7 +117,7 @@ def progress(run_id: str) -> None:
 
 
 def draw_status(status: RunStatus) -> None:
-    done = status.total - status.counts.get("queued", 0) - status.counts.get("running", 0)
+    done = status.settled
     st.header(widgets.plain(status.name))
     counts = ", ".join(f"{n} {STATUS_WORDS.get(s, s)}" for s, n in sorted(status.counts.items()))
     st.progress(
