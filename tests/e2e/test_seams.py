@@ -30,6 +30,12 @@ def whole_in_view(locator) -> None:
     expect(locator).to_be_in_viewport(ratio=1, timeout=20_000)
 
 
+def result_edit_key(page) -> str:
+    """The class naming the latest result's Edit button: it carries the job's id, so it tells results apart."""
+    button = page.locator(".st-key-latest-result [class*='st-key-edit-']").first
+    return next(c for c in button.get_attribute("class").split() if c.startswith("st-key-edit-"))
+
+
 def studio_of(server) -> Studio:
     return Studio(Settings(data_dir=server.log.parent / "data", offline_delay=0))
 
@@ -45,11 +51,13 @@ def test_a_render_its_result_more_like_it_and_its_edit_each_come_into_view(serve
     whole_in_view(result)  # the image, its download and what to do next: not cut by the bottom edge
     shot(page, "seam-result-in-view")
 
+    first_edit = result_edit_key(page)
     page.get_by_role("button", name="More like this").click()
     whole_in_view(page.get_by_text("◐ Rendering").first)  # the new render's progress, not the old result
     shot(page, "seam-more-like-this")
-    settled(page)
-    page.get_by_text("◐ Rendering").first.wait_for(state="detached", timeout=30_000)
+    # Not "Rendering is gone": the render is still saving then, the first result and its Edit still drawn, and
+    # a click on that Edit is lost when the new result replaces it.
+    page.locator(f".{first_edit}").wait_for(state="detached", timeout=30_000)
     settled(page)  # the run that draws the new result is over: its Edit button, not one it replaces
 
     page.get_by_role("button", name="Edit", exact=True).click()
