@@ -403,13 +403,9 @@ def succeeded(job) -> None:
         submit(job.request.with_stable_id(me.name, state["generate_nonce"]), remade_edit(job))
         st.rerun(scope="app")
     label = "Keep going" if job.request.is_edit else "Edit"
-    if keys and change.button(label, key=f"edit-{job.id}", help="Edit this image: say what to change", width="stretch"):
-        try:
-            editor.begin(studio, keys[0])
-        except ImagegenError as exc:
-            st.error(widgets.plain(exc.message))
-            return
-        st.rerun(scope="app")
+    if keys:  # a callback: it runs even when a newer result has replaced this one by the time the click lands
+        change.button(label, key=f"edit-{job.id}", help="Edit this image: say what to change", width="stretch",
+                      on_click=begin_edit, args=(keys[0],))  # fmt: skip
     if keys:  # a link, not a button: no rerun of this fragment stands between the click and the gallery
         st.page_link(
             "pages/gallery.py",
@@ -418,6 +414,14 @@ def succeeded(job) -> None:
             query_params={"image": studio.link_for(keys[0])},
             width="stretch",
         )
+
+
+def begin_edit(key: str) -> None:
+    try:
+        editor.begin(studio, key)
+    except ImagegenError as exc:
+        state["g_submit_error"] = exc.message
+    st.rerun()  # the whole page: the offer to upload an image, outside the composer, goes
 
 
 def remade_edit(job):

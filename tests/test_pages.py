@@ -147,6 +147,21 @@ def test_generating_shows_the_result_and_spends_the_quota(env):
     assert not [r for r in at.get("exception")] and not at.warning
 
 
+def test_edit_on_a_result_a_newer_one_replaced_as_it_was_clicked_edits_the_image_clicked(env):
+    at = app("a lighthouse at dusk")
+    generate_button(at).click().run()
+    at = wait_until_idle(at)
+    studio = Studio(Settings.from_env())
+    [first] = studio.history().items
+    clicked = next(b for b in at.button if b.label == "Edit")
+    newer = studio.submit(GenerationRequest("a windmill at noon"), first["user"], None)
+    assert wait_for(studio, newer).status == "succeeded"  # it ends before the click lands
+    clicked.click().run()  # the run that handles the click draws the windmill's result, not this button
+    assert not at.exception
+    assert at.session_state["g_edit"].parent_key == first["key"]
+    assert "Editing" in texts(at)
+
+
 def test_the_status_shows_each_stage_while_rendering(env):
     env.setenv("IMAGEGEN_OFFLINE_DELAY", "2")
     ledger = Studio(Settings.from_env())._engine.ledger
