@@ -69,12 +69,15 @@ def figures(settings: Settings) -> dict[str, float]:
     fill(db)
     library = Library(make_object_store(settings), db, settings.s3_prefix, Spool(settings.spool_dir))
     first = library.page()
+    owls = library.page(HistoryFilter(text="owl"))
     cases = {
         "first page": lambda: library.page(),
         "next page": lambda: library.page(page_token=first.next_token),
         "one user's page": lambda: library.page(HistoryFilter(user="user7")),
         "search 'red fox'": lambda: library.page(HistoryFilter(text="red fox")),
         "search everywhere 'golden owl'": lambda: library.page(HistoryFilter(text="golden owl", everywhere=True)),
+        "search a rare word '12345'": lambda: library.page(HistoryFilter(text="12345")),
+        "next page of search 'owl'": lambda: library.page(HistoryFilter(text="owl"), page_token=owls.next_token),
         "count of search 'lighthouse'": lambda: library.count(HistoryFilter(text="lighthouse")),
         "first page of logos": lambda: library.page(HistoryFilter(asset="vector")),
         "first page of animations": lambda: library.page(HistoryFilter(asset="animation")),

@@ -74,6 +74,20 @@ class Dialect:
         query = terms if everywhere else f"prompt : ({terms})"
         return "rowid IN (SELECT rowid FROM images_search WHERE images_search MATCH :search)", {"search": query}
 
+    def every_match(self, select: str) -> str:
+        """`select` (a search's rows, with `record`, `pending`, `created_at` and `key`) as a query to sort:
+        all its matches found by the word index first. PostgreSQL's estimate for a prefix search is a guess
+        (its planner took "99999" for a common word and read all 100,000 images newest first to find one);
+        a materialized subquery cannot be read in the order asked for, so the index is what finds its rows."""
+        if self.postgres:
+            return f"WITH matches AS MATERIALIZED ({select}) SELECT record, pending FROM matches"
+        return f"SELECT record, pending FROM ({select}) AS matches"
+
+    @property
+    def search_columns(self) -> str:
+        """The columns of `images` a `search` condition reads, for a query that searches a subquery's rows."""
+        return "prompt_words, all_words" if self.postgres else "rowid"
+
     # -- schema ----------------------------------------------------------------------------------
 
     @property
