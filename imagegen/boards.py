@@ -355,12 +355,12 @@ class Boards:
 
     def items(self, board_id: str, user: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The board's images in order (the first `limit` of them): each gallery row with who added it and
-        when, and its review."""
+        when, its review, and its `link` (what a shared link names it by)."""
         with self.db.read() as conn:
             self._board(conn, board_id, check_user(user))
             rows = conn.execute(
                 "SELECT b.image_key, b.added_by, b.added_at, b.position, b.review, b.reviewed_by, b.reviewed_at, "
-                "b.review_comment, i.record FROM board_items b JOIN images i ON i.key = b.image_key "
+                "b.review_comment, i.id AS link, i.record FROM board_items b JOIN images i ON i.key = b.image_key "
                 "WHERE b.board_id = :id ORDER BY b.position, b.added_at" + (" LIMIT :limit" if limit else ""),
                 {"id": board_id, "limit": limit},
             ).fetchall()

@@ -493,3 +493,9 @@ def m023_run_batches(db: Session) -> None:
         "provider_status TEXT, lease_owner TEXT, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, "
         "checked_at DOUBLE PRECISION NOT NULL DEFAULT 0)"
     )
+
+
+@migration
+def m024_board_order(db: Session) -> None:
+    # A board's page reads its first tiles in their order, not every item sorted.
+    db.execute("CREATE INDEX board_items_in_order ON board_items (board_id, position, added_at)")

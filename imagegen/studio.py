@@ -437,7 +437,7 @@ class Studio:
 
     def board_items(self, board_id: str, user: str, limit: int | None = None) -> list[dict[str, Any]]:
         """A board's images in order (the first `limit`): each with its gallery record, who added it and when,
-        and its review."""
+        its review, and its `link` for the gallery."""
         return self._boards.items(board_id, user, limit)
 
     def boards_holding(self, key: str, user: str) -> list[Board]:

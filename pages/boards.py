@@ -183,7 +183,7 @@ def actions(board: Board, item: dict, key: str, index: int, count: int) -> None:
             ):
                 st.rerun()
     st.page_link("pages/gallery.py", label="Open in the gallery", icon=":material/photo_library:",
-                 query_params={"image": studio.link_for(key)})  # fmt: skip
+                 query_params={"image": item["link"]})  # fmt: skip
 
 
 def record_words(item: dict) -> str:

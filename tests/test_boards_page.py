@@ -56,6 +56,8 @@ def test_a_viewer_sees_the_board_but_none_of_its_editing_and_a_private_link_says
     seen = labels(at)
     assert not seen & {"Earlier", "Later", "Take off the board", "Submit for review", "Approve"}
     assert "Manage: name, who can see it, members, reviewers" not in seen
+    [opener] = [p for p in at.get("page_link") if p.proto.label == "Open in the gallery"]
+    assert f"image={studio.link_for(key)}" in opener.proto.query_string  # the short link, not the storage key
     at.query_params["board"] = private.id
     at.session_state["arrived"] = True
     at.run()

@@ -64,6 +64,7 @@ def test_migrating_a_blank_database_gives_the_exact_schema(db_target):
         "m021_boards",
         "m022_runs",
         "m023_run_batches",
+        "m024_board_order",
     }
     schema = sa.inspect(db.engine)
 
