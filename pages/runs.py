@@ -61,10 +61,12 @@ def choose() -> tuple[str, bytes | None, list[str], list[str], GenerationRequest
 
 def preview(run: RunPlan) -> None:
     """Every request and what it may cost, the totals, and what today's limits hold."""
-    requests, images, estimate = st.columns(3)
-    requests.metric("Requests", f"{len(run.items):,}")
-    images.metric("Images", f"{run.images:,}")
-    estimate.metric("Estimate", usd(run.estimate_usd), help=f"Reserved while it runs: up to {usd(run.reserve_usd)}")
+    with st.container(key="run-figures"):
+        widgets.figures_in_a_row("run-figures")
+        requests, images, estimate = st.columns(3)
+        requests.metric("Requests", f"{len(run.items):,}")
+        images.metric("Images", f"{run.images:,}")
+        estimate.metric("Estimate", usd(run.estimate_usd), help=f"Reserved while it runs: up to {usd(run.reserve_usd)}")
     fits = run.fitting()
     left = run.allowance
     limits = f"You have {counted(left.images_left, 'image')} left today; the team has {usd(left.budget_left_usd)}."
