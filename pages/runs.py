@@ -106,10 +106,12 @@ def progress(run_id: str) -> None:
         state.pop(OPEN, None)
         return
 
+    unread = [status]  # the page's own run draws what it just read; each of the fragment's reruns reads anew
+
     # a batch moves on at each server's minute sweep: looking every few seconds is enough
     @st.fragment(run_every=None if status.finished else 10.0 if status.mode == "batch" else 1.5)
     def follow() -> None:
-        shown = studio.run_status(run_id, me.name)
+        shown = unread.pop() if unread else studio.run_status(run_id, me.name)
         draw_status(shown)
         if shown.finished != status.finished:
             st.rerun(scope="app")
