@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from imagegen.errors import BadImage, ImagegenError, InvalidRequest
 from imagegen.ledger import AMBIGUOUS, OPEN
 from imagegen.money import to_micros
-from imagegen.pipeline import Clock, Generation, finish, quiet, settle_failure, settlement_guard, user_tag
+from imagegen.pipeline import Clock, Generation, finish, quiet, render_job, settle_failure, settlement_guard
 from imagegen.planning import plan
-from imagegen.providers.base import RenderJob, RenderOutput
+from imagegen.providers.base import RenderOutput
 from imagegen.request import GenerationRequest
 
 if TYPE_CHECKING:
@@ -138,8 +138,7 @@ def _send(engine: Engine, run: Any, items: list[Any]) -> None:
     for item in items:
         request = GenerationRequest.from_dict(json.loads(item["request"]))
         planned = plan(engine, request)
-        jobs.append((item["job_id"], RenderJob(request, planned.directed.text, planned.spec, user_tag(run["user"]),
-                                               request.preset)))  # fmt: skip
+        jobs.append((item["job_id"], render_job(request, planned, run["user"])))
     batch_id = engine.provider.batch_send(run["id"], jobs)
     for item in items:
         engine.ledger.mark_sent(item["job_id"])  # from here on, an item not settled may have been billed

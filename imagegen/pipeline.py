@@ -141,13 +141,10 @@ class Generation:
         (refused, rate limited, never sent), recorded as possibly billed otherwise."""
         self.notify("rendering", {"provider": self.engine.provider.label})
         provider = self.engine.provider
-        job = RenderJob(
+        job = render_job(
             self.request,
-            self.plan.directed.text,
-            self.plan.spec,
-            user_tag(self.user),
-            self.request.preset,
-            edit=self.plan.edit,
+            self.plan,
+            self.user,
             on_retry=self.report_retry,
             answer_path=self.engine.spool.answer_path(self.id) if begun is not None else None,
         )
@@ -460,6 +457,13 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return type(exc).__name__
+
+
+def render_job(request: GenerationRequest, planned: Plan, user: str, **how: Any) -> RenderJob:
+    """What the provider is asked to make for `request` as `planned` (`how`: RenderJob's optional fields)."""
+    return RenderJob(
+        request, planned.directed.text, planned.spec, user_tag(user), request.preset, edit=planned.edit, **how
+    )
 
 
 def user_tag(user: str) -> str:
