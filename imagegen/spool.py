@@ -71,7 +71,7 @@ class Spool:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".probe-{os.getpid()}-{time.monotonic_ns()}"
             probe.write_bytes(b"ok")  # writability is the question here: no fsync on the hot path
-            probe.unlink()
+            probe.unlink(missing_ok=True)  # written: a sweep of leftovers may have taken it since
             free = shutil.disk_usage(self.root).free
         except OSError as exc:
             raise StorageError(

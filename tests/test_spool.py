@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import threading
 
 import pytest
 
@@ -95,3 +96,34 @@ def test_a_spool_that_cannot_be_made_says_why_and_what_to_check(tmp_path):
         "This server cannot keep images right now (File exists). Nothing was charged; "
         "ask an admin to check the data folder's permissions and disk."
     )
+
+
+def test_a_sweep_of_leftovers_while_workers_check_for_room_refuses_none_of_them(tmp_path):
+    # A server's minute sweep removes the probes crashed writers left while its own workers write theirs: a
+    # render was refused as "cannot keep images" when the sweep took a probe before its writer did.
+    spool = Spool(tmp_path / "spool")
+    stop, refused = threading.Event(), []
+
+    def sweep() -> None:
+        while not stop.is_set():
+            spool.clean_leftovers()
+
+    def check() -> None:
+        for _ in range(2000):
+            try:
+                spool.check_room(0)
+            except StorageError as exc:
+                refused.append(exc.message)
+                return
+
+    spool.check_room(0)
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    workers = [threading.Thread(target=check) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    stop.set()
+    sweeper.join()
+    assert refused == []
