@@ -162,6 +162,19 @@ def test_edit_on_a_result_a_newer_one_replaced_as_it_was_clicked_edits_the_image
     assert "Editing" in texts(at)
 
 
+def test_edit_on_a_result_whose_image_was_deleted_since_says_so_and_edits_nothing(env):
+    at = app("a lighthouse at dusk")
+    generate_button(at).click().run()
+    at = wait_until_idle(at)
+    studio = Studio(Settings.from_env())
+    [image] = studio.history().items
+    studio.delete_image(image["key"], image["user"])
+    next(b for b in at.button if b.label == "Edit").click().run()
+    assert not at.exception
+    assert "g_edit" not in at.session_state
+    assert any("not in the gallery" in e.value for e in at.error)
+
+
 def test_the_status_shows_each_stage_while_rendering(env):
     env.setenv("IMAGEGEN_OFFLINE_DELAY", "2")
     ledger = Studio(Settings.from_env())._engine.ledger
