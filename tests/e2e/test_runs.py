@@ -23,7 +23,7 @@ def test_a_run_is_previewed_started_followed_and_its_results_are_on_its_board(se
     page.get_by_text("You have 10 images left today").wait_for()
     settled(page)
     shot(page, "run-planned")
-    page.get_by_text("Requests", exact=True).scroll_into_view_if_needed()
+    page.locator(".st-key-run-figures").evaluate("figures => figures.scrollIntoView({ block: 'start' })")
     shot(page, "run-plan")  # the figures, the list and the choice, as the user reads them before spending
     page.get_by_text("All or nothing: reserve the whole run now").click()
     settled(page)
