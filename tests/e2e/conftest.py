@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -189,11 +190,70 @@ def go_to(page, name: str) -> None:
     page.get_by_role("heading", name=name, exact=True).wait_for()
 
 
+def server_env(item: pytest.Item) -> dict[str, str]:
+    marker = item.get_closest_marker("server_env")
+    return dict(marker.kwargs) if marker else {"IMAGEGEN_OFFLINE_DELAY": "0"}
+
+
+class ServersAhead:
+    """Every test has a server of its own, and a server takes 3-4 s to start: the next test's is started
+    while this one runs, in a folder of its own, which that test's `tmp_path / "data"` then names."""
+
+    def __init__(self, folders: pytest.TempPathFactory) -> None:
+        self.folders = folders
+        self.ahead: tuple[dict[str, str], StreamlitServer, threading.Thread, list[BaseException], Path] | None = None
+
+    def start_ahead(self, env: dict[str, str]) -> None:
+        data = self.folders.mktemp("server") / "data"
+        data.mkdir()
+        server, failed = StreamlitServer(data, **env), []
+        starting = threading.Thread(target=_started, args=(server, failed), daemon=True)
+        starting.start()
+        self.ahead = (env, server, starting, failed, data)
+
+    def take(self, env: dict[str, str], data: Path) -> StreamlitServer:
+        """A running server with `env` whose data folder `data` names: the one started ahead, if it is one."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            ahead_env, server, starting, failed, ahead_data = ahead
+            starting.join()
+            if ahead_env == env and not failed:
+                data.symlink_to(ahead_data, target_is_directory=True)
+                return server
+            server.stop()
+        server = StreamlitServer(data, **env)
+        server.start()
+        return server
+
+    def stop(self) -> None:
+        if self.ahead is not None:
+            self.ahead[2].join()
+            self.ahead[1].stop()
+            self.ahead = None
+
+
+def _started(server: StreamlitServer, failed: list[BaseException]) -> None:
+    try:
+        server.start()
+    except BaseException as exc:  # the test that would take it starts its own, and says why if that fails too
+        failed.append(exc)
+
+
+@pytest.fixture(scope="session")
+def servers_ahead(tmp_path_factory) -> Iterator[ServersAhead]:
+    ahead = ServersAhead(tmp_path_factory)
+    yield ahead
+    ahead.stop()
+
+
 @pytest.fixture
-def server(tmp_path, request) -> Iterator[StreamlitServer]:
-    marker = request.node.get_closest_marker("server_env")
-    running = StreamlitServer(tmp_path / "data", **(marker.kwargs if marker else {"IMAGEGEN_OFFLINE_DELAY": "0"}))
-    running.start()
+def server(tmp_path, request, servers_ahead) -> Iterator[StreamlitServer]:
+    running = servers_ahead.take(server_env(request.node), tmp_path / "data")
+    items = request.session.items
+    later = items[items.index(request.node) + 1 :]
+    upcoming = next((item for item in later if "server" in getattr(item, "fixturenames", ())), None)
+    if upcoming is not None:
+        servers_ahead.start_ahead(server_env(upcoming))
     yield running
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
